@@ -1,0 +1,127 @@
+//! The one error type of chord. Every failure inside the library is an [`Error`]; its [`ErrorCode`]
+//! is the stable number that the C ABI returns as `chord_status`.
+
+use std::fmt;
+
+/// Stable numeric error codes. Numbers are part of the ABI: never reuse or renumber one.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// An argument is invalid: a NULL pointer, an out-of-range value, an unknown enum value.
+    InvalidArgument = 1,
+    /// A caller buffer is too small; the needed size is reported through the out-length.
+    BufferTooSmall = 2,
+    /// A string is not valid UTF-8.
+    InvalidUtf8 = 3,
+    /// The operating system reported an I/O error (open, read, map).
+    Io = 4,
+    /// The file does not start with the GGUF magic.
+    GgufBadMagic = 5,
+    /// The GGUF version is not 2 or 3.
+    GgufUnsupportedVersion = 6,
+    /// The file ends inside a header, metadata or tensor-info section.
+    GgufTruncated = 7,
+    /// A tensor's data lies outside the file or is misaligned.
+    GgufOutOfBounds = 8,
+    /// A count, length or dimension is beyond what the file or a sane model could hold.
+    GgufLimit = 9,
+    /// A tensor or metadata value has a type id that chord does not know or support.
+    GgufUnknownType = 10,
+    /// Two metadata keys or two tensors have the same name.
+    GgufDuplicate = 11,
+    /// The model's architecture is not one chord runs.
+    UnknownArchitecture = 12,
+    /// The model's metadata or tensors are inconsistent: a missing key, a wrong type, a wrong shape.
+    BadModel = 13,
+    /// The request is valid but not supported by this build or model.
+    Unsupported = 14,
+    /// The session's context is full; the tokens were not added.
+    ContextFull = 15,
+    /// Another thread is using the session.
+    Busy = 16,
+    /// The operation was cancelled by the host.
+    Cancelled = 17,
+    /// A token id is outside the vocabulary.
+    InvalidToken = 18,
+    /// A bug in chord (a caught panic). The object that reported it may be poisoned.
+    Internal = 19,
+}
+
+impl ErrorCode {
+    /// The code's symbolic name as used in the C header (without the `CHORD_E_` prefix).
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidArgument => "INVALID_ARGUMENT",
+            ErrorCode::BufferTooSmall => "BUFFER_TOO_SMALL",
+            ErrorCode::InvalidUtf8 => "INVALID_UTF8",
+            ErrorCode::Io => "IO",
+            ErrorCode::GgufBadMagic => "GGUF_BAD_MAGIC",
+            ErrorCode::GgufUnsupportedVersion => "GGUF_UNSUPPORTED_VERSION",
+            ErrorCode::GgufTruncated => "GGUF_TRUNCATED",
+            ErrorCode::GgufOutOfBounds => "GGUF_OUT_OF_BOUNDS",
+            ErrorCode::GgufLimit => "GGUF_LIMIT",
+            ErrorCode::GgufUnknownType => "GGUF_UNKNOWN_TYPE",
+            ErrorCode::GgufDuplicate => "GGUF_DUPLICATE",
+            ErrorCode::UnknownArchitecture => "UNKNOWN_ARCHITECTURE",
+            ErrorCode::BadModel => "BAD_MODEL",
+            ErrorCode::Unsupported => "UNSUPPORTED",
+            ErrorCode::ContextFull => "CONTEXT_FULL",
+            ErrorCode::Busy => "BUSY",
+            ErrorCode::Cancelled => "CANCELLED",
+            ErrorCode::InvalidToken => "INVALID_TOKEN",
+            ErrorCode::Internal => "INTERNAL",
+        }
+    }
+}
+
+/// A failure: a stable code and a human-readable message that names what was wrong and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    code: ErrorCode,
+    message: String,
+}
+
+impl Error {
+    /// Creates an error with a code and a message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Error {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    /// The message, without the code.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::new(ErrorCode::Io, format!("I/O error: {e}"))
+    }
+}
+
+/// `Result` with chord's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Shorthand for building an `Err` with a formatted message: `bail!(Code, "fmt", args)`.
+#[macro_export]
+macro_rules! bail {
+    ($code:ident, $($arg:tt)*) => {
+        return Err($crate::error::Error::new($crate::error::ErrorCode::$code, format!($($arg)*)))
+    };
+}

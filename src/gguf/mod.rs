@@ -1,0 +1,236 @@
+//! The GGUF reader: maps a file, parses its header, metadata and tensor index, and validates every
+//! tensor's type, shape, offset and size against the file before anything reads tensor data.
+//!
+//! Hostile input never panics and never makes the reader allocate more than the file could hold:
+//! every count is checked against the bytes that remain before anything is reserved.
+
+mod parse;
+mod value;
+
+pub use value::Value;
+
+use crate::error::{ErrorCode, Result};
+use crate::quant::GgmlType;
+use crate::{bail, error::Error};
+use memmap2::Mmap;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Most dimensions a GGML tensor has.
+pub const MAX_DIMS: usize = 4;
+
+/// One tensor's entry in the index.
+#[derive(Debug, Clone)]
+pub struct TensorInfo {
+    /// The tensor's name, e.g. `blk.0.attn_q.weight`.
+    pub name: String,
+    /// Dimensions in GGML order: `dims[0]` is the length of a row (the contiguous axis).
+    pub dims: Vec<u64>,
+    /// The storage format.
+    pub ty: GgmlType,
+    /// Absolute byte offset of the data in the file.
+    pub offset: usize,
+    /// Bytes of data.
+    pub size: usize,
+}
+
+impl TensorInfo {
+    /// Number of values.
+    pub fn n_elements(&self) -> u64 {
+        self.dims.iter().product()
+    }
+
+    /// Number of rows: the product of all dimensions but the first.
+    pub fn n_rows(&self) -> usize {
+        self.dims[1..].iter().product::<u64>() as usize
+    }
+
+    /// Length of a row.
+    pub fn row_len(&self) -> usize {
+        self.dims[0] as usize
+    }
+}
+
+/// An open, validated GGUF file. Cheap to share: tensor data is borrowed from the map.
+pub struct GgufFile {
+    map: Arc<Mmap>,
+    version: u32,
+    metadata: Vec<(String, Value)>,
+    meta_index: HashMap<String, usize>,
+    tensors: Vec<TensorInfo>,
+    tensor_index: HashMap<String, usize>,
+    alignment: usize,
+    data_offset: usize,
+}
+
+impl GgufFile {
+    /// Maps and parses the file at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let file = std::fs::File::open(path).map_err(|e| {
+            Error::new(
+                ErrorCode::Io,
+                format!("cannot open '{}': {e}", path.display()),
+            )
+        })?;
+        // SAFETY: the map is read-only. A file truncated by another process after this point can
+        // still fault on access; that is the documented contract of every mmap-based loader.
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| {
+            Error::new(
+                ErrorCode::Io,
+                format!("cannot map '{}': {e}", path.display()),
+            )
+        })?;
+        Self::from_map(Arc::new(map))
+    }
+
+    /// Parses an already mapped file.
+    pub fn from_map(map: Arc<Mmap>) -> Result<Self> {
+        let parsed = parse::parse(&map)?;
+        let mut meta_index = HashMap::with_capacity(parsed.metadata.len());
+        for (i, (k, _)) in parsed.metadata.iter().enumerate() {
+            if meta_index.insert(k.clone(), i).is_some() {
+                bail!(GgufDuplicate, "duplicate metadata key '{k}'");
+            }
+        }
+        let mut tensor_index = HashMap::with_capacity(parsed.tensors.len());
+        for (i, t) in parsed.tensors.iter().enumerate() {
+            if tensor_index.insert(t.name.clone(), i).is_some() {
+                bail!(GgufDuplicate, "duplicate tensor name '{}'", t.name);
+            }
+        }
+        Ok(GgufFile {
+            map,
+            version: parsed.version,
+            metadata: parsed.metadata,
+            meta_index,
+            tensors: parsed.tensors,
+            tensor_index,
+            alignment: parsed.alignment,
+            data_offset: parsed.data_offset,
+        })
+    }
+
+    /// The GGUF version (2 or 3).
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// The data alignment in bytes.
+    pub fn alignment(&self) -> usize {
+        self.alignment
+    }
+
+    /// Offset of the tensor data section.
+    pub fn data_offset(&self) -> usize {
+        self.data_offset
+    }
+
+    /// Size of the file in bytes.
+    pub fn file_size(&self) -> usize {
+        self.map.len()
+    }
+
+    /// The whole mapped file.
+    pub fn map(&self) -> &Arc<Mmap> {
+        &self.map
+    }
+
+    /// All metadata in file order.
+    pub fn metadata(&self) -> &[(String, Value)] {
+        &self.metadata
+    }
+
+    /// A metadata value by key.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.meta_index.get(key).map(|&i| &self.metadata[i].1)
+    }
+
+    /// A required unsigned integer value.
+    pub fn get_u64(&self, key: &str) -> Result<u64> {
+        let v = self.require(key)?;
+        v.as_u64().ok_or_else(|| wrong_type(key, "an unsigned integer", v))
+    }
+
+    /// An optional unsigned integer value; present but of the wrong type is an error.
+    pub fn opt_u64(&self, key: &str) -> Result<Option<u64>> {
+        self.get(key)
+            .map(|v| v.as_u64().ok_or_else(|| wrong_type(key, "an unsigned integer", v)))
+            .transpose()
+    }
+
+    /// An optional float value; present but of the wrong type is an error.
+    pub fn opt_f32(&self, key: &str) -> Result<Option<f32>> {
+        self.get(key)
+            .map(|v| {
+                v.as_f64()
+                    .map(|f| f as f32)
+                    .ok_or_else(|| wrong_type(key, "a number", v))
+            })
+            .transpose()
+    }
+
+    /// An optional bool value; present but of the wrong type is an error.
+    pub fn opt_bool(&self, key: &str) -> Result<Option<bool>> {
+        self.get(key)
+            .map(|v| v.as_bool().ok_or_else(|| wrong_type(key, "a bool", v)))
+            .transpose()
+    }
+
+    /// A required string value.
+    pub fn get_str(&self, key: &str) -> Result<&str> {
+        let v = self.require(key)?;
+        v.as_str().ok_or_else(|| wrong_type(key, "a string", v))
+    }
+
+    /// An optional string value; present but of the wrong type is an error.
+    pub fn opt_str(&self, key: &str) -> Result<Option<&str>> {
+        self.get(key)
+            .map(|v| v.as_str().ok_or_else(|| wrong_type(key, "a string", v)))
+            .transpose()
+    }
+
+    /// A required array value.
+    pub fn get_array(&self, key: &str) -> Result<&[Value]> {
+        let v = self.require(key)?;
+        v.as_array().ok_or_else(|| wrong_type(key, "an array", v))
+    }
+
+    /// An optional array value; present but of the wrong type is an error.
+    pub fn opt_array(&self, key: &str) -> Result<Option<&[Value]>> {
+        self.get(key)
+            .map(|v| v.as_array().ok_or_else(|| wrong_type(key, "an array", v)))
+            .transpose()
+    }
+
+    fn require(&self, key: &str) -> Result<&Value> {
+        self.get(key)
+            .ok_or_else(|| Error::new(ErrorCode::BadModel, format!("missing metadata key '{key}'")))
+    }
+
+    /// All tensors in file order.
+    pub fn tensors(&self) -> &[TensorInfo] {
+        &self.tensors
+    }
+
+    /// A tensor by name.
+    pub fn tensor(&self, name: &str) -> Option<&TensorInfo> {
+        self.tensor_index.get(name).map(|&i| &self.tensors[i])
+    }
+
+    /// The bytes of a tensor (validated against the file when it was opened).
+    pub fn tensor_data(&self, t: &TensorInfo) -> &[u8] {
+        &self.map[t.offset..t.offset + t.size]
+    }
+}
+
+fn wrong_type(key: &str, want: &str, got: &Value) -> Error {
+    Error::new(
+        ErrorCode::BadModel,
+        format!(
+            "metadata key '{key}' should be {want}, but is a {}",
+            got.type_name()
+        ),
+    )
+}
