@@ -15,16 +15,18 @@ if [ ! -x "$LLAMA_CPP_BIN/llama-bench" ] || [ ! -e "$LLAMA_CPP_BIN/libllama.so" 
   echo "chord: fetching llama-cpp-python $LLAMA_CPP_PY_VERSION sdist (llama.cpp source)..." >&2
   python3 -m pip download --quiet --no-deps --no-binary :all: --dest "$tmp" "llama-cpp-python==$LLAMA_CPP_PY_VERSION"
   tar -xzf "$tmp"/llama_cpp_python-*.tar.gz -C "$tmp"
-  rm -rf "$LLAMA_CPP_DIR"
-  mv "$tmp"/llama_cpp_python-*/vendor/llama.cpp "$LLAMA_CPP_DIR"
+  if [ ! -f "$LLAMA_CPP_DIR/CMakeLists.txt" ]; then
+    rm -rf "$LLAMA_CPP_DIR"
+    mv "$tmp"/llama_cpp_python-*/vendor/llama.cpp "$LLAMA_CPP_DIR"
+  fi
   echo "chord: building llama.cpp (about 8 minutes on 2 cores)..." >&2
-  cmake -S "$LLAMA_CPP_DIR" -B "$LLAMA_CPP_DIR/build" -DCMAKE_BUILD_TYPE=Release \
+  # shellcheck disable=SC2086 # the ISA flags are a word list
+  cmake -S "$LLAMA_CPP_DIR" -B "$LLAMA_CPP_BUILD" -DCMAKE_BUILD_TYPE=Release \
     -DBUILD_SHARED_LIBS=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
-    -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON \
-    -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=ON -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON \
-    -DGGML_AVX512_BF16=ON -DGGML_AVX_VNNI=ON >"$CHORD_CACHE/llama-cmake.log"
-  cmake --build "$LLAMA_CPP_DIR/build" -j"$(nproc)" \
-    --target llama llama-bench llama-quantize llama-tokenize llama-perplexity >>"$CHORD_CACHE/llama-cmake.log"
+    -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=OFF -DGGML_NATIVE=OFF $LLAMA_CPP_CMAKE_ISA \
+    >"$CHORD_CACHE/llama-cmake.log"
+  cmake --build "$LLAMA_CPP_BUILD" -j"$(nproc)" \
+    --target llama llama-bench llama-quantize llama-tokenize >>"$CHORD_CACHE/llama-cmake.log"
 fi
 
 if [ ! -x "$CHORD_VENV/bin/python" ] || ! "$CHORD_VENV/bin/python" -c 'import gguf, numpy, llama_cpp' 2>/dev/null; then

