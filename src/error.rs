@@ -1,6 +1,7 @@
 //! The one error type of chord. Every failure inside the library is an [`Error`]; its [`ErrorCode`]
 //! is the stable number that the C ABI returns as `chord_status`.
 
+use std::ffi::CStr;
 use std::fmt;
 
 /// Stable numeric error codes. Numbers are part of the ABI: never reuse or renumber one.
@@ -48,28 +49,61 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in numeric order.
+    pub const ALL: [ErrorCode; 19] = [
+        ErrorCode::InvalidArgument,
+        ErrorCode::BufferTooSmall,
+        ErrorCode::InvalidUtf8,
+        ErrorCode::Io,
+        ErrorCode::GgufBadMagic,
+        ErrorCode::GgufUnsupportedVersion,
+        ErrorCode::GgufTruncated,
+        ErrorCode::GgufOutOfBounds,
+        ErrorCode::GgufLimit,
+        ErrorCode::GgufUnknownType,
+        ErrorCode::GgufDuplicate,
+        ErrorCode::UnknownArchitecture,
+        ErrorCode::BadModel,
+        ErrorCode::Unsupported,
+        ErrorCode::ContextFull,
+        ErrorCode::Busy,
+        ErrorCode::Cancelled,
+        ErrorCode::InvalidToken,
+        ErrorCode::Internal,
+    ];
+
+    /// The code with number `n`, if there is one.
+    pub fn from_u32(n: u32) -> Option<ErrorCode> {
+        Self::ALL.iter().copied().find(|c| *c as u32 == n)
+    }
+
     /// The code's symbolic name as used in the C header (without the `CHORD_E_` prefix).
     pub fn name(self) -> &'static str {
+        self.c_name().to_str().expect("names are ASCII")
+    }
+
+    /// [`ErrorCode::name`] as a NUL-terminated string, for the C ABI.
+    pub fn c_name(self) -> &'static CStr {
         match self {
-            ErrorCode::InvalidArgument => "INVALID_ARGUMENT",
-            ErrorCode::BufferTooSmall => "BUFFER_TOO_SMALL",
-            ErrorCode::InvalidUtf8 => "INVALID_UTF8",
-            ErrorCode::Io => "IO",
-            ErrorCode::GgufBadMagic => "GGUF_BAD_MAGIC",
-            ErrorCode::GgufUnsupportedVersion => "GGUF_UNSUPPORTED_VERSION",
-            ErrorCode::GgufTruncated => "GGUF_TRUNCATED",
-            ErrorCode::GgufOutOfBounds => "GGUF_OUT_OF_BOUNDS",
-            ErrorCode::GgufLimit => "GGUF_LIMIT",
-            ErrorCode::GgufUnknownType => "GGUF_UNKNOWN_TYPE",
-            ErrorCode::GgufDuplicate => "GGUF_DUPLICATE",
-            ErrorCode::UnknownArchitecture => "UNKNOWN_ARCHITECTURE",
-            ErrorCode::BadModel => "BAD_MODEL",
-            ErrorCode::Unsupported => "UNSUPPORTED",
-            ErrorCode::ContextFull => "CONTEXT_FULL",
-            ErrorCode::Busy => "BUSY",
-            ErrorCode::Cancelled => "CANCELLED",
-            ErrorCode::InvalidToken => "INVALID_TOKEN",
-            ErrorCode::Internal => "INTERNAL",
+            ErrorCode::InvalidArgument => c"INVALID_ARGUMENT",
+            ErrorCode::BufferTooSmall => c"BUFFER_TOO_SMALL",
+            ErrorCode::InvalidUtf8 => c"INVALID_UTF8",
+            ErrorCode::Io => c"IO",
+            ErrorCode::GgufBadMagic => c"GGUF_BAD_MAGIC",
+            ErrorCode::GgufUnsupportedVersion => c"GGUF_UNSUPPORTED_VERSION",
+            ErrorCode::GgufTruncated => c"GGUF_TRUNCATED",
+            ErrorCode::GgufOutOfBounds => c"GGUF_OUT_OF_BOUNDS",
+            ErrorCode::GgufLimit => c"GGUF_LIMIT",
+            ErrorCode::GgufUnknownType => c"GGUF_UNKNOWN_TYPE",
+            ErrorCode::GgufDuplicate => c"GGUF_DUPLICATE",
+            ErrorCode::UnknownArchitecture => c"UNKNOWN_ARCHITECTURE",
+            ErrorCode::BadModel => c"BAD_MODEL",
+            ErrorCode::Unsupported => c"UNSUPPORTED",
+            ErrorCode::ContextFull => c"CONTEXT_FULL",
+            ErrorCode::Busy => c"BUSY",
+            ErrorCode::Cancelled => c"CANCELLED",
+            ErrorCode::InvalidToken => c"INVALID_TOKEN",
+            ErrorCode::Internal => c"INTERNAL",
         }
     }
 }

@@ -5,10 +5,16 @@
 //! * [`gguf`]: the memory-mapped GGUF reader.
 //! * [`quant`]: tensor formats, dequantization and quantized products.
 //! * [`tokenizer`]: text to tokens and back.
+//! * [`model`]: hyperparameters, weights and the transformer forward pass.
+//! * [`backend`]: the Burn backends and chord's operations on them.
 
+pub mod backend;
 pub mod error;
+pub mod ffi;
 pub mod gguf;
+pub mod model;
 pub mod quant;
+pub mod session;
 pub mod tokenizer;
 
 pub use error::{Error, ErrorCode, Result};

@@ -150,13 +150,17 @@ impl GgufFile {
     /// A required unsigned integer value.
     pub fn get_u64(&self, key: &str) -> Result<u64> {
         let v = self.require(key)?;
-        v.as_u64().ok_or_else(|| wrong_type(key, "an unsigned integer", v))
+        v.as_u64()
+            .ok_or_else(|| wrong_type(key, "an unsigned integer", v))
     }
 
     /// An optional unsigned integer value; present but of the wrong type is an error.
     pub fn opt_u64(&self, key: &str) -> Result<Option<u64>> {
         self.get(key)
-            .map(|v| v.as_u64().ok_or_else(|| wrong_type(key, "an unsigned integer", v)))
+            .map(|v| {
+                v.as_u64()
+                    .ok_or_else(|| wrong_type(key, "an unsigned integer", v))
+            })
             .transpose()
     }
 

@@ -102,10 +102,15 @@ impl<'a> Cursor<'a> {
             8 => Value::String(self.string()?),
             9 => {
                 if depth >= MAX_NESTING {
-                    bail!(GgufLimit, "arrays nested deeper than {MAX_NESTING} in {}", self.what);
+                    bail!(
+                        GgufLimit,
+                        "arrays nested deeper than {MAX_NESTING} in {}",
+                        self.what
+                    );
                 }
                 let elem = self.u32()?;
-                let min = min_value_size(elem).ok_or_else(|| unknown_value_type(elem, &self.what))?;
+                let min =
+                    min_value_size(elem).ok_or_else(|| unknown_value_type(elem, &self.what))?;
                 let n = self.count(min, "array element")?;
                 let mut items = Vec::with_capacity(n);
                 for _ in 0..n {
@@ -200,7 +205,10 @@ pub(super) fn parse(buf: &[u8]) -> Result<Parsed> {
         c.what = format!("tensor info {i} ('{name}')");
         let n_dims = c.u32()? as usize;
         if n_dims == 0 || n_dims > MAX_DIMS {
-            bail!(GgufLimit, "tensor '{name}' has {n_dims} dimensions; GGML allows 1 to {MAX_DIMS}");
+            bail!(
+                GgufLimit,
+                "tensor '{name}' has {n_dims} dimensions; GGML allows 1 to {MAX_DIMS}"
+            );
         }
         let mut dims = Vec::with_capacity(n_dims);
         for _ in 0..n_dims {
@@ -222,9 +230,12 @@ pub(super) fn parse(buf: &[u8]) -> Result<Parsed> {
             if d == 0 || d > i64::MAX as u64 {
                 bail!(GgufLimit, "tensor '{name}' has an invalid dimension {d}");
             }
-            n = n
-                .checked_mul(d)
-                .ok_or_else(|| Error::new(ErrorCode::GgufLimit, format!("tensor '{name}' has too many elements {dims:?}")))?;
+            n = n.checked_mul(d).ok_or_else(|| {
+                Error::new(
+                    ErrorCode::GgufLimit,
+                    format!("tensor '{name}' has too many elements {dims:?}"),
+                )
+            })?;
         }
         let row_len = dims[0] as usize;
         let row_bytes = ty.row_bytes(row_len).ok_or_else(|| {
@@ -240,8 +251,12 @@ pub(super) fn parse(buf: &[u8]) -> Result<Parsed> {
         let size = (n / dims[0])
             .checked_mul(row_bytes as u64)
             .filter(|&s| s <= usize::MAX as u64)
-            .ok_or_else(|| Error::new(ErrorCode::GgufLimit, format!("tensor '{name}' is too large")))?
-            as usize;
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorCode::GgufLimit,
+                    format!("tensor '{name}' is too large"),
+                )
+            })? as usize;
         if rel % alignment as u64 != 0 {
             bail!(
                 GgufOutOfBounds,

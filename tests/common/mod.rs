@@ -7,7 +7,9 @@ use std::path::PathBuf;
 pub fn cache_dir() -> PathBuf {
     std::env::var_os("CHORD_CACHE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").expect("HOME is set")).join(".cache/chord"))
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").expect("HOME is set")).join(".cache/chord")
+        })
 }
 
 /// A test model by file name; panics (the test fails loudly) when it is missing.

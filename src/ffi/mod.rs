@@ -1,0 +1,98 @@
+//! The C ABI. This module converts and checks arguments, calls the Rust API and maps errors; it
+//! holds no logic of its own. Every exported function runs inside [`boundary`], so no panic
+//! crosses into the host. Names, statuses and ownership rules follow shared/design/c-api.md.
+#![allow(non_camel_case_types, clippy::missing_safety_doc)]
+
+mod args;
+mod error;
+mod model;
+mod options;
+mod session;
+mod tokens;
+
+pub use error::*;
+pub use model::*;
+pub use options::*;
+pub use session::*;
+pub use tokens::*;
+
+use crate::error::{Error, ErrorCode};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// Status code returned by every fallible function: `CHORD_OK` (0) or a `CHORD_E_*` code.
+pub type chord_status = u32;
+
+/// Success.
+pub const CHORD_OK: chord_status = 0;
+/// An argument is invalid: a NULL pointer, an out-of-range value, an unknown enum value.
+pub const CHORD_E_INVALID_ARGUMENT: chord_status = ErrorCode::InvalidArgument as u32;
+/// A caller buffer is too small; `*out_len` holds the size needed.
+pub const CHORD_E_BUFFER_TOO_SMALL: chord_status = ErrorCode::BufferTooSmall as u32;
+/// A string is not valid UTF-8.
+pub const CHORD_E_INVALID_UTF8: chord_status = ErrorCode::InvalidUtf8 as u32;
+/// The operating system reported an I/O error.
+pub const CHORD_E_IO: chord_status = ErrorCode::Io as u32;
+/// The file is not a GGUF file (wrong magic).
+pub const CHORD_E_GGUF_BAD_MAGIC: chord_status = ErrorCode::GgufBadMagic as u32;
+/// The GGUF version is not supported (chord reads 2 and 3).
+pub const CHORD_E_GGUF_UNSUPPORTED_VERSION: chord_status = ErrorCode::GgufUnsupportedVersion as u32;
+/// The GGUF file ends inside its header, metadata or tensor index.
+pub const CHORD_E_GGUF_TRUNCATED: chord_status = ErrorCode::GgufTruncated as u32;
+/// A tensor's data lies outside the file or is misaligned.
+pub const CHORD_E_GGUF_OUT_OF_BOUNDS: chord_status = ErrorCode::GgufOutOfBounds as u32;
+/// A count, length or dimension in the GGUF file is impossible.
+pub const CHORD_E_GGUF_LIMIT: chord_status = ErrorCode::GgufLimit as u32;
+/// A tensor or metadata type in the GGUF file is unknown or unsupported.
+pub const CHORD_E_GGUF_UNKNOWN_TYPE: chord_status = ErrorCode::GgufUnknownType as u32;
+/// Two metadata keys or tensors in the GGUF file have the same name.
+pub const CHORD_E_GGUF_DUPLICATE: chord_status = ErrorCode::GgufDuplicate as u32;
+/// The model's architecture is not supported.
+pub const CHORD_E_UNKNOWN_ARCHITECTURE: chord_status = ErrorCode::UnknownArchitecture as u32;
+/// The model's metadata or tensors are inconsistent (missing key, wrong type or shape).
+pub const CHORD_E_BAD_MODEL: chord_status = ErrorCode::BadModel as u32;
+/// Valid but not supported by this build or model.
+pub const CHORD_E_UNSUPPORTED: chord_status = ErrorCode::Unsupported as u32;
+/// The session's context is full; nothing was added.
+pub const CHORD_E_CONTEXT_FULL: chord_status = ErrorCode::ContextFull as u32;
+/// Another thread is using the session.
+pub const CHORD_E_BUSY: chord_status = ErrorCode::Busy as u32;
+/// The host cancelled the operation (`chord_session_cancel`).
+pub const CHORD_E_CANCELLED: chord_status = ErrorCode::Cancelled as u32;
+/// A token id is outside the vocabulary.
+pub const CHORD_E_INVALID_TOKEN: chord_status = ErrorCode::InvalidToken as u32;
+/// A bug in chord (a caught panic); the session that reported it is unusable.
+pub const CHORD_E_INTERNAL: chord_status = ErrorCode::Internal as u32;
+
+/// Runs `f`, turning its error or a panic into a status and an optional error object in `*err`.
+pub(crate) fn boundary(
+    err: *mut *mut chord_error,
+    f: impl FnOnce() -> crate::Result<()>,
+) -> chord_status {
+    let result = match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(Error::new(
+                ErrorCode::Internal,
+                format!("internal error: {what}"),
+            ))
+        }
+    };
+    match result {
+        Ok(()) => CHORD_OK,
+        Err(e) => {
+            let code = e.code() as u32;
+            error::store(err, e);
+            code
+        }
+    }
+}
+
+/// Runs an infallible query inside a panic boundary, returning `fallback` on a panic.
+pub(crate) fn guard<T>(fallback: T, f: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or(fallback)
+}

@@ -1,0 +1,277 @@
+//! The llama transformer forward pass as Burn tensor operations, generic over the backend.
+//!
+//! A [`Transformer`] holds one session's KV cache on the device. `eval` runs a batch of tokens at
+//! the next positions through every layer (prefill when the batch is long, decode when it is one
+//! token) and returns logits. Weights come from [`Weights`] one layer at a time, so that a pager can
+//! supply them without the forward pass knowing.
+
+use super::{Config, Weights};
+use crate::backend::ChordBackend;
+use crate::error::Result;
+use burn_tensor::activation::silu;
+use burn_tensor::module::attention;
+use burn_tensor::ops::AttentionModuleOptions;
+use burn_tensor::{Tensor, TensorData};
+use std::sync::Arc;
+
+/// Which positions of a batch the caller wants logits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WantLogits {
+    /// None (prompt prefill that is not the last batch).
+    None,
+    /// Only the last position.
+    Last,
+    /// Every position of the batch.
+    All,
+}
+
+/// A model's weights and configuration, shared by every session.
+pub struct ModelCore {
+    /// Hyperparameters.
+    pub cfg: Config,
+    /// Weight handles.
+    pub weights: Weights,
+}
+
+/// One session's transformer state on backend `B`: the KV cache and the per-layer norm weights.
+pub struct Transformer<B: ChordBackend> {
+    core: Arc<ModelCore>,
+    device: B::Device,
+    n_ctx: usize,
+    n_past: usize,
+    k_cache: Vec<Tensor<B, 4>>,
+    v_cache: Vec<Tensor<B, 4>>,
+    attn_norm: Vec<Tensor<B, 1>>,
+    ffn_norm: Vec<Tensor<B, 1>>,
+    output_norm: Tensor<B, 1>,
+}
+
+impl<B: ChordBackend> Transformer<B> {
+    /// Creates the state for a context of `n_ctx` positions on `device`.
+    pub fn new(core: Arc<ModelCore>, n_ctx: usize, device: B::Device) -> Self {
+        let cfg = &core.cfg;
+        let shape = [1, cfg.n_head_kv, n_ctx, cfg.head_dim];
+        let k_cache = (0..cfg.n_layer)
+            .map(|_| Tensor::zeros(shape, &device))
+            .collect();
+        let v_cache = (0..cfg.n_layer)
+            .map(|_| Tensor::zeros(shape, &device))
+            .collect();
+        let vec1 =
+            |v: &[f32]| Tensor::<B, 1>::from_data(TensorData::new(v.to_vec(), [v.len()]), &device);
+        let attn_norm = core
+            .weights
+            .layers
+            .iter()
+            .map(|l| vec1(&l.attn_norm))
+            .collect();
+        let ffn_norm = core
+            .weights
+            .layers
+            .iter()
+            .map(|l| vec1(&l.ffn_norm))
+            .collect();
+        let output_norm = vec1(&core.weights.output_norm);
+        Transformer {
+            core,
+            device,
+            n_ctx,
+            n_past: 0,
+            k_cache,
+            v_cache,
+            attn_norm,
+            ffn_norm,
+            output_norm,
+        }
+    }
+
+    /// Positions already in the cache.
+    pub fn n_past(&self) -> usize {
+        self.n_past
+    }
+
+    /// Capacity of the cache.
+    pub fn n_ctx(&self) -> usize {
+        self.n_ctx
+    }
+
+    /// Forgets every position from `n` on (the cache rows stay, and are overwritten later).
+    pub fn truncate(&mut self, n: usize) {
+        self.n_past = self.n_past.min(n);
+    }
+
+    /// Runs `tokens` at positions `n_past..` and returns logits (`[positions x n_vocab]`, row-major)
+    /// for the positions `want` names. The caller checks token ids and context space.
+    pub fn eval(
+        &mut self,
+        tokens: &[u32],
+        want: WantLogits,
+        cancel: &(dyn Fn() -> bool + Sync),
+    ) -> Result<Vec<f32>> {
+        let core = self.core.clone();
+        let cfg = &core.cfg;
+        let w = &core.weights;
+        let t = tokens.len();
+        let pos0 = self.n_past;
+        debug_assert!(t > 0 && pos0 + t <= self.n_ctx);
+        let d = cfg.n_embd;
+
+        let mut emb = vec![0f32; t * d];
+        for (row, &tok) in emb.chunks_exact_mut(d).zip(tokens) {
+            w.token_embd.row_f32(tok as usize, row);
+        }
+        let mut x = Tensor::<B, 2>::from_data(TensorData::new(emb, [t, d]), &self.device);
+        let (cos, sin) = self.rope_tables(pos0, t);
+
+        for l in 0..cfg.n_layer {
+            if cancel() {
+                crate::bail!(Cancelled, "cancelled");
+            }
+            let lw = &w.layers[l];
+            let h = rms_norm(x.clone(), self.attn_norm[l].clone(), cfg.rms_eps);
+            let q = B::qmatmul(h.clone(), &lw.wq)?;
+            let k = B::qmatmul(h.clone(), &lw.wk)?;
+            let v = B::qmatmul(h, &lw.wv)?;
+            let q = rope(
+                q.reshape([t, cfg.n_head, cfg.head_dim]),
+                &cos,
+                &sin,
+                cfg.rope_dim,
+            );
+            let k = rope(
+                k.reshape([t, cfg.n_head_kv, cfg.head_dim]),
+                &cos,
+                &sin,
+                cfg.rope_dim,
+            );
+            let v = v.reshape([t, cfg.n_head_kv, cfg.head_dim]);
+            let heads_first = |x: Tensor<B, 3>| x.swap_dims(0, 1).unsqueeze_dim::<4>(0);
+            let kc = std::mem::replace(
+                &mut self.k_cache[l],
+                Tensor::empty([0, 0, 0, 0], &self.device),
+            );
+            self.k_cache[l] = B::kv_write(kc, pos0, heads_first(k));
+            let vc = std::mem::replace(
+                &mut self.v_cache[l],
+                Tensor::empty([0, 0, 0, 0], &self.device),
+            );
+            self.v_cache[l] = B::kv_write(vc, pos0, heads_first(v));
+            let keys = self.k_cache[l].clone().narrow(2, 0, pos0 + t);
+            let values = self.v_cache[l].clone().narrow(2, 0, pos0 + t);
+            let attn = self.attention(q, keys, values);
+            x = x + B::qmatmul(attn, &lw.wo)?;
+
+            let h = rms_norm(x.clone(), self.ffn_norm[l].clone(), cfg.rms_eps);
+            let gate = B::qmatmul(h.clone(), &lw.w_gate)?;
+            let up = B::qmatmul(h, &lw.w_up)?;
+            x = x + B::qmatmul(silu(gate) * up, &lw.w_down)?;
+        }
+        self.n_past += t;
+
+        let x = match want {
+            WantLogits::None => return Ok(Vec::new()),
+            WantLogits::Last => x.narrow(0, t - 1, 1),
+            WantLogits::All => x,
+        };
+        let x = rms_norm(x, self.output_norm.clone(), cfg.rms_eps);
+        let logits = B::qmatmul(x, &w.output)?;
+        logits.into_data().into_vec::<f32>().map_err(|e| {
+            crate::Error::new(crate::ErrorCode::Internal, format!("reading logits: {e:?}"))
+        })
+    }
+
+    /// Scaled dot-product attention of `q [t, n_head, dim]` over the cached keys and values
+    /// `[1, n_head_kv, s, dim]`, causal; returns `[t, n_head * dim]`.
+    fn attention(&self, q: Tensor<B, 3>, keys: Tensor<B, 4>, values: Tensor<B, 4>) -> Tensor<B, 2> {
+        let cfg = &self.core.cfg;
+        let [t, n_head, dim] = q.dims();
+        let group = n_head / cfg.n_head_kv;
+        let opts = |is_causal| AttentionModuleOptions {
+            scale: Some(1.0 / (dim as f64).sqrt()),
+            softcap: None,
+            is_causal,
+        };
+        if t == 1 {
+            // One query per head: the query heads that share a key/value head become the rows of
+            // one attention call, so the cache is used as it is, without repeating it per head.
+            let q = q.reshape([1, cfg.n_head_kv, group, dim]);
+            let out = attention(q, keys, values, None, None, opts(false));
+            return out.reshape([1, n_head * dim]);
+        }
+        let s = keys.dims()[2];
+        let repeat = |kv: Tensor<B, 4>| {
+            kv.reshape([1, cfg.n_head_kv, 1, s, dim])
+                .expand([1, cfg.n_head_kv, group, s, dim])
+                .reshape([1, n_head, s, dim])
+        };
+        let q = q.swap_dims(0, 1).unsqueeze_dim::<4>(0);
+        let out = attention(q, repeat(keys), repeat(values), None, None, opts(true));
+        out.squeeze_dim::<3>(0)
+            .swap_dims(0, 1)
+            .reshape([t, n_head * dim])
+    }
+
+    /// cos and sin of the RoPE angles for positions `pos0..pos0+t`, `[t, 1, rope_dim / 2]` each,
+    /// computed as ggml does (the angle advances by repeated multiplication in f32).
+    fn rope_tables(&self, pos0: usize, t: usize) -> (Tensor<B, 3>, Tensor<B, 3>) {
+        let cfg = &self.core.cfg;
+        let half = cfg.rope_dim / 2;
+        let theta_scale = cfg.rope_base.powf(-2.0 / cfg.rope_dim as f32);
+        let freqs = self.core.weights.rope_freqs.as_deref();
+        let mut cos = Vec::with_capacity(t * half);
+        let mut sin = Vec::with_capacity(t * half);
+        for p in pos0..pos0 + t {
+            let mut theta = p as f32;
+            for i in 0..half {
+                let ff = freqs.map_or(1.0, |f| f[i]);
+                let angle = cfg.rope_pos_scale * (theta / ff);
+                cos.push(angle.cos());
+                sin.push(angle.sin());
+                theta *= theta_scale;
+            }
+        }
+        let mk = |v| Tensor::<B, 3>::from_data(TensorData::new(v, [t, 1, half]), &self.device);
+        (mk(cos), mk(sin))
+    }
+}
+
+/// `x / sqrt(mean(x^2) + eps) * weight` over the last dimension of `x [t, d]`.
+fn rms_norm<B: ChordBackend>(x: Tensor<B, 2>, weight: Tensor<B, 1>, eps: f32) -> Tensor<B, 2> {
+    let inv = x
+        .clone()
+        .powi_scalar(2)
+        .mean_dim(1)
+        .add_scalar(eps)
+        .sqrt()
+        .recip();
+    x * inv * weight.unsqueeze_dim::<2>(0)
+}
+
+/// Rotates adjacent pairs (GGML's "normal" RoPE) of the first `rope_dim` values of each head of
+/// `x [t, heads, dim]` by the angles in `cos`/`sin` `[t, 1, rope_dim / 2]`.
+fn rope<B: ChordBackend>(
+    x: Tensor<B, 3>,
+    cos: &Tensor<B, 3>,
+    sin: &Tensor<B, 3>,
+    rope_dim: usize,
+) -> Tensor<B, 3> {
+    let [t, heads, dim] = x.dims();
+    let (rot, pass) = if rope_dim < dim {
+        (
+            x.clone().narrow(2, 0, rope_dim),
+            Some(x.narrow(2, rope_dim, dim - rope_dim)),
+        )
+    } else {
+        (x, None)
+    };
+    let pairs = rot.reshape([t, heads, rope_dim / 2, 2]);
+    let x0 = pairs.clone().narrow(3, 0, 1).squeeze_dim::<3>(3);
+    let x1 = pairs.narrow(3, 1, 1).squeeze_dim::<3>(3);
+    let y0 = x0.clone() * cos.clone() - x1.clone() * sin.clone();
+    let y1 = x0 * sin.clone() + x1 * cos.clone();
+    let rotated = Tensor::stack::<4>(vec![y0, y1], 3).reshape([t, heads, rope_dim]);
+    match pass {
+        Some(p) => Tensor::cat(vec![rotated, p], 2),
+        None => rotated,
+    }
+}

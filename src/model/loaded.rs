@@ -1,0 +1,135 @@
+//! A loaded model: the mapped file, its configuration and weights, its tokenizer, and the worker
+//! threads that its sessions compute on. Immutable after load and shared by sessions.
+
+use super::{Config, ModelCore, Weights};
+use crate::error::{Error, ErrorCode, Result};
+use crate::gguf::GgufFile;
+use crate::tokenizer::Tokenizer;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Which compute backend runs the transformer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackendKind {
+    /// The best available: the CPU today.
+    #[default]
+    Auto,
+    /// burn-flex on the CPU.
+    Cpu,
+    /// burn-wgpu (needs the `wgpu` feature).
+    Wgpu,
+}
+
+/// Options for [`Model::load`].
+#[derive(Debug, Clone, Default)]
+pub struct ModelOptions {
+    /// Worker threads for the quantized products; 0 picks the number of cores.
+    pub n_threads: usize,
+    /// Compute backend.
+    pub backend: BackendKind,
+    /// Load only the vocabulary (tokenize and detokenize), even when the file has weights.
+    pub vocab_only: bool,
+}
+
+/// A loaded model. Share it between sessions and threads with `Arc`.
+pub struct Model {
+    file: GgufFile,
+    core: Option<Arc<ModelCore>>,
+    tokenizer: Tokenizer,
+    pool: Arc<rayon::ThreadPool>,
+    backend: BackendKind,
+}
+
+impl Model {
+    /// Maps, validates and prepares the model at `path`. A file without tensors (a vocabulary-only
+    /// GGUF) loads as a model that can tokenize but not run.
+    pub fn load(path: impl AsRef<Path>, opts: &ModelOptions) -> Result<Model> {
+        let file = GgufFile::open(path)?;
+        let tokenizer = Tokenizer::from_gguf(&file)?;
+        let core = if opts.vocab_only || file.tensors().is_empty() {
+            None
+        } else {
+            let cfg = Config::from_gguf(&file)?;
+            let weights = Weights::from_gguf(&file, &cfg)?;
+            if tokenizer.n_vocab() != cfg.n_vocab {
+                crate::bail!(
+                    BadModel,
+                    "the vocabulary has {} tokens but the embedding matrix has {} rows",
+                    tokenizer.n_vocab(),
+                    cfg.n_vocab
+                );
+            }
+            Some(Arc::new(ModelCore { cfg, weights }))
+        };
+        let backend = match opts.backend {
+            BackendKind::Auto | BackendKind::Cpu => BackendKind::Cpu,
+            BackendKind::Wgpu if cfg!(feature = "wgpu") => BackendKind::Wgpu,
+            BackendKind::Wgpu => crate::bail!(
+                Unsupported,
+                "this build of chord has no wgpu backend (feature 'wgpu')"
+            ),
+        };
+        let threads = if opts.n_threads == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            opts.n_threads
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("chord-worker-{i}"))
+            .build()
+            .map_err(|e| {
+                Error::new(
+                    ErrorCode::Internal,
+                    format!("cannot start worker threads: {e}"),
+                )
+            })?;
+        Ok(Model {
+            file,
+            core,
+            tokenizer,
+            pool: Arc::new(pool),
+            backend,
+        })
+    }
+
+    /// The GGUF file (metadata and tensor index).
+    pub fn gguf(&self) -> &GgufFile {
+        &self.file
+    }
+
+    /// Hyperparameters, or `None` for a vocabulary-only model.
+    pub fn config(&self) -> Option<&Config> {
+        self.core.as_ref().map(|c| &c.cfg)
+    }
+
+    /// Weights and configuration, or a clear error for a vocabulary-only model.
+    pub fn core(&self) -> Result<&Arc<ModelCore>> {
+        self.core.as_ref().ok_or_else(|| {
+            Error::new(
+                ErrorCode::Unsupported,
+                "this model was loaded without weights (vocabulary only)",
+            )
+        })
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// The worker threads.
+    pub fn pool(&self) -> &Arc<rayon::ThreadPool> {
+        &self.pool
+    }
+
+    /// Number of worker threads.
+    pub fn n_threads(&self) -> usize {
+        self.pool.current_num_threads()
+    }
+
+    /// The backend sessions run on.
+    pub fn backend(&self) -> BackendKind {
+        self.backend
+    }
+}
