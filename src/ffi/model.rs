@@ -58,35 +58,30 @@ pub unsafe extern "C" fn chord_model_free(model: *mut chord_model) {
     }
 }
 
-/// Integer facts about a model, for `chord_model_info`.
-#[repr(u32)]
-#[derive(Clone, Copy)]
-pub enum chord_model_info_key {
-    /// Tokens in the vocabulary.
-    CHORD_INFO_N_VOCAB = 0,
-    /// Context length the model was trained with (0 for a vocabulary-only model).
-    CHORD_INFO_N_CTX_TRAIN = 1,
-    /// Hidden size.
-    CHORD_INFO_N_EMBD = 2,
-    /// Transformer layers.
-    CHORD_INFO_N_LAYER = 3,
-    /// Query heads.
-    CHORD_INFO_N_HEAD = 4,
-    /// Key/value heads.
-    CHORD_INFO_N_HEAD_KV = 5,
-    /// Bytes of tensor data in the file.
-    CHORD_INFO_WEIGHT_BYTES = 6,
-    /// Beginning-of-sequence token id (`UINT64_MAX` when the model has none).
-    CHORD_INFO_TOKEN_BOS = 7,
-    /// End-of-sequence token id (`UINT64_MAX` when the model has none).
-    CHORD_INFO_TOKEN_EOS = 8,
-    /// 1 when the model adds BOS to prompts, else 0.
-    CHORD_INFO_ADD_BOS = 9,
-    /// Worker threads the model's sessions use.
-    CHORD_INFO_N_THREADS = 10,
-}
+/// `chord_model_info` key: tokens in the vocabulary.
+pub const CHORD_INFO_N_VOCAB: u32 = 0;
+/// `chord_model_info` key: context length the model was trained with (0 for a vocabulary-only model).
+pub const CHORD_INFO_N_CTX_TRAIN: u32 = 1;
+/// `chord_model_info` key: hidden size.
+pub const CHORD_INFO_N_EMBD: u32 = 2;
+/// `chord_model_info` key: transformer layers.
+pub const CHORD_INFO_N_LAYER: u32 = 3;
+/// `chord_model_info` key: query heads.
+pub const CHORD_INFO_N_HEAD: u32 = 4;
+/// `chord_model_info` key: key/value heads.
+pub const CHORD_INFO_N_HEAD_KV: u32 = 5;
+/// `chord_model_info` key: bytes of tensor data in the file.
+pub const CHORD_INFO_WEIGHT_BYTES: u32 = 6;
+/// `chord_model_info` key: beginning-of-sequence token id (`UINT64_MAX` when the model has none).
+pub const CHORD_INFO_TOKEN_BOS: u32 = 7;
+/// `chord_model_info` key: end-of-sequence token id (`UINT64_MAX` when the model has none).
+pub const CHORD_INFO_TOKEN_EOS: u32 = 8;
+/// `chord_model_info` key: 1 when the model adds BOS to prompts, else 0.
+pub const CHORD_INFO_ADD_BOS: u32 = 9;
+/// `chord_model_info` key: worker threads the model's sessions use.
+pub const CHORD_INFO_N_THREADS: u32 = 10;
 
-/// Reads one integer fact about `model` (`key` is a `chord_model_info_key`) into `*out`.
+/// Reads one integer fact about `model` (`key` is a `CHORD_INFO_*` value) into `*out`.
 ///
 /// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL or unknown key). Thread-safe.
 #[no_mangle]
@@ -104,17 +99,17 @@ pub unsafe extern "C" fn chord_model_info(
         let tok = m.tokenizer();
         let id = |t: Option<u32>| t.map_or(u64::MAX, u64::from);
         *out = match key {
-            0 => tok.n_vocab() as u64,
-            1 => dim(|c| c.n_ctx_train),
-            2 => dim(|c| c.n_embd),
-            3 => dim(|c| c.n_layer),
-            4 => dim(|c| c.n_head),
-            5 => dim(|c| c.n_head_kv),
-            6 => m.gguf().tensors().iter().map(|t| t.size as u64).sum(),
-            7 => id(tok.bos()),
-            8 => id(tok.eos()),
-            9 => tok.add_bos() as u64,
-            10 => m.n_threads() as u64,
+            CHORD_INFO_N_VOCAB => tok.n_vocab() as u64,
+            CHORD_INFO_N_CTX_TRAIN => dim(|c| c.n_ctx_train),
+            CHORD_INFO_N_EMBD => dim(|c| c.n_embd),
+            CHORD_INFO_N_LAYER => dim(|c| c.n_layer),
+            CHORD_INFO_N_HEAD => dim(|c| c.n_head),
+            CHORD_INFO_N_HEAD_KV => dim(|c| c.n_head_kv),
+            CHORD_INFO_WEIGHT_BYTES => m.gguf().tensors().iter().map(|t| t.size as u64).sum(),
+            CHORD_INFO_TOKEN_BOS => id(tok.bos()),
+            CHORD_INFO_TOKEN_EOS => id(tok.eos()),
+            CHORD_INFO_ADD_BOS => tok.add_bos() as u64,
+            CHORD_INFO_N_THREADS => m.n_threads() as u64,
             k => crate::bail!(InvalidArgument, "unknown model info key {k}"),
         };
         Ok(())
@@ -138,5 +133,25 @@ pub unsafe extern "C" fn chord_model_architecture(
         let m = &unsafe { obj(model, "model")? }.0;
         let arch = m.gguf().get_str("general.architecture")?;
         unsafe { copy_str(arch.as_bytes(), buf, cap, out_len) }
+    })
+}
+
+/// Copies a human-readable description of the model (architecture, hyperparameters, tokenizer,
+/// every tensor's format, shape and size; one fact per line) into `(buf, cap)` with a terminating
+/// NUL; `*out_len` receives its length without the NUL.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT`, `CHORD_E_BUFFER_TOO_SMALL` (then `*out_len`
+/// is the length needed, without the NUL). Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn chord_model_describe(
+    model: *const chord_model,
+    buf: *mut c_char,
+    cap: usize,
+    out_len: *mut usize,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    boundary(err, || {
+        let m = &unsafe { obj(model, "model")? }.0;
+        unsafe { copy_str(m.describe().as_bytes(), buf, cap, out_len) }
     })
 }

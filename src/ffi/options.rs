@@ -28,122 +28,369 @@ pub const CHORD_BACKEND_CPU: u32 = 1;
 /// Backend choice: wgpu (only in builds with the `wgpu` feature).
 pub const CHORD_BACKEND_WGPU: u32 = 2;
 
-macro_rules! new_free {
-    ($ty:ident, $new:ident, $free:ident, $init:expr, $what:literal) => {
-        #[doc = concat!("Creates ", $what, " with default values into `*out`.")]
-        ///
-        /// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (out is NULL). Thread-safe.
-        #[no_mangle]
-        pub unsafe extern "C" fn $new(
-            out: *mut *mut $ty,
-            err: *mut *mut chord_error,
-        ) -> chord_status {
-            boundary(err, || {
-                let out = unsafe { obj_mut(out, "out")? };
-                *out = Box::into_raw(Box::new($init));
-                Ok(())
-            })
-        }
+/// Moves a new options object into `*out`.
+unsafe fn create<T>(out: *mut *mut T, value: T, err: *mut *mut chord_error) -> chord_status {
+    boundary(err, || {
+        let out = unsafe { obj_mut(out, "out")? };
+        *out = Box::into_raw(Box::new(value));
+        Ok(())
+    })
+}
 
-        #[doc = concat!("Frees ", $what, ". NULL is allowed and ignored.")]
-        #[no_mangle]
-        pub unsafe extern "C" fn $free(p: *mut $ty) {
-            if !p.is_null() {
-                // SAFETY: created by the matching _new and freed once, by contract.
-                drop(unsafe { Box::from_raw(p) });
+/// Frees an options object made by `create`; NULL is ignored.
+unsafe fn destroy<T>(p: *mut T) {
+    if !p.is_null() {
+        // SAFETY: made by `create` and freed once, by contract.
+        drop(unsafe { Box::from_raw(p) });
+    }
+}
+
+/// Applies `f` to the options object behind `p`.
+unsafe fn set<T>(
+    p: *mut T,
+    err: *mut *mut chord_error,
+    f: impl FnOnce(&mut T) -> crate::Result<()>,
+) -> chord_status {
+    boundary(err, || f(unsafe { obj_mut(p, "opts")? }))
+}
+
+/// Creates model options into `*out`.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (out is NULL). Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn chord_model_options_new(
+    out: *mut *mut chord_model_options,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    unsafe { create(out, chord_model_options(ModelOptions::default()), err) }
+}
+
+/// Frees model options. NULL is allowed and ignored.
+#[no_mangle]
+pub unsafe extern "C" fn chord_model_options_free(opts: *mut chord_model_options) {
+    unsafe { destroy(opts) }
+}
+
+/// Creates session options into `*out`.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (out is NULL). Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn chord_session_options_new(
+    out: *mut *mut chord_session_options,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    unsafe { create(out, chord_session_options(SessionOptions::default()), err) }
+}
+
+/// Frees session options. NULL is allowed and ignored.
+#[no_mangle]
+pub unsafe extern "C" fn chord_session_options_free(opts: *mut chord_session_options) {
+    unsafe { destroy(opts) }
+}
+
+/// Creates generation parameters (128 tokens, llama.cpp's default sampling: temperature 0.8, top-k 40, top-p 0.95, min-p 0.05, seed 0) into `*out`.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (out is NULL). Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn chord_generate_params_new(
+    out: *mut *mut chord_generate_params,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    unsafe {
+        create(
+            out,
+            chord_generate_params {
+                gen: GenerateParams::default(),
+                sampler: SamplerParams::default(),
+            },
+            err,
+        )
+    }
+}
+
+/// Frees generation parameters. NULL is allowed and ignored.
+#[no_mangle]
+pub unsafe extern "C" fn chord_generate_params_free(opts: *mut chord_generate_params) {
+    unsafe { destroy(opts) }
+}
+
+/// Worker threads for the model's sessions; 0 (the default) uses one per core.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object or value out of range).
+#[no_mangle]
+pub unsafe extern "C" fn chord_model_options_set_threads(
+    opts: *mut chord_model_options,
+    n: u32,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    unsafe {
+        set(opts, err, |o| {
+            o.0.n_threads = n as usize;
+            Ok(())
+        })
+    }
+}
+
+/// Compute backend: `CHORD_BACKEND_AUTO` (default), `_CPU` or `_WGPU`. A backend this build lacks is reported by `chord_model_load` as `CHORD_E_UNSUPPORTED`.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object or value out of range).
+#[no_mangle]
+pub unsafe extern "C" fn chord_model_options_set_backend(
+    opts: *mut chord_model_options,
+    backend: u32,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    unsafe {
+        set(opts, err, |o| {
+            o.0.backend = match backend {
+                CHORD_BACKEND_AUTO => BackendKind::Auto,
+                CHORD_BACKEND_CPU => BackendKind::Cpu,
+                CHORD_BACKEND_WGPU => BackendKind::Wgpu,
+                b => bail!(InvalidArgument, "unknown backend {b}"),
+            };
+            Ok(())
+        })
+    }
+}
+
+/// 1: load only the vocabulary (tokenize/detokenize; sessions fail with `CHORD_E_UNSUPPORTED`). Default 0.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object or value out of range).
+#[no_mangle]
+pub unsafe extern "C" fn chord_model_options_set_vocab_only(
+    opts: *mut chord_model_options,
+    vocab_only: u32,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    unsafe {
+        set(opts, err, |o| {
+            o.0.vocab_only = flag(vocab_only, "vocab_only")?;
+            Ok(())
+        })
+    }
+}
+
+/// Context length in tokens; 0 (the default) uses the model's training context, at most 4096.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object or value out of range).
+#[no_mangle]
+pub unsafe extern "C" fn chord_session_options_set_n_ctx(
+    opts: *mut chord_session_options,
+    n_ctx: u32,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    unsafe {
+        set(opts, err, |o| {
+            o.0.n_ctx = n_ctx as usize;
+            Ok(())
+        })
+    }
+}
+
+/// Most prompt tokens per forward batch; 0 (the default) means 512.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object or value out of range).
+#[no_mangle]
+pub unsafe extern "C" fn chord_session_options_set_n_batch(
+    opts: *mut chord_session_options,
+    n_batch: u32,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    unsafe {
+        set(opts, err, |o| {
+            o.0.n_batch = n_batch as usize;
+            Ok(())
+        })
+    }
+}
+
+/// Most tokens to generate (default 128).
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object or value out of range).
+#[no_mangle]
+pub unsafe extern "C" fn chord_generate_params_set_max_tokens(
+    opts: *mut chord_generate_params,
+    n: u32,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    unsafe {
+        set(opts, err, |o| {
+            o.gen.max_tokens = n as usize;
+            Ok(())
+        })
+    }
+}
+
+/// Sampling temperature; 0 or below is greedy (always the most likely token). Default 0.8.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object or value out of range).
+#[no_mangle]
+pub unsafe extern "C" fn chord_generate_params_set_temperature(
+    opts: *mut chord_generate_params,
+    t: f32,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    unsafe {
+        set(opts, err, |o| {
+            if !t.is_finite() {
+                bail!(InvalidArgument, "temperature must be finite");
             }
-        }
-    };
+            o.sampler.temperature = t;
+            Ok(())
+        })
+    }
 }
 
-new_free!(
-    chord_model_options,
-    chord_model_options_new,
-    chord_model_options_free,
-    chord_model_options(ModelOptions::default()),
-    "model options"
-);
-new_free!(
-    chord_session_options,
-    chord_session_options_new,
-    chord_session_options_free,
-    chord_session_options(SessionOptions::default()),
-    "session options"
-);
-new_free!(
-    chord_generate_params,
-    chord_generate_params_new,
-    chord_generate_params_free,
-    chord_generate_params { gen: GenerateParams::default(), sampler: SamplerParams::default() },
-    "generation parameters (128 tokens, llama.cpp's default sampling: temperature 0.8, top-k 40, top-p 0.95, min-p 0.05, seed 0)"
-);
-
-macro_rules! setter {
-    ($ty:ident, $fn:ident, $arg:ident : $argty:ty, |$o:ident| $body:block, $doc:literal) => {
-        #[doc = $doc]
-        ///
-        /// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object or value out of range).
-        #[no_mangle]
-        pub unsafe extern "C" fn $fn(opts: *mut $ty, $arg: $argty, err: *mut *mut chord_error) -> chord_status {
-            boundary(err, || {
-                let $o = unsafe { obj_mut(opts, "opts")? };
-                $body
-                Ok(())
-            })
-        }
-    };
+/// Keep the k most likely tokens; 0 keeps all. Default 40.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object or value out of range).
+#[no_mangle]
+pub unsafe extern "C" fn chord_generate_params_set_top_k(
+    opts: *mut chord_generate_params,
+    k: u32,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    unsafe {
+        set(opts, err, |o| {
+            o.sampler.top_k = k as usize;
+            Ok(())
+        })
+    }
 }
 
-setter!(chord_model_options, chord_model_options_set_threads, n: u32, |o| { o.0.n_threads = n as usize; },
-    "Worker threads for the model's sessions; 0 (the default) uses one per core.");
-setter!(chord_model_options, chord_model_options_set_backend, backend: u32, |o| {
-    o.0.backend = match backend {
-        CHORD_BACKEND_AUTO => BackendKind::Auto,
-        CHORD_BACKEND_CPU => BackendKind::Cpu,
-        CHORD_BACKEND_WGPU => BackendKind::Wgpu,
-        b => bail!(InvalidArgument, "unknown backend {b}"),
-    };
-}, "Compute backend: `CHORD_BACKEND_AUTO` (default), `_CPU` or `_WGPU`. A backend this build lacks is reported by `chord_model_load` as `CHORD_E_UNSUPPORTED`.");
-setter!(chord_model_options, chord_model_options_set_vocab_only, vocab_only: u32, |o| { o.0.vocab_only = flag(vocab_only, "vocab_only")?; },
-    "1: load only the vocabulary (tokenize/detokenize; sessions fail with `CHORD_E_UNSUPPORTED`). Default 0.");
+/// Nucleus sampling threshold in [0, 1]; 1 keeps all. Default 0.95.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object or value out of range).
+#[no_mangle]
+pub unsafe extern "C" fn chord_generate_params_set_top_p(
+    opts: *mut chord_generate_params,
+    p: f32,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    unsafe {
+        set(opts, err, |o| {
+            if !(0.0..=1.0).contains(&p) {
+                bail!(InvalidArgument, "top_p must be in [0, 1], got {p}");
+            }
+            o.sampler.top_p = p;
+            Ok(())
+        })
+    }
+}
 
-setter!(chord_session_options, chord_session_options_set_n_ctx, n_ctx: u32, |o| { o.0.n_ctx = n_ctx as usize; },
-    "Context length in tokens; 0 (the default) uses the model's training context, at most 4096.");
-setter!(chord_session_options, chord_session_options_set_n_batch, n_batch: u32, |o| { o.0.n_batch = n_batch as usize; },
-    "Most prompt tokens per forward batch; 0 (the default) means 512.");
+/// Drop tokens less likely than min_p times the most likely; in [0, 1], 0 keeps all. Default 0.05.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object or value out of range).
+#[no_mangle]
+pub unsafe extern "C" fn chord_generate_params_set_min_p(
+    opts: *mut chord_generate_params,
+    p: f32,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    unsafe {
+        set(opts, err, |o| {
+            if !(0.0..=1.0).contains(&p) {
+                bail!(InvalidArgument, "min_p must be in [0, 1], got {p}");
+            }
+            o.sampler.min_p = p;
+            Ok(())
+        })
+    }
+}
 
-setter!(chord_generate_params, chord_generate_params_set_max_tokens, n: u32, |o| { o.gen.max_tokens = n as usize; },
-    "Most tokens to generate (default 128).");
-setter!(chord_generate_params, chord_generate_params_set_temperature, t: f32, |o| {
-    if !t.is_finite() { bail!(InvalidArgument, "temperature must be finite"); }
-    o.sampler.temperature = t;
-}, "Sampling temperature; 0 or below is greedy (always the most likely token). Default 0.8.");
-setter!(chord_generate_params, chord_generate_params_set_top_k, k: u32, |o| { o.sampler.top_k = k as usize; },
-    "Keep the k most likely tokens; 0 keeps all. Default 40.");
-setter!(chord_generate_params, chord_generate_params_set_top_p, p: f32, |o| {
-    if !(0.0..=1.0).contains(&p) { bail!(InvalidArgument, "top_p must be in [0, 1], got {p}"); }
-    o.sampler.top_p = p;
-}, "Nucleus sampling threshold in [0, 1]; 1 keeps all. Default 0.95.");
-setter!(chord_generate_params, chord_generate_params_set_min_p, p: f32, |o| {
-    if !(0.0..=1.0).contains(&p) { bail!(InvalidArgument, "min_p must be in [0, 1], got {p}"); }
-    o.sampler.min_p = p;
-}, "Drop tokens less likely than min_p times the most likely; in [0, 1], 0 keeps all. Default 0.05.");
-setter!(chord_generate_params, chord_generate_params_set_repeat_penalty, p: f32, |o| {
-    if !(p.is_finite() && p > 0.0) { bail!(InvalidArgument, "repeat_penalty must be positive, got {p}"); }
-    o.sampler.repeat_penalty = p;
-}, "Repetition penalty over the last `penalty_last_n` tokens; 1 (the default) is off.");
-setter!(chord_generate_params, chord_generate_params_set_frequency_penalty, p: f32, |o| {
-    if !p.is_finite() { bail!(InvalidArgument, "frequency_penalty must be finite"); }
-    o.sampler.frequency_penalty = p;
-}, "Frequency penalty (subtracted per occurrence); 0 (the default) is off.");
-setter!(chord_generate_params, chord_generate_params_set_presence_penalty, p: f32, |o| {
-    if !p.is_finite() { bail!(InvalidArgument, "presence_penalty must be finite"); }
-    o.sampler.presence_penalty = p;
-}, "Presence penalty (subtracted once per token seen); 0 (the default) is off.");
-setter!(chord_generate_params, chord_generate_params_set_penalty_last_n, n: u32, |o| { o.sampler.penalty_last_n = n as usize; },
-    "How many recent tokens the penalties consider (default 64); 0 disables them.");
-setter!(chord_generate_params, chord_generate_params_set_seed, seed: u64, |o| { o.sampler.seed = seed; },
-    "Seed of the sampler's random generator (default 0). The same seed, prompt and settings give the same tokens.");
+/// Repetition penalty over the last `penalty_last_n` tokens; 1 (the default) is off.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object or value out of range).
+#[no_mangle]
+pub unsafe extern "C" fn chord_generate_params_set_repeat_penalty(
+    opts: *mut chord_generate_params,
+    p: f32,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    unsafe {
+        set(opts, err, |o| {
+            if !(p.is_finite() && p > 0.0) {
+                bail!(InvalidArgument, "repeat_penalty must be positive, got {p}");
+            }
+            o.sampler.repeat_penalty = p;
+            Ok(())
+        })
+    }
+}
+
+/// Frequency penalty (subtracted per occurrence); 0 (the default) is off.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object or value out of range).
+#[no_mangle]
+pub unsafe extern "C" fn chord_generate_params_set_frequency_penalty(
+    opts: *mut chord_generate_params,
+    p: f32,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    unsafe {
+        set(opts, err, |o| {
+            if !p.is_finite() {
+                bail!(InvalidArgument, "frequency_penalty must be finite");
+            }
+            o.sampler.frequency_penalty = p;
+            Ok(())
+        })
+    }
+}
+
+/// Presence penalty (subtracted once per token seen); 0 (the default) is off.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object or value out of range).
+#[no_mangle]
+pub unsafe extern "C" fn chord_generate_params_set_presence_penalty(
+    opts: *mut chord_generate_params,
+    p: f32,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    unsafe {
+        set(opts, err, |o| {
+            if !p.is_finite() {
+                bail!(InvalidArgument, "presence_penalty must be finite");
+            }
+            o.sampler.presence_penalty = p;
+            Ok(())
+        })
+    }
+}
+
+/// How many recent tokens the penalties consider (default 64); 0 disables them.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object or value out of range).
+#[no_mangle]
+pub unsafe extern "C" fn chord_generate_params_set_penalty_last_n(
+    opts: *mut chord_generate_params,
+    n: u32,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    unsafe {
+        set(opts, err, |o| {
+            o.sampler.penalty_last_n = n as usize;
+            Ok(())
+        })
+    }
+}
+
+/// Seed of the sampler's random generator (default 0). The same seed, prompt and settings give the same tokens.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object or value out of range).
+#[no_mangle]
+pub unsafe extern "C" fn chord_generate_params_set_seed(
+    opts: *mut chord_generate_params,
+    seed: u64,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    unsafe {
+        set(opts, err, |o| {
+            o.sampler.seed = seed;
+            Ok(())
+        })
+    }
+}
 
 /// Adds a stop string (UTF-8, `len` bytes): generation stops when the text contains it, and the
 /// stop string itself is not delivered. The string is copied.

@@ -133,3 +133,76 @@ impl Model {
         self.backend
     }
 }
+
+impl Model {
+    /// A human-readable description: architecture, hyperparameters, tokenizer, and every tensor's
+    /// format and size (what `chord inspect` prints).
+    pub fn describe(&self) -> String {
+        use std::fmt::Write;
+        let f = &self.file;
+        let mut s = String::new();
+        let arch = f
+            .opt_str("general.architecture")
+            .ok()
+            .flatten()
+            .unwrap_or("?");
+        let name = f.opt_str("general.name").ok().flatten().unwrap_or("");
+        let _ = writeln!(
+            s,
+            "file: GGUF v{}, {} bytes, {} tensors, {} metadata keys",
+            f.version(),
+            f.file_size(),
+            f.tensors().len(),
+            f.metadata().len()
+        );
+        let _ = writeln!(
+            s,
+            "architecture: {arch}{}",
+            if name.is_empty() {
+                String::new()
+            } else {
+                format!(" ({name})")
+            }
+        );
+        if let Some(c) = self.config() {
+            let _ = writeln!(
+                s,
+                "hyperparameters: n_vocab={} n_embd={} n_layer={} n_head={} n_head_kv={} head_dim={} n_ff={} n_ctx_train={} rope_base={} rope_dim={} rms_eps={:e}",
+                c.n_vocab, c.n_embd, c.n_layer, c.n_head, c.n_head_kv, c.head_dim, c.n_ff, c.n_ctx_train, c.rope_base, c.rope_dim, c.rms_eps
+            );
+        } else {
+            let _ = writeln!(s, "hyperparameters: none (vocabulary-only model)");
+        }
+        let t = &self.tokenizer;
+        let _ = writeln!(
+            s,
+            "tokenizer: {} tokens, bos={:?} eos={:?} add_bos={}",
+            t.n_vocab(),
+            t.bos(),
+            t.eos(),
+            t.add_bos()
+        );
+        let mut by_type: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
+        for ti in f.tensors() {
+            let e = by_type.entry(ti.ty.name()).or_default();
+            e.0 += 1;
+            e.1 += ti.size;
+        }
+        let total: usize = f.tensors().iter().map(|t| t.size).sum();
+        let _ = writeln!(s, "tensor data: {total} bytes");
+        for (ty, (n, bytes)) in by_type {
+            let _ = writeln!(s, "  {ty}: {n} tensors, {bytes} bytes");
+        }
+        for ti in f.tensors() {
+            let _ = writeln!(
+                s,
+                "tensor {} {} {:?} {} bytes",
+                ti.name,
+                ti.ty.name(),
+                ti.dims,
+                ti.size
+            );
+        }
+        s
+    }
+}

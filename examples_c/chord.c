@@ -1,0 +1,382 @@
+/*
+ * chord: the command-line program. Uses only the public header include/chord.h.
+ *
+ *   chord generate -m MODEL -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]
+ *                  [--seed S] [--threads N] [--ctx N]
+ *   chord tokenize -m MODEL -p TEXT [--no-bos]
+ *   chord logits   -m MODEL --tokens "ID ID ..." [--top K] [--out FILE] [--threads N]
+ *   chord inspect  -m MODEL
+ *   chord bench    -m MODEL [-p 128] [-n 32] [-r 3] [--threads N] [--json]
+ *
+ * Text goes to stdout, statistics and errors to stderr; errors exit with status 1.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "chord.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+typedef struct {
+    const char *cmd, *model, *prompt, *tokens, *out;
+    long n, threads, ctx, top, reps, top_k;
+    int have_n, no_bos, json;
+    double temp, top_p, min_p;
+    unsigned long long seed;
+} args_t;
+
+static void die(const char *what, chord_status st, chord_error *err) {
+    fprintf(stderr, "chord: %s: %s (%s)\n", what, err ? chord_error_message(err) : "failed",
+            chord_status_name(st));
+    chord_error_free(err);
+    exit(1);
+}
+
+static void usage_error(const char *msg, const char *arg) {
+    fprintf(stderr, "chord: %s%s%s (run `chord help`)\n", msg, arg ? ": " : "", arg ? arg : "");
+    exit(2);
+}
+
+static long parse_long(const char *s, const char *flag) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || end == s || v < 0) usage_error("expected a non-negative integer for", flag);
+    return v;
+}
+
+static double parse_double(const char *s, const char *flag) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || end == s) usage_error("expected a number for", flag);
+    return v;
+}
+
+static void help(void) {
+    fputs("usage:\n"
+          "  chord generate -m MODEL -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
+          "                 [--seed S] [--threads N] [--ctx N]\n"
+          "  chord tokenize -m MODEL -p TEXT [--no-bos]\n"
+          "  chord logits   -m MODEL --tokens \"ID ID ...\" [--top K] [--out FILE] [--threads N]\n"
+          "  chord inspect  -m MODEL\n"
+          "  chord bench    -m MODEL [-p 128] [-n 32] [-r 3] [--threads N] [--json]\n",
+          stdout);
+}
+
+static args_t parse_args(int argc, char **argv) {
+    args_t a = {0};
+    a.n = -1;
+    a.temp = 0.8;
+    a.top_k = 40;
+    a.top_p = 0.95;
+    a.min_p = 0.05;
+    a.reps = 3;
+    if (argc < 2) usage_error("missing command", NULL);
+    a.cmd = argv[1];
+    for (int i = 2; i < argc; i++) {
+        const char *f = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEEDV() do { if (!v) usage_error("missing value for", f); i++; } while (0)
+        if (!strcmp(f, "-m") || !strcmp(f, "--model")) { NEEDV(); a.model = v; }
+        else if (!strcmp(f, "-p") || !strcmp(f, "--prompt")) { NEEDV(); a.prompt = v; }
+        else if (!strcmp(f, "-n")) { NEEDV(); a.n = parse_long(v, f); a.have_n = 1; }
+        else if (!strcmp(f, "--temp")) { NEEDV(); a.temp = parse_double(v, f); }
+        else if (!strcmp(f, "--top-k")) { NEEDV(); a.top_k = parse_long(v, f); }
+        else if (!strcmp(f, "--top-p")) { NEEDV(); a.top_p = parse_double(v, f); }
+        else if (!strcmp(f, "--min-p")) { NEEDV(); a.min_p = parse_double(v, f); }
+        else if (!strcmp(f, "--seed")) { NEEDV(); a.seed = (unsigned long long)parse_long(v, f); }
+        else if (!strcmp(f, "--threads") || !strcmp(f, "-t")) { NEEDV(); a.threads = parse_long(v, f); }
+        else if (!strcmp(f, "--ctx") || !strcmp(f, "-c")) { NEEDV(); a.ctx = parse_long(v, f); }
+        else if (!strcmp(f, "--tokens")) { NEEDV(); a.tokens = v; }
+        else if (!strcmp(f, "--top")) { NEEDV(); a.top = parse_long(v, f); }
+        else if (!strcmp(f, "--out")) { NEEDV(); a.out = v; }
+        else if (!strcmp(f, "-r")) { NEEDV(); a.reps = parse_long(v, f); }
+        else if (!strcmp(f, "--no-bos")) a.no_bos = 1;
+        else if (!strcmp(f, "--json")) a.json = 1;
+        else usage_error("unknown option", f);
+#undef NEEDV
+    }
+    return a;
+}
+
+static chord_model *load_model(const args_t *a) {
+    if (!a->model) usage_error("missing -m MODEL", NULL);
+    chord_error *err = NULL;
+    chord_model_options *opts = NULL;
+    chord_status st = chord_model_options_new(&opts, &err);
+    if (st == CHORD_OK) st = chord_model_options_set_threads(opts, (uint32_t)a->threads, &err);
+    chord_model *model = NULL;
+    if (st == CHORD_OK) st = chord_model_load(a->model, strlen(a->model), opts, &model, &err);
+    chord_model_options_free(opts);
+    if (st != CHORD_OK) die(a->model, st, err);
+    return model;
+}
+
+static chord_session *new_session(chord_model *model, long n_ctx) {
+    chord_error *err = NULL;
+    chord_session_options *opts = NULL;
+    chord_session *s = NULL;
+    chord_status st = chord_session_options_new(&opts, &err);
+    if (st == CHORD_OK) st = chord_session_options_set_n_ctx(opts, (uint32_t)n_ctx, &err);
+    if (st == CHORD_OK) st = chord_session_new(model, opts, &s, &err);
+    chord_session_options_free(opts);
+    if (st != CHORD_OK) die("creating a session", st, err);
+    return s;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static unsigned long long peak_rss_bytes(void) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+    return (unsigned long long)ru.ru_maxrss * 1024ull; /* Linux reports KiB */
+}
+
+static uint32_t print_text(const char *text, size_t len, void *user_data) {
+    (void)user_data;
+    fwrite(text, 1, len, stdout);
+    fflush(stdout);
+    return 1;
+}
+
+static int cmd_generate(const args_t *a) {
+    if (!a->prompt) usage_error("missing -p PROMPT", NULL);
+    chord_model *model = load_model(a);
+    chord_session *s = new_session(model, a->ctx);
+    chord_error *err = NULL;
+    chord_generate_params *gp = NULL;
+    chord_status st = chord_generate_params_new(&gp, &err);
+    if (st == CHORD_OK) st = chord_generate_params_set_max_tokens(gp, (uint32_t)(a->have_n ? a->n : 128), &err);
+    if (st == CHORD_OK) st = chord_generate_params_set_temperature(gp, (float)a->temp, &err);
+    if (st == CHORD_OK) st = chord_generate_params_set_top_k(gp, (uint32_t)a->top_k, &err);
+    if (st == CHORD_OK) st = chord_generate_params_set_top_p(gp, (float)a->top_p, &err);
+    if (st == CHORD_OK) st = chord_generate_params_set_min_p(gp, (float)a->min_p, &err);
+    if (st == CHORD_OK) st = chord_generate_params_set_seed(gp, a->seed, &err);
+    if (st != CHORD_OK) die("generation settings", st, err);
+
+    size_t n_prompt = 0;
+    st = chord_session_append_text(s, a->prompt, strlen(a->prompt),
+                                   CHORD_APPEND_ADD_SPECIAL | CHORD_APPEND_PARSE_SPECIAL, &n_prompt, &err);
+    if (st != CHORD_OK) die("processing the prompt", st, err);
+    uint64_t pp_tokens = 0, pp_us = 0, tg_tokens = 0, tg_us = 0;
+    chord_session_stats(s, &pp_tokens, &pp_us, NULL, NULL, NULL);
+
+    uint32_t reason = 0;
+    st = chord_session_generate(s, gp, print_text, NULL, &reason, &err);
+    if (st != CHORD_OK) die("generating", st, err);
+    chord_session_stats(s, NULL, NULL, &tg_tokens, &tg_us, NULL);
+    printf("\n");
+    fprintf(stderr, "chord: prompt %llu tokens, %.1f tok/s; generated %llu tokens, %.1f tok/s; peak RSS %.1f MiB\n",
+            (unsigned long long)pp_tokens, pp_us ? pp_tokens * 1e6 / (double)pp_us : 0.0,
+            (unsigned long long)tg_tokens, tg_us ? tg_tokens * 1e6 / (double)tg_us : 0.0,
+            peak_rss_bytes() / 1048576.0);
+    chord_generate_params_free(gp);
+    chord_session_free(s);
+    chord_model_free(model);
+    return 0;
+}
+
+static int cmd_tokenize(const args_t *a) {
+    if (!a->prompt) usage_error("missing -p TEXT", NULL);
+    chord_model *model = load_model(a);
+    chord_error *err = NULL;
+    size_t n = 0;
+    uint32_t add = a->no_bos ? 0 : 1;
+    size_t len = strlen(a->prompt);
+    chord_status st = chord_tokenize(model, a->prompt, len, add, 1, NULL, 0, &n, &err);
+    if (st != CHORD_OK && st != CHORD_E_BUFFER_TOO_SMALL) die("tokenizing", st, err);
+    chord_error_free(err);
+    err = NULL;
+    chord_token *toks = malloc((n ? n : 1) * sizeof *toks);
+    if (!toks) { fputs("chord: out of memory\n", stderr); return 1; }
+    st = chord_tokenize(model, a->prompt, len, add, 1, toks, n, &n, &err);
+    if (st != CHORD_OK) die("tokenizing", st, err);
+    for (size_t i = 0; i < n; i++) printf(i ? " %u" : "%u", toks[i]);
+    printf("\n");
+    free(toks);
+    chord_model_free(model);
+    return 0;
+}
+
+static int cmd_logits(const args_t *a) {
+    if (!a->tokens) usage_error("missing --tokens \"ID ID ...\"", NULL);
+    size_t cap = 16, n = 0;
+    chord_token *toks = malloc(cap * sizeof *toks);
+    const char *p = a->tokens;
+    while (toks) {
+        while (*p == ' ' || *p == ',' || *p == '\n' || *p == '\t') p++;
+        if (!*p) break;
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(p, &end, 10);
+        if (end == p || errno || v > 0xffffffffUL) usage_error("bad token id in --tokens near", p);
+        if (n == cap) {
+            chord_token *bigger = realloc(toks, 2 * cap * sizeof *toks);
+            if (!bigger) { free(toks); toks = NULL; break; }
+            toks = bigger;
+            cap *= 2;
+        }
+        toks[n++] = (chord_token)v;
+        p = end;
+    }
+    if (!toks) { fputs("chord: out of memory\n", stderr); return 1; }
+    if (!n) usage_error("--tokens is empty", NULL);
+    chord_model *model = load_model(a);
+    chord_session *s = new_session(model, a->ctx ? a->ctx : (long)(n > 4096 ? n : 0));
+    chord_error *err = NULL;
+    chord_status st = chord_session_append_tokens(s, toks, n, 1, &err);
+    if (st != CHORD_OK) die("evaluating the tokens", st, err);
+    uint64_t n_vocab = 0;
+    chord_model_info(model, CHORD_INFO_N_VOCAB, &n_vocab, NULL);
+    size_t total = n * (size_t)n_vocab;
+    float *logits = malloc(total * sizeof *logits);
+    if (!logits) { fputs("chord: out of memory\n", stderr); return 1; }
+    size_t got = 0;
+    st = chord_session_logits(s, logits, total, &got, &err);
+    if (st != CHORD_OK) die("reading logits", st, err);
+    if (a->out) {
+        FILE *f = fopen(a->out, "wb");
+        if (!f || fwrite(logits, sizeof *logits, got, f) != got || fclose(f) != 0) {
+            fprintf(stderr, "chord: cannot write %s: %s\n", a->out, strerror(errno));
+            return 1;
+        }
+    } else {
+        long k = a->top ? a->top : 5;
+        for (size_t pos = 0; pos < n; pos++) {
+            const float *row = logits + pos * n_vocab;
+            /* the k largest logits, ties to the lower id: O(k * n_vocab), fine for small k */
+            size_t *picked = malloc((size_t)k * sizeof *picked);
+            if (!picked) { fputs("chord: out of memory\n", stderr); return 1; }
+            long np = 0;
+            for (long j = 0; j < k && j < (long)n_vocab; j++) {
+                size_t best = (size_t)-1;
+                for (size_t t = 0; t < n_vocab; t++) {
+                    int used = 0;
+                    for (long q = 0; q < np; q++) used |= picked[q] == t;
+                    if (used) continue;
+                    if (best == (size_t)-1 || row[t] > row[best]) best = t;
+                }
+                picked[np++] = best;
+                printf(j ? " %zu:%.6f" : "%zu:%.6f", best, (double)row[best]);
+            }
+            printf("\n");
+            free(picked);
+        }
+    }
+    free(logits);
+    free(toks);
+    chord_session_free(s);
+    chord_model_free(model);
+    return 0;
+}
+
+static int cmd_inspect(const args_t *a) {
+    chord_model *model = load_model(a);
+    chord_error *err = NULL;
+    size_t len = 0;
+    chord_status st = chord_model_describe(model, NULL, 0, &len, NULL);
+    char *buf = malloc(len + 1);
+    if (!buf) { fputs("chord: out of memory\n", stderr); return 1; }
+    st = chord_model_describe(model, buf, len + 1, &len, &err);
+    if (st != CHORD_OK) die("describing the model", st, err);
+    fputs(buf, stdout);
+    free(buf);
+    chord_model_free(model);
+    return 0;
+}
+
+static int cmp_double(const void *x, const void *y) {
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+static int cmd_bench(const args_t *a) {
+    long n_prompt = a->prompt ? parse_long(a->prompt, "-p") : 128;
+    long n_gen = a->have_n ? a->n : 32;
+    long reps = a->reps > 0 ? a->reps : 1;
+    chord_model *model = load_model(a);
+    uint64_t n_vocab = 0, threads = 0;
+    chord_model_info(model, CHORD_INFO_N_VOCAB, &n_vocab, NULL);
+    chord_model_info(model, CHORD_INFO_N_THREADS, &threads, NULL);
+    chord_session *s = new_session(model, a->ctx ? a->ctx : n_prompt + n_gen + 1);
+    chord_token *toks = malloc((size_t)(n_prompt > 0 ? n_prompt : 1) * sizeof *toks);
+    if (!toks) { fputs("chord: out of memory\n", stderr); return 1; }
+    /* Deterministic pseudo-random tokens, as llama-bench uses random tokens. */
+    unsigned long long x = 88172645463325252ull;
+    for (long i = 0; i < n_prompt; i++) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        toks[i] = (chord_token)(x % n_vocab);
+    }
+    double *pp = calloc((size_t)reps, sizeof *pp), *tg = calloc((size_t)reps, sizeof *tg);
+    if (!pp || !tg) { fputs("chord: out of memory\n", stderr); return 1; }
+    chord_error *err = NULL;
+    chord_status st;
+    /* One warm-up run of each, not counted (llama-bench does the same). */
+    for (long r = -1; r < reps; r++) {
+        chord_session_reset(s, NULL);
+        double t0 = now_s();
+        if (n_prompt > 0) {
+            st = chord_session_append_tokens(s, toks, (size_t)n_prompt, 0, &err);
+            if (st != CHORD_OK) die("prefill", st, err);
+        }
+        double t1 = now_s();
+        chord_session_reset(s, NULL);
+        chord_token t = toks[0];
+        double t2 = now_s();
+        for (long i = 0; i < n_gen; i++) {
+            st = chord_session_append_tokens(s, &t, 1, 0, &err);
+            if (st != CHORD_OK) die("decode", st, err);
+            t = (chord_token)((t * 2654435761u + 1) % n_vocab);
+        }
+        double t3 = now_s();
+        if (r >= 0) {
+            pp[r] = n_prompt > 0 ? n_prompt / (t1 - t0) : 0;
+            tg[r] = n_gen > 0 ? n_gen / (t3 - t2) : 0;
+        }
+    }
+    qsort(pp, (size_t)reps, sizeof *pp, cmp_double);
+    qsort(tg, (size_t)reps, sizeof *tg, cmp_double);
+    double pp_med = pp[reps / 2], tg_med = tg[reps / 2];
+    unsigned long long rss = peak_rss_bytes();
+    if (a->json) {
+        printf("{\"model\": \"%s\", \"threads\": %llu, \"n_prompt\": %ld, \"n_gen\": %ld, \"reps\": %ld, "
+               "\"prefill_tok_s\": %.3f, \"decode_tok_s\": %.3f, \"peak_rss_bytes\": %llu}\n",
+               a->model, (unsigned long long)threads, n_prompt, n_gen, reps, pp_med, tg_med, rss);
+    } else {
+        printf("model: %s\nthreads: %llu\npp%ld: %.2f tok/s\ntg%ld: %.2f tok/s\npeak RSS: %.1f MiB\n", a->model,
+               (unsigned long long)threads, n_prompt, pp_med, n_gen, tg_med, rss / 1048576.0);
+    }
+    free(pp);
+    free(tg);
+    free(toks);
+    chord_session_free(s);
+    chord_model_free(model);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc >= 2 && (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        help();
+        return 0;
+    }
+    if (chord_abi_version() != CHORD_ABI_VERSION) {
+        fprintf(stderr, "chord: library ABI %u does not match header ABI %u\n", chord_abi_version(), CHORD_ABI_VERSION);
+        return 1;
+    }
+    args_t a = parse_args(argc, argv);
+    if (!strcmp(a.cmd, "generate")) return cmd_generate(&a);
+    if (!strcmp(a.cmd, "tokenize")) return cmd_tokenize(&a);
+    if (!strcmp(a.cmd, "logits")) return cmd_logits(&a);
+    if (!strcmp(a.cmd, "inspect")) return cmd_inspect(&a);
+    if (!strcmp(a.cmd, "bench")) return cmd_bench(&a);
+    usage_error("unknown command", a.cmd);
+    return 2;
+}
