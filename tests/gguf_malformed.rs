@@ -153,7 +153,7 @@ impl W {
 /// One tensor info; `off: None` lays the data out after the previous tensor's, aligned.
 #[derive(Clone)]
 struct T {
-    name: &'static str,
+    name: String,
     dims: Vec<u64>,
     ty: u32,
     off: Option<u64>,
@@ -169,7 +169,7 @@ struct Spec {
     version: u32,
     n_tensors: Option<u64>,
     n_kv: Option<u64>,
-    kvs: Vec<(&'static str, V)>,
+    kvs: Vec<(String, V)>,
     tensors: Vec<T>,
     /// Alignment used to lay out the data (set `general.alignment` separately).
     align: u64,
@@ -211,16 +211,19 @@ impl Spec {
                     V::Arr(T_F32, vec![V::F32(0.0), V::F32(-1.0), V::F32(-2.0)]),
                 ),
                 ("general.flag", V::Bool(1)),
-            ],
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
             tensors: vec![
                 T {
-                    name: "token_embd.weight",
+                    name: "token_embd.weight".into(),
                     dims: vec![4, 3],
                     ty: 0,
                     off: None,
                 },
                 T {
-                    name: "blk.0.attn_q.weight",
+                    name: "blk.0.attn_q.weight".into(),
                     dims: vec![32, 2],
                     ty: 8,
                     off: None,
@@ -231,8 +234,8 @@ impl Spec {
         }
     }
 
-    fn kv(mut self, key: &'static str, v: V) -> Spec {
-        self.kvs.push((key, v));
+    fn kv(mut self, key: impl Into<String>, v: V) -> Spec {
+        self.kvs.push((key.into(), v));
         self
     }
 
@@ -735,7 +738,7 @@ fn synthetic_cases() -> Vec<Case> {
 
     // Keys are shown escaped and shortened in messages.
     {
-        let long: &'static str = Box::leak("k".repeat(5000).into_boxed_str());
+        let long = "k".repeat(5000);
         let w = base.clone().kv(long, V::U8(1)).build();
         let bytes = w.patch_u32("kv6.type", 77);
         add(
@@ -843,7 +846,7 @@ fn synthetic_cases() -> Vec<Case> {
     // Duplicates.
     {
         let mut s = Spec::base();
-        s.kvs[4].0 = "general.architecture";
+        s.kvs[4].0 = "general.architecture".into();
         add(
             "duplicate-key",
             s.build().b,
@@ -851,7 +854,7 @@ fn synthetic_cases() -> Vec<Case> {
             &["general.architecture", "entries 0 and 4"],
         );
         let mut s = Spec::base();
-        s.tensors[1].name = "token_embd.weight";
+        s.tensors[1].name = "token_embd.weight".into();
         add(
             "duplicate-tensor-name",
             s.build().b,
@@ -1256,7 +1259,7 @@ fn valid_four_dimensional_tensors_of_every_type() {
         .iter()
         .enumerate()
         .map(|(i, t)| T {
-            name: Box::leak(format!("t{i}.{}", t.name()).into_boxed_str()),
+            name: format!("t{i}.{}", t.name()),
             dims: vec![t.block_size() as u64 * 2, 3, 1, 2],
             ty: *t as u32,
             off: None,
@@ -1322,7 +1325,7 @@ fn random_mutations_never_panic() {
     let mut s = Spec::base().kv("general.alignment", V::U32(16));
     s.align = 16;
     s.kvs.push((
-        "nested",
+        "nested".into(),
         V::Arr(
             T_ARR,
             vec![V::Arr(T_STR, vec![V::Str("ab")]), V::Arr(T_U8, vec![])],
