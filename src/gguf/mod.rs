@@ -1,17 +1,20 @@
 //! The GGUF reader: maps a file, parses its header, metadata and tensor index, and validates every
 //! tensor's type, shape, offset and size against the file before anything reads tensor data.
 //!
-//! Hostile input never panics and never makes the reader allocate more than the file could hold:
-//! every count is checked against the bytes that remain before anything is reserved.
+//! Hostile input never panics and never makes the reader allocate more than the file could
+//! describe: counts beyond the `MAX_*` sanity limits below are `GgufLimit` errors, and every
+//! reservation is capped by what the remaining bytes could hold. A file cut short is reported as
+//! `GgufTruncated`, naming the item it ends in. The codes each check produces are listed in
+//! `parse.rs`; `tests/gguf_malformed.rs` holds a corpus of malformed files with their codes.
 
 mod parse;
 mod value;
 
 pub use value::Value;
 
+use crate::error::Error;
 use crate::error::{ErrorCode, Result};
 use crate::quant::GgmlType;
-use crate::{bail, error::Error};
 use memmap2::Mmap;
 use std::collections::HashMap;
 use std::path::Path;
@@ -19,6 +22,24 @@ use std::sync::Arc;
 
 /// Most dimensions a GGML tensor has.
 pub const MAX_DIMS: usize = 4;
+
+/// Most tensors a file may declare (`GgufLimit` beyond). Real models have a few thousand.
+pub const MAX_TENSORS: u64 = 1 << 20;
+
+/// Most metadata entries a file may declare (`GgufLimit` beyond). Real models have about fifty.
+pub const MAX_METADATA_ENTRIES: u64 = 1 << 20;
+
+/// Most metadata values in a file, array elements included (`GgufLimit` beyond). This bounds the
+/// memory the parsed metadata takes; the largest real vocabularies need about two million.
+pub const MAX_METADATA_VALUES: u64 = 1 << 24;
+
+/// Longest metadata string or tensor name in bytes (`GgufLimit` beyond). A longer length that
+/// still fits this limit but not the file is reported as `GgufTruncated`.
+pub const MAX_STRING_LEN: u64 = 1 << 28;
+
+/// Deepest nesting of arrays in a metadata value (`GgufLimit` beyond); real files nest at most
+/// once.
+pub const MAX_NESTING: usize = 8;
 
 /// One tensor's entry in the index.
 #[derive(Debug, Clone)]
@@ -88,25 +109,13 @@ impl GgufFile {
     /// Parses an already mapped file.
     pub fn from_map(map: Arc<Mmap>) -> Result<Self> {
         let parsed = parse::parse(&map)?;
-        let mut meta_index = HashMap::with_capacity(parsed.metadata.len());
-        for (i, (k, _)) in parsed.metadata.iter().enumerate() {
-            if meta_index.insert(k.clone(), i).is_some() {
-                bail!(GgufDuplicate, "duplicate metadata key '{k}'");
-            }
-        }
-        let mut tensor_index = HashMap::with_capacity(parsed.tensors.len());
-        for (i, t) in parsed.tensors.iter().enumerate() {
-            if tensor_index.insert(t.name.clone(), i).is_some() {
-                bail!(GgufDuplicate, "duplicate tensor name '{}'", t.name);
-            }
-        }
         Ok(GgufFile {
             map,
             version: parsed.version,
             metadata: parsed.metadata,
-            meta_index,
+            meta_index: parsed.meta_index,
             tensors: parsed.tensors,
-            tensor_index,
+            tensor_index: parsed.tensor_index,
             alignment: parsed.alignment,
             data_offset: parsed.data_offset,
         })
@@ -122,7 +131,8 @@ impl GgufFile {
         self.alignment
     }
 
-    /// Offset of the tensor data section.
+    /// Offset of the tensor data section. In a file without tensors that ends before the padding,
+    /// this is the file size.
     pub fn data_offset(&self) -> usize {
         self.data_offset
     }
@@ -233,7 +243,7 @@ fn wrong_type(key: &str, want: &str, got: &Value) -> Error {
     Error::new(
         ErrorCode::BadModel,
         format!(
-            "metadata key '{key}' should be {want}, but is a {}",
+            "metadata key '{key}' should be {want}, but its type is {}",
             got.type_name()
         ),
     )
