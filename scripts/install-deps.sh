@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that building and testing chord needs, when they are missing:
+# cmake (to build llama.cpp, the oracle), valgrind (memory checks of the C API), python3-venv
+# (the oracle's Python environment). Needs root or sudo when something is missing.
+set -euo pipefail
+need=()
+for p in cmake valgrind python3-venv gcc make; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+done
+[ ${#need[@]} -eq 0 ] && exit 0
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "chord: installing Debian packages: ${need[*]}" >&2
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
