@@ -119,7 +119,10 @@ impl<'a> Act<'a> {
 
 /// Quantizes `x` (a multiple of 32 values) to Q8_0 blocks, or Q8_1 blocks when `with_sums`.
 pub fn quantize_q8(isa: Isa, x: &[f32], with_sums: bool) -> Q8Act {
-    assert!(x.len().is_multiple_of(QK), "Q8 activations need whole blocks of 32");
+    assert!(
+        x.len().is_multiple_of(QK),
+        "Q8 activations need whole blocks of 32"
+    );
     let nb = x.len() / QK;
     let mut out = Q8Act {
         qs: vec![0; x.len()],
