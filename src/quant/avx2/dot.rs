@@ -6,86 +6,162 @@ use crate::quant::act::{Q8KRow, Q8Row};
 use crate::quant::blocks::{self, u32_at, QK, QK_K};
 use half::{bf16, f16};
 
-/// Q4_0 weights times Q8_0 activations.
+/// Generates, for one 32-value block format, the one-row kernel `$one(w, a) -> f32` and the
+/// four-activation-row kernel `$four(w, [a; 4]) -> [f32; 4]` (weights decoded once per block, each
+/// activation row with its own accumulator in the same order, so both give identical results).
+/// `$decode(block) -> (qx, d, m)` unpacks a block to 32 bytes, its scale and its min (0 if none);
+/// `$signed` says whether `qx` is signed (products through `_mm256_sign_epi8`) or unsigned.
+macro_rules! q8_family {
+    ($one:ident, $four:ident, $bytes:expr, $decode:ident, $signed:expr, $min:expr, $doc:expr) => {
+        #[doc = $doc]
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub fn $one(w: &[u8], a: Q8Row) -> f32 {
+            let mut acc = _mm256_setzero_ps();
+            let mut summs = 0.0f32;
+            let blocks = w.chunks_exact($bytes).zip(a.qs.chunks_exact(QK)).zip(a.d);
+            for (i, ((b, qy), &dy)) in blocks.enumerate() {
+                let (qx, dx, mx) = $decode(b);
+                if $min {
+                    summs += mx * a.s[i];
+                }
+                let qy = load32_i8(qy, 0);
+                let p = if $signed {
+                    mul_sum_i8_pairs_float(qx, qy)
+                } else {
+                    mul_sum_us8_pairs_float(qx, qy)
+                };
+                acc = _mm256_fmadd_ps(_mm256_set1_ps(dx * dy), p, acc);
+            }
+            hsum_f32_8(acc) + summs
+        }
+
+        #[doc = concat!($doc, " Four activation rows at once.")]
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub fn $four(w: &[u8], a: [Q8Row; 4]) -> [f32; 4] {
+            let mut acc = [_mm256_setzero_ps(); 4];
+            let mut summs = [0.0f32; 4];
+            for (i, b) in w.chunks_exact($bytes).enumerate() {
+                let (qx, dx, mx) = $decode(b);
+                let ax = if $signed {
+                    _mm256_sign_epi8(qx, qx)
+                } else {
+                    qx
+                };
+                for r in 0..4 {
+                    if $min {
+                        summs[r] += mx * a[r].s[i];
+                    }
+                    let qy = load32_i8(a[r].qs, i * QK);
+                    let sy = if $signed {
+                        _mm256_sign_epi8(qy, qx)
+                    } else {
+                        qy
+                    };
+                    let p = mul_sum_us8_pairs_float(ax, sy);
+                    acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dx * a[r].d[i]), p, acc[r]);
+                }
+            }
+            std::array::from_fn(|r| hsum_f32_8(acc[r]) + summs[r])
+        }
+    };
+}
+
+/// A Q4_0 block: values 0..16 minus 8.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub fn dot_q4_0(w: &[u8], a: Q8Row) -> f32 {
+fn decode_q4_0(b: &[u8]) -> (__m256i, f32, f32) {
     use blocks::q4_0::*;
-    let mut acc = _mm256_setzero_ps();
-    for (ib, b) in w.chunks_exact(18).enumerate() {
-        let d = _mm256_set1_ps(f16_at(b, D) * a.d[ib]);
-        let qx = _mm256_sub_epi8(bytes_from_nibbles_32(b, QS), _mm256_set1_epi8(8));
-        let qy = load32_i8(a.qs, ib * QK);
-        acc = _mm256_fmadd_ps(d, mul_sum_i8_pairs_float(qx, qy), acc);
-    }
-    hsum_f32_8(acc)
+    let q = _mm256_sub_epi8(bytes_from_nibbles_32(b, QS), _mm256_set1_epi8(8));
+    (q, f16_at(b, D), 0.0)
 }
 
-/// Q4_1 weights times Q8_1 activations.
+/// A Q4_1 block: values 0..16, scale and min.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub fn dot_q4_1(w: &[u8], a: Q8Row) -> f32 {
+fn decode_q4_1(b: &[u8]) -> (__m256i, f32, f32) {
     use blocks::q4_1::*;
-    let mut acc = _mm256_setzero_ps();
-    let mut summs = 0.0f32;
-    for (ib, b) in w.chunks_exact(20).enumerate() {
-        summs += f16_at(b, M) * a.s[ib];
-        let d = _mm256_set1_ps(f16_at(b, D) * a.d[ib]);
-        let qx = bytes_from_nibbles_32(b, QS);
-        let qy = load32_i8(a.qs, ib * QK);
-        acc = _mm256_fmadd_ps(d, mul_sum_us8_pairs_float(qx, qy), acc);
-    }
-    hsum_f32_8(acc) + summs
+    (bytes_from_nibbles_32(b, QS), f16_at(b, D), f16_at(b, M))
 }
 
-/// Q5_0 weights times Q8_0 activations.
+/// A Q5_0 block: values 0..32 minus 16.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub fn dot_q5_0(w: &[u8], a: Q8Row) -> f32 {
+fn decode_q5_0(b: &[u8]) -> (__m256i, f32, f32) {
     use blocks::q5_0::*;
-    let mut acc = _mm256_setzero_ps();
-    for (ib, b) in w.chunks_exact(22).enumerate() {
-        let d = _mm256_set1_ps(f16_at(b, D) * a.d[ib]);
-        let hi = _mm256_andnot_si256(
-            bytes_from_bits_32(u32_at(b, QH)),
-            _mm256_set1_epi8(0xF0u8 as i8),
-        );
-        let qx = _mm256_or_si256(bytes_from_nibbles_32(b, QS), hi);
-        let qy = load32_i8(a.qs, ib * QK);
-        acc = _mm256_fmadd_ps(d, mul_sum_i8_pairs_float(qx, qy), acc);
-    }
-    hsum_f32_8(acc)
+    let hi = _mm256_andnot_si256(
+        bytes_from_bits_32(u32_at(b, QH)),
+        _mm256_set1_epi8(0xF0u8 as i8),
+    );
+    (
+        _mm256_or_si256(bytes_from_nibbles_32(b, QS), hi),
+        f16_at(b, D),
+        0.0,
+    )
 }
 
-/// Q5_1 weights times Q8_1 activations.
+/// A Q5_1 block: values 0..32, scale and min.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub fn dot_q5_1(w: &[u8], a: Q8Row) -> f32 {
+fn decode_q5_1(b: &[u8]) -> (__m256i, f32, f32) {
     use blocks::q5_1::*;
-    let mut acc = _mm256_setzero_ps();
-    let mut summs = 0.0f32;
-    for (ib, b) in w.chunks_exact(24).enumerate() {
-        summs += f16_at(b, M) * a.s[ib];
-        let dx = _mm256_set1_ps(f16_at(b, D));
-        let dy = _mm256_set1_ps(a.d[ib]);
-        let hi = _mm256_and_si256(bytes_from_bits_32(u32_at(b, QH)), _mm256_set1_epi8(0x10));
-        let qx = _mm256_or_si256(bytes_from_nibbles_32(b, QS), hi);
-        let qy = load32_i8(a.qs, ib * QK);
-        let q = mul_sum_us8_pairs_float(qx, qy);
-        acc = _mm256_fmadd_ps(q, _mm256_mul_ps(dx, dy), acc);
-    }
-    hsum_f32_8(acc) + summs
+    let hi = _mm256_and_si256(bytes_from_bits_32(u32_at(b, QH)), _mm256_set1_epi8(0x10));
+    let q = _mm256_or_si256(bytes_from_nibbles_32(b, QS), hi);
+    (q, f16_at(b, D), f16_at(b, M))
 }
 
-/// Q8_0 weights times Q8_0 activations.
+/// A Q8_0 block: signed values.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub fn dot_q8_0(w: &[u8], a: Q8Row) -> f32 {
+fn decode_q8_0(b: &[u8]) -> (__m256i, f32, f32) {
     use blocks::q8_0::*;
-    let mut acc = _mm256_setzero_ps();
-    for (ib, b) in w.chunks_exact(34).enumerate() {
-        let d = _mm256_set1_ps(f16_at(b, D) * a.d[ib]);
-        let qx = load32(b, QS);
-        let qy = load32_i8(a.qs, ib * QK);
-        acc = _mm256_fmadd_ps(d, mul_sum_i8_pairs_float(qx, qy), acc);
-    }
-    hsum_f32_8(acc)
+    (load32(b, QS), f16_at(b, D), 0.0)
 }
+
+q8_family!(
+    dot_q4_0,
+    dot_q4_0_x4,
+    18,
+    decode_q4_0,
+    true,
+    false,
+    "Q4_0 weights times Q8_0 activations."
+);
+q8_family!(
+    dot_q4_1,
+    dot_q4_1_x4,
+    20,
+    decode_q4_1,
+    false,
+    true,
+    "Q4_1 weights times Q8_1 activations."
+);
+q8_family!(
+    dot_q5_0,
+    dot_q5_0_x4,
+    22,
+    decode_q5_0,
+    true,
+    false,
+    "Q5_0 weights times Q8_0 activations."
+);
+q8_family!(
+    dot_q5_1,
+    dot_q5_1_x4,
+    24,
+    decode_q5_1,
+    false,
+    true,
+    "Q5_1 weights times Q8_1 activations."
+);
+q8_family!(
+    dot_q8_0,
+    dot_q8_0_x4,
+    34,
+    decode_q8_0,
+    true,
+    false,
+    "Q8_0 weights times Q8_0 activations."
+);
 
 /// Loads the 16 Q8_K group sums of super-block `ib`.
 #[inline]

@@ -28,10 +28,26 @@ pub fn hsum_i32_8(a: __m256i) -> i32 {
 }
 
 /// Converts one f16 (as bits) to f32 with F16C.
+///
+/// Written as `vmovd` + `vcvtph2ps` in assembly: from the intrinsics LLVM emits `vpinsrw` into
+/// whatever vector register is free, often a loop accumulator, which chains every conversion (and
+/// the whole block loop) behind the previous block's multiply-add. `vmovd` clears the register.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 pub fn f16_to_f32(bits: u16) -> f32 {
-    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
+    let out: __m128;
+    // SAFETY: F16C is enabled for this function (the caller detected it); the instructions only
+    // read `bits` and write `out`, touching no memory and no flags.
+    unsafe {
+        std::arch::asm!(
+            "vmovd {x}, {v:e}",
+            "vcvtph2ps {x}, {x}",
+            v = in(reg) bits as u32,
+            x = out(xmm_reg) out,
+            options(pure, nomem, nostack, preserves_flags),
+        );
+    }
+    _mm_cvtss_f32(out)
 }
 
 /// Reads the f16 at `b[off..off + 2]` as f32.
