@@ -42,6 +42,7 @@ impl Kernel {
                 GgmlType::Q5_1 => Kernel::Q8(v::dot_q5_1, Some(v::dot_q5_1_x4)),
                 GgmlType::Q8_0 => Kernel::Q8(v::dot_q8_0, Some(v::dot_q8_0_x4)),
                 GgmlType::Q4_K => Kernel::Q8K(v::dot_q4_k),
+                GgmlType::Q5_K => Kernel::Q8K(v::dot_q5_k),
                 GgmlType::Q6_K => Kernel::Q8K(v::dot_q6_k),
                 _ => Self::select(Isa::scalar(), ty),
             };

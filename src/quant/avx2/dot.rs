@@ -179,6 +179,14 @@ fn sel(i: usize) -> __m256i {
     _mm256_set1_epi16(((2 * i) | ((2 * i + 1) << 8)) as i16)
 }
 
+/// Shifts each 16-bit lane right by a run-time count (`_mm256_srl_epi16` with the count in a
+/// register).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn srl_epi16_by(v: __m256i, count: usize) -> __m256i {
+    _mm256_srl_epi16(v, _mm_cvtsi32_si128(count as i32))
+}
+
 /// Q4_K weights times Q8_K activations.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub fn dot_q4_k(w: &[u8], a: Q8KRow) -> f32 {
@@ -212,6 +220,58 @@ pub fn dot_q4_k(w: &[u8], a: Q8KRow) -> f32 {
             let q4bits = load32(b, QS + 32 * j);
             let q4l = _mm256_and_si256(q4bits, m4);
             let q4h = _mm256_and_si256(_mm256_srli_epi16(q4bits, 4), m4);
+            let q8l = load32_i8(a.qs, ib * QK_K + 64 * j);
+            let q8h = load32_i8(a.qs, ib * QK_K + 64 * j + 32);
+            let p16l = _mm256_madd_epi16(scale_l, _mm256_maddubs_epi16(q4l, q8l));
+            let p16h = _mm256_madd_epi16(scale_h, _mm256_maddubs_epi16(q4h, q8h));
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p16l, p16h));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    acc_m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
+    acc_m = _mm_add_ss(acc_m, _mm_movehdup_ps(acc_m));
+    hsum_f32_8(acc) + _mm_cvtss_f32(acc_m)
+}
+
+/// Q5_K weights times Q8_K activations.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn dot_q5_k(w: &[u8], a: Q8KRow) -> f32 {
+    use blocks::q5_k::*;
+    let m4 = _mm256_set1_epi8(0xF);
+    let mut acc = _mm256_setzero_ps();
+    let mut acc_m = _mm_setzero_ps();
+    for (ib, b) in w.chunks_exact(176).enumerate() {
+        let d = a.d[ib] * f16_at(b, D);
+        let dmin = -a.d[ib] * f16_at(b, DMIN);
+        let (sc, mn) = blocks::scales_mins_k4(&b[SCALES..SCALES + 12]);
+        let mut packed = [0u8; 16];
+        packed[..8].copy_from_slice(&sc);
+        packed[8..].copy_from_slice(&mn);
+        let mins_scales = _mm256_cvtepu8_epi16(load16(&packed, 0));
+
+        let q8sums = load_bsums(&a, ib);
+        let q8s = _mm_hadd_epi16(
+            _mm256_extracti128_si256(q8sums, 0),
+            _mm256_extracti128_si256(q8sums, 1),
+        );
+        let prod = _mm_madd_epi16(_mm256_extracti128_si256(mins_scales, 1), q8s);
+        acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), acc_m);
+
+        let sc128 = _mm256_extracti128_si256(mins_scales, 0);
+        let scales = _mm256_set_m128i(sc128, sc128);
+        let hbits = load32(b, QH);
+        let mut sumi = _mm256_setzero_si256();
+        for j in 0..QK_K / 64 {
+            let scale_l = _mm256_shuffle_epi8(scales, sel(2 * j));
+            let scale_h = _mm256_shuffle_epi8(scales, sel(2 * j + 1));
+            let q4bits = load32(b, QS + 32 * j);
+            // Fifth bits: bit 2j of each qh byte for the low half, bit 2j + 1 for the high half.
+            let hl = _mm256_and_si256(hbits, _mm256_set1_epi8(1 << (2 * j)));
+            let hh = _mm256_and_si256(hbits, _mm256_set1_epi8(2 << (2 * j)));
+            let hl = _mm256_slli_epi16(srl_epi16_by(hl, 2 * j), 4);
+            let hh = _mm256_slli_epi16(srl_epi16_by(hh, 2 * j + 1), 4);
+            let q4l = _mm256_or_si256(_mm256_and_si256(q4bits, m4), hl);
+            let q4h = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4bits, 4), m4), hh);
             let q8l = load32_i8(a.qs, ib * QK_K + 64 * j);
             let q8h = load32_i8(a.qs, ib * QK_K + 64 * j + 32);
             let p16l = _mm256_madd_epi16(scale_l, _mm256_maddubs_epi16(q4l, q8l));
