@@ -36,7 +36,10 @@ impl ChordBackend for Cpu {
         let dst = c.storage_mut::<f32>();
         for h in 0..heads {
             let d0 = (h * n_ctx + pos) * dim;
-            for (o, i) in dst[d0..d0 + t * dim].iter_mut().zip(&src[h * t * dim..(h + 1) * t * dim]) {
+            for (o, i) in dst[d0..d0 + t * dim]
+                .iter_mut()
+                .zip(&src[h * t * dim..(h + 1) * t * dim])
+            {
                 *o = half::f16::from_f32(*i).to_f32();
             }
         }

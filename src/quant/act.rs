@@ -1,0 +1,204 @@
+//! Activation formats for the quantized products: f32 activation rows converted once per call to
+//! the `vec_dot_type` that llama.cpp pairs with each weight format (Q8_0, Q8_1, Q8_K, F16, BF16).
+//!
+//! Q8_0 and Q8_1 follow llama.cpp's x86 `quantize_row_q8_0/q8_1` (scale `127 / amax`, rounding
+//! half to even), which is what llama.cpp runs on the machines chord is compared on; the scalar
+//! and AVX2 versions here are bit-identical. Q8_K follows `quantize_row_q8_K_ref`.
+
+use super::blocks::{QK, QK_K};
+use super::isa::Isa;
+use super::GgmlType;
+use half::{bf16, f16};
+
+/// Rows of activations in 8-bit blocks of 32 (Q8_0, or Q8_1 when `s` is filled).
+#[derive(Debug, Clone, Default)]
+pub struct Q8Act {
+    /// The quantized values, `k` per row.
+    pub qs: Vec<i8>,
+    /// The per-block scales (f16 values widened to f32).
+    pub d: Vec<f32>,
+    /// Q8_1 only: per-block `d * sum(qs)` (f16 values widened to f32); empty for Q8_0.
+    pub s: Vec<f32>,
+}
+
+/// Rows of activations in Q8_K super-blocks of 256.
+#[derive(Debug, Clone, Default)]
+pub struct Q8KAct {
+    /// The quantized values, `k` per row.
+    pub qs: Vec<i8>,
+    /// The per-super-block scales.
+    pub d: Vec<f32>,
+    /// Sums of each group of 16 values.
+    pub bsums: Vec<i16>,
+}
+
+/// A borrowed row of [`Q8Act`].
+#[derive(Debug, Clone, Copy)]
+pub struct Q8Row<'a> {
+    /// Values.
+    pub qs: &'a [i8],
+    /// Block scales.
+    pub d: &'a [f32],
+    /// Block sums times scale (Q8_1 only).
+    pub s: &'a [f32],
+}
+
+/// A borrowed row of [`Q8KAct`].
+#[derive(Debug, Clone, Copy)]
+pub struct Q8KRow<'a> {
+    /// Values.
+    pub qs: &'a [i8],
+    /// Super-block scales.
+    pub d: &'a [f32],
+    /// Group sums.
+    pub bsums: &'a [i16],
+}
+
+impl Q8Act {
+    /// Row `i` of rows of `k` values.
+    pub fn row(&self, i: usize, k: usize) -> Q8Row<'_> {
+        let nb = k / QK;
+        Q8Row {
+            qs: &self.qs[i * k..(i + 1) * k],
+            d: &self.d[i * nb..(i + 1) * nb],
+            s: if self.s.is_empty() {
+                &[]
+            } else {
+                &self.s[i * nb..(i + 1) * nb]
+            },
+        }
+    }
+}
+
+impl Q8KAct {
+    /// Row `i` of rows of `k` values.
+    pub fn row(&self, i: usize, k: usize) -> Q8KRow<'_> {
+        let nb = k / QK_K;
+        Q8KRow {
+            qs: &self.qs[i * k..(i + 1) * k],
+            d: &self.d[i * nb..(i + 1) * nb],
+            bsums: &self.bsums[i * nb * 16..(i + 1) * nb * 16],
+        }
+    }
+}
+
+/// Activations converted for one weight format.
+#[derive(Debug)]
+pub enum Act<'a> {
+    /// F32 weights take the activations as they are.
+    F32(&'a [f32]),
+    /// F16 weights: activations rounded to f16.
+    F16(Vec<f16>),
+    /// BF16 weights: activations rounded to bf16.
+    BF16(Vec<bf16>),
+    /// Q4_0, Q5_0, Q8_0 weights.
+    Q8_0(Q8Act),
+    /// Q4_1, Q5_1 weights.
+    Q8_1(Q8Act),
+    /// K-quant weights.
+    Q8K(Q8KAct),
+}
+
+impl<'a> Act<'a> {
+    /// Converts `x` (whole rows of a multiple of the block size) for products with `ty` weights.
+    pub fn quantize(isa: Isa, ty: GgmlType, x: &'a [f32]) -> Self {
+        match ty {
+            GgmlType::F32 => Act::F32(x),
+            GgmlType::F16 => Act::F16(x.iter().map(|&v| f16::from_f32(v)).collect()),
+            GgmlType::BF16 => Act::BF16(x.iter().map(|&v| bf16::from_f32(v)).collect()),
+            GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0 => {
+                Act::Q8_0(quantize_q8(isa, x, false))
+            }
+            GgmlType::Q4_1 | GgmlType::Q5_1 => Act::Q8_1(quantize_q8(isa, x, true)),
+            GgmlType::Q2_K | GgmlType::Q3_K | GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K => {
+                Act::Q8K(quantize_q8_k(x))
+            }
+        }
+    }
+}
+
+/// Quantizes `x` (a multiple of 32 values) to Q8_0 blocks, or Q8_1 blocks when `with_sums`.
+pub fn quantize_q8(isa: Isa, x: &[f32], with_sums: bool) -> Q8Act {
+    assert!(
+        x.len().is_multiple_of(QK),
+        "Q8 activations need whole blocks of 32"
+    );
+    let nb = x.len() / QK;
+    let mut out = Q8Act {
+        qs: vec![0; x.len()],
+        d: vec![0.0; nb],
+        s: if with_sums { vec![0.0; nb] } else { Vec::new() },
+    };
+    #[cfg(target_arch = "x86_64")]
+    if isa.has_avx2() {
+        // SAFETY: `has_avx2` is true only after run-time detection of AVX2, FMA and F16C.
+        unsafe { super::avx2::act::quantize_q8(x, &mut out) };
+        return out;
+    }
+    let _ = isa;
+    quantize_q8_scalar(x, &mut out);
+    out
+}
+
+/// The portable Q8_0/Q8_1 quantizer (fills `out.s` when it is not empty).
+pub fn quantize_q8_scalar(x: &[f32], out: &mut Q8Act) {
+    let with_sums = !out.s.is_empty();
+    for (ib, (xb, qb)) in x
+        .chunks_exact(QK)
+        .zip(out.qs.chunks_exact_mut(QK))
+        .enumerate()
+    {
+        let amax = xb.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let d = amax / 127.0;
+        let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+        let mut sum = 0i32;
+        for (q, &v) in qb.iter_mut().zip(xb) {
+            *q = (v * id).round_ties_even() as i8;
+            sum += *q as i32;
+        }
+        out.d[ib] = f16::from_f32(d).to_f32();
+        if with_sums {
+            out.s[ib] = f16::from_f32(d * sum as f32).to_f32();
+        }
+    }
+}
+
+/// Quantizes `x` (a multiple of 256 values) to Q8_K super-blocks (`quantize_row_q8_K_ref`).
+pub fn quantize_q8_k(x: &[f32]) -> Q8KAct {
+    assert!(
+        x.len().is_multiple_of(QK_K),
+        "Q8_K activations need whole blocks of 256"
+    );
+    let nb = x.len() / QK_K;
+    let mut out = Q8KAct {
+        qs: vec![0; x.len()],
+        d: vec![0.0; nb],
+        bsums: vec![0; nb * 16],
+    };
+    for (ib, (xb, qb)) in x
+        .chunks_exact(QK_K)
+        .zip(out.qs.chunks_exact_mut(QK_K))
+        .enumerate()
+    {
+        let mut max = 0.0f32;
+        let mut amax = 0.0f32;
+        for &v in xb {
+            if v.abs() > amax {
+                amax = v.abs();
+                max = v;
+            }
+        }
+        if amax == 0.0 {
+            continue;
+        }
+        let iscale = -127.0 / max;
+        for (q, &v) in qb.iter_mut().zip(xb) {
+            *q = ((iscale * v).round_ties_even() as i32).min(127) as i8;
+        }
+        for (j, g) in qb.chunks_exact(16).enumerate() {
+            out.bsums[ib * 16 + j] = g.iter().map(|&q| q as i16).sum();
+        }
+        out.d[ib] = 1.0 / iscale;
+    }
+    out
+}

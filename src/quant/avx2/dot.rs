@@ -1,0 +1,433 @@
+//! AVX2 dot products of one weight row with one activation row, one function per format, each the
+//! counterpart of the scalar function of the same name in `quant::dot`.
+
+use super::*;
+use crate::quant::act::{Q8KRow, Q8Row};
+use crate::quant::blocks::{self, u32_at, QK, QK_K};
+use half::{bf16, f16};
+
+/// Generates, for one 32-value block format, the one-row kernel `$one(w, a) -> f32` and the
+/// four-activation-row kernel `$four(w, [a; 4]) -> [f32; 4]` (weights decoded once per block, each
+/// activation row with its own accumulator in the same order, so both give identical results).
+/// `$decode(block) -> (qx, d, m)` unpacks a block to 32 bytes, its scale and its min (0 if none);
+/// `$signed` says whether `qx` is signed (products through `_mm256_sign_epi8`) or unsigned.
+macro_rules! q8_family {
+    ($one:ident, $four:ident, $bytes:expr, $decode:ident, $signed:expr, $min:expr, $doc:expr) => {
+        #[doc = $doc]
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub fn $one(w: &[u8], a: Q8Row) -> f32 {
+            let mut acc = _mm256_setzero_ps();
+            let mut summs = 0.0f32;
+            let blocks = w.chunks_exact($bytes).zip(a.qs.chunks_exact(QK)).zip(a.d);
+            for (i, ((b, qy), &dy)) in blocks.enumerate() {
+                let (qx, dx, mx) = $decode(b);
+                if $min {
+                    summs += mx * a.s[i];
+                }
+                let qy = load32_i8(qy, 0);
+                let p = if $signed {
+                    mul_sum_i8_pairs_float(qx, qy)
+                } else {
+                    mul_sum_us8_pairs_float(qx, qy)
+                };
+                acc = _mm256_fmadd_ps(_mm256_set1_ps(dx * dy), p, acc);
+            }
+            hsum_f32_8(acc) + summs
+        }
+
+        #[doc = concat!($doc, " Four activation rows at once.")]
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub fn $four(w: &[u8], a: [Q8Row; 4]) -> [f32; 4] {
+            let mut acc = [_mm256_setzero_ps(); 4];
+            let mut summs = [0.0f32; 4];
+            for (i, b) in w.chunks_exact($bytes).enumerate() {
+                let (qx, dx, mx) = $decode(b);
+                let ax = if $signed {
+                    _mm256_sign_epi8(qx, qx)
+                } else {
+                    qx
+                };
+                for r in 0..4 {
+                    if $min {
+                        summs[r] += mx * a[r].s[i];
+                    }
+                    let qy = load32_i8(a[r].qs, i * QK);
+                    let sy = if $signed {
+                        _mm256_sign_epi8(qy, qx)
+                    } else {
+                        qy
+                    };
+                    let p = mul_sum_us8_pairs_float(ax, sy);
+                    acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dx * a[r].d[i]), p, acc[r]);
+                }
+            }
+            std::array::from_fn(|r| hsum_f32_8(acc[r]) + summs[r])
+        }
+    };
+}
+
+/// A Q4_0 block: values 0..16 minus 8.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn decode_q4_0(b: &[u8]) -> (__m256i, f32, f32) {
+    use blocks::q4_0::*;
+    let q = _mm256_sub_epi8(bytes_from_nibbles_32(b, QS), _mm256_set1_epi8(8));
+    (q, f16_at(b, D), 0.0)
+}
+
+/// A Q4_1 block: values 0..16, scale and min.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn decode_q4_1(b: &[u8]) -> (__m256i, f32, f32) {
+    use blocks::q4_1::*;
+    (bytes_from_nibbles_32(b, QS), f16_at(b, D), f16_at(b, M))
+}
+
+/// A Q5_0 block: values 0..32 minus 16.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn decode_q5_0(b: &[u8]) -> (__m256i, f32, f32) {
+    use blocks::q5_0::*;
+    let hi = _mm256_andnot_si256(
+        bytes_from_bits_32(u32_at(b, QH)),
+        _mm256_set1_epi8(0xF0u8 as i8),
+    );
+    (
+        _mm256_or_si256(bytes_from_nibbles_32(b, QS), hi),
+        f16_at(b, D),
+        0.0,
+    )
+}
+
+/// A Q5_1 block: values 0..32, scale and min.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn decode_q5_1(b: &[u8]) -> (__m256i, f32, f32) {
+    use blocks::q5_1::*;
+    let hi = _mm256_and_si256(bytes_from_bits_32(u32_at(b, QH)), _mm256_set1_epi8(0x10));
+    let q = _mm256_or_si256(bytes_from_nibbles_32(b, QS), hi);
+    (q, f16_at(b, D), f16_at(b, M))
+}
+
+/// A Q8_0 block: signed values.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn decode_q8_0(b: &[u8]) -> (__m256i, f32, f32) {
+    use blocks::q8_0::*;
+    (load32(b, QS), f16_at(b, D), 0.0)
+}
+
+q8_family!(
+    dot_q4_0,
+    dot_q4_0_x4,
+    18,
+    decode_q4_0,
+    true,
+    false,
+    "Q4_0 weights times Q8_0 activations."
+);
+q8_family!(
+    dot_q4_1,
+    dot_q4_1_x4,
+    20,
+    decode_q4_1,
+    false,
+    true,
+    "Q4_1 weights times Q8_1 activations."
+);
+q8_family!(
+    dot_q5_0,
+    dot_q5_0_x4,
+    22,
+    decode_q5_0,
+    true,
+    false,
+    "Q5_0 weights times Q8_0 activations."
+);
+q8_family!(
+    dot_q5_1,
+    dot_q5_1_x4,
+    24,
+    decode_q5_1,
+    false,
+    true,
+    "Q5_1 weights times Q8_1 activations."
+);
+q8_family!(
+    dot_q8_0,
+    dot_q8_0_x4,
+    34,
+    decode_q8_0,
+    true,
+    false,
+    "Q8_0 weights times Q8_0 activations."
+);
+
+/// Loads the 16 Q8_K group sums of super-block `ib`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn load_bsums(a: &Q8KRow, ib: usize) -> __m256i {
+    let s = &a.bsums[ib * 16..ib * 16 + 16];
+    // SAFETY: `s` holds exactly 16 i16 (32 bytes); the load is unaligned.
+    unsafe { _mm256_loadu_si256(s.as_ptr() as *const __m256i) }
+}
+
+/// A shuffle that broadcasts 16-bit lane `i` of each 128-bit half.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn sel(i: usize) -> __m256i {
+    _mm256_set1_epi16(((2 * i) | ((2 * i + 1) << 8)) as i16)
+}
+
+/// Shifts each 16-bit lane right by a run-time count (`_mm256_srl_epi16` with the count in a
+/// register).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn srl_epi16_by(v: __m256i, count: usize) -> __m256i {
+    _mm256_srl_epi16(v, _mm_cvtsi32_si128(count as i32))
+}
+
+/// Q4_K weights times Q8_K activations.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn dot_q4_k(w: &[u8], a: Q8KRow) -> f32 {
+    use blocks::q4_k::*;
+    let m4 = _mm256_set1_epi8(0xF);
+    let mut acc = _mm256_setzero_ps();
+    let mut acc_m = _mm_setzero_ps();
+    for (ib, b) in w.chunks_exact(144).enumerate() {
+        let d = a.d[ib] * f16_at(b, D);
+        let dmin = -a.d[ib] * f16_at(b, DMIN);
+        let (sc, mn) = blocks::scales_mins_k4(&b[SCALES..SCALES + 12]);
+        let mut packed = [0u8; 16];
+        packed[..8].copy_from_slice(&sc);
+        packed[8..].copy_from_slice(&mn);
+        let mins_scales = _mm256_cvtepu8_epi16(load16(&packed, 0));
+
+        let q8sums = load_bsums(&a, ib);
+        let q8s = _mm_hadd_epi16(
+            _mm256_extracti128_si256(q8sums, 0),
+            _mm256_extracti128_si256(q8sums, 1),
+        );
+        let prod = _mm_madd_epi16(_mm256_extracti128_si256(mins_scales, 1), q8s);
+        acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), acc_m);
+
+        let sc128 = _mm256_extracti128_si256(mins_scales, 0);
+        let scales = _mm256_set_m128i(sc128, sc128);
+        let mut sumi = _mm256_setzero_si256();
+        for j in 0..QK_K / 64 {
+            let scale_l = _mm256_shuffle_epi8(scales, sel(2 * j));
+            let scale_h = _mm256_shuffle_epi8(scales, sel(2 * j + 1));
+            let q4bits = load32(b, QS + 32 * j);
+            let q4l = _mm256_and_si256(q4bits, m4);
+            let q4h = _mm256_and_si256(_mm256_srli_epi16(q4bits, 4), m4);
+            let q8l = load32_i8(a.qs, ib * QK_K + 64 * j);
+            let q8h = load32_i8(a.qs, ib * QK_K + 64 * j + 32);
+            let p16l = _mm256_madd_epi16(scale_l, _mm256_maddubs_epi16(q4l, q8l));
+            let p16h = _mm256_madd_epi16(scale_h, _mm256_maddubs_epi16(q4h, q8h));
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p16l, p16h));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    acc_m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
+    acc_m = _mm_add_ss(acc_m, _mm_movehdup_ps(acc_m));
+    hsum_f32_8(acc) + _mm_cvtss_f32(acc_m)
+}
+
+/// Q5_K weights times Q8_K activations.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn dot_q5_k(w: &[u8], a: Q8KRow) -> f32 {
+    use blocks::q5_k::*;
+    let m4 = _mm256_set1_epi8(0xF);
+    let mut acc = _mm256_setzero_ps();
+    let mut acc_m = _mm_setzero_ps();
+    for (ib, b) in w.chunks_exact(176).enumerate() {
+        let d = a.d[ib] * f16_at(b, D);
+        let dmin = -a.d[ib] * f16_at(b, DMIN);
+        let (sc, mn) = blocks::scales_mins_k4(&b[SCALES..SCALES + 12]);
+        let mut packed = [0u8; 16];
+        packed[..8].copy_from_slice(&sc);
+        packed[8..].copy_from_slice(&mn);
+        let mins_scales = _mm256_cvtepu8_epi16(load16(&packed, 0));
+
+        let q8sums = load_bsums(&a, ib);
+        let q8s = _mm_hadd_epi16(
+            _mm256_extracti128_si256(q8sums, 0),
+            _mm256_extracti128_si256(q8sums, 1),
+        );
+        let prod = _mm_madd_epi16(_mm256_extracti128_si256(mins_scales, 1), q8s);
+        acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), acc_m);
+
+        let sc128 = _mm256_extracti128_si256(mins_scales, 0);
+        let scales = _mm256_set_m128i(sc128, sc128);
+        let hbits = load32(b, QH);
+        let mut sumi = _mm256_setzero_si256();
+        for j in 0..QK_K / 64 {
+            let scale_l = _mm256_shuffle_epi8(scales, sel(2 * j));
+            let scale_h = _mm256_shuffle_epi8(scales, sel(2 * j + 1));
+            let q4bits = load32(b, QS + 32 * j);
+            // Fifth bits: bit 2j of each qh byte for the low half, bit 2j + 1 for the high half.
+            let hl = _mm256_and_si256(hbits, _mm256_set1_epi8(1 << (2 * j)));
+            let hh = _mm256_and_si256(hbits, _mm256_set1_epi8(2 << (2 * j)));
+            let hl = _mm256_slli_epi16(srl_epi16_by(hl, 2 * j), 4);
+            let hh = _mm256_slli_epi16(srl_epi16_by(hh, 2 * j + 1), 4);
+            let q4l = _mm256_or_si256(_mm256_and_si256(q4bits, m4), hl);
+            let q4h = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4bits, 4), m4), hh);
+            let q8l = load32_i8(a.qs, ib * QK_K + 64 * j);
+            let q8h = load32_i8(a.qs, ib * QK_K + 64 * j + 32);
+            let p16l = _mm256_madd_epi16(scale_l, _mm256_maddubs_epi16(q4l, q8l));
+            let p16h = _mm256_madd_epi16(scale_h, _mm256_maddubs_epi16(q4h, q8h));
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p16l, p16h));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    acc_m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
+    acc_m = _mm_add_ss(acc_m, _mm_movehdup_ps(acc_m));
+    hsum_f32_8(acc) + _mm_cvtss_f32(acc_m)
+}
+
+/// Q6_K weights times Q8_K activations.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn dot_q6_k(w: &[u8], a: Q8KRow) -> f32 {
+    use blocks::q6_k::*;
+    let m3 = _mm256_set1_epi8(3);
+    let m15 = _mm256_set1_epi8(15);
+    let mut acc = _mm256_setzero_ps();
+    for (ib, b) in w.chunks_exact(210).enumerate() {
+        let d = a.d[ib] * f16_at(b, D);
+        let q8sums = load_bsums(&a, ib);
+        let scales = load16(b, SCALES);
+        let scales16 = _mm256_cvtepi8_epi16(scales);
+        let q8sclsub = _mm256_slli_epi32(_mm256_madd_epi16(q8sums, scales16), 5);
+        let mut sumi = _mm256_setzero_si256();
+        for j in 0..QK_K / 128 {
+            let q4bits1 = load32(b, QL + 64 * j);
+            let q4bits2 = load32(b, QL + 64 * j + 32);
+            let q4bits_h = load32(b, QH + 32 * j);
+            let q4h0 = _mm256_slli_epi16(_mm256_and_si256(q4bits_h, m3), 4);
+            let q4h1 = _mm256_slli_epi16(_mm256_and_si256(q4bits_h, _mm256_set1_epi8(12)), 2);
+            let q4h2 = _mm256_and_si256(q4bits_h, _mm256_set1_epi8(48));
+            let q4h3 = _mm256_srli_epi16(_mm256_and_si256(q4bits_h, _mm256_set1_epi8(-64)), 2);
+            let q0 = _mm256_or_si256(_mm256_and_si256(q4bits1, m15), q4h0);
+            let q1 = _mm256_or_si256(_mm256_and_si256(q4bits2, m15), q4h1);
+            let q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4bits1, 4), m15), q4h2);
+            let q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4bits2, 4), m15), q4h3);
+            let base = ib * QK_K + 128 * j;
+            let qs = [q0, q1, q2, q3];
+            for (k, q) in qs.into_iter().enumerate() {
+                let q8 = load32_i8(a.qs, base + 32 * k);
+                let p16 = _mm256_maddubs_epi16(q, q8);
+                let g = 8 * j + 2 * k;
+                let sel = _mm_set_epi64x(
+                    0x0101_0101_0101_0101 * (g as i64 + 1),
+                    0x0101_0101_0101_0101 * g as i64,
+                );
+                let sc = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, sel));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(sc, p16));
+            }
+        }
+        sumi = _mm256_sub_epi32(sumi, q8sclsub);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    hsum_f32_8(acc)
+}
+
+/// F32 weights (little-endian bytes) times f32 activations.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn dot_f32(w: &[u8], a: &[f32]) -> f32 {
+    let n = a.len().min(w.len() / 4);
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut i = 0;
+    while i + 32 <= n {
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let o = i + 8 * r;
+            let wb = &w[4 * o..4 * o + 32];
+            let ab = &a[o..o + 8];
+            // SAFETY: `wb` holds 32 bytes (8 f32) and `ab` 8 f32; both loads are unaligned.
+            let (x, y) = unsafe {
+                (
+                    _mm256_loadu_ps(wb.as_ptr() as *const f32),
+                    _mm256_loadu_ps(ab.as_ptr()),
+                )
+            };
+            *acc = _mm256_fmadd_ps(x, y, *acc);
+        }
+        i += 32;
+    }
+    let s = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
+    let mut sum = hsum_f32_8(s) as f64;
+    for j in i..n {
+        let b = &w[4 * j..4 * j + 4];
+        sum += (f32::from_le_bytes([b[0], b[1], b[2], b[3]]) * a[j]) as f64;
+    }
+    sum as f32
+}
+
+/// F16 weights times f16 activations.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn dot_f16(w: &[u8], a: &[f16]) -> f32 {
+    let n = a.len().min(w.len() / 2);
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut i = 0;
+    while i + 32 <= n {
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let o = i + 8 * r;
+            let wb = &w[2 * o..2 * o + 16];
+            let ab = &a[o..o + 8];
+            // SAFETY: `wb` and `ab` each hold 16 bytes (8 f16); both loads are unaligned.
+            let (x, y) = unsafe {
+                (
+                    _mm256_cvtph_ps(_mm_loadu_si128(wb.as_ptr() as *const __m128i)),
+                    _mm256_cvtph_ps(_mm_loadu_si128(ab.as_ptr() as *const __m128i)),
+                )
+            };
+            *acc = _mm256_fmadd_ps(x, y, *acc);
+        }
+        i += 32;
+    }
+    let s = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
+    let mut sum = hsum_f32_8(s) as f64;
+    for j in i..n {
+        let wv = f16_to_f32(u16::from_le_bytes([w[2 * j], w[2 * j + 1]]));
+        sum += (wv * a[j].to_f32()) as f64;
+    }
+    sum as f32
+}
+
+/// 8 bf16 to 8 f32.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn widen_bf16(v: __m128i) -> __m256 {
+    _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(v), 16))
+}
+
+/// BF16 weights times bf16 activations.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn dot_bf16(w: &[u8], a: &[bf16]) -> f32 {
+    let n = a.len().min(w.len() / 2);
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut i = 0;
+    while i + 32 <= n {
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let o = i + 8 * r;
+            let wb = &w[2 * o..2 * o + 16];
+            let ab = &a[o..o + 8];
+            // SAFETY: `wb` and `ab` each hold 16 bytes (8 bf16); both loads are unaligned.
+            let (x, y) = unsafe {
+                (
+                    _mm_loadu_si128(wb.as_ptr() as *const __m128i),
+                    _mm_loadu_si128(ab.as_ptr() as *const __m128i),
+                )
+            };
+            let prod = _mm256_mul_ps(widen_bf16(x), widen_bf16(y));
+            *acc = _mm256_add_ps(prod, *acc);
+        }
+        i += 32;
+    }
+    let s = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
+    let mut sum = hsum_f32_8(s) as f64;
+    for j in i..n {
+        let wv = f32::from_bits((u16::from_le_bytes([w[2 * j], w[2 * j + 1]]) as u32) << 16);
+        sum += (wv * a[j].to_f32()) as f64;
+    }
+    sum as f32
+}

@@ -1,0 +1,126 @@
+//! AVX2 (+FMA, F16C) kernels for x86_64. Every function here is `#[target_feature]` and `unsafe`:
+//! callers hold an [`Isa`](super::isa::Isa) that enabled AVX2 after run-time detection. The
+//! arithmetic follows llama.cpp's x86 kernels (`ggml-cpu/arch/x86/quants.c`).
+
+pub mod act;
+pub mod dot;
+
+use std::arch::x86_64::*;
+
+/// Horizontal sum of 8 floats in llama.cpp's order (`hsum_float_8`).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn hsum_f32_8(x: __m256) -> f32 {
+    let mut r = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_add_ss(r, _mm_movehdup_ps(r));
+    _mm_cvtss_f32(r)
+}
+
+/// Horizontal sum of 8 i32 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn hsum_i32_8(a: __m256i) -> i32 {
+    let s = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+    let s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b10_11_00_01));
+    _mm_cvtsi128_si32(s)
+}
+
+/// Converts one f16 (as bits) to f32 with F16C.
+///
+/// Written as `vmovd` + `vcvtph2ps` in assembly: from the intrinsics LLVM emits `vpinsrw` into
+/// whatever vector register is free, often a loop accumulator, which chains every conversion (and
+/// the whole block loop) behind the previous block's multiply-add. `vmovd` clears the register.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn f16_to_f32(bits: u16) -> f32 {
+    let out: __m128;
+    // SAFETY: F16C is enabled for this function (the caller detected it); the instructions only
+    // read `bits` and write `out`, touching no memory and no flags.
+    unsafe {
+        std::arch::asm!(
+            "vmovd {x}, {v:e}",
+            "vcvtph2ps {x}, {x}",
+            v = in(reg) bits as u32,
+            x = out(xmm_reg) out,
+            options(pure, nomem, nostack, preserves_flags),
+        );
+    }
+    _mm_cvtss_f32(out)
+}
+
+/// Reads the f16 at `b[off..off + 2]` as f32.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn f16_at(b: &[u8], off: usize) -> f32 {
+    f16_to_f32(u16::from_le_bytes([b[off], b[off + 1]]))
+}
+
+/// Loads 32 bytes from `b[off..off + 32]`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn load32(b: &[u8], off: usize) -> __m256i {
+    let s = &b[off..off + 32];
+    // SAFETY: `s` holds exactly 32 readable bytes; the load is unaligned.
+    unsafe { _mm256_loadu_si256(s.as_ptr() as *const __m256i) }
+}
+
+/// Loads 32 signed bytes from `q[off..off + 32]`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn load32_i8(q: &[i8], off: usize) -> __m256i {
+    let s = &q[off..off + 32];
+    // SAFETY: `s` holds exactly 32 readable bytes; the load is unaligned.
+    unsafe { _mm256_loadu_si256(s.as_ptr() as *const __m256i) }
+}
+
+/// Loads 16 bytes from `b[off..off + 16]`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn load16(b: &[u8], off: usize) -> __m128i {
+    let s = &b[off..off + 16];
+    // SAFETY: `s` holds exactly 16 readable bytes; the load is unaligned.
+    unsafe { _mm_loadu_si128(s.as_ptr() as *const __m128i) }
+}
+
+/// 16 bytes of nibbles to 32 bytes in 0..16: low nibbles first, then high nibbles.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn bytes_from_nibbles_32(b: &[u8], off: usize) -> __m256i {
+    let tmp = load16(b, off);
+    let bytes = _mm256_set_m128i(_mm_srli_epi16(tmp, 4), tmp);
+    _mm256_and_si256(bytes, _mm256_set1_epi8(0xF))
+}
+
+/// 32 bits to 32 bytes of 0x00 (bit clear) or 0xFF (bit set).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn bytes_from_bits_32(bits: u32) -> __m256i {
+    let shuf = _mm256_set_epi64x(
+        0x0303_0303_0303_0303,
+        0x0202_0202_0202_0202,
+        0x0101_0101_0101_0101,
+        0,
+    );
+    let bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(bits as i32), shuf);
+    let bytes = _mm256_or_si256(bytes, _mm256_set1_epi64x(0x7fbf_dfef_f7fb_fdfe));
+    _mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1))
+}
+
+/// Unsigned bytes times signed bytes, summed in groups of 4 to 8 floats.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn mul_sum_us8_pairs_float(ax: __m256i, sy: __m256i) -> __m256 {
+    let dot = _mm256_maddubs_epi16(ax, sy);
+    _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_set1_epi16(1), dot))
+}
+
+/// Signed bytes times signed bytes, summed in groups of 4 to 8 floats.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn mul_sum_i8_pairs_float(x: __m256i, y: __m256i) -> __m256 {
+    let ax = _mm256_sign_epi8(x, x);
+    let sy = _mm256_sign_epi8(y, x);
+    mul_sum_us8_pairs_float(ax, sy)
+}

@@ -1,0 +1,164 @@
+//! Kernel selection: the dot-product function for a weight format on an instruction-set path,
+//! picked once per product.
+
+use super::act::{Act, Q8KRow, Q8Row};
+use super::isa::Isa;
+use super::{dot, GgmlType};
+use half::{bf16, f16};
+
+/// One weight row times four activation rows.
+pub type Q8x4 = unsafe fn(&[u8], [Q8Row; 4]) -> [f32; 4];
+
+/// A row dot product for one activation format. The pointers are `unsafe fn` because the AVX2
+/// kernels need AVX2: [`Kernel::select`] only returns them for an [`Isa`] that detected it, which
+/// is what makes calling them sound.
+#[derive(Clone, Copy)]
+pub enum Kernel {
+    /// Q8_0 or Q8_1 activations; optionally a kernel that takes four activation rows at once.
+    Q8(unsafe fn(&[u8], Q8Row) -> f32, Option<Q8x4>),
+    /// Q8_K activations.
+    Q8K(unsafe fn(&[u8], Q8KRow) -> f32),
+    /// f32 activations.
+    F32(unsafe fn(&[u8], &[f32]) -> f32),
+    /// f16 activations.
+    F16(unsafe fn(&[u8], &[f16]) -> f32),
+    /// bf16 activations.
+    BF16(unsafe fn(&[u8], &[bf16]) -> f32),
+}
+
+impl Kernel {
+    /// The kernel for `ty` weights on `isa`: AVX2 where one exists and `isa` allows it, else scalar.
+    pub fn select(isa: Isa, ty: GgmlType) -> Kernel {
+        #[cfg(target_arch = "x86_64")]
+        if isa.has_avx2() {
+            use super::avx2::dot as v;
+            return match ty {
+                GgmlType::F32 => Kernel::F32(v::dot_f32),
+                GgmlType::F16 => Kernel::F16(v::dot_f16),
+                GgmlType::BF16 => Kernel::BF16(v::dot_bf16),
+                GgmlType::Q4_0 => Kernel::Q8(v::dot_q4_0, Some(v::dot_q4_0_x4)),
+                GgmlType::Q4_1 => Kernel::Q8(v::dot_q4_1, Some(v::dot_q4_1_x4)),
+                GgmlType::Q5_0 => Kernel::Q8(v::dot_q5_0, Some(v::dot_q5_0_x4)),
+                GgmlType::Q5_1 => Kernel::Q8(v::dot_q5_1, Some(v::dot_q5_1_x4)),
+                GgmlType::Q8_0 => Kernel::Q8(v::dot_q8_0, Some(v::dot_q8_0_x4)),
+                GgmlType::Q4_K => Kernel::Q8K(v::dot_q4_k),
+                GgmlType::Q5_K => Kernel::Q8K(v::dot_q5_k),
+                GgmlType::Q6_K => Kernel::Q8K(v::dot_q6_k),
+                _ => Self::select(Isa::scalar(), ty),
+            };
+        }
+        let _ = isa;
+        match ty {
+            GgmlType::F32 => Kernel::F32(dot::dot_f32),
+            GgmlType::F16 => Kernel::F16(dot::dot_f16),
+            GgmlType::BF16 => Kernel::BF16(dot::dot_bf16),
+            GgmlType::Q4_0 => Kernel::Q8(dot::dot_q4_0, None),
+            GgmlType::Q4_1 => Kernel::Q8(dot::dot_q4_1, None),
+            GgmlType::Q5_0 => Kernel::Q8(dot::dot_q5_0, None),
+            GgmlType::Q5_1 => Kernel::Q8(dot::dot_q5_1, None),
+            GgmlType::Q8_0 => Kernel::Q8(dot::dot_q8_0, None),
+            GgmlType::Q2_K => Kernel::Q8K(dot::dot_q2_k),
+            GgmlType::Q3_K => Kernel::Q8K(dot::dot_q3_k),
+            GgmlType::Q4_K => Kernel::Q8K(dot::dot_q4_k),
+            GgmlType::Q5_K => Kernel::Q8K(dot::dot_q5_k),
+            GgmlType::Q6_K => Kernel::Q8K(dot::dot_q6_k),
+        }
+    }
+
+    /// Computes `out[i * stride + r] = dot(weight row rows.start + r, activation row i)` for the
+    /// weight rows `rows` (of `row_bytes` each, in `w`) and activation rows `0..m` of length `k`.
+    ///
+    /// # Panics
+    /// When `act` is not the activation format of this kernel.
+    #[allow(clippy::too_many_arguments)]
+    pub fn tile(
+        self,
+        w: &[u8],
+        row_bytes: usize,
+        rows: std::ops::Range<usize>,
+        act: &Act,
+        m: usize,
+        k: usize,
+        out: &mut [f32],
+        stride: usize,
+    ) {
+        let t = Tile {
+            w,
+            row_bytes,
+            rows,
+            m,
+            out,
+            stride,
+        };
+        match (self, act) {
+            (Kernel::Q8(f, Some(f4)), Act::Q8_0(a) | Act::Q8_1(a)) => {
+                t.run_x4(f, f4, |i| a.row(i, k))
+            }
+            (Kernel::Q8(f, _), Act::Q8_0(a) | Act::Q8_1(a)) => t.run(f, |i| a.row(i, k)),
+            (Kernel::Q8K(f), Act::Q8K(a)) => t.run(f, |i| a.row(i, k)),
+            (Kernel::F32(f), Act::F32(a)) => t.run(f, |i| &a[i * k..(i + 1) * k]),
+            (Kernel::F16(f), Act::F16(a)) => t.run(f, |i| &a[i * k..(i + 1) * k]),
+            (Kernel::BF16(f), Act::BF16(a)) => t.run(f, |i| &a[i * k..(i + 1) * k]),
+            _ => panic!("kernel and activation formats do not match"),
+        }
+    }
+}
+
+/// One block of outputs: a range of weight rows against every activation row.
+struct Tile<'a> {
+    w: &'a [u8],
+    row_bytes: usize,
+    rows: std::ops::Range<usize>,
+    m: usize,
+    out: &'a mut [f32],
+    stride: usize,
+}
+
+impl Tile<'_> {
+    /// Like `run`, but four activation rows at a time through `f4` (the rest through `f`).
+    #[inline]
+    fn run_x4<R: Copy>(
+        self,
+        f: unsafe fn(&[u8], R) -> f32,
+        f4: unsafe fn(&[u8], [R; 4]) -> [f32; 4],
+        row: impl Fn(usize) -> R,
+    ) {
+        let rb = self.row_bytes;
+        let (n, s) = (self.rows.len(), self.stride);
+        let full = self.m / 4 * 4;
+        for i in (0..full).step_by(4) {
+            let a = [row(i), row(i + 1), row(i + 2), row(i + 3)];
+            for (r, j) in self.rows.clone().enumerate() {
+                // SAFETY: as in `run`.
+                let v = unsafe { f4(&self.w[j * rb..(j + 1) * rb], a) };
+                for (q, v) in v.into_iter().enumerate() {
+                    self.out[(i + q) * s + r] = v;
+                }
+            }
+        }
+        let rest = Tile {
+            w: self.w,
+            row_bytes: rb,
+            rows: self.rows,
+            m: self.m - full,
+            out: &mut self.out[full * s..],
+            stride: s,
+        };
+        debug_assert!(rest.m == 0 || rest.out.len() >= (rest.m - 1) * s + n);
+        rest.run(f, |i| row(full + i));
+    }
+
+    #[inline]
+    fn run<R: Copy>(self, f: unsafe fn(&[u8], R) -> f32, row: impl Fn(usize) -> R) {
+        let rb = self.row_bytes;
+        for i in 0..self.m {
+            let a = row(i);
+            let out = &mut self.out[i * self.stride..i * self.stride + self.rows.len()];
+            for (o, j) in out.iter_mut().zip(self.rows.clone()) {
+                // SAFETY: `f` came from `Kernel::select`, which returns an AVX2 kernel only for an
+                // `Isa` that detected AVX2, FMA and F16C on this CPU.
+                *o = unsafe { f(&self.w[j * rb..(j + 1) * rb], a) };
+            }
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! The public quantized product `y = x · Wᵀ`: checks shapes, converts the activations once, and
+//! splits the weight rows over the current rayon pool.
+
+use super::act::Act;
+use super::isa::Isa;
+use super::kernel::Kernel;
+use super::GgmlType;
+use crate::bail;
+use crate::error::Result;
+use rayon::prelude::*;
+
+/// Computes `y[i*n + j] = sum_t x[i*k + t] * W[j][t]` for `m` activation rows `x` (`m*k` f32) and
+/// the `n` weight rows of `k` values in `w` (GGUF layout, format `ty`), on the fastest kernels this
+/// CPU has. Runs on the current rayon pool.
+///
+/// Activations are converted once to llama.cpp's `vec_dot_type` for `ty` (Q8_0, Q8_1, Q8_K, F16,
+/// BF16 or f32). Fails with `InvalidArgument` when a length does not match the shapes.
+pub fn matmul(
+    ty: GgmlType,
+    w: &[u8],
+    n: usize,
+    k: usize,
+    x: &[f32],
+    m: usize,
+    y: &mut [f32],
+) -> Result<()> {
+    matmul_with(Isa::best(), ty, w, n, k, x, m, y)
+}
+
+/// [`matmul`] on an explicit kernel path (tests and benchmarks compare [`Isa::scalar`] with the
+/// detected one).
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_with(
+    isa: Isa,
+    ty: GgmlType,
+    w: &[u8],
+    n: usize,
+    k: usize,
+    x: &[f32],
+    m: usize,
+    y: &mut [f32],
+) -> Result<()> {
+    let Some(rb) = ty.row_bytes(k) else {
+        bail!(
+            InvalidArgument,
+            "matmul: row length {k} is not a multiple of the {} block size {}",
+            ty.name(),
+            ty.block_size()
+        );
+    };
+    if n.checked_mul(rb) != Some(w.len()) {
+        bail!(
+            InvalidArgument,
+            "matmul: {} weights of {} bytes are not {n} rows of {k}",
+            ty.name(),
+            w.len()
+        );
+    }
+    if m.checked_mul(k) != Some(x.len()) {
+        bail!(
+            InvalidArgument,
+            "matmul: {} activations are not {m} rows of {k}",
+            x.len()
+        );
+    }
+    if m.checked_mul(n) != Some(y.len()) {
+        bail!(
+            InvalidArgument,
+            "matmul: output of {} values is not {m} x {n}",
+            y.len()
+        );
+    }
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    if k == 0 {
+        y.fill(0.0);
+        return Ok(());
+    }
+    let act = Act::quantize(isa, ty, x);
+    let kern = Kernel::select(isa, ty);
+    let threads = rayon::current_num_threads().max(1);
+    if m == 1 {
+        let chunk = n.div_ceil(threads * 4).next_multiple_of(8);
+        y.par_chunks_mut(chunk).enumerate().for_each(|(c, yc)| {
+            let j0 = c * chunk;
+            kern.tile(w, rb, j0..j0 + yc.len(), &act, 1, k, yc, 0);
+        });
+        return Ok(());
+    }
+    // Prefill: each task takes a block of weight rows (kept in cache) against every activation row.
+    let rows = n.div_ceil(threads * 4).clamp(4, 64);
+    let tiles: Vec<(usize, Vec<f32>)> = (0..n.div_ceil(rows))
+        .into_par_iter()
+        .map(|t| {
+            let r = t * rows..((t + 1) * rows).min(n);
+            let mut buf = vec![0.0f32; m * r.len()];
+            let len = r.len();
+            kern.tile(w, rb, r.clone(), &act, m, k, &mut buf, len);
+            (r.start, buf)
+        })
+        .collect();
+    for (j0, buf) in tiles {
+        let len = buf.len() / m;
+        for (i, src) in buf.chunks_exact(len).enumerate() {
+            y[i * n + j0..i * n + j0 + len].copy_from_slice(src);
+        }
+    }
+    Ok(())
+}
