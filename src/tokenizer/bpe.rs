@@ -6,11 +6,11 @@
 //! merge names two tokens (checked when loading) and a merged symbol's text is a token whenever a
 //! later merge can name it.
 
-use super::vocab::Vocab;
+use super::vocab::{Merge, Vocab, MERGED_NONE};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-const NONE: u32 = u32::MAX;
+const NONE: u32 = MERGED_NONE;
 
 #[derive(Clone, Copy)]
 struct Symbol {
@@ -21,21 +21,27 @@ struct Symbol {
     id: u32,
 }
 
-#[derive(PartialEq, Eq)]
-struct Bigram {
+struct Bigram<'v> {
     rank: u32,
     left: usize,
     right: usize,
     size: usize,
-    merged: u32,
+    merge: &'v Merge,
 }
 
-impl PartialOrd for Bigram {
+impl PartialEq for Bigram<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Bigram<'_> {}
+
+impl PartialOrd for Bigram<'_> {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
-impl Ord for Bigram {
+impl Ord for Bigram<'_> {
     /// The heap pops the lowest rank first, and on equal ranks the leftmost pair.
     fn cmp(&self, other: &Self) -> Ordering {
         other
@@ -45,16 +51,26 @@ impl Ord for Bigram {
     }
 }
 
-/// Reusable buffers for tokenizing many words.
-#[derive(Default)]
-pub(super) struct Session {
+/// Reusable buffers for tokenizing many words with one vocabulary.
+pub(super) struct Session<'v> {
+    vocab: &'v Vocab,
     symbols: Vec<Symbol>,
-    queue: BinaryHeap<Bigram>,
+    queue: BinaryHeap<Bigram<'v>>,
 }
 
-impl Session {
+impl<'v> Session<'v> {
+    /// A session for `vocab`.
+    pub(super) fn new(vocab: &'v Vocab) -> Self {
+        Session {
+            vocab,
+            symbols: Vec::new(),
+            queue: BinaryHeap::new(),
+        }
+    }
+
     /// Tokenizes one word (raw bytes, before the GPT-2 byte mapping) and appends the ids to `out`.
-    pub(super) fn tokenize_word(&mut self, vocab: &Vocab, word: &[u8], out: &mut Vec<u32>) {
+    pub(super) fn tokenize_word(&mut self, word: &[u8], out: &mut Vec<u32>) {
+        let vocab = self.vocab;
         if word.is_empty() {
             return;
         }
@@ -83,7 +99,7 @@ impl Session {
             });
         }
         let add =
-            |symbols: &[Symbol], queue: &mut BinaryHeap<Bigram>, left: isize, right: isize| {
+            |symbols: &[Symbol], queue: &mut BinaryHeap<Bigram<'v>>, left: isize, right: isize| {
                 if left < 0 || right < 0 {
                     return;
                 }
@@ -91,13 +107,13 @@ impl Session {
                 if l.id == NONE || r.id == NONE {
                     return;
                 }
-                if let Some(&(rank, merged)) = vocab.merges.get(&(l.id, r.id)) {
+                if let Some(merge) = vocab.merges.get(&((l.id as u64) << 32 | r.id as u64)) {
                     queue.push(Bigram {
-                        rank,
+                        rank: merge.rank,
                         left: left as usize,
                         right: right as usize,
                         size: l.len + r.len,
-                        merged,
+                        merge,
                     });
                 }
             };
@@ -110,10 +126,11 @@ impl Session {
             if l.len == 0 || r.len == 0 || l.len + r.len != bigram.size {
                 continue;
             }
+            let merged = vocab.merged_id(l.id, r.id, bigram.merge);
             let left = &mut symbols[bigram.left];
             left.len += r.len;
             left.next = r.next;
-            left.id = bigram.merged;
+            left.id = merged;
             let left = *left;
             symbols[bigram.right].len = 0;
             if r.next >= 0 {

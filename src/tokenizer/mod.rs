@@ -3,6 +3,7 @@
 //! `llama_detokenize`).
 //!
 //! Module map:
+//! * `index`: fast token-text and merge lookups.
 //! * `vocab`: loading tokens, attributes, special ids, flags and merges from GGUF metadata.
 //! * `special`: splitting input around special-token texts.
 //! * `spm`: SentencePiece-style merges by score.
@@ -12,6 +13,7 @@
 //! * `stream`: [`Utf8Stream`], whole characters out of streamed token pieces.
 
 mod bpe;
+mod index;
 mod pretokenize;
 mod special;
 mod spm;
@@ -115,13 +117,13 @@ impl Tokenizer {
                     .pre
                     .as_ref()
                     .expect("BPE vocabularies have a pre-tokenizer");
-                let mut session = bpe::Session::default();
+                let mut session = bpe::Session::new(v);
                 for frag in frags {
                     match frag {
                         Fragment::Text(s, e) => {
                             let piece = &text[s..e];
                             for (a, b) in pre.split(piece)? {
-                                session.tokenize_word(v, &piece.as_bytes()[a..b], &mut out);
+                                session.tokenize_word(&piece.as_bytes()[a..b], &mut out);
                             }
                         }
                         Fragment::Token(id) => out.push(id),

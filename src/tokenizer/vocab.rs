@@ -2,12 +2,13 @@
 //! attributes, special token ids, the end-of-generation set, the `add_bos`/`add_eos`/space-prefix
 //! flags with llama.cpp's defaults per model type, and the BPE merge ranks.
 
+use super::index::{FxMap, TokenIndex};
 use super::pretokenize::{config_for, PreConfig};
 use super::unicode::byte_to_char_table;
 use crate::error::{Error, ErrorCode, Result};
 use crate::gguf::{GgufFile, Value};
-use std::collections::{BTreeSet, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Token attribute bits (llama.cpp's `llama_token_attr`).
 pub(super) mod attr {
@@ -29,52 +30,6 @@ pub(super) mod attr {
     pub const RSTRIP: u32 = 1 << 8;
 }
 
-/// A fast, non-cryptographic hasher (FxHash) for the large lookup tables: the vocabulary is
-/// trusted input and SipHash would double the load time of a 150k-token vocabulary.
-#[derive(Default, Clone, Copy)]
-pub(super) struct FxHasher(u64);
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            self.add(u64::from_le_bytes(c.try_into().expect("8 bytes")));
-        }
-        for &b in chunks.remainder() {
-            self.add(b as u64);
-        }
-    }
-
-    fn write_u8(&mut self, i: u8) {
-        self.add(i as u64);
-    }
-
-    fn write_u32(&mut self, i: u32) {
-        self.add(i as u64);
-    }
-
-    fn write_u64(&mut self, i: u64) {
-        self.add(i);
-    }
-
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-impl FxHasher {
-    fn add(&mut self, v: u64) {
-        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-/// A `HashMap` with [`FxHasher`].
-pub(super) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
-
 /// Which tokenizer algorithm a vocabulary uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ModelKind {
@@ -92,13 +47,28 @@ pub(super) struct TokenData {
     pub attr: u32,
 }
 
+/// One BPE merge.
+pub(super) struct Merge {
+    /// Lower merges first.
+    pub rank: u32,
+    /// The id of the merged text: [`MERGED_UNKNOWN`] until first needed, [`MERGED_NONE`] when the
+    /// merged text is not a token. Resolved lazily because the lookup would otherwise dominate
+    /// loading a vocabulary with hundreds of thousands of merges.
+    merged: AtomicU32,
+}
+
+/// [`Merge::merged`] not looked up yet.
+const MERGED_UNKNOWN: u32 = u32::MAX - 1;
+/// The merged text of a [`Merge`] is not a token.
+pub(super) const MERGED_NONE: u32 = u32::MAX;
+
 /// Everything the tokenizer knows about the vocabulary.
 pub(super) struct Vocab {
     pub kind: ModelKind,
     pub pre_name: String,
     pub pre: Option<PreConfig>,
     pub tokens: Vec<TokenData>,
-    pub index: FxMap<String, u32>,
+    pub index: TokenIndex,
     pub bos: Option<u32>,
     pub eos: Option<u32>,
     pub eot: Option<u32>,
@@ -116,8 +86,8 @@ pub(super) struct Vocab {
     /// Control, user-defined and unknown tokens, longest text first (llama.cpp's
     /// `cache_special_tokens`).
     pub special_cache: Vec<u32>,
-    /// BPE merges: (left id, right id) -> (rank, id of the merged text or `u32::MAX`).
-    pub merges: FxMap<(u32, u32), (u32, u32)>,
+    /// BPE merges by `left id << 32 | right id`.
+    pub merges: FxMap<u64, Merge>,
     /// BPE: the token of each byte's GPT-2 character.
     pub byte_tokens: [Option<u32>; 256],
 }
@@ -342,7 +312,6 @@ impl Vocab {
             .map(|a| read_types(a, n))
             .transpose()?;
         let mut tokens = Vec::with_capacity(n);
-        let mut index = FxMap::with_capacity_and_hasher(n, Default::default());
         for (i, v) in list.iter().enumerate() {
             let text = v.as_str().ok_or_else(|| {
                 bad(format!(
@@ -355,13 +324,14 @@ impl Vocab {
             } else {
                 text.to_string()
             };
-            index.insert(text.clone(), i as u32);
             tokens.push(TokenData {
                 text,
                 score: scores.as_ref().map_or(0.0, |s| s[i]),
                 attr: types.as_ref().map_or(attr::NORMAL, |t| t[i]),
             });
         }
+
+        let index = TokenIndex::build(n, |id| tokens[id as usize].text.as_str());
 
         // Special token ids: defaults outside the vocabulary are dropped; a key naming a token
         // outside the vocabulary is ignored (llama.cpp warns and keeps the default).
@@ -440,9 +410,24 @@ impl Vocab {
         Ok(vocab)
     }
 
+    /// The id of the text a merge produces, or [`MERGED_NONE`].
+    pub(super) fn merged_id(&self, left: u32, right: u32, merge: &Merge) -> u32 {
+        let id = merge.merged.load(Ordering::Relaxed);
+        if id != MERGED_UNKNOWN {
+            return id;
+        }
+        let mut text = String::with_capacity(32);
+        text.push_str(&self.tokens[left as usize].text);
+        text.push_str(&self.tokens[right as usize].text);
+        let id = self.find(&text).unwrap_or(MERGED_NONE);
+        merge.merged.store(id, Ordering::Relaxed);
+        id
+    }
+
     /// The id of a token text.
     pub(super) fn find(&self, text: &str) -> Option<u32> {
-        self.index.get(text).copied()
+        self.index
+            .get(text, |id| self.tokens[id as usize].text.as_str())
     }
 
     /// Marks a token found by its text as control (llama.cpp warns that the model's type was
@@ -480,7 +465,8 @@ impl Vocab {
         }
 
         // Control tokens whose text says "unused" are unused.
-        for &id in self.index.values() {
+        let ids: Vec<u32> = self.index.ids().collect();
+        for id in ids {
             let t = &mut self.tokens[id as usize];
             if t.attr & attr::CONTROL != 0 && t.text.contains("unused") {
                 t.attr |= attr::UNUSED;
@@ -583,7 +569,6 @@ impl Vocab {
     fn load_merges(&mut self, gguf: &GgufFile) -> Result<()> {
         let merges = gguf.get_array("tokenizer.ggml.merges")?;
         let mut map = FxMap::with_capacity_and_hasher(merges.len(), Default::default());
-        let mut buf = String::new();
         for (rank, v) in merges.iter().enumerate() {
             let m = v.as_str().ok_or_else(|| {
                 bad(format!(
@@ -604,16 +589,16 @@ impl Vocab {
                     ))
                 })?;
             let (a, b) = (&m[..split], &m[split + 1..]);
-            let (Some(ia), Some(ib)) = (self.find(a), self.find(b)) else {
+            let (Some(ia), Some(ib)) = (self.index.get_trusted(a), self.index.get_trusted(b))
+            else {
                 return Err(bad(format!(
                     "tokenizer.ggml.merges[{rank}] '{m}' names a token that is not in the vocabulary"
                 )));
             };
-            buf.clear();
-            buf.push_str(a);
-            buf.push_str(b);
-            let merged = self.find(&buf).unwrap_or(u32::MAX);
-            map.entry((ia, ib)).or_insert((rank as u32, merged));
+            map.entry((ia as u64) << 32 | ib as u64).or_insert(Merge {
+                rank: rank as u32,
+                merged: AtomicU32::new(MERGED_UNKNOWN),
+            });
         }
         self.merges = map;
         Ok(())
