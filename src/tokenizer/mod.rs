@@ -403,6 +403,12 @@ mod tests {
     }
 
     #[test]
+    fn tokenizer_is_shareable() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Tokenizer>();
+    }
+
+    #[test]
     fn hex_bytes() {
         assert_eq!(hex_byte("<0x0A>"), 10);
         assert_eq!(hex_byte("<0xFF>"), 255);
