@@ -7,6 +7,10 @@
 //! * [`tokenizer`]: text to tokens and back.
 //! * [`model`]: hyperparameters, weights and the transformer forward pass.
 //! * [`backend`]: the Burn backends and chord's operations on them.
+//! * [`session`]: KV cache, sampling and the generation loop.
+//! * [`ffi`]: the C ABI (`include/chord.h` is generated from it).
+
+#![warn(missing_docs)]
 
 pub mod backend;
 pub mod error;

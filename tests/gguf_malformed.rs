@@ -277,7 +277,7 @@ impl Spec {
         }
         w.mark("padding".into());
         if self.data {
-            while w.b.len() as u64 % self.align != 0 {
+            while !(w.b.len() as u64).is_multiple_of(self.align) {
                 w.b.push(0);
             }
             w.mark("data".into());

@@ -325,6 +325,8 @@ static void test_session(chord_model *m) {
     CHECK(c2.len == c.len && !memcmp(c.text, c2.text, c.len), "greedy reproducible");
 
     /* The callback stops generation. */
+    chord_session_reset(s, NULL);
+    chord_session_append_text(s, prompt, strlen(prompt), 3, NULL, NULL);
     collect_t c3 = {0};
     c3.stop_after = 2;
     EXPECT(CHORD_OK, chord_session_generate(s, gp, collect, &c3, &reason, &err_));
