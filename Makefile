@@ -4,6 +4,7 @@
 #   make test       installs what the tests need, then runs every test (Rust, C, llama.cpp oracle)
 #   make test-c     the C API tests (tests/c): plain, under AddressSanitizer, under valgrind
 #   make header-check  fails when include/chord.h differs from what build.rs generates
+SHELL := /bin/bash
 CC ?= cc
 CFLAGS ?= -O2 -g
 WARN := -std=c99 -Wall -Wextra -Werror -pedantic
