@@ -1,5 +1,5 @@
-//! Load and encode speed on real vocabularies. Timing bounds are generous (the machine is shared)
-//! and apply to release builds only; debug builds print the timings.
+//! Benchmark (not run by `cargo test`): load and encode speed on real vocabularies.
+//! Run with `cargo test --release --test tokenizer_bench -- --ignored --nocapture`.
 
 mod common;
 
@@ -15,7 +15,7 @@ fn sample_text() -> String {
     para.repeat(4096 / para.len() + 1)
 }
 
-fn measure(path: &std::path::Path) -> (f64, f64) {
+fn measure(path: &std::path::Path) {
     let gguf = GgufFile::open(path).unwrap();
     // The best of a few loads: the machine may be busy with other work.
     let mut load_ms = f64::MAX;
@@ -39,11 +39,11 @@ fn measure(path: &std::path::Path) -> (f64, f64) {
         path.display(),
         text.len()
     );
-    (load_ms, encode_ms)
 }
 
 #[test]
-fn load_and_encode_are_fast() {
+#[ignore = "benchmark: prints timings"]
+fn load_and_encode_speed() {
     let dir = common::cache_dir().join("llama.cpp-0.3.36").join("models");
     for path in [
         common::default_model(),
@@ -51,10 +51,6 @@ fn load_and_encode_are_fast() {
         dir.join("ggml-vocab-llama-bpe.gguf"),
         dir.join("ggml-vocab-llama-spm.gguf"),
     ] {
-        let (load_ms, encode_ms) = measure(&path);
-        if !cfg!(debug_assertions) {
-            assert!(load_ms < 1000.0, "from_gguf took {load_ms:.0} ms");
-            assert!(encode_ms < 20.0, "encoding 4 KB took {encode_ms:.1} ms");
-        }
+        measure(&path);
     }
 }
