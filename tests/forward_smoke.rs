@@ -17,7 +17,11 @@ fn batch_equals_incremental() {
     let v = core.cfg.n_vocab;
     for (i, t) in toks.iter().enumerate() {
         let one = b.eval(&[*t], WantLogits::Last, &|| false).unwrap();
-        let d = one.iter().zip(&all[i * v..(i + 1) * v]).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        let d = one
+            .iter()
+            .zip(&all[i * v..(i + 1) * v])
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
         println!("pos {i}: max diff batch vs incremental {d}");
     }
 }

@@ -192,7 +192,7 @@ fn head_row(
     let keys = &k_cache[kvh * dims.n_ctx * d..][..n * d];
     let key = |j: usize| &keys[j * d..(j + 1) * d];
     // kq: tinyBLAS needs head_dim % 8 == 0 (k % KN), else llama.cpp falls back to vec_dot.
-    let kq_gemm = gemm && d % 8 == 0;
+    let kq_gemm = gemm && d.is_multiple_of(8);
     let mut j = 0;
     if kq_gemm {
         while j + 4 <= n {
@@ -224,7 +224,7 @@ fn head_row(
     // kqv: tinyBLAS needs head_dim % 4 == 0 (m % 4) and n_kv % 8 == 0 (always: n_kv % 256 == 0).
     let vs = dims.v_stride();
     let vrow = |c: usize| &v_cache[(kvh * d + c) * vs..][..n32];
-    if gemm && d % 4 == 0 {
+    if gemm && d.is_multiple_of(4) {
         let p = &w.p16[..n8];
         for c in (0..d).step_by(4) {
             let r = |i: usize| &vrow(c + i)[..n8];
