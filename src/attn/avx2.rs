@@ -1,0 +1,149 @@
+//! AVX2 (+FMA, F16C) versions of the attention building blocks, written after llama.cpp's
+//! `ggml_vec_dot_f16`, llamafile's `tinyBLAS` and `ggml_v_expf`. Every function is
+//! `#[target_feature]`: callers hold an [`Isa`](crate::quant::Isa) that enabled AVX2.
+
+use super::scalar::EXPF_CONSTS;
+use half::f16;
+use std::arch::x86_64::*;
+
+/// Loads 8 f16 from `x[i..i + 8]` as f32.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn load8(x: &[f16], i: usize) -> __m256 {
+    let s = &x[i..i + 8];
+    // SAFETY: `s` holds 8 readable f16 (16 bytes); the load is unaligned.
+    _mm256_cvtph_ps(unsafe { _mm_loadu_si128(s.as_ptr() as *const __m128i) })
+}
+
+/// Horizontal sum in llamafile's order (`lo + hi`, then `(t0 + t2) + (t1 + t3)`).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn hsum(x: __m256) -> f32 {
+    let mut r = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_add_ss(r, _mm_movehdup_ps(r));
+    _mm_cvtss_f32(r)
+}
+
+/// See [`super::scalar::dot_vec`].
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn dot_vec(x: &[f16], y: &[f16]) -> f32 {
+    let n = x.len().min(y.len());
+    let np = n & !31;
+    let mut s = [_mm256_setzero_ps(); 4];
+    let mut i = 0;
+    while i < np {
+        for (j, a) in s.iter_mut().enumerate() {
+            *a = _mm256_fmadd_ps(load8(x, i + j * 8), load8(y, i + j * 8), *a);
+        }
+        i += 32;
+    }
+    let mut sumf = reduce_vec(s) as f64;
+    for i in np..n {
+        sumf += (x[i].to_f32() * y[i].to_f32()) as f64;
+    }
+    sumf as f32
+}
+
+/// `GGML_F32x8_REDUCE` over four accumulators.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn reduce_vec(s: [__m256; 4]) -> f32 {
+    let a = _mm256_add_ps(s[0], s[2]);
+    let b = _mm256_add_ps(s[1], s[3]);
+    let x = _mm256_add_ps(a, b);
+    let t0 = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+    let t1 = _mm_hadd_ps(t0, t0);
+    _mm_cvtss_f32(_mm_hadd_ps(t1, t1))
+}
+
+/// See [`super::scalar::dot_gemm`]; four rows `xs` against one `y` at once (independent chains).
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn dot_gemm4(xs: [&[f16]; 4], y: &[f16]) -> [f32; 4] {
+    let k = y.len();
+    debug_assert_eq!(k % 8, 0);
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut l = 0;
+    while l < k {
+        let yv = load8(y, l);
+        for (a, x) in acc.iter_mut().zip(xs) {
+            *a = _mm256_fmadd_ps(load8(x, l), yv, *a);
+        }
+        l += 8;
+    }
+    acc.map(|a| hsum(a))
+}
+
+/// See [`super::scalar::dot_gemm`].
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn dot_gemm(x: &[f16], y: &[f16]) -> f32 {
+    let k = y.len();
+    debug_assert_eq!(k % 8, 0);
+    let mut acc = _mm256_setzero_ps();
+    let mut l = 0;
+    while l < k {
+        acc = _mm256_fmadd_ps(load8(x, l), load8(y, l), acc);
+        l += 8;
+    }
+    hsum(acc)
+}
+
+/// llama.cpp's `ggml_v_expf` for 8 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn expf8(x: __m256) -> __m256 {
+    let [r, log2e, ln2_hi, ln2_lo, c5, c4, c3, c2, c1] = EXPF_CONSTS.map(|c| _mm256_set1_ps(c));
+    let z = _mm256_fmadd_ps(x, log2e, r);
+    let n = _mm256_sub_ps(z, r);
+    let b = _mm256_fnmadd_ps(n, ln2_lo, _mm256_fnmadd_ps(n, ln2_hi, x));
+    let e = _mm256_slli_epi32(_mm256_castps_si256(z), 23);
+    let k = _mm256_castsi256_ps(_mm256_add_epi32(
+        e,
+        _mm256_castps_si256(_mm256_set1_ps(1.0)),
+    ));
+    let abs_n = _mm256_andnot_ps(_mm256_set1_ps(-0.0), n);
+    let c = _mm256_castps_si256(_mm256_cmp_ps(abs_n, _mm256_set1_ps(126.0), _CMP_GT_OQ));
+    let u = _mm256_mul_ps(b, b);
+    let j = _mm256_fmadd_ps(
+        _mm256_fmadd_ps(_mm256_fmadd_ps(c5, b, c4), u, _mm256_fmadd_ps(c3, b, c2)),
+        u,
+        _mm256_mul_ps(c1, b),
+    );
+    if _mm256_movemask_ps(_mm256_castsi256_ps(c)) == 0 {
+        return _mm256_fmadd_ps(j, k, k);
+    }
+    let g = _mm256_and_si256(
+        _mm256_castps_si256(_mm256_cmp_ps(n, _mm256_setzero_ps(), _CMP_LE_OQ)),
+        _mm256_set1_epi32(0x8200_0000u32 as i32),
+    );
+    let s1 = _mm256_castsi256_ps(_mm256_add_epi32(g, _mm256_set1_epi32(0x7f00_0000)));
+    let s2 = _mm256_castsi256_ps(_mm256_sub_epi32(e, g));
+    let d = _mm256_castps_si256(_mm256_cmp_ps(abs_n, _mm256_set1_ps(192.0), _CMP_GT_OQ));
+    let cf = _mm256_castsi256_ps(c);
+    let df = _mm256_castsi256_ps(d);
+    _mm256_or_ps(
+        _mm256_and_ps(df, _mm256_mul_ps(s1, s1)),
+        _mm256_andnot_ps(
+            df,
+            _mm256_or_ps(
+                _mm256_and_ps(cf, _mm256_mul_ps(_mm256_fmadd_ps(s2, j, s2), s1)),
+                _mm256_andnot_ps(cf, _mm256_fmadd_ps(k, j, k)),
+            ),
+        ),
+    )
+}
+
+/// See [`super::scalar::softmax_exp`].
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn softmax_exp(x: &[f32], y: &mut [f32], max: f32) -> f64 {
+    let mut sum = 0f64;
+    let m = _mm256_set1_ps(max);
+    for (cx, cy) in x.chunks_exact(8).zip(y.chunks_exact_mut(8)) {
+        // SAFETY: `cx` and `cy` hold 8 floats each; the loads and stores are unaligned.
+        let v = expf8(_mm256_sub_ps(unsafe { _mm256_loadu_ps(cx.as_ptr()) }, m));
+        // SAFETY: as above.
+        unsafe { _mm256_storeu_ps(cy.as_mut_ptr(), v) };
+        sum += hsum(v) as f64;
+    }
+    sum
+}

@@ -1,0 +1,282 @@
+//! Causal multi-head attention over an f16 KV cache, computed the way llama.cpp's CPU backend
+//! computes it when flash attention is off, so that chord's logits match llama.cpp's bit for bit.
+//!
+//! What llama.cpp does there (`build_attn_mha`, `ggml_compute_forward_mul_mat`, `soft_max`):
+//! * K is cached as f16 rows `[n_head_kv][n_ctx][head_dim]`, V as f16 transposed
+//!   `[n_head_kv][head_dim][n_ctx]`; the number of cache cells it attends over (`n_kv`) is padded
+//!   to a multiple of 256, the cells past the query's position masked with `-inf`.
+//! * `kq = K·Q`: Q is rounded to f16 first. With two or more tokens the product runs in llamafile's
+//!   `tinyBLAS` (one 8-lane FMA accumulator per output, then `hsum`); with one token in
+//!   `ggml_vec_dot_f16` (four 8-lane FMA accumulators over blocks of 32, `GGML_F32x8_REDUCE`).
+//! * softmax per row: `x * scale + mask`, max, `ggml_v_expf(x - max)` in blocks of 8 whose sums
+//!   are added in f64, then every value times `(float)(1.0 / sum)`.
+//! * `kqv = V·softmax`: the probabilities are rounded to f16, then the same two kernels as `kq`
+//!   (tinyBLAS over the cells for two or more tokens, `ggml_vec_dot_f16` for one).
+//!
+//! [`attention`] reproduces that: the cells past the query's position contribute exact zeros, so
+//! padding to 8 (tinyBLAS) or 32 (vec_dot) cells gives the same sums as llama.cpp's 256. The AVX2
+//! path and the portable path compute the same values (the portable one writes every SIMD lane out
+//! with the same fused multiply-adds). Work is split over heads and blocks of tokens with rayon.
+
+mod scalar;
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+
+#[cfg(test)]
+mod tests;
+
+use crate::quant::Isa;
+use half::f16;
+use rayon::prelude::*;
+
+/// Shapes of one layer's attention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttnDims {
+    /// Query heads.
+    pub n_head: usize,
+    /// Key/value heads (query head `h` reads key/value head `h / (n_head / n_head_kv)`).
+    pub n_head_kv: usize,
+    /// Values per head.
+    pub head_dim: usize,
+    /// Cache capacity in positions.
+    pub n_ctx: usize,
+}
+
+impl AttnDims {
+    /// Row stride of the transposed V cache: `n_ctx` rounded up to 32, so that the padded dot
+    /// products never read past a row.
+    pub fn v_stride(&self) -> usize {
+        self.n_ctx.div_ceil(32) * 32
+    }
+
+    /// Elements of the K cache: `[n_head_kv][n_ctx][head_dim]`.
+    pub fn k_len(&self) -> usize {
+        self.n_head_kv * self.n_ctx * self.head_dim
+    }
+
+    /// Elements of the V cache: `[n_head_kv][head_dim][v_stride]`.
+    pub fn v_len(&self) -> usize {
+        self.n_head_kv * self.head_dim * self.v_stride()
+    }
+}
+
+/// Writes `k` and `v` (`[t][n_head_kv][head_dim]` f32) into the caches at positions `pos..pos+t`,
+/// rounded to f16 (round to nearest even, as ggml's `cpy`/`set_rows` do).
+pub fn store_kv(
+    dims: &AttnDims,
+    k_cache: &mut [f16],
+    v_cache: &mut [f16],
+    pos: usize,
+    k: &[f32],
+    v: &[f32],
+) {
+    let (hk, d, vs) = (dims.n_head_kv, dims.head_dim, dims.v_stride());
+    let t = k.len() / (hk * d);
+    assert!(pos + t <= dims.n_ctx && v.len() == k.len());
+    for i in 0..t {
+        for h in 0..hk {
+            let src = (i * hk + h) * d;
+            let dst = (h * dims.n_ctx + pos + i) * d;
+            for (o, x) in k_cache[dst..dst + d].iter_mut().zip(&k[src..src + d]) {
+                *o = f16::from_f32(*x);
+            }
+            for (c, x) in v[src..src + d].iter().enumerate() {
+                v_cache[(h * d + c) * vs + pos + i] = f16::from_f32(*x);
+            }
+        }
+    }
+}
+
+/// Tokens per parallel task of a prefill.
+const TOKEN_BLOCK: usize = 16;
+
+/// Attention of the queries `q` (`[t][n_head][head_dim]` f32, at positions `pos0..pos0+t`) over
+/// the cached keys and values of positions `0..=` each query's own, causal, with scores scaled by
+/// `scale`. Returns `[t][n_head * head_dim]`. Runs on the current rayon pool.
+pub fn attention(
+    isa: Isa,
+    dims: &AttnDims,
+    q: &[f32],
+    k_cache: &[f16],
+    v_cache: &[f16],
+    pos0: usize,
+    scale: f32,
+) -> Vec<f32> {
+    let (nh, d) = (dims.n_head, dims.head_dim);
+    let t = q.len() / (nh * d);
+    assert!(
+        pos0 + t <= dims.n_ctx && k_cache.len() >= dims.k_len() && v_cache.len() >= dims.v_len()
+    );
+    let blocks = t.div_ceil(TOKEN_BLOCK);
+    let parts: Vec<(usize, usize, Vec<f32>)> = (0..nh * blocks)
+        .into_par_iter()
+        .map(|task| {
+            let (h, b) = (task / blocks, task % blocks);
+            let i0 = b * TOKEN_BLOCK;
+            let i1 = (i0 + TOKEN_BLOCK).min(t);
+            let mut out = vec![0f32; (i1 - i0) * d];
+            let mut w = Scratch::new(pos0 + i1, d);
+            for i in i0..i1 {
+                let qi = &q[(i * nh + h) * d..][..d];
+                let o = &mut out[(i - i0) * d..][..d];
+                head_row(
+                    isa,
+                    dims,
+                    h,
+                    qi,
+                    k_cache,
+                    v_cache,
+                    pos0 + i,
+                    t >= 2,
+                    scale,
+                    &mut w,
+                    o,
+                );
+            }
+            (h, i0, out)
+        })
+        .collect();
+    let mut out = vec![0f32; t * nh * d];
+    for (h, i0, part) in parts {
+        for (r, row) in part.chunks_exact(d).enumerate() {
+            out[((i0 + r) * nh + h) * d..][..d].copy_from_slice(row);
+        }
+    }
+    out
+}
+
+/// Buffers of one task, sized for positions `0..n`.
+struct Scratch {
+    q16: Vec<f16>,
+    scores: Vec<f32>,
+    probs: Vec<f32>,
+    p16: Vec<f16>,
+}
+
+impl Scratch {
+    fn new(n: usize, d: usize) -> Scratch {
+        let n32 = n.div_ceil(32) * 32;
+        Scratch {
+            q16: vec![f16::ZERO; d],
+            scores: vec![0.0; n32],
+            probs: vec![0.0; n32],
+            p16: vec![f16::ZERO; n32],
+        }
+    }
+}
+
+/// One query row of head `h` at position `pos`: `out = V · softmax(scale · K · q)`.
+#[allow(clippy::too_many_arguments)]
+fn head_row(
+    isa: Isa,
+    dims: &AttnDims,
+    h: usize,
+    q: &[f32],
+    k_cache: &[f16],
+    v_cache: &[f16],
+    pos: usize,
+    gemm: bool,
+    scale: f32,
+    w: &mut Scratch,
+    out: &mut [f32],
+) {
+    let d = dims.head_dim;
+    let kvh = h / (dims.n_head / dims.n_head_kv);
+    let n = pos + 1;
+    let n8 = n.div_ceil(8) * 8;
+    let n32 = n.div_ceil(32) * 32;
+    for (o, x) in w.q16.iter_mut().zip(q) {
+        *o = f16::from_f32(*x);
+    }
+    let keys = &k_cache[kvh * dims.n_ctx * d..][..n * d];
+    let key = |j: usize| &keys[j * d..(j + 1) * d];
+    // kq: tinyBLAS needs head_dim % 8 == 0 (k % KN), else llama.cpp falls back to vec_dot.
+    let kq_gemm = gemm && d.is_multiple_of(8);
+    let mut j = 0;
+    if kq_gemm {
+        while j + 4 <= n {
+            let s = dot_gemm4(isa, [key(j), key(j + 1), key(j + 2), key(j + 3)], &w.q16);
+            w.scores[j..j + 4].copy_from_slice(&s);
+            j += 4;
+        }
+    }
+    for j in j..n {
+        w.scores[j] = if kq_gemm {
+            dot_gemm(isa, key(j), &w.q16)
+        } else {
+            dot_vec(isa, key(j), &w.q16)
+        };
+    }
+    // softmax (ggml_compute_forward_soft_max_f32): scale, mask, max, exp, f64 sum, normalise.
+    let mut max = f32::NEG_INFINITY;
+    for s in &mut w.scores[..n] {
+        *s *= scale;
+        max = if max > *s { max } else { *s };
+    }
+    w.scores[n..n8].fill(f32::NEG_INFINITY);
+    let sum = softmax_exp(isa, &w.scores[..n8], &mut w.probs[..n8], max);
+    let inv = (1.0 / sum) as f32;
+    for (o, p) in w.p16[..n8].iter_mut().zip(&w.probs[..n8]) {
+        *o = f16::from_f32(p * inv);
+    }
+    w.p16[n8..n32].fill(f16::ZERO);
+    // kqv: tinyBLAS needs head_dim % 4 == 0 (m % 4) and n_kv % 8 == 0 (always: n_kv % 256 == 0).
+    let vs = dims.v_stride();
+    let vrow = |c: usize| &v_cache[(kvh * d + c) * vs..][..n32];
+    if gemm && d.is_multiple_of(4) {
+        let p = &w.p16[..n8];
+        for c in (0..d).step_by(4) {
+            let r = |i: usize| &vrow(c + i)[..n8];
+            out[c..c + 4].copy_from_slice(&dot_gemm4(isa, [r(0), r(1), r(2), r(3)], p));
+        }
+    } else {
+        for (c, o) in out.iter_mut().enumerate() {
+            *o = dot_vec(isa, vrow(c), &w.p16[..n32]);
+        }
+    }
+}
+
+/// [`scalar::dot_vec`] on the path `isa` selects.
+fn dot_vec(isa: Isa, x: &[f16], y: &[f16]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if isa.has_avx2() {
+        // SAFETY: an `Isa` with AVX2 is only made after detecting AVX2, FMA and F16C.
+        return unsafe { avx2::dot_vec(x, y) };
+    }
+    let _ = isa;
+    scalar::dot_vec(x, y)
+}
+
+/// [`scalar::dot_gemm`] on the path `isa` selects.
+fn dot_gemm(isa: Isa, x: &[f16], y: &[f16]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if isa.has_avx2() {
+        // SAFETY: an `Isa` with AVX2 is only made after detecting AVX2, FMA and F16C.
+        return unsafe { avx2::dot_gemm(x, y) };
+    }
+    let _ = isa;
+    scalar::dot_gemm(x, y)
+}
+
+/// Four [`dot_gemm`]s of rows `xs` with `y`.
+fn dot_gemm4(isa: Isa, xs: [&[f16]; 4], y: &[f16]) -> [f32; 4] {
+    #[cfg(target_arch = "x86_64")]
+    if isa.has_avx2() {
+        // SAFETY: an `Isa` with AVX2 is only made after detecting AVX2, FMA and F16C.
+        return unsafe { avx2::dot_gemm4(xs, y) };
+    }
+    let _ = isa;
+    xs.map(|x| scalar::dot_gemm(x, y))
+}
+
+/// [`scalar::softmax_exp`] on the path `isa` selects.
+fn softmax_exp(isa: Isa, x: &[f32], y: &mut [f32], max: f32) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    if isa.has_avx2() {
+        // SAFETY: an `Isa` with AVX2 is only made after detecting AVX2, FMA and F16C.
+        return unsafe { avx2::softmax_exp(x, y, max) };
+    }
+    let _ = isa;
+    scalar::softmax_exp(x, y, max)
+}

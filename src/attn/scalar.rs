@@ -1,0 +1,117 @@
+//! Portable versions of the attention building blocks, lane for lane the same arithmetic as the
+//! AVX2 kernels (and as llama.cpp's AVX2 build): every 8-lane vector operation is written out per
+//! lane with the same fused multiply-adds, so this path gives bit-identical results.
+
+use half::f16;
+
+/// `ggml_vec_dot_f16` as built for AVX2: four accumulators of 8 lanes over blocks of 32 (element
+/// `i` goes to accumulator `(i / 8) % 4`, lane `i % 8`, fused multiply-add), reduced as
+/// `(a0 + a2) + (a1 + a3)`, then `lo + hi` and two horizontal adds; leftovers in f64.
+pub fn dot_vec(x: &[f16], y: &[f16]) -> f32 {
+    let n = x.len().min(y.len());
+    let np = n & !31;
+    let mut acc = [[0f32; 8]; 4];
+    for i in (0..np).step_by(32) {
+        for (j, a) in acc.iter_mut().enumerate() {
+            for (l, s) in a.iter_mut().enumerate() {
+                let e = i + j * 8 + l;
+                *s = x[e].to_f32().mul_add(y[e].to_f32(), *s);
+            }
+        }
+    }
+    let mut sumf = reduce_vec(&acc) as f64;
+    for i in np..n {
+        sumf += (x[i].to_f32() * y[i].to_f32()) as f64;
+    }
+    sumf as f32
+}
+
+/// The reduction of `GGML_F32x8_REDUCE` over four accumulators.
+pub fn reduce_vec(acc: &[[f32; 8]; 4]) -> f32 {
+    let mut s = [0f32; 8];
+    for (l, o) in s.iter_mut().enumerate() {
+        *o = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+    }
+    let t: [f32; 4] = std::array::from_fn(|l| s[l] + s[l + 4]);
+    (t[0] + t[1]) + (t[2] + t[3])
+}
+
+/// llamafile's `tinyBLAS` dot product for f16 (AVX2, `KN = 8`): one accumulator of 8 lanes
+/// (element `i` to lane `i % 8`, fused multiply-add), reduced by `hsum`. `x.len()` must be a
+/// multiple of 8 (the caller pads with zeros).
+pub fn dot_gemm(x: &[f16], y: &[f16]) -> f32 {
+    debug_assert_eq!(x.len() % 8, 0);
+    let mut acc = [0f32; 8];
+    for (cx, cy) in x.chunks_exact(8).zip(y.chunks_exact(8)) {
+        for l in 0..8 {
+            acc[l] = cx[l].to_f32().mul_add(cy[l].to_f32(), acc[l]);
+        }
+    }
+    hsum(&acc)
+}
+
+/// Horizontal sum of 8 lanes in llama.cpp's order: `lo + hi`, then `(t0 + t2) + (t1 + t3)`.
+pub fn hsum(v: &[f32; 8]) -> f32 {
+    let t: [f32; 4] = std::array::from_fn(|l| v[l + 4] + v[l]);
+    (t[0] + t[2]) + (t[1] + t[3])
+}
+
+/// An f32 from the hexadecimal float `0x1.<m>p<e>` (`m` the 24 fraction bits as 6 hex digits).
+const fn hexf(m: u32, e: i32) -> f32 {
+    f32::from_bits((((e + 127) as u32) << 23) | ((m >> 1) & 0x7f_ffff))
+}
+
+/// `0x1.8p23`, the rounding constant of `ggml_v_expf`.
+const R: f32 = hexf(0x80_0000, 23);
+const LOG2E: f32 = hexf(0x71_5476, 0);
+const LN2_HI: f32 = hexf(0x62_e400, -1);
+const LN2_LO: f32 = hexf(0x7f_7d1c, -20);
+const C5: f32 = hexf(0x0e_4020, -7);
+const C4: f32 = hexf(0x57_3e2e, -5);
+const C3: f32 = hexf(0x55_5e66, -3);
+const C2: f32 = hexf(0xff_fdb6, -2);
+const C1: f32 = hexf(0xff_ffec, -1);
+
+/// The constants of `ggml_v_expf`, for the AVX2 version.
+pub const EXPF_CONSTS: [f32; 9] = [R, LOG2E, LN2_HI, LN2_LO, C5, C4, C3, C2, C1];
+
+/// One lane of llama.cpp's vectorised `ggml_v_expf` (AVX2 + FMA).
+pub fn expf(x: f32) -> f32 {
+    let z = x.mul_add(LOG2E, R);
+    let n = z - R;
+    let b = (-n).mul_add(LN2_LO, (-n).mul_add(LN2_HI, x));
+    let e = z.to_bits() << 23;
+    let k = f32::from_bits(e.wrapping_add(1f32.to_bits()));
+    let c = n.abs() > 126.0;
+    let u = b * b;
+    let j = C5
+        .mul_add(b, C4)
+        .mul_add(u, C3.mul_add(b, C2))
+        .mul_add(u, C1 * b);
+    if !c {
+        return k.mul_add(j, k);
+    }
+    let g: u32 = if n <= 0.0 { 0x8200_0000 } else { 0 };
+    let s1 = f32::from_bits(g.wrapping_add(0x7f00_0000));
+    let s2 = f32::from_bits(e.wrapping_sub(g));
+    if n.abs() > 192.0 {
+        s1 * s1
+    } else {
+        s2.mul_add(j, s2) * s1
+    }
+}
+
+/// `ggml_vec_soft_max_f32` for AVX2: `y = expf(x - max)` in blocks of 8, each block's sum
+/// (`hsum`) added to an f64 total, which it returns. `x.len()` must be a multiple of 8.
+pub fn softmax_exp(x: &[f32], y: &mut [f32], max: f32) -> f64 {
+    let mut sum = 0f64;
+    for (cx, cy) in x.chunks_exact(8).zip(y.chunks_exact_mut(8)) {
+        let mut v = [0f32; 8];
+        for l in 0..8 {
+            v[l] = expf(cx[l] - max);
+            cy[l] = v[l];
+        }
+        sum += hsum(&v) as f64;
+    }
+    sum
+}

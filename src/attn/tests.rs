@@ -1,0 +1,239 @@
+//! The attention kernel against a straightforward f64 reference, and the AVX2 path against the
+//! portable one (bit for bit).
+
+use super::*;
+
+/// A small deterministic generator (xorshift) of values in `[-a, a)`.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self, a: f32) -> f32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        ((self.0 >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * a
+    }
+    fn vec(&mut self, n: usize, a: f32) -> Vec<f32> {
+        (0..n).map(|_| self.next(a)).collect()
+    }
+}
+
+fn halves(v: &[f32]) -> Vec<f16> {
+    v.iter().map(|x| f16::from_f32(*x)).collect()
+}
+
+/// Plain attention in f64 over the f16 cache contents.
+fn reference(
+    dims: &AttnDims,
+    q: &[f32],
+    k: &[f16],
+    v: &[f16],
+    pos0: usize,
+    scale: f32,
+) -> Vec<f32> {
+    let (nh, d) = (dims.n_head, dims.head_dim);
+    let t = q.len() / (nh * d);
+    let vs = dims.v_stride();
+    let mut out = vec![0f32; t * nh * d];
+    for i in 0..t {
+        for h in 0..nh {
+            let kvh = h / (nh / dims.n_head_kv);
+            let n = pos0 + i + 1;
+            let qi = &q[(i * nh + h) * d..][..d];
+            let s: Vec<f64> = (0..n)
+                .map(|j| {
+                    let kr = &k[(kvh * dims.n_ctx + j) * d..][..d];
+                    qi.iter()
+                        .zip(kr)
+                        .map(|(a, b)| *a as f64 * b.to_f64())
+                        .sum::<f64>()
+                        * scale as f64
+                })
+                .collect();
+            let m = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let e: Vec<f64> = s.iter().map(|x| (x - m).exp()).collect();
+            let z: f64 = e.iter().sum();
+            for c in 0..d {
+                let row = &v[(kvh * d + c) * vs..];
+                let o: f64 = (0..n).map(|j| e[j] / z * row[j].to_f64()).sum();
+                out[(i * nh + h) * d + c] = o as f32;
+            }
+        }
+    }
+    out
+}
+
+fn setup(dims: &AttnDims, n: usize, seed: u64) -> (Vec<f16>, Vec<f16>) {
+    let mut r = Rng(seed);
+    let mut k = vec![f16::ZERO; dims.k_len()];
+    let mut v = vec![f16::ZERO; dims.v_len()];
+    let per = dims.n_head_kv * dims.head_dim;
+    store_kv(
+        dims,
+        &mut k,
+        &mut v,
+        0,
+        &r.vec(n * per, 3.0),
+        &r.vec(n * per, 2.0),
+    );
+    (k, v)
+}
+
+#[test]
+fn expf_matches_exp_and_edges() {
+    for i in -2000..2000 {
+        let x = i as f32 * 0.05;
+        let (a, b) = (scalar::expf(x), (x as f64).exp());
+        if b > 1e-37 && b < 1e38 {
+            assert!(((a as f64 - b) / b).abs() < 2e-6, "{x}: {a} vs {b}");
+        }
+    }
+    assert_eq!(scalar::expf(f32::NEG_INFINITY), 0.0);
+    assert_eq!(scalar::expf(0.0), 1.0);
+}
+
+#[test]
+fn scalar_helpers_match_plain_sums() {
+    let mut r = Rng(7);
+    for n in [8, 32, 64, 72, 96, 100] {
+        let x = halves(&r.vec(n, 2.0));
+        let y = halves(&r.vec(n, 2.0));
+        let exact: f64 = x.iter().zip(&y).map(|(a, b)| a.to_f64() * b.to_f64()).sum();
+        assert!((scalar::dot_vec(&x, &y) as f64 - exact).abs() < 1e-4);
+        if n % 8 == 0 {
+            assert!((scalar::dot_gemm(&x, &y) as f64 - exact).abs() < 1e-4);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn avx2_helpers_equal_scalar_bits() {
+    let Some(isa) = Isa::avx2() else { return };
+    assert!(isa.has_avx2());
+    let mut r = Rng(11);
+    for n in [8, 32, 64, 72, 96, 100, 256, 1000] {
+        let x = halves(&r.vec(n, 4.0));
+        let y = halves(&r.vec(n, 4.0));
+        // SAFETY: AVX2, FMA and F16C were detected above.
+        let v = unsafe { avx2::dot_vec(&x, &y) };
+        assert_eq!(
+            v.to_bits(),
+            scalar::dot_vec(&x, &y).to_bits(),
+            "dot_vec {n}"
+        );
+        if n % 8 == 0 {
+            // SAFETY: as above.
+            let g = unsafe { avx2::dot_gemm(&x, &y) };
+            assert_eq!(
+                g.to_bits(),
+                scalar::dot_gemm(&x, &y).to_bits(),
+                "dot_gemm {n}"
+            );
+            let mut s = r.vec(n, 30.0);
+            s[n - 1] = f32::NEG_INFINITY;
+            s[0] = -300.0;
+            let max = s.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+            let (mut ya, mut ys) = (vec![0f32; n], vec![0f32; n]);
+            // SAFETY: as above.
+            let sa = unsafe { avx2::softmax_exp(&s, &mut ya, max) };
+            let ss = scalar::softmax_exp(&s, &mut ys, max);
+            assert_eq!(sa.to_bits(), ss.to_bits(), "softmax sum {n}");
+            assert!(ya.iter().zip(&ys).all(|(a, b)| a.to_bits() == b.to_bits()));
+        }
+    }
+}
+
+fn check(dims: AttnDims, pos0: usize, t: usize, seed: u64) {
+    let (k, v) = setup(&dims, pos0 + t, seed);
+    let q = Rng(seed + 1).vec(t * dims.n_head * dims.head_dim, 2.0);
+    let scale = 1.0 / (dims.head_dim as f32).sqrt();
+    let want = reference(&dims, &q, &k, &v, pos0, scale);
+    let got = attention(Isa::scalar(), &dims, &q, &k, &v, pos0, scale);
+    let err = got
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(err < 5e-3, "{dims:?} pos0 {pos0} t {t}: max error {err}");
+    #[cfg(target_arch = "x86_64")]
+    if let Some(isa) = Isa::avx2() {
+        let fast = attention(isa, &dims, &q, &k, &v, pos0, scale);
+        assert!(
+            fast.iter()
+                .zip(&got)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "avx2 != scalar"
+        );
+    }
+}
+
+#[test]
+fn attention_matches_reference_prefill_and_decode() {
+    let dims = AttnDims {
+        n_head: 6,
+        n_head_kv: 2,
+        head_dim: 64,
+        n_ctx: 200,
+    };
+    check(dims, 0, 37, 1);
+    check(dims, 37, 1, 2);
+    check(dims, 150, 1, 3);
+    check(dims, 100, 50, 4);
+}
+
+#[test]
+fn attention_odd_head_dims() {
+    // head_dim 20: tinyBLAS refuses the K·Q product (20 % 8 != 0) but takes K·V (20 % 4 == 0).
+    check(
+        AttnDims {
+            n_head: 4,
+            n_head_kv: 4,
+            head_dim: 20,
+            n_ctx: 70,
+        },
+        0,
+        33,
+        5,
+    );
+    check(
+        AttnDims {
+            n_head: 4,
+            n_head_kv: 1,
+            head_dim: 20,
+            n_ctx: 70,
+        },
+        33,
+        1,
+        6,
+    );
+    check(
+        AttnDims {
+            n_head: 2,
+            n_head_kv: 1,
+            head_dim: 6,
+            n_ctx: 40,
+        },
+        3,
+        9,
+        7,
+    );
+}
+
+#[test]
+fn first_position_returns_the_value() {
+    let dims = AttnDims {
+        n_head: 2,
+        n_head_kv: 1,
+        head_dim: 32,
+        n_ctx: 8,
+    };
+    let (k, v) = setup(&dims, 1, 9);
+    let q = Rng(10).vec(2 * 32, 1.0);
+    let out = attention(Isa::best(), &dims, &q, &k, &v, 0, 0.1);
+    for h in 0..2 {
+        for c in 0..32 {
+            assert_eq!(out[h * 32 + c], v[c * dims.v_stride()].to_f32());
+        }
+    }
+}
