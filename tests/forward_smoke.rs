@@ -25,9 +25,17 @@ fn batch_equals_incremental() {
         assert_eq!(one.len(), v);
         assert!(one.iter().all(|x| x.is_finite()));
         let row = &all[i * v..(i + 1) * v];
-        let diff = one.iter().zip(row).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        let diff = one
+            .iter()
+            .zip(row)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
         let top = |r: &[f32]| chord::session::sampler::argmax(r);
         assert!(diff < 1.0, "position {i}: logits differ by {diff}");
-        assert_eq!(top(&one), top(row), "position {i}: different most likely token");
+        assert_eq!(
+            top(&one),
+            top(row),
+            "position {i}: different most likely token"
+        );
     }
 }
