@@ -70,8 +70,11 @@ fn gguf(name: &str, kvs: &[(&str, V)]) -> GgufFile {
     while out.len() % 32 != 0 {
         out.push(0);
     }
+    // A distinct file per call: tests run in parallel and may build files with the same name.
+    static SERIAL: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let serial = SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let path = std::env::temp_dir().join(format!(
-        "chord-tokenizer-{}-{name}.gguf",
+        "chord-tokenizer-{}-{serial}-{name}.gguf",
         std::process::id()
     ));
     std::fs::write(&path, &out).unwrap();
