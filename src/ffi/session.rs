@@ -89,7 +89,8 @@ pub unsafe extern "C" fn chord_session_free(session: *mut chord_session) {
 /// Asks the call running in `session` (append or generate) to stop at the next layer or token;
 /// it then returns `CHORD_E_CANCELLED` and the session stays usable, with the context as it was
 /// before that call (append) or with the tokens generated so far (generate). Idempotent; does
-/// nothing when no call is running. Thread-safe: call it from any thread.
+/// nothing when no call is running (a call that has not yet taken the session is not affected).
+/// Thread-safe: call it from any thread.
 #[no_mangle]
 pub unsafe extern "C" fn chord_session_cancel(session: *const chord_session) {
     if let Some(s) = unsafe { session.as_ref() } {

@@ -256,16 +256,14 @@ static chord_session *session(chord_model *m, uint32_t n_ctx) {
 
 typedef struct {
     chord_session *s;
-    chord_generate_params *gp;
+    const chord_token *toks;
+    size_t n;
     chord_status st;
-    volatile int started;
-} gen_thread_t;
+} append_thread_t;
 
-static void *generate_thread(void *p) {
-    gen_thread_t *g = p;
-    collect_t c = {0};
-    g->started = 1;
-    g->st = chord_session_generate(g->s, g->gp, collect, &c, NULL, NULL);
+static void *append_thread(void *p) {
+    append_thread_t *g = p;
+    g->st = chord_session_append_tokens(g->s, g->toks, g->n, 0, NULL);
     return NULL;
 }
 
@@ -359,21 +357,31 @@ static void test_session(chord_model *m) {
     chord_session_cancel(s); /* idempotent, nothing running */
     chord_session_cancel(NULL);
 
-    /* Another thread: BUSY while generating, then cancel from this thread. */
-    chord_generate_params_set_max_tokens(gp, 100000, NULL);
-    chord_session_reset(s, NULL);
-    chord_session_append_text(s, prompt, strlen(prompt), 3, NULL, NULL);
-    gen_thread_t g = {s, gp, 0, 0};
+    /* Another thread: BUSY while it processes a long prompt, then cancel from this thread; the
+     * cancelled append adds nothing and the session stays usable. */
+    chord_session *big = session(m, 600);
+    chord_token prompt_toks[560];
+    for (int i = 0; i < 560; i++) prompt_toks[i] = 200 + (chord_token)(i * 7 % 3000);
+    append_thread_t g = {big, prompt_toks, 560, 0};
     pthread_t th;
-    pthread_create(&th, NULL, generate_thread, &g);
-    while (!g.started) sleep_ms(1);
-    sleep_ms(200);
-    EXPECT(CHORD_E_BUSY, chord_session_n_tokens(s, &n, &err_));
-    EXPECT(CHORD_E_BUSY, chord_session_append_text(s, "x", 1, 0, NULL, &err_));
-    chord_session_cancel(s);
+    pthread_create(&th, NULL, append_thread, &g);
+    /* Wait until the other thread holds the session (at most 10 s). */
+    chord_status busy = CHORD_OK;
+    for (int i = 0; i < 10000 && busy != CHORD_E_BUSY; i++) {
+        busy = chord_session_n_tokens(big, &n, NULL);
+        if (busy != CHORD_E_BUSY) sleep_ms(1);
+    }
+    CHECK(busy == CHORD_E_BUSY, "the other thread never held the session");
+    sleep_ms(20);
+    EXPECT(CHORD_E_BUSY, chord_session_n_tokens(big, &n, &err_));
+    EXPECT(CHORD_E_BUSY, chord_session_append_text(big, "x", 1, 0, NULL, &err_));
+    chord_session_cancel(big);
     pthread_join(th, NULL);
     CHECK(g.st == CHORD_E_CANCELLED, "cancel from another thread: %s", chord_status_name(g.st));
-    EXPECT(CHORD_OK, chord_session_n_tokens(s, &n, &err_));
+    EXPECT(CHORD_OK, chord_session_n_tokens(big, &n, &err_));
+    CHECK(n == 0, "a cancelled append adds nothing (%zu tokens)", n);
+    EXPECT(CHORD_OK, chord_session_append_tokens(big, prompt_toks, 4, 0, &err_));
+    chord_session_free(big);
 
     chord_generate_params_free(gp);
     chord_session_free(s);
