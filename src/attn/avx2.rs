@@ -147,3 +147,25 @@ pub fn softmax_exp(x: &[f32], y: &mut [f32], max: f32) -> f64 {
     }
     sum
 }
+
+/// See [`super::scalar::swiglu`].
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn swiglu(x: &[f32], g: &[f32], y: &mut [f32]) {
+    let n = y.len();
+    assert!(x.len() >= n && g.len() >= n);
+    let mut i = 0;
+    while i + 8 <= n {
+        // SAFETY: `i + 8 <= n` and all three slices hold at least `n` floats; unaligned accesses.
+        unsafe {
+            let xv = _mm256_loadu_ps(x.as_ptr().add(i));
+            let e = expf8(_mm256_sub_ps(_mm256_setzero_ps(), xv));
+            let silu = _mm256_div_ps(xv, _mm256_add_ps(_mm256_set1_ps(1.0), e));
+            let out = _mm256_mul_ps(silu, _mm256_loadu_ps(g.as_ptr().add(i)));
+            _mm256_storeu_ps(y.as_mut_ptr().add(i), out);
+        }
+        i += 8;
+    }
+    for i in i..n {
+        y[i] = x[i] / (1.0 + (-x[i]).exp()) * g[i];
+    }
+}

@@ -270,6 +270,19 @@ fn dot_gemm4(isa: Isa, xs: [&[f16]; 4], y: &[f16]) -> [f32; 4] {
     xs.map(|x| scalar::dot_gemm(x, y))
 }
 
+/// `y = silu(x) * g` as llama.cpp's `ggml_vec_swiglu_f32` computes it ([`scalar::swiglu`]), on
+/// the path `isa` selects. The feed-forward's SwiGLU lives here because it shares `ggml_v_expf`
+/// with the softmax.
+pub fn swiglu(isa: Isa, x: &[f32], g: &[f32], y: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if isa.has_avx2() {
+        // SAFETY: an `Isa` with AVX2 is only made after detecting AVX2, FMA and F16C.
+        return unsafe { avx2::swiglu(x, g, y) };
+    }
+    let _ = isa;
+    scalar::swiglu(x, g, y)
+}
+
 /// [`scalar::softmax_exp`] on the path `isa` selects.
 fn softmax_exp(isa: Isa, x: &[f32], y: &mut [f32], max: f32) -> f64 {
     #[cfg(target_arch = "x86_64")]

@@ -115,3 +115,16 @@ pub fn softmax_exp(x: &[f32], y: &mut [f32], max: f32) -> f64 {
     }
     sum
 }
+
+/// `ggml_vec_swiglu_f32` for AVX2: `y = silu(x) * g` with `silu(x) = x / (1 + expf(0 - x))`,
+/// `ggml_v_expf` in blocks of 8 and libm's `expf` for the last `n % 8` values.
+pub fn swiglu(x: &[f32], g: &[f32], y: &mut [f32]) {
+    let n = y.len();
+    let n8 = n & !7;
+    for i in 0..n8 {
+        y[i] = x[i] / (1.0 + expf(0.0 - x[i])) * g[i];
+    }
+    for i in n8..n {
+        y[i] = x[i] / (1.0 + (-x[i]).exp()) * g[i];
+    }
+}

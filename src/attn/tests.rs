@@ -144,6 +144,45 @@ fn avx2_helpers_equal_scalar_bits() {
     }
 }
 
+#[test]
+fn swiglu_matches_plain_silu() {
+    let mut r = Rng(5);
+    for n in [1, 7, 8, 20, 1536] {
+        let (x, g) = (r.vec(n, 12.0), r.vec(n, 3.0));
+        let mut y = vec![0f32; n];
+        scalar::swiglu(&x, &g, &mut y);
+        for i in 0..n {
+            let want = x[i] as f64 / (1.0 + (-x[i] as f64).exp()) * g[i] as f64;
+            assert!(
+                (y[i] as f64 - want).abs() <= 1e-5 * (1.0 + want.abs()),
+                "{n} {i}"
+            );
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn avx2_swiglu_equals_scalar_bits() {
+    let Some(isa) = Isa::avx2() else { return };
+    let mut r = Rng(13);
+    for n in [1, 7, 8, 20, 576, 1536] {
+        let (mut x, g) = (r.vec(n, 40.0), r.vec(n, 3.0));
+        // saturated lanes: exp(-x) overflows or underflows
+        x[0] = -150.0;
+        if n > 1 {
+            x[1] = 150.0;
+        }
+        let (mut ya, mut ys) = (vec![0f32; n], vec![0f32; n]);
+        swiglu(isa, &x, &g, &mut ya);
+        scalar::swiglu(&x, &g, &mut ys);
+        assert!(
+            ya.iter().zip(&ys).all(|(a, b)| a.to_bits() == b.to_bits()),
+            "swiglu {n}"
+        );
+    }
+}
+
 fn check(dims: AttnDims, pos0: usize, t: usize, seed: u64) {
     let (k, v) = setup(&dims, pos0 + t, seed);
     let q = Rng(seed + 1).vec(t * dims.n_head * dims.head_dim, 2.0);

@@ -29,6 +29,65 @@ impl ChordBackend for Cpu {
         Ok(Tensor::from_primitive(TensorPrimitive::Float(out)))
     }
 
+    /// llama.cpp's `rms_norm` followed by its `mul` with the weight: the squares (rounded to f32)
+    /// summed in order in f64, `mean = (float)(sum / d)`, `scale = 1.0f / sqrtf(mean + eps)`,
+    /// then `x * scale * w`.
+    fn rms_norm(x: Tensor<Self, 2>, weight: &Tensor<Self, 1>, eps: f32) -> Tensor<Self, 2> {
+        let [t, d] = x.dims();
+        let x = contiguous(x);
+        let w = contiguous(weight.clone());
+        let w = f32s(&w);
+        let mut y = f32s(&x).to_vec();
+        for row in y.chunks_exact_mut(d) {
+            let sum: f64 = row.iter().map(|v| (v * v) as f64).sum();
+            let mean = (sum / d as f64) as f32;
+            let scale = 1.0 / (mean + eps).sqrt();
+            for (v, w) in row.iter_mut().zip(w) {
+                *v = *v * scale * w;
+            }
+        }
+        let out = FlexTensor::from_data(TensorData::new(y, [t, d]));
+        Tensor::from_primitive(TensorPrimitive::Float(out))
+    }
+
+    /// llama.cpp's `ggml_vec_swiglu_f32` ([`attn::swiglu`]).
+    fn swiglu(gate: Tensor<Self, 2>, up: Tensor<Self, 2>) -> Tensor<Self, 2> {
+        let [t, d] = gate.dims();
+        let (gate, up) = (contiguous(gate), contiguous(up));
+        let mut y = vec![0f32; t * d];
+        attn::swiglu(Isa::best(), f32s(&gate), f32s(&up), &mut y);
+        let out = FlexTensor::from_data(TensorData::new(y, [t, d]));
+        Tensor::from_primitive(TensorPrimitive::Float(out))
+    }
+
+    /// llama.cpp's `rotate_pairs` as GCC compiles it for x86-64 with FMA (`-ffp-contract=fast`):
+    /// `fma(x0, cos, -(x1 * sin))` and `fma(x0, sin, x1 * cos)`.
+    fn rope(
+        x: Tensor<Self, 3>,
+        cos: &Tensor<Self, 3>,
+        sin: &Tensor<Self, 3>,
+        rope_dim: usize,
+    ) -> Tensor<Self, 3> {
+        let [t, heads, dim] = x.dims();
+        let half = rope_dim / 2;
+        let x = contiguous(x);
+        let (cos, sin) = (contiguous(cos.clone()), contiguous(sin.clone()));
+        let (cos, sin) = (f32s(&cos), f32s(&sin));
+        let mut y = f32s(&x).to_vec();
+        for (i, row) in y.chunks_exact_mut(heads * dim).enumerate() {
+            let (c, s) = (&cos[i * half..][..half], &sin[i * half..][..half]);
+            for head in row.chunks_exact_mut(dim) {
+                for (p, pair) in head[..rope_dim].chunks_exact_mut(2).enumerate() {
+                    let (x0, x1) = (pair[0], pair[1]);
+                    pair[0] = x0.mul_add(c[p], -(x1 * s[p]));
+                    pair[1] = x0.mul_add(s[p], x1 * c[p]);
+                }
+            }
+        }
+        let out = FlexTensor::from_data(TensorData::new(y, [t, heads, dim]));
+        Tensor::from_primitive(TensorPrimitive::Float(out))
+    }
+
     /// f16 tensors, as llama.cpp's default cache: keys `[1, n_head_kv, n_ctx, head_dim]`, values
     /// transposed `[1, n_head_kv, head_dim, v_stride]` ([`AttnDims::v_stride`]).
     fn kv_cache(

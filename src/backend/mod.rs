@@ -9,6 +9,7 @@
 
 use crate::error::Result;
 use crate::model::QWeight;
+use burn_tensor::activation::silu;
 use burn_tensor::backend::Backend;
 use burn_tensor::module::attention;
 use burn_tensor::ops::AttentionModuleOptions;
@@ -38,6 +39,58 @@ pub trait ChordBackend: Backend {
         let mut y = vec![0f32; m * w.rows];
         crate::quant::matmul(w.ty, w.bytes(), w.rows, k, &xs, m, &mut y)?;
         Ok(Tensor::from_data(TensorData::new(y, [m, w.rows]), &device))
+    }
+
+    /// `x / sqrt(mean(x^2) + eps) * weight` over the last dimension of `x [t, d]`.
+    ///
+    /// The default uses Burn ops (an f32 mean); backends override it to round as llama.cpp does.
+    fn rms_norm(x: Tensor<Self, 2>, weight: &Tensor<Self, 1>, eps: f32) -> Tensor<Self, 2> {
+        let inv = x
+            .clone()
+            .powi_scalar(2)
+            .mean_dim(1)
+            .add_scalar(eps)
+            .sqrt()
+            .recip();
+        x * inv * weight.clone().unsqueeze_dim::<2>(0)
+    }
+
+    /// The feed-forward's gated activation `silu(gate) * up`.
+    fn swiglu(gate: Tensor<Self, 2>, up: Tensor<Self, 2>) -> Tensor<Self, 2> {
+        silu(gate) * up
+    }
+
+    /// Rotates adjacent pairs (GGML's "normal" RoPE) of the first `rope_dim` values of each head
+    /// of `x [t, heads, dim]` by the angles whose cosines and sines `cos`/`sin` hold
+    /// (`[t, 1, rope_dim / 2]`): `(x0 cos - x1 sin, x0 sin + x1 cos)`.
+    ///
+    /// The default uses Burn ops (rounding each product); backends override it to round as
+    /// llama.cpp does.
+    fn rope(
+        x: Tensor<Self, 3>,
+        cos: &Tensor<Self, 3>,
+        sin: &Tensor<Self, 3>,
+        rope_dim: usize,
+    ) -> Tensor<Self, 3> {
+        let [t, heads, dim] = x.dims();
+        let (rot, pass) = if rope_dim < dim {
+            (
+                x.clone().narrow(2, 0, rope_dim),
+                Some(x.narrow(2, rope_dim, dim - rope_dim)),
+            )
+        } else {
+            (x, None)
+        };
+        let pairs = rot.reshape([t, heads, rope_dim / 2, 2]);
+        let x0 = pairs.clone().narrow(3, 0, 1).squeeze_dim::<3>(3);
+        let x1 = pairs.narrow(3, 1, 1).squeeze_dim::<3>(3);
+        let y0 = x0.clone() * cos.clone() - x1.clone() * sin.clone();
+        let y1 = x0 * sin.clone() + x1 * cos.clone();
+        let rotated = Tensor::stack::<4>(vec![y0, y1], 3).reshape([t, heads, rope_dim]);
+        match pass {
+            Some(p) => Tensor::cat(vec![rotated, p], 2),
+            None => rotated,
+        }
     }
 
     /// A zeroed cache for `n_head_kv` heads of `head_dim` values at `n_ctx` positions.

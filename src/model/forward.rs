@@ -8,7 +8,6 @@
 use super::{Config, Weights};
 use crate::backend::{ChordBackend, KvCache};
 use crate::error::Result;
-use burn_tensor::activation::silu;
 use burn_tensor::{Tensor, TensorData};
 use std::sync::Arc;
 
@@ -120,17 +119,17 @@ impl<B: ChordBackend> Transformer<B> {
                 crate::bail!(Cancelled, "cancelled");
             }
             let lw = &w.layers[l];
-            let h = rms_norm(x.clone(), self.attn_norm[l].clone(), cfg.rms_eps);
+            let h = B::rms_norm(x.clone(), &self.attn_norm[l], cfg.rms_eps);
             let q = B::qmatmul(h.clone(), &lw.wq)?;
             let k = B::qmatmul(h.clone(), &lw.wk)?;
             let v = B::qmatmul(h, &lw.wv)?;
-            let q = rope(
+            let q = B::rope(
                 q.reshape([t, cfg.n_head, cfg.head_dim]),
                 &cos,
                 &sin,
                 cfg.rope_dim,
             );
-            let k = rope(
+            let k = B::rope(
                 k.reshape([t, cfg.n_head_kv, cfg.head_dim]),
                 &cos,
                 &sin,
@@ -143,10 +142,10 @@ impl<B: ChordBackend> Transformer<B> {
             let attn = B::kv_attention(q, &self.cache[l], pos0, scale);
             x = x + B::qmatmul(attn, &lw.wo)?;
 
-            let h = rms_norm(x.clone(), self.ffn_norm[l].clone(), cfg.rms_eps);
+            let h = B::rms_norm(x.clone(), &self.ffn_norm[l], cfg.rms_eps);
             let gate = B::qmatmul(h.clone(), &lw.w_gate)?;
             let up = B::qmatmul(h, &lw.w_up)?;
-            x = x + B::qmatmul(silu(gate) * up, &lw.w_down)?;
+            x = x + B::qmatmul(B::swiglu(gate, up), &lw.w_down)?;
         }
         self.n_past += t;
 
@@ -155,7 +154,7 @@ impl<B: ChordBackend> Transformer<B> {
             WantLogits::Last => x.narrow(0, t - 1, 1),
             WantLogits::All => x,
         };
-        let x = rms_norm(x, self.output_norm.clone(), cfg.rms_eps);
+        let x = B::rms_norm(x, &self.output_norm, cfg.rms_eps);
         let logits = B::qmatmul(x, &w.output)?;
         logits.into_data().into_vec::<f32>().map_err(|e| {
             crate::Error::new(crate::ErrorCode::Internal, format!("reading logits: {e:?}"))
@@ -183,46 +182,5 @@ impl<B: ChordBackend> Transformer<B> {
         }
         let mk = |v| Tensor::<B, 3>::from_data(TensorData::new(v, [t, 1, half]), &self.device);
         (mk(cos), mk(sin))
-    }
-}
-
-/// `x / sqrt(mean(x^2) + eps) * weight` over the last dimension of `x [t, d]`.
-fn rms_norm<B: ChordBackend>(x: Tensor<B, 2>, weight: Tensor<B, 1>, eps: f32) -> Tensor<B, 2> {
-    let inv = x
-        .clone()
-        .powi_scalar(2)
-        .mean_dim(1)
-        .add_scalar(eps)
-        .sqrt()
-        .recip();
-    x * inv * weight.unsqueeze_dim::<2>(0)
-}
-
-/// Rotates adjacent pairs (GGML's "normal" RoPE) of the first `rope_dim` values of each head of
-/// `x [t, heads, dim]` by the angles in `cos`/`sin` `[t, 1, rope_dim / 2]`.
-fn rope<B: ChordBackend>(
-    x: Tensor<B, 3>,
-    cos: &Tensor<B, 3>,
-    sin: &Tensor<B, 3>,
-    rope_dim: usize,
-) -> Tensor<B, 3> {
-    let [t, heads, dim] = x.dims();
-    let (rot, pass) = if rope_dim < dim {
-        (
-            x.clone().narrow(2, 0, rope_dim),
-            Some(x.narrow(2, rope_dim, dim - rope_dim)),
-        )
-    } else {
-        (x, None)
-    };
-    let pairs = rot.reshape([t, heads, rope_dim / 2, 2]);
-    let x0 = pairs.clone().narrow(3, 0, 1).squeeze_dim::<3>(3);
-    let x1 = pairs.narrow(3, 1, 1).squeeze_dim::<3>(3);
-    let y0 = x0.clone() * cos.clone() - x1.clone() * sin.clone();
-    let y1 = x0 * sin.clone() + x1 * cos.clone();
-    let rotated = Tensor::stack::<4>(vec![y0, y1], 3).reshape([t, heads, rope_dim]);
-    match pass {
-        Some(p) => Tensor::cat(vec![rotated, p], 2),
-        None => rotated,
     }
 }
