@@ -16,7 +16,7 @@ TEST := build/test
 CACHE := $(shell . scripts/env.sh && echo $$CHORD_CACHE)
 MODEL := $(CACHE)/models/SmolLM2-135M-Instruct.Q4_1.gguf
 BAD_GGUF := $(TEST)/bad-gguf
-VALGRIND := valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite --quiet
+VALGRIND := CHORD_TEST_LIGHT=1 valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite --quiet
 
 .PHONY: all lib demo test test-data test-rust test-c test-corpus test-oracle check-wgpu header-check clean FORCE
 

@@ -10,14 +10,18 @@ use crate::error::Result;
 use crate::session::{GenerateParams, Sampler, SamplerParams, Session, SessionOptions, StopReason};
 use parking_lot::Mutex;
 use std::ffi::{c_char, c_void};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// A session: a context (KV cache) over a model. One thread at a time may use it (a second gets
 /// `CHORD_E_BUSY`); it may move between threads. `chord_session_cancel` may be called from any
 /// thread at any time. Free with `chord_session_free`.
 pub struct chord_session {
     inner: Mutex<Session>,
-    cancel: AtomicBool,
+    /// Counts finished calls; changes only while the session is held, so a running call sees one
+    /// value throughout.
+    epoch: AtomicU64,
+    /// The epoch of the call that `chord_session_cancel` last aimed at (`u64::MAX`: none).
+    cancel_epoch: AtomicU64,
     poisoned: AtomicBool,
 }
 
@@ -34,11 +38,15 @@ impl chord_session {
         if self.poisoned.load(Ordering::Acquire) {
             bail!(Internal, "the session is unusable after an internal error");
         }
-        self.cancel.store(false, Ordering::Release);
-        let cancel = || self.cancel.load(Ordering::Acquire);
+        // A cancel aims at the call holding the session: it records that call's epoch. This call
+        // is cancelled when the recorded epoch is its own, even if the cancel came between its
+        // taking the session and its first check; a cancel aimed at an earlier call is ignored.
+        let epoch = self.epoch.load(Ordering::Acquire);
+        let cancel = || self.cancel_epoch.load(Ordering::Acquire) == epoch;
         let poison = PoisonOnUnwind(&self.poisoned);
         let r = f(&mut s, &cancel);
         std::mem::forget(poison);
+        self.epoch.store(epoch.wrapping_add(1), Ordering::Release);
         r
     }
 }
@@ -69,7 +77,8 @@ pub unsafe extern "C" fn chord_session_new(
         let s = Session::new(m, &opts)?;
         *out = Box::into_raw(Box::new(chord_session {
             inner: Mutex::new(s),
-            cancel: AtomicBool::new(false),
+            epoch: AtomicU64::new(0),
+            cancel_epoch: AtomicU64::new(u64::MAX),
             poisoned: AtomicBool::new(false),
         }));
         Ok(())
@@ -94,7 +103,10 @@ pub unsafe extern "C" fn chord_session_free(session: *mut chord_session) {
 #[no_mangle]
 pub unsafe extern "C" fn chord_session_cancel(session: *const chord_session) {
     if let Some(s) = unsafe { session.as_ref() } {
-        s.cancel.store(true, Ordering::Release);
+        let epoch = s.epoch.load(Ordering::Acquire);
+        if s.inner.is_locked() {
+            s.cancel_epoch.store(epoch, Ordering::Release);
+        }
     }
 }
 
