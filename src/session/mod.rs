@@ -85,7 +85,6 @@ pub struct Session {
     n_batch: usize,
     tokens: Vec<u32>,
     logits: Vec<f32>,
-    pending: Vec<u32>,
     stats: Stats,
 }
 
@@ -107,7 +106,6 @@ impl Session {
             n_batch,
             tokens: Vec::new(),
             logits: Vec::new(),
-            pending: Vec::new(),
             stats: Stats::default(),
         })
     }
@@ -143,7 +141,6 @@ impl Session {
         self.engine.truncate(0);
         self.tokens.clear();
         self.logits.clear();
-        self.pending.clear();
     }
 
     /// Evaluates `tokens` after the context. With `all_logits`, keeps the logits of every one of
