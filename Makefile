@@ -54,18 +54,25 @@ header-check: $(LIB)
 $(BAD_GGUF)/expected.tsv: FORCE
 	CHORD_BAD_GGUF_DIR=$(abspath $(BAD_GGUF)) cargo test --release --test gguf_malformed write_corpus_for_c_tests -q
 
-$(TEST)/test_api: tests/c/test_api.c include/chord.h $(LIB)
-	@mkdir -p $(TEST)
-	$(CC) $(CFLAGS) $(WARN) -Iinclude -o $@ tests/c/test_api.c $(LIB) $(LDLIBS)
+# Every tests/c/test_*.c is one C test program, built plain and with ASan+UBSan, and run plain,
+# under ASan and under valgrind memcheck with the model and the malformed-GGUF corpus as arguments.
+C_TESTS := $(patsubst tests/c/%.c,%,$(wildcard tests/c/test_*.c))
 
-$(TEST)/test_api_asan: tests/c/test_api.c include/chord.h $(LIB)
+$(TEST)/%: tests/c/%.c include/chord.h $(LIB)
 	@mkdir -p $(TEST)
-	$(CC) $(CFLAGS) $(WARN) -fsanitize=address,undefined -fno-omit-frame-pointer -Iinclude -o $@ tests/c/test_api.c $(LIB) $(LDLIBS)
+	$(CC) $(CFLAGS) $(WARN) -Iinclude -o $@ $< $(LIB) $(LDLIBS)
 
-test-c: $(TEST)/test_api $(TEST)/test_api_asan $(BAD_GGUF)/expected.tsv
-	$(TEST)/test_api $(MODEL) $(BAD_GGUF)
-	ASAN_OPTIONS=detect_leaks=1 $(TEST)/test_api_asan $(MODEL) $(BAD_GGUF)
-	$(VALGRIND) $(TEST)/test_api $(MODEL) $(BAD_GGUF)
+$(TEST)/%_asan: tests/c/%.c include/chord.h $(LIB)
+	@mkdir -p $(TEST)
+	$(CC) $(CFLAGS) $(WARN) -fsanitize=address,undefined -fno-omit-frame-pointer -Iinclude -o $@ $< $(LIB) $(LDLIBS)
+
+test-c: $(addprefix $(TEST)/,$(C_TESTS)) $(addprefix $(TEST)/,$(addsuffix _asan,$(C_TESTS))) $(BAD_GGUF)/expected.tsv
+	set -e; for t in $(C_TESTS); do \
+	  echo "== $$t"; \
+	  $(TEST)/$$t $(MODEL) $(BAD_GGUF); \
+	  ASAN_OPTIONS=detect_leaks=1 $(TEST)/$${t}_asan $(MODEL) $(BAD_GGUF); \
+	  $(VALGRIND) $(TEST)/$$t $(MODEL) $(BAD_GGUF); \
+	done
 
 test-corpus: $(BIN)/chord $(BAD_GGUF)/expected.tsv
 	scripts/check-inspect-corpus.sh $(BIN)/chord $(BAD_GGUF)
