@@ -286,6 +286,26 @@ typedef uint32_t (*chord_text_callback)(const char *text, size_t len, void *user
  */
 #define CHORD_E_INTERNAL 19
 
+/**
+ * A chat template does not parse, fails while rendering, or uses an unsupported construct.
+ */
+#define CHORD_E_TEMPLATE 20
+
+/**
+ * A saved session state is malformed, from another state version, or from another model.
+ */
+#define CHORD_E_BAD_STATE 21
+
+/**
+ * A metadata key or other named item does not exist.
+ */
+#define CHORD_E_NOT_FOUND 22
+
+/**
+ * A value exists but has another type than the one asked for.
+ */
+#define CHORD_E_TYPE_MISMATCH 23
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus

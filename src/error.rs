@@ -46,11 +46,19 @@ pub enum ErrorCode {
     InvalidToken = 18,
     /// A bug in chord (a caught panic). The object that reported it may be poisoned.
     Internal = 19,
+    /// A chat template does not parse, fails while rendering, or uses a construct chord does not support.
+    Template = 20,
+    /// A saved session state is malformed, from another state version, or from another model.
+    BadState = 21,
+    /// A metadata key or other named item does not exist.
+    NotFound = 22,
+    /// A value exists but has a different type from the one asked for.
+    TypeMismatch = 23,
 }
 
 impl ErrorCode {
     /// Every code, in numeric order.
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 23] = [
         ErrorCode::InvalidArgument,
         ErrorCode::BufferTooSmall,
         ErrorCode::InvalidUtf8,
@@ -70,6 +78,10 @@ impl ErrorCode {
         ErrorCode::Cancelled,
         ErrorCode::InvalidToken,
         ErrorCode::Internal,
+        ErrorCode::Template,
+        ErrorCode::BadState,
+        ErrorCode::NotFound,
+        ErrorCode::TypeMismatch,
     ];
 
     /// The code with number `n`, if there is one.
@@ -104,6 +116,10 @@ impl ErrorCode {
             ErrorCode::Cancelled => c"CANCELLED",
             ErrorCode::InvalidToken => c"INVALID_TOKEN",
             ErrorCode::Internal => c"INTERNAL",
+            ErrorCode::Template => c"TEMPLATE",
+            ErrorCode::BadState => c"BAD_STATE",
+            ErrorCode::NotFound => c"NOT_FOUND",
+            ErrorCode::TypeMismatch => c"TYPE_MISMATCH",
         }
     }
 }

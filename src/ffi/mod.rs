@@ -63,6 +63,14 @@ pub const CHORD_E_CANCELLED: chord_status = 17;
 pub const CHORD_E_INVALID_TOKEN: chord_status = 18;
 /// A bug in chord (a caught panic); the session that reported it is unusable.
 pub const CHORD_E_INTERNAL: chord_status = 19;
+/// A chat template does not parse, fails while rendering, or uses an unsupported construct.
+pub const CHORD_E_TEMPLATE: chord_status = 20;
+/// A saved session state is malformed, from another state version, or from another model.
+pub const CHORD_E_BAD_STATE: chord_status = 21;
+/// A metadata key or other named item does not exist.
+pub const CHORD_E_NOT_FOUND: chord_status = 22;
+/// A value exists but has another type than the one asked for.
+pub const CHORD_E_TYPE_MISMATCH: chord_status = 23;
 
 /// Runs `f`, turning its error or a panic into a status and an optional error object in `*err`.
 pub(crate) fn boundary(
