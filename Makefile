@@ -16,6 +16,7 @@ LIB := $(CARGO_TARGET_DIR)/release/libchord.a
 LDLIBS := -lpthread -ldl -lm
 BIN := build/bin
 TEST := build/test
+PKG := build/pkg
 CACHE := $(shell . scripts/env.sh && echo $$CHORD_CACHE)
 MODEL := $(CACHE)/models/SmolLM2-135M-Instruct.Q4_1.gguf
 BAD_GGUF := $(TEST)/bad-gguf
@@ -26,7 +27,7 @@ VALGRIND := CHORD_TEST_LIGHT=1 valgrind --error-exitcode=1 --leak-check=full --e
 
 all: $(BIN)/chord
 
-lib: $(LIB)
+lib: $(LIB) $(PKG)/native-static-libs
 
 $(LIB): FORCE
 	cargo build --release --lib
@@ -116,30 +117,41 @@ SHARED_REAL := libchord.so.$(ABI).$(VERSION)
 SHARED_ABI := libchord.so.$(ABI)
 SHARED_DEV := libchord.so
 endif
-PKG := build/pkg
-# What a static link needs besides libchord.a, as rustc reports it for this target (the note is
-# replayed by cargo when the crate is fresh), plus the libraries the C programs here always name.
-$(PKG)/native-static-libs: $(LIB)
+# Builds the libraries (when cargo is here) and writes what a static link needs besides
+# libchord.a, as rustc reports it for this target (cargo replays the note when the crate is fresh),
+# plus the libraries the C programs here always name. Without cargo (`make lib && sudo make install`,
+# where root has no Rust toolchain) it keeps what `make lib` built.
+$(PKG)/native-static-libs: FORCE
 	@mkdir -p $(@D)
-	set -o pipefail; cargo rustc --release --lib --crate-type staticlib -- --print native-static-libs 2>&1 \
-	  | sed -n 's/^note: native-static-libs: //p' | tail -n 1 > $@.tmp
-	libs="$$(cat $@.tmp)"; [ -n "$$libs" ] || { echo "rustc printed no native-static-libs" >&2; exit 1; }; \
+	@if ! command -v cargo >/dev/null 2>&1; then \
+	  [ -s $@ ] && [ -f $(LIB) ] && [ -f $(CARGO_TARGET_DIR)/release/$(SHARED_BUILT) ] \
+	    || { echo "cargo is not in PATH and chord is not built: run \`make lib\` first" >&2; exit 1; }; \
+	  echo "cargo is not in PATH: using the libraries built before in $(CARGO_TARGET_DIR)/release"; \
+	  exit 0; \
+	fi; \
+	set -eo pipefail; \
+	echo "cargo build --release --lib"; cargo build --release --lib; \
+	echo "cargo rustc --release --lib --crate-type staticlib -- --print native-static-libs"; \
+	libs=$$(cargo rustc --release --lib --crate-type staticlib -- --print native-static-libs 2>&1 \
+	  | sed -n 's/^note: native-static-libs: //p' | tail -n 1); \
+	[ -n "$$libs" ] || { echo "rustc printed no native-static-libs" >&2; exit 1; }; \
 	for l in $(LDLIBS); do case " $$libs " in *" $$l "*) ;; *) libs="$$libs $$l" ;; esac; done; \
-	echo "$$libs" > $@; rm -f $@.tmp
+	echo "$$libs" > $@
 
 # Writes $(PKG)/<name> from packaging/<name>.in for this PREFIX/LIBDIR/INCLUDEDIR (absolute paths,
 # without DESTDIR: they are where the files will be used).
 $(PKG)/%: packaging/%.in $(PKG)/native-static-libs FORCE
-	libs="$$(cat $(PKG)/native-static-libs)"; \
+	@echo "writing $@ for PREFIX=$(PREFIX)"
+	@libs="$$(cat $(PKG)/native-static-libs)"; \
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
 	    -e 's|@VERSION@|$(VERSION)|g' -e 's|@ABI@|$(ABI)|g' \
 	    -e 's|@SHARED_REAL@|$(SHARED_REAL)|g' -e 's|@SHARED_ABI@|$(SHARED_ABI)|g' \
 	    -e "s|@LIBS_PRIVATE@|$$libs|g" -e "s|@CMAKE_LIBS_PRIVATE@|$$(echo $$libs | sed 's/-l//g; s/ /;/g')|g" \
 	    $< > $@.tmp
-	! grep -n '@[A-Z_]*@' $@.tmp || { echo "$<: unknown placeholder" >&2; exit 1; }
-	mv $@.tmp $@
+	@! grep -n '@[A-Z_]*@' $@.tmp || { echo "$<: unknown placeholder" >&2; exit 1; }
+	@mv $@.tmp $@
 
-install: $(LIB) $(PKG)/chord.pc $(PKG)/chordConfig.cmake $(PKG)/chordConfigVersion.cmake
+install: $(PKG)/chord.pc $(PKG)/chordConfig.cmake $(PKG)/chordConfigVersion.cmake
 	@[ -n "$(ABI)" ] && [ -n "$(VERSION)" ] || { echo "cannot read ABI ($(ABI)) or VERSION ($(VERSION))" >&2; exit 1; }
 	$(INSTALL) -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(CMAKEDIR)
 	$(INSTALL) -m 644 include/chord.h $(DESTDIR)$(INCLUDEDIR)/chord.h
@@ -161,7 +173,7 @@ uninstall:
 	  $(DESTDIR)$(LIBDIR)/$(SHARED_REAL) $(DESTDIR)$(LIBDIR)/$(SHARED_ABI) $(DESTDIR)$(LIBDIR)/$(SHARED_DEV) \
 	  $(DESTDIR)$(PKGCONFIGDIR)/chord.pc \
 	  $(DESTDIR)$(CMAKEDIR)/chordConfig.cmake $(DESTDIR)$(CMAKEDIR)/chordConfigVersion.cmake
-	-rmdir $(DESTDIR)$(CMAKEDIR) 2>/dev/null
+	rmdir $(DESTDIR)$(CMAKEDIR) 2>/dev/null || true
 
 # ---- Packaging checks ---------------------------------------------------------------------------
 # libchord.so exports chord_* and nothing else.
