@@ -114,7 +114,7 @@ for via in pkgconfig cmake; do
     for link in shared static; do
       name=$via-$lang-$link
       step "$name: build"
-      "build_$( [ $via = pkgconfig ] && echo pc || echo cmake )" "$lang" "$link"
+      if [ "$via" = pkgconfig ]; then build_pc "$lang" "$link"; else build_cmake "$lang" "$link"; fi
       bin=$tmp/bin/$name
       # pkg-config gives no rpath: those shared builds find the library through LD_LIBRARY_PATH.
       env=(env -u LD_LIBRARY_PATH)
