@@ -9,4 +9,4 @@ pub use forward::{ModelCore, Transformer, WantLogits};
 pub use weights::{LayerWeights, QWeight, Weights};
 mod loaded;
 
-pub use loaded::{BackendKind, Model, ModelOptions};
+pub use loaded::{BackendKind, Model, ModelOptions, Progress, MAX_THREADS};
