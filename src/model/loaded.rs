@@ -133,6 +133,14 @@ impl Model {
     /// everything it had made is freed.
     pub fn load(path: impl AsRef<Path>, opts: &ModelOptions) -> Result<Model> {
         let path = path.as_ref();
+        Self::load_logged(path, opts).inspect_err(|e| {
+            if e.code() != ErrorCode::Cancelled {
+                crate::log!(Error, "cannot load '{}': {e}", path.display());
+            }
+        })
+    }
+
+    fn load_logged(path: &Path, opts: &ModelOptions) -> Result<Model> {
         if opts.n_threads > MAX_THREADS {
             crate::bail!(
                 InvalidArgument,

@@ -319,6 +319,9 @@ static void test_log(void) {
     chord_model_free(m);
     CHECK(a.by_level[CHORD_LOG_INFO] == 0 && a.by_level[CHORD_LOG_DEBUG] == 0, "filtered levels are not delivered");
     CHECK(a.saw_budget_warning, "a budget below the weights' size is a warning");
+    chord_model *none = NULL;
+    EXPECT(CHORD_E_IO, chord_model_load(KEY("/nonexistent/model.gguf"), o, &none, &err_));
+    CHECK(a.by_level[CHORD_LOG_ERROR] == 1, "a failed load logs one error (%d)", a.by_level[CHORD_LOG_ERROR]);
 
     /* Replacing the callback frees the old user_data exactly once; removing it frees the new one. */
     EXPECT(CHORD_OK, chord_set_log_callback(on_log, &b, on_log_free, &err_));
