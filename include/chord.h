@@ -236,7 +236,8 @@
 #define CHORD_BACKEND_WGPU 2
 
 /**
- * Backend choice: CUDA (not built into chord yet: `chord_model_load` reports `CHORD_E_UNSUPPORTED`).
+ * Backend choice: CUDA (not built into chord yet: `chord_model_load` reports
+ * `CHORD_E_UNSUPPORTED`).
  */
 #define CHORD_BACKEND_CUDA 3
 
@@ -333,10 +334,11 @@ typedef void (*chord_free_fn)(void *user_data);
 
 /**
  * Receives load progress: `progress` is the fraction done, from 0 to 1, never decreasing; the
- * last call of a successful load passes exactly 1. Return 1 to continue, 0 to cancel the load
- * (`chord_model_load` then returns `CHORD_E_CANCELLED` and frees everything it made). Called on
- * the thread that calls `chord_model_load`, between load steps (every 16 MiB read when the file
- * is not mapped).
+ * first call passes 0 and the last call of a successful load passes exactly 1. Return 1 (any
+ * nonzero value) to continue, 0 to cancel the load (`chord_model_load` then returns
+ * `CHORD_E_CANCELLED` and frees everything it made; a 0 from the final call also cancels). Called
+ * on the thread that calls `chord_model_load`, between load steps (every 16 MiB read when the
+ * file is not mapped).
  */
 typedef uint32_t (*chord_progress_fn)(float progress, void *user_data);
 
@@ -904,7 +906,8 @@ chord_status chord_model_options_set_use_mmap(chord_model_options *opts,
 /**
  * Sets (or with `cb` NULL, removes) the load-progress callback. `user_data` is passed to every
  * call; chord does not own it (it must stay valid while a `chord_model_load` with these options
- * runs). A load with these options calls `cb` on the loading thread: see `chord_progress_fn`.
+ * runs). A load with these options calls `cb` on the loading thread: see `chord_progress_fn`;
+ * loads on several threads with the same options each call it on their own thread.
  *
  * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object).
  */

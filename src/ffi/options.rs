@@ -28,7 +28,8 @@ pub const CHORD_BACKEND_AUTO: u32 = 0;
 pub const CHORD_BACKEND_CPU: u32 = 1;
 /// Backend choice: wgpu (only in builds with the `wgpu` feature).
 pub const CHORD_BACKEND_WGPU: u32 = 2;
-/// Backend choice: CUDA (not built into chord yet: `chord_model_load` reports `CHORD_E_UNSUPPORTED`).
+/// Backend choice: CUDA (not built into chord yet: `chord_model_load` reports
+/// `CHORD_E_UNSUPPORTED`).
 pub const CHORD_BACKEND_CUDA: u32 = 3;
 
 /// Moves a new options object into `*out`.
@@ -223,10 +224,11 @@ pub unsafe extern "C" fn chord_model_options_set_use_mmap(
 }
 
 /// Receives load progress: `progress` is the fraction done, from 0 to 1, never decreasing; the
-/// last call of a successful load passes exactly 1. Return 1 to continue, 0 to cancel the load
-/// (`chord_model_load` then returns `CHORD_E_CANCELLED` and frees everything it made). Called on
-/// the thread that calls `chord_model_load`, between load steps (every 16 MiB read when the file
-/// is not mapped).
+/// first call passes 0 and the last call of a successful load passes exactly 1. Return 1 (any
+/// nonzero value) to continue, 0 to cancel the load (`chord_model_load` then returns
+/// `CHORD_E_CANCELLED` and frees everything it made; a 0 from the final call also cancels). Called
+/// on the thread that calls `chord_model_load`, between load steps (every 16 MiB read when the
+/// file is not mapped).
 pub type chord_progress_fn =
     Option<unsafe extern "C" fn(progress: f32, user_data: *mut c_void) -> u32>;
 
@@ -251,7 +253,8 @@ unsafe impl Sync for CProgress {}
 
 /// Sets (or with `cb` NULL, removes) the load-progress callback. `user_data` is passed to every
 /// call; chord does not own it (it must stay valid while a `chord_model_load` with these options
-/// runs). A load with these options calls `cb` on the loading thread: see `chord_progress_fn`.
+/// runs). A load with these options calls `cb` on the loading thread: see `chord_progress_fn`;
+/// loads on several threads with the same options each call it on their own thread.
 ///
 /// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object).
 #[no_mangle]
