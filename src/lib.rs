@@ -2,7 +2,8 @@
 //!
 //! Module map (see shared/design/architecture.md):
 //! * [`error`]: the error type and its stable codes.
-//! * [`gguf`]: the memory-mapped GGUF reader.
+//! * [`log`]: the host-installed log sink and the level filter.
+//! * [`gguf`]: the GGUF reader (the file mapped or read into memory).
 //! * [`quant`]: tensor formats, dequantization and quantized products.
 //! * [`tokenizer`]: text to tokens and back.
 //! * [`model`]: hyperparameters, weights and the transformer forward pass.
@@ -18,6 +19,7 @@ pub mod backend;
 pub mod error;
 pub mod ffi;
 pub mod gguf;
+pub mod log;
 pub mod model;
 pub mod quant;
 pub mod session;

@@ -5,12 +5,14 @@
 
 mod args;
 mod error;
+mod log;
 mod model;
 mod options;
 mod session;
 mod tokens;
 
 pub use error::*;
+pub use log::*;
 pub use model::*;
 pub use options::*;
 pub use session::*;
