@@ -4,12 +4,14 @@
 #![allow(non_camel_case_types, clippy::missing_safety_doc)]
 
 mod args;
+mod chat;
 mod error;
 mod model;
 mod options;
 mod session;
 mod tokens;
 
+pub use chat::*;
 pub use error::*;
 pub use model::*;
 pub use options::*;
