@@ -32,6 +32,7 @@ fn opts(bos: &str, eos: &str, add_generation_prompt: bool) -> ChatOptions {
         add_generation_prompt,
         bos_token: bos.into(),
         eos_token: eos.into(),
+        now: None,
     }
 }
 
@@ -75,6 +76,51 @@ fn llama_cpp_reference_cases() {
         failures.is_empty(),
         "{} of {ran} cases differ:\n{}",
         failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn real_templates_match_python_jinja2() {
+    let d = data("jinja2_cases.json");
+    let now = d["now_unix"].as_i64().unwrap();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/chat/templates");
+    let mut failures = Vec::new();
+    let cases = d["cases"].as_array().unwrap();
+    for case in cases {
+        let file = case["file"].as_str().unwrap();
+        let src = std::fs::read_to_string(dir.join(file)).unwrap();
+        let conv = case["conversation"].as_str().unwrap();
+        let msgs = messages(&d["conversations"][conv]);
+        let o = ChatOptions {
+            now: Some(now),
+            ..opts(
+                case["bos_token"].as_str().unwrap(),
+                case["eos_token"].as_str().unwrap(),
+                case["add_generation_prompt"].as_bool().unwrap(),
+            )
+        };
+        let what = format!("{file} {conv} agp={}", o.add_generation_prompt);
+        let got = apply_template(&src, &msgs, &o);
+        match (
+            &got,
+            case.get("expected").and_then(|v| v.as_str()),
+            case.get("error"),
+        ) {
+            (Ok(g), Some(want), _) if g == want => {}
+            (Ok(g), Some(want), _) => {
+                failures.push(format!("{what}:\n  want {want:?}\n  got  {g:?}"))
+            }
+            (Err(e), None, Some(msg)) if e.message().contains(msg.as_str().unwrap()) => {}
+            (r, _, _) => failures.push(format!("{what}: got {r:?}, reference {case}")),
+        }
+    }
+    assert!(cases.len() >= 70, "only {} cases", cases.len());
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ:\n{}",
+        failures.len(),
+        cases.len(),
         failures.join("\n")
     );
 }
@@ -229,6 +275,12 @@ fn strftime_now_gives_a_date() {
     let out = render("{{ strftime_now('%Y-%m-%d') }}", &user("x")).unwrap();
     assert_eq!(out.len(), 10, "{out}");
     assert!(out[..4].parse::<u32>().unwrap() >= 2024, "{out}");
+    let t = ChatTemplate::new("{{ strftime_now('%d %b %Y %H:%M') }}").unwrap();
+    let at = ChatOptions {
+        now: Some(1_721_999_109),
+        ..ChatOptions::default()
+    };
+    assert_eq!(t.apply(&user("x"), &at).unwrap(), "26 Jul 2024 13:05");
     let e = render("{{ strftime_now('%Q') }}", &user("x")).unwrap_err();
     assert_eq!(e.code(), ErrorCode::Template);
     assert!(e.message().contains("%Q"), "{e}");

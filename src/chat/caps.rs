@@ -25,6 +25,7 @@ pub(crate) fn probe(env: &Environment<'static>, name: &str) -> Caps {
         ("bos_token", Value::from("")),
         ("eos_token", Value::from("")),
         ("add_generation_prompt", Value::from(true)),
+        ("strftime_now", super::env::strftime_now(None)),
     ]);
     // A failure (e.g. `raise_exception('System role not supported')`) is an answer, not an error.
     let _ = env.get_template(name).and_then(|t| t.render(ctx));

@@ -129,11 +129,14 @@ fn unknown(d: &str) -> Error {
     )
 }
 
-/// The template function `strftime_now(format)`.
-pub(crate) fn strftime_now(fmt: &str) -> Result<String, Error> {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+/// The template function `strftime_now(format)` at `now` (Unix seconds, UTC), or at the current
+/// time when `now` is `None`.
+pub(crate) fn strftime_now(now: Option<i64>, fmt: &str) -> Result<String, Error> {
+    let secs = now.unwrap_or_else(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
+    });
     Civil::from_unix(secs).format(fmt)
 }
 

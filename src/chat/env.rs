@@ -2,12 +2,12 @@
 //! for (Hugging Face transformers' `ImmutableSandboxedEnvironment(trim_blocks=True,
 //! lstrip_blocks=True, extensions=[loopcontrols])`, which is also what llama.cpp's engine
 //! mimics): Python string/dict/list methods, `raise_exception`, `strftime_now`, Python-style
-//! `tojson`, no auto-escaping; and the mapping of minijinja errors to chord's `Template` error.
+//! `tojson`, no auto-escaping (`strftime_now` is added per render, see [`strftime_now`]); and the mapping of minijinja errors to chord's `Template` error.
 
 use super::{clock, json};
 use crate::error::{Error as ChordError, ErrorCode};
 use minijinja::syntax::SyntaxConfig;
-use minijinja::{AutoEscape, Environment, Error, ErrorKind};
+use minijinja::{AutoEscape, Environment, Error, ErrorKind, Value};
 
 /// The name the template carries in error messages.
 pub(crate) const TEMPLATE_NAME: &str = "chat_template";
@@ -32,11 +32,15 @@ pub(crate) fn environment(source: String) -> Result<Environment<'static>, ChordE
             format!("{RAISED}{msg}"),
         ))
     });
-    env.add_function("strftime_now", |fmt: String| clock::strftime_now(&fmt));
     env.add_filter("tojson", json::tojson);
     env.add_template_owned(TEMPLATE_NAME, source)
         .map_err(|e| template_error(&e))?;
     Ok(env)
+}
+
+/// The `strftime_now(format)` function of one render, fixed at `now` (Unix seconds) when given.
+pub(crate) fn strftime_now(now: Option<i64>) -> Value {
+    Value::from_function(move |fmt: String| clock::strftime_now(now, &fmt))
 }
 
 /// A chord `Template` error naming what failed and, when known, the line.

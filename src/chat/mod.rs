@@ -31,6 +31,8 @@ pub struct ChatOptions {
     pub bos_token: String,
     /// The value of `eos_token` (the model's EOS text, or empty).
     pub eos_token: String,
+    /// The time `strftime_now` formats, in Unix seconds (UTC); `None` for the current time.
+    pub now: Option<i64>,
 }
 
 impl ChatOptions {
@@ -46,6 +48,7 @@ impl ChatOptions {
             add_generation_prompt,
             bos_token: text(tok.bos()),
             eos_token: text(tok.eos()),
+            now: None,
         }
     }
 }
@@ -118,6 +121,7 @@ impl ChatTemplate {
             ),
             ("bos_token", Value::from(opts.bos_token.as_str())),
             ("eos_token", Value::from(opts.eos_token.as_str())),
+            ("strftime_now", env::strftime_now(opts.now)),
         ]);
         let tmpl = self
             .env
