@@ -361,7 +361,7 @@ extern "C" {
  * `messages` with `n_messages` > 0, a NULL string with a non-zero length, a bad `struct_size`,
  * `add_generation_prompt` not 0/1, NULL `buf` with `cap` > 0... ); `CHORD_E_INVALID_UTF8` (the
  * template, a role or a content); `CHORD_E_NOT_FOUND` (`template_src` NULL and the model has
- * no template); `CHORD_E_TEMPLATE` (the template does not parse, raises an exception or fails
+ * no template); `CHORD_E_TEMPLATE` (the template does not parse, raises an exception, runs too long or fails
  * while rendering; the message names the problem and line); `CHORD_E_BUFFER_TOO_SMALL` (nothing
  * written; `*out_len` is the length needed without the NUL). Thread-safe; the model may be used
  * by other threads at the same time.

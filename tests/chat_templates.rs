@@ -215,6 +215,35 @@ fn render_errors_are_template_errors() {
 }
 
 #[test]
+fn endless_templates_are_stopped() {
+    let src = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}";
+    let e = render(src, &user("x")).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Template);
+    assert!(e.message().contains("takes too long"), "{e}");
+    // Long conversations with the heaviest real templates stay well inside the step limit.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/chat/templates");
+    let long: Vec<ChatMessage> = (0..2000)
+        .map(|i| {
+            ChatMessage::new(
+                if i % 2 == 0 { "user" } else { "assistant" },
+                format!("message {i}"),
+            )
+        })
+        .collect();
+    for file in [
+        "HuggingFaceTB-SmolLM3-3B.jinja",
+        "NousResearch-Hermes-3-Llama-3.1-8B-tool_use.jinja",
+        "meta-llama-Llama-3.1-8B-Instruct.jinja",
+        "ibm-granite-granite-3.3-2B-Instruct.jinja",
+    ] {
+        let src = std::fs::read_to_string(dir.join(file)).unwrap();
+        let out = apply_template(&src, &long, &opts("", "", true))
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert!(out.contains("message 1999"), "{file}");
+    }
+}
+
+#[test]
 fn python_string_methods_and_loop_controls() {
     let msgs = user("  Hello World  ");
     let src = "{% set c = messages[0].content %}[{{ c.strip() }}][{{ c.lstrip() }}][{{ c.rstrip() }}]\

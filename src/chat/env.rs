@@ -12,6 +12,10 @@ use minijinja::{AutoEscape, Environment, Error, ErrorKind, Value};
 /// The name the template carries in error messages.
 pub(crate) const TEMPLATE_NAME: &str = "chat_template";
 
+/// Engine steps one render may take. Real templates take a few hundred per message; the limit
+/// stops a template (which comes from a model file) that would loop for minutes.
+pub(crate) const MAX_STEPS: u64 = 20_000_000;
+
 /// Prefix of the detail of errors raised by `raise_exception`.
 const RAISED: &str = "raise_exception: ";
 
@@ -25,6 +29,7 @@ pub(crate) fn environment(source: String) -> Result<Environment<'static>, ChordE
         .map_err(|e| template_error(&e))?;
     env.set_syntax(syntax);
     env.set_auto_escape_callback(|_| AutoEscape::None);
+    env.set_fuel(Some(MAX_STEPS));
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
     env.add_function("raise_exception", |msg: String| -> Result<String, Error> {
         Err(Error::new(
@@ -48,6 +53,9 @@ pub(crate) fn template_error(e: &Error) -> ChordError {
     let detail = e.detail().unwrap_or("");
     let mut msg = match detail.strip_prefix(RAISED) {
         Some(raised) => format!("the chat template raised an exception: {raised}"),
+        None if e.kind() == ErrorKind::OutOfFuel => {
+            format!("the chat template takes too long (more than {MAX_STEPS} steps)")
+        }
         None if e.kind() == ErrorKind::SyntaxError => {
             format!("the chat template does not parse: {detail}")
         }
