@@ -145,6 +145,39 @@ fn families_named_in_the_issue_are_covered() {
     ] {
         assert!(names.iter().any(|n| n.contains(family)), "no {family} case");
     }
+    let d = data("jinja2_cases.json");
+    let names: Vec<&str> = d["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    for family in ["Llama 3", "Gemma", "Phi-3", "Mistral", "ChatML", "Zephyr"] {
+        assert!(
+            names.iter().any(|n| n.contains(family)),
+            "no {family} template"
+        );
+    }
+}
+
+#[test]
+fn templates_are_shareable_between_threads() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    let t = ChatTemplate::new("{{ messages[0].content }}").unwrap();
+    send_sync(&t);
+    let outs: Vec<String> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..4)
+            .map(|i| {
+                let t = &t;
+                s.spawn(move || {
+                    t.apply(&user(&format!("m{i}")), &ChatOptions::default())
+                        .unwrap()
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(outs, ["m0", "m1", "m2", "m3"]);
 }
 
 #[test]
@@ -258,6 +291,12 @@ fn python_string_methods_and_loop_controls() {
     );
     let dict = "{% set d = {'a': 1, 'b': 2} %}{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}{{ d.get('c', 'none') }}";
     assert_eq!(render(dict, &msgs).unwrap(), "a=1;b=2;none");
+    let msg = "{% set m = messages[0] %}{{ m.get('tool_calls', 'none') }}|{{ m.get('role') }}|\
+               {{ m.tool_calls is defined }}|{{ m.keys() | list | join(',') }}|{{ m['content'] is string }}";
+    assert_eq!(
+        render(msg, &msgs).unwrap(),
+        "none|user|False|role,content|True"
+    );
     let ns = "{% set ns = namespace(n=0) %}{% for m in messages %}{% set ns.n = ns.n + 1 %}{% endfor %}{{ ns.n }}";
     assert_eq!(render(ns, &msgs).unwrap(), "1");
 }
