@@ -1,8 +1,9 @@
 //! The minijinja environment configured like the Python Jinja2 that chat templates are written
 //! for (Hugging Face transformers' `ImmutableSandboxedEnvironment(trim_blocks=True,
 //! lstrip_blocks=True, extensions=[loopcontrols])`, which is also what llama.cpp's engine
-//! mimics): Python string/dict/list methods, `raise_exception`, `strftime_now`, Python-style
-//! `tojson`, no auto-escaping (`strftime_now` is added per render, see [`strftime_now`]); and the mapping of minijinja errors to chord's `Template` error.
+//! mimics): Python string/dict/list methods, `raise_exception`, Python-style `tojson`, no
+//! auto-escaping, a step limit; `strftime_now` is added per render (see [`strftime_now`]). Also
+//! maps minijinja errors to chord's `Template` error.
 
 use super::{clock, json};
 use crate::error::{Error as ChordError, ErrorCode};
