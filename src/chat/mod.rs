@@ -1,8 +1,8 @@
 //! Chat templates: turns a conversation into the prompt text a model was trained on by rendering
 //! the model's Jinja template (GGUF key `tokenizer.chat_template`) or one the caller gives, with
-//! minijinja configured like Python Jinja2 (see [`env`]). The output equals what llama.cpp's Jinja
+//! minijinja configured like Python Jinja2 (module `env`). The output equals what llama.cpp's Jinja
 //! path (`common_chat_templates_apply`) produces for the same inputs, including its fix-up for
-//! templates without a system role (see [`caps`]).
+//! templates without a system role (module `caps`, [`Caps`]).
 //!
 //! Variables a template sees: `messages` (a list of `{role, content}` maps),
 //! `add_generation_prompt`, `bos_token` and `eos_token` (the text of the model's BOS/EOS tokens),
