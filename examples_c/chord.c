@@ -2,7 +2,9 @@
  * chord: the command-line program. Uses only the public header include/chord.h.
  *
  *   chord generate -m MODEL -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]
- *                  [--seed S] [--threads N] [--ctx N]
+ *                  [--seed S] [--threads N] [--ctx N] [--chat [--system TEXT]]
+ *     --chat: PROMPT is a user message; the model's chat template turns it (after the optional
+ *     system message) into the prompt, ending with the opening of the assistant's turn.
  *   chord tokenize -m MODEL -p TEXT [--no-bos]
  *   chord logits   -m MODEL --tokens "ID ID ..." [--top K] [--out FILE] [--threads N]
  *   chord inspect  -m MODEL [--meta]
@@ -23,9 +25,9 @@
 #include <time.h>
 
 typedef struct {
-    const char *cmd, *model, *prompt, *tokens, *out;
+    const char *cmd, *model, *prompt, *tokens, *out, *system;
     long n, threads, ctx, top, reps, top_k;
-    int have_n, no_bos, json, no_mmap, verbose, meta;
+    int have_n, no_bos, json, no_mmap, verbose, meta, chat;
     double temp, top_p, min_p;
     unsigned long long seed, budget;
     uint32_t backend;
@@ -92,7 +94,7 @@ static void log_to_stderr(uint32_t level, const char *msg, size_t len, void *use
 static void help(void) {
     fputs("usage:\n"
           "  chord generate -m MODEL -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
-          "                 [--seed S] [--threads N] [--ctx N]\n"
+          "                 [--seed S] [--threads N] [--ctx N] [--chat [--system TEXT]]\n"
           "  chord tokenize -m MODEL -p TEXT [--no-bos]\n"
           "  chord logits   -m MODEL --tokens \"ID ID ...\" [--top K] [--out FILE] [--threads N]\n"
           "  chord inspect  -m MODEL [--meta]\n"
@@ -141,6 +143,8 @@ static args_t parse_args(int argc, char **argv) {
         else if (!strcmp(f, "-vv")) a.verbose = 2;
         else if (!strcmp(f, "--meta")) a.meta = 1;
         else if (!strcmp(f, "--json")) a.json = 1;
+        else if (!strcmp(f, "--chat")) a.chat = 1;
+        else if (!strcmp(f, "--system")) { NEEDV(); a.system = v; }
         else usage_error("unknown option", f);
 #undef NEEDV
     }
@@ -199,8 +203,37 @@ static uint32_t print_text(const char *text, size_t len, void *user_data) {
     return 1;
 }
 
+/* Applies the model's chat template to [system,] user; returns a malloc'd NUL-terminated prompt. */
+static char *chat_prompt(const chord_model *model, const char *system, const char *user) {
+    chord_chat_message msgs[2];
+    size_t n_msgs = 0;
+    const char *roles[2] = {"system", "user"};
+    const char *texts[2] = {system, user};
+    for (int i = 0; i < 2; i++) {
+        if (!texts[i]) continue;
+        msgs[n_msgs].struct_size = (uint32_t)sizeof(chord_chat_message);
+        msgs[n_msgs].role = roles[i];
+        msgs[n_msgs].role_len = strlen(roles[i]);
+        msgs[n_msgs].content = texts[i];
+        msgs[n_msgs].content_len = strlen(texts[i]);
+        n_msgs++;
+    }
+    chord_error *err = NULL;
+    size_t len = 0;
+    chord_status st = chord_chat_apply(model, NULL, 0, msgs, n_msgs, 1, NULL, 0, &len, &err);
+    if (st != CHORD_E_BUFFER_TOO_SMALL) die("applying the chat template", st, err);
+    chord_error_free(err);
+    err = NULL;
+    char *buf = malloc(len + 1);
+    if (!buf) die("applying the chat template", CHORD_E_INTERNAL, NULL);
+    st = chord_chat_apply(model, NULL, 0, msgs, n_msgs, 1, buf, len + 1, &len, &err);
+    if (st != CHORD_OK) die("applying the chat template", st, err);
+    return buf;
+}
+
 static int cmd_generate(const args_t *a) {
     if (!a->prompt) usage_error("missing -p PROMPT", NULL);
+    if (a->system && !a->chat) usage_error("--system needs", "--chat");
     chord_model *model = load_model(a);
     chord_session *s = new_session(model, a->ctx);
     chord_error *err = NULL;
@@ -214,9 +247,12 @@ static int cmd_generate(const args_t *a) {
     if (st == CHORD_OK) st = chord_generate_params_set_seed(gp, a->seed, &err);
     if (st != CHORD_OK) die("generation settings", st, err);
 
+    char *chat = a->chat ? chat_prompt(model, a->system, a->prompt) : NULL;
+    const char *prompt = chat ? chat : a->prompt;
     size_t n_prompt = 0;
-    st = chord_session_append_text(s, a->prompt, strlen(a->prompt),
+    st = chord_session_append_text(s, prompt, strlen(prompt),
                                    CHORD_APPEND_ADD_SPECIAL | CHORD_APPEND_PARSE_SPECIAL, &n_prompt, &err);
+    free(chat);
     if (st != CHORD_OK) die("processing the prompt", st, err);
     uint64_t pp_tokens = 0, pp_us = 0, tg_tokens = 0, tg_us = 0;
     chord_session_stats(s, &pp_tokens, &pp_us, NULL, NULL, NULL);

@@ -319,6 +319,35 @@ typedef struct chord_session_options chord_session_options;
 typedef uint32_t chord_status;
 
 /**
+ * One message of a conversation, as input to `chord_chat_apply`. The strings are borrowed for
+ * the call only and need no NUL. Set `struct_size` to `sizeof(chord_chat_message)`: later
+ * versions may add fields at the end, and chord reads only the fields that the host's size
+ * covers.
+ */
+typedef struct {
+  /**
+   * `sizeof(chord_chat_message)` as the host compiled it; the same in every element.
+   */
+  uint32_t struct_size;
+  /**
+   * The role (`system`, `user`, `assistant`, ...), UTF-8, `role_len` bytes.
+   */
+  const char *role;
+  /**
+   * Length of `role` in bytes.
+   */
+  size_t role_len;
+  /**
+   * The content, UTF-8, `content_len` bytes.
+   */
+  const char *content;
+  /**
+   * Length of `content` in bytes.
+   */
+  size_t content_len;
+} chord_chat_message;
+
+/**
  * Receives one log message: `level` is a `CHORD_LOG_*` value, `message` is `len` bytes of UTF-8
  * followed by a NUL, borrowed for the call only (no trailing newline). May be called from any
  * chord thread, from several at once: it must be thread-safe. It must not call
@@ -477,6 +506,58 @@ typedef uint32_t (*chord_text_callback)(const char *text, size_t len, void *user
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Renders a conversation with a chat template into `(buf, cap)` with a terminating NUL;
+ * `*out_len` receives the prompt's length without the NUL (also when the buffer is too small:
+ * call with `cap` 0 to learn the size, then again with `*out_len + 1`).
+ *
+ * * `model`: gives the template when `template_src` is NULL, and the text of its BOS and EOS
+ *   tokens as `bos_token`/`eos_token`. May be NULL when `template_src` is given: then
+ *   `bos_token` and `eos_token` are empty.
+ * * `template_src`, `template_len`: a Jinja template (UTF-8, no NUL needed), or NULL to use the
+ *   model's embedded template (GGUF key `tokenizer.chat_template`).
+ * * `messages`, `n_messages`: an array of `n_messages` messages (NULL allowed when 0), each with
+ *   `struct_size` set to `sizeof(chord_chat_message)`. Borrowed for the call.
+ * * `add_generation_prompt` (0/1): end with the opening of an assistant turn.
+ *
+ * Templates see `messages`, `add_generation_prompt`, `bos_token`, `eos_token`, and are rendered
+ * like Python Jinja2 in Hugging Face transformers (see README). A template that never shows a
+ * system message gets a leading system message merged into the next one, as llama.cpp does.
+ *
+ * Statuses: `CHORD_OK`; `CHORD_E_INVALID_ARGUMENT` (both `model` and `template_src` NULL, NULL
+ * `messages` with `n_messages` > 0, a NULL string with a non-zero length, a bad `struct_size`,
+ * `add_generation_prompt` not 0/1, NULL `buf` with `cap` > 0... ); `CHORD_E_INVALID_UTF8` (the
+ * template, a role or a content); `CHORD_E_NOT_FOUND` (`template_src` NULL and the model has
+ * no template); `CHORD_E_TEMPLATE` (the template does not parse, raises an exception, runs too long or fails
+ * while rendering; the message names the problem and line); `CHORD_E_BUFFER_TOO_SMALL` (nothing
+ * written; `*out_len` is the length needed without the NUL). Thread-safe; the model may be used
+ * by other threads at the same time.
+ */
+chord_status chord_chat_apply(const chord_model *model,
+                              const char *template_src,
+                              size_t template_len,
+                              const chord_chat_message *messages,
+                              size_t n_messages,
+                              uint32_t add_generation_prompt,
+                              char *buf,
+                              size_t cap,
+                              size_t *out_len,
+                              chord_error **err);
+
+/**
+ * Copies the model's embedded chat template (GGUF key `tokenizer.chat_template`) into
+ * `(buf, cap)` with a terminating NUL; `*out_len` receives its length without the NUL.
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL model, NULL `buf` with `cap` > 0),
+ * `CHORD_E_NOT_FOUND` (the model has no template), `CHORD_E_BUFFER_TOO_SMALL` (nothing written;
+ * `*out_len` is the length needed without the NUL). Thread-safe.
+ */
+chord_status chord_model_chat_template(const chord_model *model,
+                                       char *buf,
+                                       size_t cap,
+                                       size_t *out_len,
+                                       chord_error **err);
 
 /**
  * The ABI version of the loaded library; compare with `CHORD_ABI_VERSION`.

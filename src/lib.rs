@@ -10,12 +10,14 @@
 //! * [`attn`]: attention over the f16 KV cache, as llama.cpp computes it.
 //! * [`backend`]: the Burn backends and chord's operations on them.
 //! * [`session`]: KV cache, sampling and the generation loop.
+//! * [`chat`]: chat templates (Jinja, rendered with minijinja).
 //! * [`ffi`]: the C ABI (`include/chord.h` is generated from it).
 
 #![warn(missing_docs)]
 
 pub mod attn;
 pub mod backend;
+pub mod chat;
 pub mod error;
 pub mod ffi;
 pub mod gguf;

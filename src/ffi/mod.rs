@@ -4,6 +4,7 @@
 #![allow(non_camel_case_types, clippy::missing_safety_doc)]
 
 mod args;
+mod chat;
 mod error;
 mod log;
 mod model;
@@ -11,6 +12,7 @@ mod options;
 mod session;
 mod tokens;
 
+pub use chat::*;
 pub use error::*;
 pub use log::*;
 pub use model::*;

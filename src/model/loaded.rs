@@ -211,6 +211,12 @@ impl Model {
     pub fn backend(&self) -> BackendKind {
         self.backend
     }
+
+    /// The Jinja chat template stored under `tokenizer.chat_template`, if the file has one (as a
+    /// string).
+    pub fn chat_template(&self) -> Option<&str> {
+        self.file.opt_str("tokenizer.chat_template").ok().flatten()
+    }
 }
 
 /// Load facts: options recorded at load and sizes.
