@@ -3,9 +3,12 @@
 //! The engine is generic over [`ChordBackend`]: a Burn `Backend` plus the operations that Burn
 //! does not have in the form chord needs: a product with a GGUF-encoded weight matrix (`qmatmul`),
 //! and a KV cache ([`KvCache`]) with its in-place write (`kv_store`) and the causal attention over
-//! it (`kv_attention`). Every backend gets a portable default (Burn ops, or host memory); the CPU
-//! backend (burn-flex) runs them on its own storage without copies, its attention computing what
-//! llama.cpp's CPU backend computes (see [`crate::attn`]).
+//! it (`kv_attention`), of a chosen precision ([`KvType`]), read and written whole for saved
+//! session states (`kv_export`, `kv_import`, in the backend-neutral [`KvRows`] layout). Every
+//! backend gets a portable default (Burn ops on f32 tensors: the `generic_kv_*` functions); the CPU
+//! backend (burn-flex) runs its f16 cache on its own storage without copies, its attention
+//! computing what llama.cpp's CPU backend computes (see [`crate::attn`]), and uses the portable
+//! path for an f32 cache.
 
 use crate::error::Result;
 use crate::model::QWeight;
