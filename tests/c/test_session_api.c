@@ -12,9 +12,11 @@
 #define _POSIX_C_SOURCE 200809L
 #include "chord.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static int passed, failed;
@@ -458,6 +460,73 @@ static void test_poll(chord_model *m) {
     chord_session_free(a);
 }
 
+typedef struct {
+    chord_session *s;
+    pthread_mutex_t mu;
+    int stop;  /* set by the main thread when it consumed the end event itself */
+    uint32_t end;
+} poller_t;
+
+static void *poller(void *arg) {
+    poller_t *p = arg;
+    char buf[256];
+    for (;;) {
+        uint32_t ev = 99, detail = 0;
+        size_t len = 0;
+        chord_status st = chord_session_poll(p->s, 1000, &ev, NULL, &detail, buf, sizeof buf, &len, NULL);
+        if (st == CHORD_OK && (ev == CHORD_EVENT_DONE || ev == CHORD_EVENT_ERROR)) {
+            p->end = ev;
+            return NULL;
+        }
+        pthread_mutex_lock(&p->mu);
+        int stop = p->stop;
+        pthread_mutex_unlock(&p->mu);
+        if (stop && st == CHORD_OK && ev == CHORD_EVENT_NONE) return NULL;
+    }
+}
+
+/* A second thread polling while one waits in chord_session_poll gets CHORD_E_BUSY. */
+static void test_poll_busy(chord_model *m) {
+    chord_session *s = new_session(m, 256, CHORD_KV_F16);
+    EXPECT(CHORD_OK, chord_session_append_text(s, prompt(), strlen(prompt()), FLAGS, NULL, &err_));
+    chord_generate_params *gp = params(200, 0.0f, 0);
+    EXPECT(CHORD_OK, chord_session_generate_start(s, gp, &err_));
+    poller_t p;
+    memset(&p, 0, sizeof p);
+    p.s = s;
+    pthread_mutex_init(&p.mu, NULL);
+    pthread_t th;
+    pthread_create(&th, NULL, poller, &p);
+    chord_status busy = CHORD_OK;
+    int ended = 0;
+    for (int i = 0; i < 20000 && busy != CHORD_E_BUSY && !ended; i++) {
+        uint32_t ev = 99;
+        char buf[256];
+        size_t len = 0;
+        chord_error *e = NULL;
+        busy = chord_session_poll(s, 0, &ev, NULL, NULL, buf, sizeof buf, &len, &e);
+        if (busy == CHORD_E_BUSY) {
+            expect(busy, e, CHORD_E_BUSY, "poll while another thread polls");
+        } else {
+            chord_error_free(e);
+            ended = ev == CHORD_EVENT_DONE || ev == CHORD_EVENT_ERROR;
+            struct timespec ts = {0, 200000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+    CHECK(busy == CHORD_E_BUSY, "never saw the other poller (ended %d)", ended);
+    pthread_mutex_lock(&p.mu);
+    p.stop = 1;
+    pthread_mutex_unlock(&p.mu);
+    chord_session_cancel(s);
+    pthread_join(th, NULL);
+    size_t n = 0;
+    EXPECT(CHORD_OK, chord_session_n_tokens(s, &n, &err_));
+    pthread_mutex_destroy(&p.mu);
+    chord_generate_params_free(gp);
+    chord_session_free(s);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s MODEL [BAD_GGUF_DIR]\n", argv[0]);
@@ -478,6 +547,7 @@ int main(int argc, char **argv) {
         test_state(m, argv[1]);
         test_stats(m);
         test_poll(m);
+        test_poll_busy(m);
         chord_model_free(m);
     }
     printf("%d passed, %d failed\n", passed, failed);
