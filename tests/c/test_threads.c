@@ -39,7 +39,7 @@ static pthread_mutex_t check_lock = PTHREAD_MUTEX_INITIALIZER;
 #define MAX_TOKENS 512
 
 static const char *prompt(void) {
-    return light ? "<|im_start|>user\nHi<|im_end|>\n"
+    return light ? "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
                  : "<|im_start|>user\nWrite a long story about a dragon.<|im_end|>\n<|im_start|>assistant\n";
 }
 
@@ -49,17 +49,19 @@ static void sleep_ms(long ms) {
 }
 
 /* The probe handshake: session 0's callback waits in its first call until the fifth thread has
- * checked that the session is busy. */
+ * checked that the session is busy (`finished`: session 0 ended without calling back). Control
+ * tokens are rendered, so every token but a split character brings text and a callback. */
 typedef struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int in_callback, probed;
+    int in_callback, probed, finished;
 } probe_t;
 
 typedef struct {
     chord_session *s;
     uint64_t seed;
     probe_t *probe; /* only for session 0 of the concurrent run */
+    probe_t *finish; /* the same, kept to report the end */
     chord_token out[MAX_TOKENS];
     size_t n;
     chord_status st;
@@ -88,8 +90,16 @@ static void *run_job(void *arg) {
     chord_generate_params_set_temperature(gp, 0.8f, NULL);
     chord_generate_params_set_seed(gp, j->seed, NULL);
     chord_generate_params_set_max_tokens(gp, light ? 2 : 24, NULL);
+    chord_generate_params_set_render_special(gp, 1, NULL);
+    j->finish = j->probe;
     j->st = chord_session_append_text(j->s, prompt(), strlen(prompt()), FLAGS, NULL, NULL);
     if (j->st == CHORD_OK) j->st = chord_session_generate(j->s, gp, on_text, j, NULL, NULL);
+    if (j->finish) {
+        pthread_mutex_lock(&j->finish->mu);
+        j->finish->finished = 1;
+        pthread_cond_broadcast(&j->finish->cv);
+        pthread_mutex_unlock(&j->finish->mu);
+    }
     if (j->st == CHORD_OK) j->st = chord_session_tokens(j->s, j->out, MAX_TOKENS, &j->n, NULL);
     chord_generate_params_free(gp);
     return NULL;
@@ -116,7 +126,8 @@ static void *fifth_thread(void *arg) {
     fifth_t *f = arg;
     probe_t *p = f->probe;
     pthread_mutex_lock(&p->mu);
-    while (!p->in_callback) pthread_cond_wait(&p->cv, &p->mu);
+    while (!p->in_callback && !p->finished) pthread_cond_wait(&p->cv, &p->mu);
+    CHECK(p->in_callback, "session 0 ended without calling back");
     size_t n = 0;
     f->n_tokens = chord_session_n_tokens(f->s, &n, NULL);
     f->append = chord_session_append_text(f->s, "x", 1, 0, NULL, NULL);
@@ -179,7 +190,7 @@ static void test_concurrent_sessions(chord_model *m) {
 typedef struct {
     chord_session *s;
     pthread_mutex_t mu;
-    int calls;
+    int calls, done;
     chord_status st;
 } long_t;
 
@@ -199,14 +210,19 @@ static void *long_generation(void *arg) {
     chord_generate_params_new(&gp, NULL);
     chord_generate_params_set_temperature(gp, 0.0f, NULL);
     chord_generate_params_set_max_tokens(gp, MAX_TOKENS, NULL);
+    chord_generate_params_set_render_special(gp, 1, NULL);
     g->st = chord_session_generate(g->s, gp, count_text, g, NULL, NULL);
+    pthread_mutex_lock(&g->mu);
+    g->done = 1;
+    pthread_mutex_unlock(&g->mu);
     chord_generate_params_free(gp);
     return NULL;
 }
 
+/* Pieces delivered so far; a large number once the generation has ended. */
 static int calls(long_t *g) {
     pthread_mutex_lock(&g->mu);
-    int c = g->calls;
+    int c = g->done ? 1 << 30 : g->calls;
     pthread_mutex_unlock(&g->mu);
     return c;
 }
@@ -224,9 +240,11 @@ static void test_cancel(chord_model *m) {
     int want = light ? 1 : 3;
     for (int i = 0; i < 600000 && calls(&g) < want; i++) sleep_ms(1);
     chord_session_cancel(g.s);
-    int at_cancel = calls(&g);
+    pthread_mutex_lock(&g.mu);
+    int at_cancel = g.calls;
+    pthread_mutex_unlock(&g.mu);
     pthread_join(th, NULL);
-    int after = calls(&g) - at_cancel;
+    int after = g.calls - at_cancel;
     CHECK(g.st == CHORD_E_CANCELLED, "long generation: %s after %d pieces", chord_status_name(g.st), at_cancel);
     CHECK(after <= 1, "%d pieces delivered after the cancel returned", after);
     size_t n = 0;
