@@ -154,7 +154,7 @@ static void test_concurrent_sessions(chord_model *m) {
     probe_t probe;
     pthread_mutex_init(&probe.mu, NULL);
     pthread_cond_init(&probe.cv, NULL);
-    probe.in_callback = probe.probed = 0;
+    probe.in_callback = probe.probed = probe.finished = 0;
     pthread_t th[N_SESSIONS], fifth;
     for (int i = 0; i < N_SESSIONS; i++) {
         memset(&par[i], 0, sizeof par[i]);
