@@ -242,6 +242,17 @@
 #define CHORD_BACKEND_CUDA 3
 
 /**
+ * KV cache precision: 16-bit floats (the default; what llama.cpp uses, and what makes chord's
+ * logits equal llama.cpp's).
+ */
+#define CHORD_KV_F16 0
+
+/**
+ * KV cache precision: 32-bit floats (twice the memory; keys and values are not rounded).
+ */
+#define CHORD_KV_F32 1
+
+/**
  * Flag for `chord_session_append_text`: add BOS/EOS as the model's file asks (only when the
  * context is empty).
  */
@@ -276,6 +287,31 @@
  * The context is full.
  */
 #define CHORD_STOP_CONTEXT_FULL 4
+
+/**
+ * `chord_session_poll` event: nothing within the timeout, or no background generation running.
+ */
+#define CHORD_EVENT_NONE 0
+
+/**
+ * `chord_session_poll` event: a token was generated; `*out_token` is its id and the buffer holds
+ * the whole UTF-8 text it completed (may be empty when the token ends inside a character or could
+ * begin a stop string; that text comes with a later event).
+ */
+#define CHORD_EVENT_TOKEN 1
+
+/**
+ * `chord_session_poll` event: generation ended; `*out_detail` is a `CHORD_STOP_*` value and the
+ * buffer holds text held back until the end (usually empty). The session is usable again.
+ */
+#define CHORD_EVENT_DONE 2
+
+/**
+ * `chord_session_poll` event: generation failed; `*out_detail` is its status (e.g.
+ * `CHORD_E_CANCELLED`) and the buffer holds the error message. The tokens generated before stay
+ * in the context; the session is usable again.
+ */
+#define CHORD_EVENT_ERROR 3
 
 /**
  * An error: a status code and a message. Owned by the caller; free with `chord_error_free`.
@@ -1016,6 +1052,16 @@ chord_status chord_session_options_set_n_batch(chord_session_options *opts,
                                                chord_error **err);
 
 /**
+ * Precision of the session's KV cache: `CHORD_KV_F16` (default) or `CHORD_KV_F32`. A saved state
+ * loads only into a session of the same precision.
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object or unknown value).
+ */
+chord_status chord_session_options_set_kv_type(chord_session_options *opts,
+                                               uint32_t kv_type,
+                                               chord_error **err);
+
+/**
  * Most tokens to generate (default 128).
  *
  * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object or value out of range).
@@ -1139,17 +1185,21 @@ chord_status chord_session_new(const chord_model *model,
                                chord_error **err);
 
 /**
- * Frees a session. NULL is allowed and ignored. The caller must make sure no other thread is
- * using it (cancel and wait for the call to return first).
+ * Frees a session. NULL is allowed and ignored. A background generation
+ * (`chord_session_generate_start`) still running is cancelled and its worker thread joined first.
+ * The caller must make sure no other thread is inside a call on this session (cancel and wait for
+ * that call to return first).
  */
 void chord_session_free(chord_session *session);
 
 /**
- * Asks the call running in `session` (append or generate) to stop at the next layer or token;
- * it then returns `CHORD_E_CANCELLED` and the session stays usable, with the context as it was
- * before that call (append) or with the tokens generated so far (generate). Idempotent; does
- * nothing when no call is running (a call that has not yet taken the session is not affected).
- * Thread-safe: call it from any thread.
+ * Asks the call running in `session` (append, generate, or a background generation started with
+ * `chord_session_generate_start`) to stop at the next layer boundary of its forward pass or
+ * before its next token; it then returns (or, in the background, ends with an error event)
+ * `CHORD_E_CANCELLED` and the session stays usable: a cancelled append adds nothing (the whole
+ * call is rolled back), a cancelled generation keeps the tokens generated before the cancel.
+ * Idempotent; does nothing when no call is running (a call that has not yet taken the session is
+ * not affected). Thread-safe: call it from any thread.
  */
 void chord_session_cancel(const chord_session *session);
 
@@ -1219,10 +1269,15 @@ chord_status chord_session_logits(const chord_session *session,
  * Generates text after the context, calling `callback` (may be NULL) with each piece. `params`
  * may be NULL for defaults. `*out_stop_reason` (may be NULL) receives a `CHORD_STOP_*` value.
  * The generated tokens stay in the context, so a later call continues the text. The context must
- * not be empty.
+ * not be empty, and after `chord_session_truncate` at least one token must have been appended.
  *
- * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (also: empty context), `CHORD_E_CANCELLED`
- * (the tokens generated so far stay), `CHORD_E_BUSY`, `CHORD_E_INTERNAL`.
+ * Sampling: each call seeds a new random generator from `params`' seed (the generator does not
+ * continue across calls), so the same context and parameters give the same tokens; sessions
+ * never share sampler state, so concurrent sessions may use different parameters.
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (also: no logits, i.e. an empty or just
+ * truncated context), `CHORD_E_CANCELLED` (the tokens generated so far stay), `CHORD_E_BUSY`,
+ * `CHORD_E_INTERNAL`.
  */
 chord_status chord_session_generate(const chord_session *session,
                                     const chord_generate_params *params,
@@ -1232,8 +1287,10 @@ chord_status chord_session_generate(const chord_session *session,
                                     chord_error **err);
 
 /**
- * Counters of the session's last append or generate call (each pointer may be NULL): prompt
- * tokens and microseconds, generated tokens and microseconds.
+ * Counters of the session's last append or generate call, foreground or background (each pointer
+ * may be NULL): prompt tokens and microseconds (an append), generated tokens and microseconds (a
+ * generate). A failed call counts the tokens it generated before failing; a failed append counts
+ * no prompt tokens.
  *
  * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT`, `CHORD_E_BUSY`.
  */
@@ -1243,6 +1300,154 @@ chord_status chord_session_stats(const chord_session *session,
                                  uint64_t *decode_tokens,
                                  uint64_t *decode_us,
                                  chord_error **err);
+
+/**
+ * The counters of `chord_session_stats` summed over every call since the session was created
+ * (reset, truncate and state load do not clear them).
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT`, `CHORD_E_BUSY`.
+ */
+chord_status chord_session_stats_total(const chord_session *session,
+                                       uint64_t *prefill_tokens,
+                                       uint64_t *prefill_us,
+                                       uint64_t *decode_tokens,
+                                       uint64_t *decode_us,
+                                       chord_error **err);
+
+/**
+ * Copies the token ids of the session's context into `(buf, cap)`; `*out_len` receives their
+ * number (also when the buffer is too small).
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT`, `CHORD_E_BUFFER_TOO_SMALL` (nothing written),
+ * `CHORD_E_BUSY`.
+ */
+chord_status chord_session_tokens(const chord_session *session,
+                                  chord_token *buf,
+                                  size_t cap,
+                                  size_t *out_len,
+                                  chord_error **err);
+
+/**
+ * Rolls the context back to its first `n_tokens` tokens: the KV cache forgets the later
+ * positions, so appending other tokens continues from there (appending the same tokens again
+ * gives the same logits). When `n_tokens` is less than the current count the logits are dropped:
+ * append at least one token before `chord_session_logits` or generating. `n_tokens` equal to the
+ * count changes nothing; 0 empties the context like `chord_session_reset`.
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL session, or `n_tokens` greater than the
+ * number of tokens in the context; nothing changes), `CHORD_E_BUSY`.
+ */
+chord_status chord_session_truncate(const chord_session *session,
+                                    size_t n_tokens,
+                                    chord_error **err);
+
+/**
+ * Size in bytes of the session's state as `chord_session_state_save` would write it now, into
+ * `*out`.
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT`, `CHORD_E_BUSY`.
+ */
+chord_status chord_session_state_size(const chord_session *session, size_t *out, chord_error **err);
+
+/**
+ * Saves the session's state into `(buf, cap)` bytes; `*out_len` receives its size (also when the
+ * buffer is too small). The state holds a format version, the chord ABI version, a fingerprint
+ * of the model file, the KV precision, the context's tokens, the last logits and the KV cache of
+ * the evaluated positions (not the sampler: each generate call seeds its own). Load it with
+ * `chord_session_state_load` into a session over the same model (any context size large enough),
+ * which then continues exactly as this one would.
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT`, `CHORD_E_BUFFER_TOO_SMALL` (nothing written),
+ * `CHORD_E_BUSY`.
+ */
+chord_status chord_session_state_save(const chord_session *session,
+                                      uint8_t *buf,
+                                      size_t cap,
+                                      size_t *out_len,
+                                      chord_error **err);
+
+/**
+ * Replaces the session's context with a state saved by `chord_session_state_save` (`len` bytes at
+ * `buf`, copied). The whole state is checked first; on any error the session is unchanged.
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL session, or NULL `buf` with `len` > 0),
+ * `CHORD_E_BAD_STATE` (not a chord state, another format version or ABI version, another model,
+ * another KV precision, truncated or corrupt data, more tokens than this session's context),
+ * `CHORD_E_BUSY`.
+ */
+chord_status chord_session_state_load(const chord_session *session,
+                                      const uint8_t *buf,
+                                      size_t len,
+                                      chord_error **err);
+
+/**
+ * Saves the session's state (as `chord_session_state_save`) to the file at `path` (UTF-8,
+ * `path_len` bytes), replacing it.
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT`, `CHORD_E_INVALID_UTF8`, `CHORD_E_IO`,
+ * `CHORD_E_BUSY`.
+ */
+chord_status chord_session_state_save_file(const chord_session *session,
+                                           const char *path,
+                                           size_t path_len,
+                                           chord_error **err);
+
+/**
+ * Loads a state saved by `chord_session_state_save_file` (or written from the bytes of
+ * `chord_session_state_save`) from the file at `path`; as `chord_session_state_load`, the session
+ * is unchanged on any error.
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT`, `CHORD_E_INVALID_UTF8`, `CHORD_E_IO` (cannot
+ * read the file), `CHORD_E_BAD_STATE` (as `chord_session_state_load`, also a file larger than
+ * any state this session could hold), `CHORD_E_BUSY`.
+ */
+chord_status chord_session_state_load_file(const chord_session *session,
+                                           const char *path,
+                                           size_t path_len,
+                                           chord_error **err);
+
+/**
+ * Starts generating on an internal worker thread and returns at once; `chord_session_poll`
+ * delivers the tokens and the end on the polling thread (no callback crosses threads). `params`
+ * may be NULL for defaults; it is copied, so it may be freed at once. The text and tokens equal
+ * those of `chord_session_generate` with the same context and parameters. Until `chord_session_poll`
+ * has delivered the `CHORD_EVENT_DONE` or `CHORD_EVENT_ERROR` event, every other call on the
+ * session (append, generate, a second start, queries, state, truncate) returns `CHORD_E_BUSY`;
+ * `chord_session_cancel` stops the generation (the end event is then `CHORD_EVENT_ERROR` with
+ * `CHORD_E_CANCELLED`), and `chord_session_free` cancels it and joins the worker.
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL session, or no logits: an empty or just
+ * truncated context), `CHORD_E_BUSY` (another call or generation holds the session, or the
+ * previous background generation's end has not been polled), `CHORD_E_INTERNAL` (the worker
+ * thread cannot start).
+ */
+chord_status chord_session_generate_start(const chord_session *session,
+                                          const chord_generate_params *params,
+                                          chord_error **err);
+
+/**
+ * Waits up to `timeout_ms` milliseconds (0: do not wait) for the next event of the background
+ * generation started by `chord_session_generate_start`, on the calling thread. `*out_event`
+ * receives a `CHORD_EVENT_*` value; `*out_token` (may be NULL) the token id of a
+ * `CHORD_EVENT_TOKEN` (else unchanged); `*out_detail` (may be NULL) the stop reason or status of
+ * a `CHORD_EVENT_DONE` / `CHORD_EVENT_ERROR` (else unchanged); `(buf, cap)` the event's text,
+ * not NUL-terminated, with `*out_len` its length in bytes (0 for `CHORD_EVENT_NONE`). When no
+ * generation runs and no event is left, returns at once with `CHORD_EVENT_NONE`. The
+ * concatenated texts of the events equal the text `chord_session_generate` passes its callback.
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL session or `out_event`),
+ * `CHORD_E_BUFFER_TOO_SMALL` (`*out_event` and `*out_len` are set, the event stays queued and
+ * the next poll delivers it again), `CHORD_E_BUSY` (another thread is polling this session).
+ */
+chord_status chord_session_poll(const chord_session *session,
+                                uint32_t timeout_ms,
+                                uint32_t *out_event,
+                                chord_token *out_token,
+                                uint32_t *out_detail,
+                                char *buf,
+                                size_t cap,
+                                size_t *out_len,
+                                chord_error **err);
 
 /**
  * Tokenizes `text` (UTF-8, `len` bytes) into `(tokens, cap)`; `*out_len` receives the number of

@@ -3,9 +3,12 @@
 //! The engine is generic over [`ChordBackend`]: a Burn `Backend` plus the operations that Burn
 //! does not have in the form chord needs: a product with a GGUF-encoded weight matrix (`qmatmul`),
 //! and a KV cache ([`KvCache`]) with its in-place write (`kv_store`) and the causal attention over
-//! it (`kv_attention`). Every backend gets a portable default (Burn ops, or host memory); the CPU
-//! backend (burn-flex) runs them on its own storage without copies, its attention computing what
-//! llama.cpp's CPU backend computes (see [`crate::attn`]).
+//! it (`kv_attention`), of a chosen precision ([`KvType`]), read and written whole for saved
+//! session states (`kv_export`, `kv_import`, in the backend-neutral [`KvRows`] layout). Every
+//! backend gets a portable default (Burn ops on f32 tensors: the `generic_kv_*` functions); the CPU
+//! backend (burn-flex) runs its f16 cache on its own storage without copies, its attention
+//! computing what llama.cpp's CPU backend computes (see [`crate::attn`]), and uses the portable
+//! path for an f32 cache.
 
 use crate::error::Result;
 use crate::model::QWeight;
@@ -13,7 +16,7 @@ use burn_tensor::activation::silu;
 use burn_tensor::backend::Backend;
 use burn_tensor::module::attention;
 use burn_tensor::ops::AttentionModuleOptions;
-use burn_tensor::{Tensor, TensorData};
+use burn_tensor::{DType, Tensor, TensorData};
 
 mod flex;
 
@@ -93,32 +96,24 @@ pub trait ChordBackend: Backend {
         }
     }
 
-    /// A zeroed cache for `n_head_kv` heads of `head_dim` values at `n_ctx` positions.
+    /// A zeroed cache for `n_head_kv` heads of `head_dim` values at `n_ctx` positions, of
+    /// precision `kv` where the backend has it.
     ///
-    /// The default keeps f32 `[1, n_head_kv, n_ctx, head_dim]` tensors for both keys and values.
+    /// The default keeps f32 tensors whatever `kv` asks ([`generic_kv_cache`]).
     fn kv_cache(
         n_head_kv: usize,
         n_ctx: usize,
         head_dim: usize,
+        kv: KvType,
         device: &Self::Device,
     ) -> KvCache<Self> {
-        let shape = [1, n_head_kv, n_ctx, head_dim];
-        KvCache {
-            k: Tensor::zeros(shape, device),
-            v: Tensor::zeros(shape, device),
-        }
+        let _ = kv;
+        generic_kv_cache(n_head_kv, n_ctx, head_dim, device)
     }
 
     /// Writes keys and values `[t, n_head_kv, head_dim]` into `cache` at positions `pos..pos + t`.
     fn kv_store(cache: &mut KvCache<Self>, pos: usize, k: Tensor<Self, 3>, v: Tensor<Self, 3>) {
-        let [t, h, d] = k.dims();
-        let put = |c: &mut Tensor<Self, 4>, x: Tensor<Self, 3>| {
-            let old = std::mem::replace(c, Tensor::empty([0, 0, 0, 0], &x.device()));
-            let x = x.swap_dims(0, 1).unsqueeze_dim::<4>(0);
-            *c = old.slice_assign([0..1, 0..h, pos..pos + t, 0..d], x);
-        };
-        put(&mut cache.k, k);
-        put(&mut cache.v, v);
+        generic_kv_store(cache, pos, k, v)
     }
 
     /// Causal scaled dot-product attention of `q [t, n_head, head_dim]` (positions
@@ -131,35 +126,170 @@ pub trait ChordBackend: Backend {
         pos0: usize,
         scale: f32,
     ) -> Tensor<Self, 2> {
-        let [t, n_head, dim] = q.dims();
-        let n_head_kv = cache.k.dims()[1];
-        let group = n_head / n_head_kv;
-        let s = pos0 + t;
-        let keys = cache.k.clone().narrow(2, 0, s);
-        let values = cache.v.clone().narrow(2, 0, s);
-        let opts = |is_causal| AttentionModuleOptions {
-            scale: Some(scale as f64),
-            softcap: None,
-            is_causal,
-        };
-        if t == 1 {
-            // One query per head: the query heads that share a key/value head become the rows of
-            // one attention call, so the cache is used as it is, without repeating it per head.
-            let q = q.reshape([1, n_head_kv, group, dim]);
-            let out = attention(q, keys, values, None, None, opts(false));
-            return out.reshape([1, n_head * dim]);
-        }
-        let repeat = |kv: Tensor<Self, 4>| {
-            kv.reshape([1, n_head_kv, 1, s, dim])
-                .expand([1, n_head_kv, group, s, dim])
-                .reshape([1, n_head, s, dim])
-        };
-        let q = q.swap_dims(0, 1).unsqueeze_dim::<4>(0);
-        let out = attention(q, repeat(keys), repeat(values), None, None, opts(true));
-        out.squeeze_dim::<3>(0)
-            .swap_dims(0, 1)
-            .reshape([t, n_head * dim])
+        generic_kv_attention(q, cache, pos0, scale)
     }
+
+    /// The precision the cache actually holds.
+    fn kv_type(cache: &KvCache<Self>) -> KvType {
+        match cache.k.dtype() {
+            DType::F16 => KvType::F16,
+            _ => KvType::F32,
+        }
+    }
+
+    /// Copies the keys and values of positions `0..n` out of `cache` ([`KvRows`]).
+    fn kv_export(cache: &KvCache<Self>, n: usize) -> Result<KvRows> {
+        generic_kv_export(cache, n)
+    }
+
+    /// Writes `rows` (as [`ChordBackend::kv_export`] made them, `n` positions) into `cache` at
+    /// positions `0..n`.
+    fn kv_import(cache: &mut KvCache<Self>, n: usize, rows: &KvRows) -> Result<()> {
+        generic_kv_import(cache, n, rows)
+    }
+}
+
+/// Precision of the KV cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KvType {
+    /// Half precision, as llama.cpp's default cache (what makes chord's logits equal llama.cpp's).
+    #[default]
+    F16,
+    /// Single precision: twice the memory, no rounding of keys and values.
+    F32,
+}
+
+impl KvType {
+    /// Bytes per cached value.
+    pub fn size(self) -> usize {
+        match self {
+            KvType::F16 => 2,
+            KvType::F32 => 4,
+        }
+    }
+}
+
+/// One layer's cached keys and values of positions `0..n`, backend-neutral: `k` and `v` each hold
+/// `[n_head_kv][n][head_dim]` values of the cache's precision as little-endian bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KvRows {
+    /// Keys.
+    pub k: Vec<u8>,
+    /// Values.
+    pub v: Vec<u8>,
+}
+
+/// An f32 cache of `[1, n_head_kv, n_ctx, head_dim]` tensors for keys and values, on Burn ops.
+pub fn generic_kv_cache<B: Backend>(
+    n_head_kv: usize,
+    n_ctx: usize,
+    head_dim: usize,
+    device: &B::Device,
+) -> KvCache<B> {
+    let shape = [1, n_head_kv, n_ctx, head_dim];
+    KvCache {
+        k: Tensor::zeros(shape, device),
+        v: Tensor::zeros(shape, device),
+    }
+}
+
+/// [`ChordBackend::kv_store`] for a [`generic_kv_cache`], on Burn ops.
+pub fn generic_kv_store<B: Backend>(
+    cache: &mut KvCache<B>,
+    pos: usize,
+    k: Tensor<B, 3>,
+    v: Tensor<B, 3>,
+) {
+    let [t, h, d] = k.dims();
+    let put = |c: &mut Tensor<B, 4>, x: Tensor<B, 3>| {
+        let old = std::mem::replace(c, Tensor::empty([0, 0, 0, 0], &x.device()));
+        let x = x.swap_dims(0, 1).unsqueeze_dim::<4>(0);
+        *c = old.slice_assign([0..1, 0..h, pos..pos + t, 0..d], x);
+    };
+    put(&mut cache.k, k);
+    put(&mut cache.v, v);
+}
+
+/// [`ChordBackend::kv_attention`] over a [`generic_kv_cache`], on Burn's attention op.
+pub fn generic_kv_attention<B: Backend>(
+    q: Tensor<B, 3>,
+    cache: &KvCache<B>,
+    pos0: usize,
+    scale: f32,
+) -> Tensor<B, 2> {
+    let [t, n_head, dim] = q.dims();
+    let n_head_kv = cache.k.dims()[1];
+    let group = n_head / n_head_kv;
+    let s = pos0 + t;
+    let keys = cache.k.clone().narrow(2, 0, s);
+    let values = cache.v.clone().narrow(2, 0, s);
+    let opts = |is_causal| AttentionModuleOptions {
+        scale: Some(scale as f64),
+        softcap: None,
+        is_causal,
+    };
+    if t == 1 {
+        // One query per head: the query heads that share a key/value head become the rows of
+        // one attention call, so the cache is used as it is, without repeating it per head.
+        let q = q.reshape([1, n_head_kv, group, dim]);
+        let out = attention(q, keys, values, None, None, opts(false));
+        return out.reshape([1, n_head * dim]);
+    }
+    let repeat = |kv: Tensor<B, 4>| {
+        kv.reshape([1, n_head_kv, 1, s, dim])
+            .expand([1, n_head_kv, group, s, dim])
+            .reshape([1, n_head, s, dim])
+    };
+    let q = q.swap_dims(0, 1).unsqueeze_dim::<4>(0);
+    let out = attention(q, repeat(keys), repeat(values), None, None, opts(true));
+    out.squeeze_dim::<3>(0)
+        .swap_dims(0, 1)
+        .reshape([t, n_head * dim])
+}
+
+/// [`ChordBackend::kv_export`] for a [`generic_kv_cache`] (any dtype, `[1, h, n_ctx, d]` layout).
+pub fn generic_kv_export<B: Backend>(cache: &KvCache<B>, n: usize) -> Result<KvRows> {
+    let read = |c: &Tensor<B, 4>| -> Result<Vec<u8>> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let data = c.clone().narrow(2, 0, n).into_data();
+        Ok(data.as_bytes().to_vec())
+    };
+    Ok(KvRows {
+        k: read(&cache.k)?,
+        v: read(&cache.v)?,
+    })
+}
+
+/// [`ChordBackend::kv_import`] for a [`generic_kv_cache`].
+pub fn generic_kv_import<B: Backend>(
+    cache: &mut KvCache<B>,
+    n: usize,
+    rows: &KvRows,
+) -> Result<()> {
+    if n == 0 {
+        return Ok(());
+    }
+    let put = |c: &mut Tensor<B, 4>, bytes: &[u8]| -> Result<()> {
+        let [_, h, _, d] = c.dims();
+        let dtype = c.dtype();
+        if bytes.len() != h * n * d * dtype.size() {
+            crate::bail!(
+                Internal,
+                "KV rows of {} bytes do not fit the cache",
+                bytes.len()
+            );
+        }
+        let data = TensorData::from_bytes_vec(bytes.to_vec(), [1, h, n, d], dtype);
+        let device = c.device();
+        let x = Tensor::<B, 4>::from_data(data, &device);
+        let old = std::mem::replace(c, Tensor::empty([0, 0, 0, 0], &device));
+        *c = old.slice_assign([0..1, 0..h, 0..n, 0..d], x);
+        Ok(())
+    };
+    put(&mut cache.k, &rows.k)?;
+    put(&mut cache.v, &rows.v)
 }
 
 /// One layer's key/value cache: two tensors whose dtype and layout the backend chooses (its

@@ -4,7 +4,7 @@ use super::args::{flag, obj_mut, text};
 use super::{boundary, chord_error, chord_status};
 use crate::bail;
 use crate::model::{BackendKind, ModelOptions, Progress, MAX_THREADS};
-use crate::session::{GenerateParams, SamplerParams, SessionOptions};
+use crate::session::{GenerateParams, KvType, SamplerParams, SessionOptions};
 use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 
@@ -304,6 +304,34 @@ pub unsafe extern "C" fn chord_session_options_set_n_batch(
     unsafe {
         set(opts, err, |o| {
             o.0.n_batch = n_batch as usize;
+            Ok(())
+        })
+    }
+}
+
+/// KV cache precision: 16-bit floats (the default; what llama.cpp uses, and what makes chord's
+/// logits equal llama.cpp's).
+pub const CHORD_KV_F16: u32 = 0;
+/// KV cache precision: 32-bit floats (twice the memory; keys and values are not rounded).
+pub const CHORD_KV_F32: u32 = 1;
+
+/// Precision of the session's KV cache: `CHORD_KV_F16` (default) or `CHORD_KV_F32`. A saved state
+/// loads only into a session of the same precision.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object or unknown value).
+#[no_mangle]
+pub unsafe extern "C" fn chord_session_options_set_kv_type(
+    opts: *mut chord_session_options,
+    kv_type: u32,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    unsafe {
+        set(opts, err, |o| {
+            o.0.kv_type = match kv_type {
+                CHORD_KV_F16 => KvType::F16,
+                CHORD_KV_F32 => KvType::F32,
+                k => bail!(InvalidArgument, "unknown KV cache type {k}"),
+            };
             Ok(())
         })
     }

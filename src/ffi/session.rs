@@ -6,57 +6,17 @@ use super::{
     chord_token,
 };
 use crate::bail;
-use crate::error::Result;
-use crate::session::{GenerateParams, Sampler, SamplerParams, Session, SessionOptions, StopReason};
-use parking_lot::Mutex;
+use crate::session::{
+    state, Event, GenerateParams, Output, Sampler, SamplerParams, Session, SessionHandle,
+    SessionOptions, Stats, StopReason,
+};
 use std::ffi::{c_char, c_void};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 /// A session: a context (KV cache) over a model. One thread at a time may use it (a second gets
 /// `CHORD_E_BUSY`); it may move between threads. `chord_session_cancel` may be called from any
 /// thread at any time. Free with `chord_session_free`.
-pub struct chord_session {
-    inner: Mutex<Session>,
-    /// Counts finished calls; changes only while the session is held, so a running call sees one
-    /// value throughout.
-    epoch: AtomicU64,
-    /// The epoch of the call that `chord_session_cancel` last aimed at (`u64::MAX`: none).
-    cancel_epoch: AtomicU64,
-    poisoned: AtomicBool,
-}
-
-impl chord_session {
-    /// Runs `f` with the session locked; `Busy` if another thread holds it. A panic inside poisons
-    /// the session, and every later call reports `Internal`.
-    fn with<T>(
-        &self,
-        f: impl FnOnce(&mut Session, &(dyn Fn() -> bool + Sync)) -> Result<T>,
-    ) -> Result<T> {
-        let Some(mut s) = self.inner.try_lock() else {
-            bail!(Busy, "the session is in use by another thread");
-        };
-        if self.poisoned.load(Ordering::Acquire) {
-            bail!(Internal, "the session is unusable after an internal error");
-        }
-        // A cancel aims at the call holding the session: it records that call's epoch. This call
-        // is cancelled when the recorded epoch is its own, even if the cancel came between its
-        // taking the session and its first check; a cancel aimed at an earlier call is ignored.
-        let epoch = self.epoch.load(Ordering::Acquire);
-        let cancel = || self.cancel_epoch.load(Ordering::Acquire) == epoch;
-        let poison = PoisonOnUnwind(&self.poisoned);
-        let r = f(&mut s, &cancel);
-        std::mem::forget(poison);
-        self.epoch.store(epoch.wrapping_add(1), Ordering::Release);
-        r
-    }
-}
-
-struct PoisonOnUnwind<'a>(&'a AtomicBool);
-impl Drop for PoisonOnUnwind<'_> {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Release);
-    }
-}
+pub struct chord_session(SessionHandle);
 
 /// Creates a session over `model` into `*out`; `opts` may be NULL for defaults. The session holds
 /// its own reference to the model.
@@ -75,18 +35,15 @@ pub unsafe extern "C" fn chord_session_new(
         let out = unsafe { obj_mut(out, "out")? };
         let opts = unsafe { opts.as_ref() }.map_or_else(SessionOptions::default, |o| o.0.clone());
         let s = Session::new(m, &opts)?;
-        *out = Box::into_raw(Box::new(chord_session {
-            inner: Mutex::new(s),
-            epoch: AtomicU64::new(0),
-            cancel_epoch: AtomicU64::new(u64::MAX),
-            poisoned: AtomicBool::new(false),
-        }));
+        *out = Box::into_raw(Box::new(chord_session(SessionHandle::new(s))));
         Ok(())
     })
 }
 
-/// Frees a session. NULL is allowed and ignored. The caller must make sure no other thread is
-/// using it (cancel and wait for the call to return first).
+/// Frees a session. NULL is allowed and ignored. A background generation
+/// (`chord_session_generate_start`) still running is cancelled and its worker thread joined first.
+/// The caller must make sure no other thread is inside a call on this session (cancel and wait for
+/// that call to return first).
 #[no_mangle]
 pub unsafe extern "C" fn chord_session_free(session: *mut chord_session) {
     if !session.is_null() {
@@ -95,18 +52,17 @@ pub unsafe extern "C" fn chord_session_free(session: *mut chord_session) {
     }
 }
 
-/// Asks the call running in `session` (append or generate) to stop at the next layer or token;
-/// it then returns `CHORD_E_CANCELLED` and the session stays usable, with the context as it was
-/// before that call (append) or with the tokens generated so far (generate). Idempotent; does
-/// nothing when no call is running (a call that has not yet taken the session is not affected).
-/// Thread-safe: call it from any thread.
+/// Asks the call running in `session` (append, generate, or a background generation started with
+/// `chord_session_generate_start`) to stop at the next layer boundary of its forward pass or
+/// before its next token; it then returns (or, in the background, ends with an error event)
+/// `CHORD_E_CANCELLED` and the session stays usable: a cancelled append adds nothing (the whole
+/// call is rolled back), a cancelled generation keeps the tokens generated before the cancel.
+/// Idempotent; does nothing when no call is running (a call that has not yet taken the session is
+/// not affected). Thread-safe: call it from any thread.
 #[no_mangle]
 pub unsafe extern "C" fn chord_session_cancel(session: *const chord_session) {
     if let Some(s) = unsafe { session.as_ref() } {
-        let epoch = s.epoch.load(Ordering::Acquire);
-        if s.inner.is_locked() {
-            s.cancel_epoch.store(epoch, Ordering::Release);
-        }
+        super::guard((), || s.0.cancel());
     }
 }
 
@@ -122,7 +78,7 @@ pub unsafe extern "C" fn chord_session_n_tokens(
     boundary(err, || {
         let s = unsafe { obj(session, "session")? };
         let out = unsafe { obj_mut(out, "out")? };
-        *out = s.with(|s, _| Ok(s.tokens().len()))?;
+        *out = s.0.with(|s, _| Ok(s.tokens().len()))?;
         Ok(())
     })
 }
@@ -139,7 +95,7 @@ pub unsafe extern "C" fn chord_session_n_ctx(
     boundary(err, || {
         let s = unsafe { obj(session, "session")? };
         let out = unsafe { obj_mut(out, "out")? };
-        *out = s.with(|s, _| Ok(s.n_ctx()))?;
+        *out = s.0.with(|s, _| Ok(s.n_ctx()))?;
         Ok(())
     })
 }
@@ -154,7 +110,7 @@ pub unsafe extern "C" fn chord_session_reset(
 ) -> chord_status {
     boundary(err, || {
         let s = unsafe { obj(session, "session")? };
-        s.with(|s, _| {
+        s.0.with(|s, _| {
             s.reset();
             Ok(())
         })
@@ -190,7 +146,7 @@ pub unsafe extern "C" fn chord_session_append_text(
         }
         let add = flags & CHORD_APPEND_ADD_SPECIAL != 0;
         let parse = flags & CHORD_APPEND_PARSE_SPECIAL != 0;
-        let n = s.with(|s, cancel| s.append_text(t, add, parse, cancel))?;
+        let n = s.0.with(|s, cancel| s.append_text(t, add, parse, cancel))?;
         unsafe { put(out_n_tokens, n) };
         Ok(())
     })
@@ -213,7 +169,7 @@ pub unsafe extern "C" fn chord_session_append_tokens(
         let s = unsafe { obj(session, "session")? };
         let ids = unsafe { slice(tokens, n, "tokens")? };
         let all = flag(all_logits, "all_logits")?;
-        s.with(|s, cancel| s.append_tokens(ids, all, cancel))
+        s.0.with(|s, cancel| s.append_tokens(ids, all, cancel))
     })
 }
 
@@ -232,7 +188,7 @@ pub unsafe extern "C" fn chord_session_logits(
 ) -> chord_status {
     boundary(err, || {
         let s = unsafe { obj(session, "session")? };
-        s.with(|s, _| unsafe { copy_out(s.logits(), buf, cap, out_len) })
+        s.0.with(|s, _| unsafe { copy_out(s.logits(), buf, cap, out_len) })
     })
 }
 
@@ -256,10 +212,15 @@ pub const CHORD_STOP_CONTEXT_FULL: u32 = 4;
 /// Generates text after the context, calling `callback` (may be NULL) with each piece. `params`
 /// may be NULL for defaults. `*out_stop_reason` (may be NULL) receives a `CHORD_STOP_*` value.
 /// The generated tokens stay in the context, so a later call continues the text. The context must
-/// not be empty.
+/// not be empty, and after `chord_session_truncate` at least one token must have been appended.
 ///
-/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (also: empty context), `CHORD_E_CANCELLED`
-/// (the tokens generated so far stay), `CHORD_E_BUSY`, `CHORD_E_INTERNAL`.
+/// Sampling: each call seeds a new random generator from `params`' seed (the generator does not
+/// continue across calls), so the same context and parameters give the same tokens; sessions
+/// never share sampler state, so concurrent sessions may use different parameters.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (also: no logits, i.e. an empty or just
+/// truncated context), `CHORD_E_CANCELLED` (the tokens generated so far stay), `CHORD_E_BUSY`,
+/// `CHORD_E_INTERNAL`.
 #[no_mangle]
 pub unsafe extern "C" fn chord_session_generate(
     session: *const chord_session,
@@ -276,26 +237,39 @@ pub unsafe extern "C" fn chord_session_generate(
             None => (GenerateParams::default(), SamplerParams::default()),
         };
         let mut sampler = Sampler::new(sp);
-        let mut on_text = |t: &str| match callback {
-            // SAFETY: the host promised a valid function; text is valid for the call.
-            Some(cb) => unsafe { cb(t.as_ptr() as *const c_char, t.len(), user_data) != 0 },
-            None => true,
+        let mut on_out = |o: Output<'_>| {
+            let t = match o {
+                Output::Token { text, .. } => text,
+                Output::Tail(t) => t,
+            };
+            match callback {
+                _ if t.is_empty() => true,
+                // SAFETY: the host promised a valid function; text is valid for the call.
+                Some(cb) => unsafe { cb(t.as_ptr() as *const c_char, t.len(), user_data) != 0 },
+                None => true,
+            }
         };
-        let reason = s.with(|s, cancel| s.generate(&gen, &mut sampler, &mut on_text, cancel))?;
-        let code = match reason {
-            StopReason::EndOfGeneration => CHORD_STOP_EOG,
-            StopReason::MaxTokens => CHORD_STOP_MAX_TOKENS,
-            StopReason::StopString => CHORD_STOP_STRING,
-            StopReason::Callback => CHORD_STOP_CALLBACK,
-            StopReason::ContextFull => CHORD_STOP_CONTEXT_FULL,
-        };
-        unsafe { put(out_stop_reason, code) };
+        let reason =
+            s.0.with(|s, cancel| s.generate(&gen, &mut sampler, &mut on_out, cancel))?;
+        unsafe { put(out_stop_reason, stop_code(reason)) };
         Ok(())
     })
 }
 
-/// Counters of the session's last append or generate call (each pointer may be NULL): prompt
-/// tokens and microseconds, generated tokens and microseconds.
+/// Writes the counters of `st` (each pointer may be NULL).
+unsafe fn put_stats(st: Stats, pt: *mut u64, pus: *mut u64, dt: *mut u64, dus: *mut u64) {
+    unsafe {
+        put(pt, st.prefill_tokens as u64);
+        put(pus, st.prefill_time.as_micros() as u64);
+        put(dt, st.decode_tokens as u64);
+        put(dus, st.decode_time.as_micros() as u64);
+    }
+}
+
+/// Counters of the session's last append or generate call, foreground or background (each pointer
+/// may be NULL): prompt tokens and microseconds (an append), generated tokens and microseconds (a
+/// generate). A failed call counts the tokens it generated before failing; a failed append counts
+/// no prompt tokens.
 ///
 /// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT`, `CHORD_E_BUSY`.
 #[no_mangle]
@@ -309,13 +283,274 @@ pub unsafe extern "C" fn chord_session_stats(
 ) -> chord_status {
     boundary(err, || {
         let s = unsafe { obj(session, "session")? };
-        let st = s.with(|s, _| Ok(s.stats()))?;
-        unsafe {
-            put(prefill_tokens, st.prefill_tokens as u64);
-            put(prefill_us, st.prefill_time.as_micros() as u64);
-            put(decode_tokens, st.decode_tokens as u64);
-            put(decode_us, st.decode_time.as_micros() as u64);
-        }
+        let st = s.0.with(|s, _| Ok(s.stats()))?;
+        unsafe { put_stats(st, prefill_tokens, prefill_us, decode_tokens, decode_us) };
         Ok(())
+    })
+}
+
+/// The counters of `chord_session_stats` summed over every call since the session was created
+/// (reset, truncate and state load do not clear them).
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT`, `CHORD_E_BUSY`.
+#[no_mangle]
+pub unsafe extern "C" fn chord_session_stats_total(
+    session: *const chord_session,
+    prefill_tokens: *mut u64,
+    prefill_us: *mut u64,
+    decode_tokens: *mut u64,
+    decode_us: *mut u64,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    boundary(err, || {
+        let s = unsafe { obj(session, "session")? };
+        let st = s.0.with(|s, _| Ok(s.total_stats()))?;
+        unsafe { put_stats(st, prefill_tokens, prefill_us, decode_tokens, decode_us) };
+        Ok(())
+    })
+}
+
+fn stop_code(reason: StopReason) -> u32 {
+    match reason {
+        StopReason::EndOfGeneration => CHORD_STOP_EOG,
+        StopReason::MaxTokens => CHORD_STOP_MAX_TOKENS,
+        StopReason::StopString => CHORD_STOP_STRING,
+        StopReason::Callback => CHORD_STOP_CALLBACK,
+        StopReason::ContextFull => CHORD_STOP_CONTEXT_FULL,
+    }
+}
+
+/// Copies the token ids of the session's context into `(buf, cap)`; `*out_len` receives their
+/// number (also when the buffer is too small).
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT`, `CHORD_E_BUFFER_TOO_SMALL` (nothing written),
+/// `CHORD_E_BUSY`.
+#[no_mangle]
+pub unsafe extern "C" fn chord_session_tokens(
+    session: *const chord_session,
+    buf: *mut chord_token,
+    cap: usize,
+    out_len: *mut usize,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    boundary(err, || {
+        let s = unsafe { obj(session, "session")? };
+        s.0.with(|s, _| unsafe { copy_out(s.tokens(), buf, cap, out_len) })
+    })
+}
+
+/// Rolls the context back to its first `n_tokens` tokens: the KV cache forgets the later
+/// positions, so appending other tokens continues from there (appending the same tokens again
+/// gives the same logits). When `n_tokens` is less than the current count the logits are dropped:
+/// append at least one token before `chord_session_logits` or generating. `n_tokens` equal to the
+/// count changes nothing; 0 empties the context like `chord_session_reset`.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL session, or `n_tokens` greater than the
+/// number of tokens in the context; nothing changes), `CHORD_E_BUSY`.
+#[no_mangle]
+pub unsafe extern "C" fn chord_session_truncate(
+    session: *const chord_session,
+    n_tokens: usize,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    boundary(err, || {
+        let s = unsafe { obj(session, "session")? };
+        s.0.with(|s, _| s.truncate(n_tokens))
+    })
+}
+
+/// Size in bytes of the session's state as `chord_session_state_save` would write it now, into
+/// `*out`.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT`, `CHORD_E_BUSY`.
+#[no_mangle]
+pub unsafe extern "C" fn chord_session_state_size(
+    session: *const chord_session,
+    out: *mut usize,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    boundary(err, || {
+        let s = unsafe { obj(session, "session")? };
+        let out = unsafe { obj_mut(out, "out")? };
+        *out = s.0.with(|s, _| state::save(s))?.len();
+        Ok(())
+    })
+}
+
+/// Saves the session's state into `(buf, cap)` bytes; `*out_len` receives its size (also when the
+/// buffer is too small). The state holds a format version, the chord ABI version, a fingerprint
+/// of the model file, the KV precision, the context's tokens, the last logits and the KV cache of
+/// the evaluated positions (not the sampler: each generate call seeds its own). Load it with
+/// `chord_session_state_load` into a session over the same model (any context size large enough),
+/// which then continues exactly as this one would.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT`, `CHORD_E_BUFFER_TOO_SMALL` (nothing written),
+/// `CHORD_E_BUSY`.
+#[no_mangle]
+pub unsafe extern "C" fn chord_session_state_save(
+    session: *const chord_session,
+    buf: *mut u8,
+    cap: usize,
+    out_len: *mut usize,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    boundary(err, || {
+        let s = unsafe { obj(session, "session")? };
+        let bytes = s.0.with(|s, _| state::save(s))?;
+        unsafe { copy_out(&bytes, buf, cap, out_len) }
+    })
+}
+
+/// Replaces the session's context with a state saved by `chord_session_state_save` (`len` bytes at
+/// `buf`, copied). The whole state is checked first; on any error the session is unchanged.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL session, or NULL `buf` with `len` > 0),
+/// `CHORD_E_BAD_STATE` (not a chord state, another format version or ABI version, another model,
+/// another KV precision, truncated or corrupt data, more tokens than this session's context),
+/// `CHORD_E_BUSY`.
+#[no_mangle]
+pub unsafe extern "C" fn chord_session_state_load(
+    session: *const chord_session,
+    buf: *const u8,
+    len: usize,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    boundary(err, || {
+        let s = unsafe { obj(session, "session")? };
+        let bytes = unsafe { slice(buf, len, "buf")? };
+        s.0.with(|s, _| state::load(s, bytes))
+    })
+}
+
+/// Saves the session's state (as `chord_session_state_save`) to the file at `path` (UTF-8,
+/// `path_len` bytes), replacing it.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT`, `CHORD_E_INVALID_UTF8`, `CHORD_E_IO`,
+/// `CHORD_E_BUSY`.
+#[no_mangle]
+pub unsafe extern "C" fn chord_session_state_save_file(
+    session: *const chord_session,
+    path: *const c_char,
+    path_len: usize,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    boundary(err, || {
+        let s = unsafe { obj(session, "session")? };
+        let path = unsafe { text(path, path_len, "path")? };
+        s.0.with(|s, _| state::save_file(s, path))
+    })
+}
+
+/// Loads a state saved by `chord_session_state_save_file` (or written from the bytes of
+/// `chord_session_state_save`) from the file at `path`; as `chord_session_state_load`, the session
+/// is unchanged on any error.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT`, `CHORD_E_INVALID_UTF8`, `CHORD_E_IO` (cannot
+/// read the file), `CHORD_E_BAD_STATE` (as `chord_session_state_load`, also a file larger than
+/// any state this session could hold), `CHORD_E_BUSY`.
+#[no_mangle]
+pub unsafe extern "C" fn chord_session_state_load_file(
+    session: *const chord_session,
+    path: *const c_char,
+    path_len: usize,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    boundary(err, || {
+        let s = unsafe { obj(session, "session")? };
+        let path = unsafe { text(path, path_len, "path")? };
+        s.0.with(|s, _| state::load_file(s, path))
+    })
+}
+
+/// Starts generating on an internal worker thread and returns at once; `chord_session_poll`
+/// delivers the tokens and the end on the polling thread (no callback crosses threads). `params`
+/// may be NULL for defaults; it is copied, so it may be freed at once. The text and tokens equal
+/// those of `chord_session_generate` with the same context and parameters. Until `chord_session_poll`
+/// has delivered the `CHORD_EVENT_DONE` or `CHORD_EVENT_ERROR` event, every other call on the
+/// session (append, generate, a second start, queries, state, truncate) returns `CHORD_E_BUSY`;
+/// `chord_session_cancel` stops the generation (the end event is then `CHORD_EVENT_ERROR` with
+/// `CHORD_E_CANCELLED`), and `chord_session_free` cancels it and joins the worker.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL session, or no logits: an empty or just
+/// truncated context), `CHORD_E_BUSY` (another call or generation holds the session, or the
+/// previous background generation's end has not been polled), `CHORD_E_INTERNAL` (the worker
+/// thread cannot start).
+#[no_mangle]
+pub unsafe extern "C" fn chord_session_generate_start(
+    session: *const chord_session,
+    params: *const chord_generate_params,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    boundary(err, || {
+        let s = unsafe { obj(session, "session")? };
+        let (gen, sp) = match unsafe { params.as_ref() } {
+            Some(p) => (p.gen.clone(), p.sampler.clone()),
+            None => (GenerateParams::default(), SamplerParams::default()),
+        };
+        s.0.start(gen, sp)
+    })
+}
+
+/// `chord_session_poll` event: nothing within the timeout, or no background generation running.
+pub const CHORD_EVENT_NONE: u32 = 0;
+/// `chord_session_poll` event: a token was generated; `*out_token` is its id and the buffer holds
+/// the whole UTF-8 text it completed (may be empty when the token ends inside a character or could
+/// begin a stop string; that text comes with a later event).
+pub const CHORD_EVENT_TOKEN: u32 = 1;
+/// `chord_session_poll` event: generation ended; `*out_detail` is a `CHORD_STOP_*` value and the
+/// buffer holds text held back until the end (usually empty). The session is usable again.
+pub const CHORD_EVENT_DONE: u32 = 2;
+/// `chord_session_poll` event: generation failed; `*out_detail` is its status (e.g.
+/// `CHORD_E_CANCELLED`) and the buffer holds the error message. The tokens generated before stay
+/// in the context; the session is usable again.
+pub const CHORD_EVENT_ERROR: u32 = 3;
+
+/// Waits up to `timeout_ms` milliseconds (0: do not wait) for the next event of the background
+/// generation started by `chord_session_generate_start`, on the calling thread. `*out_event`
+/// receives a `CHORD_EVENT_*` value; `*out_token` (may be NULL) the token id of a
+/// `CHORD_EVENT_TOKEN` (else unchanged); `*out_detail` (may be NULL) the stop reason or status of
+/// a `CHORD_EVENT_DONE` / `CHORD_EVENT_ERROR` (else unchanged); `(buf, cap)` the event's text,
+/// not NUL-terminated, with `*out_len` its length in bytes (0 for `CHORD_EVENT_NONE`). When no
+/// generation runs and no event is left, returns at once with `CHORD_EVENT_NONE`. The
+/// concatenated texts of the events equal the text `chord_session_generate` passes its callback.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL session or `out_event`),
+/// `CHORD_E_BUFFER_TOO_SMALL` (`*out_event` and `*out_len` are set, the event stays queued and
+/// the next poll delivers it again), `CHORD_E_BUSY` (another thread is polling this session).
+#[no_mangle]
+pub unsafe extern "C" fn chord_session_poll(
+    session: *const chord_session,
+    timeout_ms: u32,
+    out_event: *mut u32,
+    out_token: *mut chord_token,
+    out_detail: *mut u32,
+    buf: *mut c_char,
+    cap: usize,
+    out_len: *mut usize,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    boundary(err, || {
+        let s = unsafe { obj(session, "session")? };
+        let out_event = unsafe { obj_mut(out_event, "out_event")? };
+        let timeout = Duration::from_millis(timeout_ms as u64);
+        s.0.poll(timeout, |ev| {
+            let (kind, text) = match ev {
+                None => (CHORD_EVENT_NONE, ""),
+                Some(Event::Token { id, text }) => {
+                    unsafe { put(out_token, *id) };
+                    (CHORD_EVENT_TOKEN, text.as_str())
+                }
+                Some(Event::Done { reason, text }) => {
+                    unsafe { put(out_detail, stop_code(*reason)) };
+                    (CHORD_EVENT_DONE, text.as_str())
+                }
+                Some(Event::Error(e)) => {
+                    unsafe { put(out_detail, e.code() as u32) };
+                    (CHORD_EVENT_ERROR, e.message())
+                }
+            };
+            *out_event = kind;
+            unsafe { copy_out(text.as_bytes(), buf as *mut u8, cap, out_len) }
+        })
     })
 }

@@ -6,7 +6,7 @@
 //! supply them without the forward pass knowing.
 
 use super::{Config, Weights};
-use crate::backend::{ChordBackend, KvCache};
+use crate::backend::{ChordBackend, KvCache, KvRows, KvType};
 use crate::error::Result;
 use burn_tensor::{Tensor, TensorData};
 use std::sync::Arc;
@@ -43,11 +43,17 @@ pub struct Transformer<B: ChordBackend> {
 }
 
 impl<B: ChordBackend> Transformer<B> {
-    /// Creates the state for a context of `n_ctx` positions on `device`.
+    /// Creates the state for a context of `n_ctx` positions on `device`, with an f16 KV cache.
     pub fn new(core: Arc<ModelCore>, n_ctx: usize, device: B::Device) -> Self {
+        Self::with_kv_type(core, n_ctx, KvType::F16, device)
+    }
+
+    /// Creates the state for a context of `n_ctx` positions on `device`, with a KV cache of
+    /// precision `kv`.
+    pub fn with_kv_type(core: Arc<ModelCore>, n_ctx: usize, kv: KvType, device: B::Device) -> Self {
         let cfg = &core.cfg;
         let cache = (0..cfg.n_layer)
-            .map(|_| B::kv_cache(cfg.n_head_kv, n_ctx, cfg.head_dim, &device))
+            .map(|_| B::kv_cache(cfg.n_head_kv, n_ctx, cfg.head_dim, kv, &device))
             .collect();
         let vec1 =
             |v: &[f32]| Tensor::<B, 1>::from_data(TensorData::new(v.to_vec(), [v.len()]), &device);
@@ -84,6 +90,33 @@ impl<B: ChordBackend> Transformer<B> {
     /// Capacity of the cache.
     pub fn n_ctx(&self) -> usize {
         self.n_ctx
+    }
+
+    /// The precision the KV cache holds.
+    pub fn kv_type(&self) -> KvType {
+        self.cache.first().map_or(KvType::F16, |c| B::kv_type(c))
+    }
+
+    /// Copies the cached keys and values of positions `0..n_past`, one [`KvRows`] per layer.
+    pub fn kv_export(&self) -> Result<Vec<KvRows>> {
+        self.cache
+            .iter()
+            .map(|c| B::kv_export(c, self.n_past))
+            .collect()
+    }
+
+    /// Replaces the cache contents with `rows` (one per layer, as [`Transformer::kv_export`] made
+    /// them) for positions `0..n`; the positions in the cache become `n`.
+    pub fn kv_import(&mut self, n: usize, rows: &[KvRows]) -> Result<()> {
+        if n > self.n_ctx || rows.len() != self.cache.len() {
+            crate::bail!(Internal, "KV rows do not fit this cache");
+        }
+        self.n_past = 0;
+        for (c, r) in self.cache.iter_mut().zip(rows) {
+            B::kv_import(c, n, r)?;
+        }
+        self.n_past = n;
+        Ok(())
     }
 
     /// Forgets every position from `n` on (the cache rows stay, and are overwritten later).

@@ -1,6 +1,6 @@
 //! The backend-erased transformer state a session drives.
 
-use crate::backend::{ChordBackend, Cpu};
+use crate::backend::{ChordBackend, Cpu, KvRows, KvType};
 use crate::error::Result;
 use crate::model::{BackendKind, ModelCore, Transformer, WantLogits};
 use std::sync::Arc;
@@ -16,6 +16,12 @@ pub trait Engine: Send {
     ) -> Result<Vec<f32>>;
     /// Keeps only the first `n` positions.
     fn truncate(&mut self, n: usize);
+    /// The precision of the KV cache.
+    fn kv_type(&self) -> KvType;
+    /// The cached keys and values of every position, one [`KvRows`] per layer.
+    fn kv_export(&self) -> Result<Vec<KvRows>>;
+    /// Replaces the cache with `rows` for positions `0..n`.
+    fn kv_import(&mut self, n: usize, rows: &[KvRows]) -> Result<()>;
 }
 
 impl<B: ChordBackend> Engine for Transformer<B>
@@ -33,20 +39,37 @@ where
     fn truncate(&mut self, n: usize) {
         Transformer::truncate(self, n)
     }
+    fn kv_type(&self) -> KvType {
+        Transformer::kv_type(self)
+    }
+    fn kv_export(&self) -> Result<Vec<KvRows>> {
+        Transformer::kv_export(self)
+    }
+    fn kv_import(&mut self, n: usize, rows: &[KvRows]) -> Result<()> {
+        Transformer::kv_import(self, n, rows)
+    }
 }
 
-/// Creates the engine for `backend` with a context of `n_ctx` positions.
-pub fn create(core: Arc<ModelCore>, n_ctx: usize, backend: BackendKind) -> Result<Box<dyn Engine>> {
+/// Creates the engine for `backend` with a context of `n_ctx` positions and a KV cache of
+/// precision `kv`.
+pub fn create(
+    core: Arc<ModelCore>,
+    n_ctx: usize,
+    kv: KvType,
+    backend: BackendKind,
+) -> Result<Box<dyn Engine>> {
     match backend {
         #[cfg(feature = "wgpu")]
-        BackendKind::Wgpu => Ok(Box::new(Transformer::<crate::backend::Wgpu>::new(
+        BackendKind::Wgpu => Ok(Box::new(Transformer::<crate::backend::Wgpu>::with_kv_type(
             core,
             n_ctx,
+            kv,
             Default::default(),
         ))),
-        _ => Ok(Box::new(Transformer::<Cpu>::new(
+        _ => Ok(Box::new(Transformer::<Cpu>::with_kv_type(
             core,
             n_ctx,
+            kv,
             Default::default(),
         ))),
     }

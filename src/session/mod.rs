@@ -1,10 +1,18 @@
-//! Sessions: a KV cache and token history over a shared model, prompt processing, logits, and the
-//! generation loop with streaming UTF-8 text and stop conditions.
+//! Sessions: a KV cache and token history over a shared model, prompt processing, logits, the
+//! generation loop with streaming UTF-8 text and stop conditions, rollback, and per-call counters.
+//!
+//! [`Session`] is the single-threaded state; [`SessionHandle`] ([`handle`]) guards it for use from
+//! many threads (busy detection, cancellation, background generation polled for events) and
+//! [`state`] saves and restores it.
 
 mod engine;
+pub mod handle;
 pub mod sampler;
+pub mod state;
 mod stop;
 
+pub use crate::backend::KvType;
+pub use handle::{Event, SessionHandle};
 pub use sampler::{Sampler, SamplerParams};
 
 use crate::bail;
@@ -26,6 +34,8 @@ pub struct SessionOptions {
     pub n_ctx: usize,
     /// Most tokens per forward batch during prompt processing; 0 means 512.
     pub n_batch: usize,
+    /// Precision of the KV cache (f16 by default, as llama.cpp).
+    pub kv_type: KvType,
 }
 
 /// What to generate.
@@ -64,7 +74,24 @@ pub enum StopReason {
     ContextFull,
 }
 
-/// Counters of one call, for the host's display.
+/// What the generation loop hands to its consumer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output<'a> {
+    /// A generated token and the text that became complete with it: whole UTF-8 characters,
+    /// without any stop string; empty while text is held back (a split character, or the possible
+    /// start of a stop string). The consumer returns false to stop.
+    Token {
+        /// The token id.
+        id: u32,
+        /// Text completed by this token (may be empty).
+        text: &'a str,
+    },
+    /// At the end of generation (not after a stop string, a consumer stop or an error): text
+    /// held back until then. Never empty.
+    Tail(&'a str),
+}
+
+/// Counters of one call, or summed over calls, for the host's display.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Stats {
     /// Prompt tokens processed.
@@ -77,6 +104,15 @@ pub struct Stats {
     pub decode_time: Duration,
 }
 
+impl Stats {
+    fn add(&mut self, o: &Stats) {
+        self.prefill_tokens += o.prefill_tokens;
+        self.prefill_time += o.prefill_time;
+        self.decode_tokens += o.decode_tokens;
+        self.decode_time += o.decode_time;
+    }
+}
+
 /// A conversation state over a model. Use from one thread at a time.
 pub struct Session {
     model: Arc<Model>,
@@ -86,6 +122,8 @@ pub struct Session {
     tokens: Vec<u32>,
     logits: Vec<f32>,
     stats: Stats,
+    total: Stats,
+    fingerprint: std::cell::OnceCell<u64>,
 }
 
 impl Session {
@@ -98,7 +136,7 @@ impl Session {
             n => n,
         };
         let n_batch = if opts.n_batch == 0 { 512 } else { opts.n_batch };
-        let engine = engine::create(core, n_ctx, model.backend())?;
+        let engine = engine::create(core, n_ctx, opts.kv_type, model.backend())?;
         Ok(Session {
             model,
             engine,
@@ -107,7 +145,21 @@ impl Session {
             tokens: Vec::new(),
             logits: Vec::new(),
             stats: Stats::default(),
+            total: Stats::default(),
+            fingerprint: std::cell::OnceCell::new(),
         })
+    }
+
+    /// The precision of the KV cache.
+    pub fn kv_type(&self) -> KvType {
+        self.engine.kv_type()
+    }
+
+    /// A hash identifying the model file's header, metadata and tensor index ([`state`]).
+    pub fn model_fingerprint(&self) -> u64 {
+        *self
+            .fingerprint
+            .get_or_init(|| state::model_fingerprint(&self.model))
     }
 
     /// The model.
@@ -125,9 +177,21 @@ impl Session {
         &self.tokens
     }
 
-    /// Counters of the last `append_*` or `generate` call.
+    /// Counters of the last `append_*` or `generate` call (an append counts prompt tokens only,
+    /// a generate generated tokens only; a failed call counts what it did before failing).
     pub fn stats(&self) -> Stats {
         self.stats
+    }
+
+    /// Counters summed over every call since the session was created (not cleared by
+    /// [`Session::reset`] or [`Session::truncate`]).
+    pub fn total_stats(&self) -> Stats {
+        self.total
+    }
+
+    fn record(&mut self, st: Stats) {
+        self.stats = st;
+        self.total.add(&st);
     }
 
     /// Logits of the last evaluated positions (`rows x n_vocab`; one row unless the last append
@@ -141,6 +205,25 @@ impl Session {
         self.engine.truncate(0);
         self.tokens.clear();
         self.logits.clear();
+    }
+
+    /// Rolls the context back to its first `n` tokens (the KV cache forgets the rest). When `n`
+    /// is less than the number of tokens the logits are dropped: append at least one token before
+    /// generating again. `InvalidArgument` when `n` exceeds the number of tokens.
+    pub fn truncate(&mut self, n: usize) -> Result<()> {
+        let len = self.tokens.len();
+        if n > len {
+            bail!(
+                InvalidArgument,
+                "cannot truncate to {n} tokens: the context holds {len}"
+            );
+        }
+        if n < len {
+            self.engine.truncate(n);
+            self.tokens.truncate(n);
+            self.logits.clear();
+        }
+        Ok(())
     }
 
     /// Evaluates `tokens` after the context. With `all_logits`, keeps the logits of every one of
@@ -178,11 +261,11 @@ impl Session {
             self.tokens.truncate(before);
             self.logits.clear();
         }
-        self.stats = Stats {
-            prefill_tokens: tokens.len(),
+        self.record(Stats {
+            prefill_tokens: if result.is_ok() { tokens.len() } else { 0 },
             prefill_time: start.elapsed(),
             ..Stats::default()
-        };
+        });
         result
     }
 
@@ -228,29 +311,52 @@ impl Session {
         Ok(toks.len())
     }
 
-    /// Generates up to `params.max_tokens` tokens, calling `on_text` with each complete piece of
-    /// UTF-8 text (never a split character); `on_text` returns false to stop. The context must not
-    /// be empty. Returns why it stopped; [`Session::stats`] has the counters.
+    /// Generates up to `params.max_tokens` tokens, calling `on_out` with each token and the
+    /// complete UTF-8 text it brings (never a split character), and at the end with any text held
+    /// back; `on_out` returns false to stop. The context must not have been truncated since its
+    /// last append (there must be logits). Returns why it stopped; [`Session::stats`] has the
+    /// counters.
+    ///
+    /// Cancel is checked before each token and between the layers of each forward pass; a
+    /// cancelled generation returns `Cancelled` and keeps the tokens generated before it (the
+    /// token whose forward pass was interrupted is not added).
     pub fn generate(
         &mut self,
         params: &GenerateParams,
         sampler: &mut Sampler,
-        on_text: &mut dyn FnMut(&str) -> bool,
+        on_out: &mut dyn FnMut(Output<'_>) -> bool,
         cancel: &(dyn Fn() -> bool + Sync),
     ) -> Result<StopReason> {
         if self.logits.is_empty() {
             bail!(
                 InvalidArgument,
-                "the context is empty: append a prompt before generating"
+                "there are no logits to generate from: append a prompt (after a truncate, at least one token) first"
             );
         }
-        let n_vocab = self.model.tokenizer().n_vocab();
         let start = Instant::now();
+        let mut generated = 0;
+        let result = self.generate_loop(params, sampler, on_out, cancel, &mut generated);
+        self.record(Stats {
+            decode_tokens: generated,
+            decode_time: start.elapsed(),
+            ..Stats::default()
+        });
+        result
+    }
+
+    fn generate_loop(
+        &mut self,
+        params: &GenerateParams,
+        sampler: &mut Sampler,
+        on_out: &mut dyn FnMut(Output<'_>) -> bool,
+        cancel: &(dyn Fn() -> bool + Sync),
+        generated: &mut usize,
+    ) -> Result<StopReason> {
+        let n_vocab = self.model.tokenizer().n_vocab();
         let mut stream = Utf8Stream::new();
         let mut stop = StopMatcher::new(&params.stop);
-        let mut generated = 0;
         let reason = loop {
-            if generated >= params.max_tokens {
+            if *generated >= params.max_tokens {
                 break StopReason::MaxTokens;
             }
             if cancel() {
@@ -270,14 +376,17 @@ impl Session {
                 .pool()
                 .install(|| engine.eval(&[tok], WantLogits::Last, cancel))?;
             self.tokens.push(tok);
-            generated += 1;
+            *generated += 1;
             let piece = self
                 .model
                 .tokenizer()
                 .token_to_piece(tok, params.render_special);
             let text = stream.push(&piece);
             let (emit, hit) = stop.push(&text);
-            if !emit.is_empty() && !on_text(&emit) {
+            if !on_out(Output::Token {
+                id: tok,
+                text: &emit,
+            }) {
                 break StopReason::Callback;
             }
             if hit {
@@ -287,14 +396,9 @@ impl Session {
         if !matches!(reason, StopReason::StopString | StopReason::Callback) {
             let rest = stop.finish(&stream.finish());
             if !rest.is_empty() {
-                on_text(&rest);
+                on_out(Output::Tail(&rest));
             }
         }
-        self.stats = Stats {
-            decode_tokens: generated,
-            decode_time: start.elapsed(),
-            ..Stats::default()
-        };
         Ok(reason)
     }
 }
