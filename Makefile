@@ -4,6 +4,9 @@
 #   make test       installs what the tests need, then runs every test (Rust, C, llama.cpp oracle)
 #   make test-c     the C API tests (tests/c): plain, under AddressSanitizer, under valgrind
 #   make header-check  fails when include/chord.h differs from what build.rs generates
+#   make install [PREFIX=/usr/local] [DESTDIR=] [LIBDIR=] [INCLUDEDIR=]   header, libchord.so/.a,
+#                   chord.pc, CMake package (chord::chord, chord::chord_static); make uninstall
+#   make test-pkg   packaging: symbols, header as C99/C++17, install + out-of-tree consumers
 SHELL := /bin/bash
 CC ?= cc
 CFLAGS ?= -O2 -g
@@ -13,16 +16,18 @@ LIB := $(CARGO_TARGET_DIR)/release/libchord.a
 LDLIBS := -lpthread -ldl -lm
 BIN := build/bin
 TEST := build/test
+PKG := build/pkg
 CACHE := $(shell . scripts/env.sh && echo $$CHORD_CACHE)
 MODEL := $(CACHE)/models/SmolLM2-135M-Instruct.Q4_1.gguf
 BAD_GGUF := $(TEST)/bad-gguf
 VALGRIND := CHORD_TEST_LIGHT=1 valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite --quiet
 
 .PHONY: all lib demo test test-data test-rust test-c test-corpus test-oracle check-wgpu header-check clean FORCE
+.PHONY: install uninstall test-pkg check-symbols check-header-compile
 
 all: $(BIN)/chord
 
-lib: $(LIB)
+lib: $(LIB) $(PKG)/native-static-libs
 
 $(LIB): FORCE
 	cargo build --release --lib
@@ -43,7 +48,7 @@ test-data:
 test: test-data
 	cargo fmt --all -- --check
 	cargo clippy --release --all-targets -- -D warnings
-	$(MAKE) test-rust header-check test-c test-corpus check-wgpu test-oracle
+	$(MAKE) test-rust header-check test-c test-corpus check-wgpu test-oracle test-pkg
 
 test-rust:
 	cargo test --release
@@ -85,5 +90,104 @@ test-oracle: $(BIN)/chord
 
 clean:
 	rm -rf build
+
+# ---- Installation -------------------------------------------------------------------------------
+# The shared library is named after two numbers: the ABI (CHORD_ABI_VERSION in include/chord.h,
+# bumped on every incompatible change; it is the SONAME) and the library version (Cargo.toml).
+# On ELF systems: libchord.so.<ABI>.<VERSION> (the file), libchord.so.<ABI> (the SONAME link that
+# programs load) and libchord.so (the link that `-lchord` finds); on Apple systems
+# libchord.<ABI>.dylib and libchord.dylib.
+PREFIX ?= /usr/local
+DESTDIR ?=
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+CMAKEDIR ?= $(LIBDIR)/cmake/chord
+INSTALL ?= install
+ABI := $(shell sed -n 's/^\#define CHORD_ABI_VERSION \([0-9][0-9]*\)$$/\1/p' include/chord.h)
+VERSION := $(shell sed -n '/^\[package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' Cargo.toml)
+ifeq ($(shell uname -s),Darwin)
+SHARED_BUILT := libchord.dylib
+SHARED_REAL := libchord.$(ABI).dylib
+SHARED_ABI := libchord.$(ABI).dylib
+SHARED_DEV := libchord.dylib
+else
+SHARED_BUILT := libchord.so
+SHARED_REAL := libchord.so.$(ABI).$(VERSION)
+SHARED_ABI := libchord.so.$(ABI)
+SHARED_DEV := libchord.so
+endif
+# Builds the libraries (when cargo is here) and writes what a static link needs besides
+# libchord.a, as rustc reports it for this target (cargo replays the note when the crate is fresh),
+# plus the libraries the C programs here always name. Without cargo (`make lib && sudo make install`,
+# where root has no Rust toolchain) it keeps what `make lib` built.
+$(PKG)/native-static-libs: FORCE
+	@mkdir -p $(@D)
+	@if ! command -v cargo >/dev/null 2>&1; then \
+	  [ -s $@ ] && [ -f $(LIB) ] && [ -f $(CARGO_TARGET_DIR)/release/$(SHARED_BUILT) ] \
+	    || { echo "cargo is not in PATH and chord is not built: run \`make lib\` first" >&2; exit 1; }; \
+	  echo "cargo is not in PATH: using the libraries built before in $(CARGO_TARGET_DIR)/release"; \
+	  exit 0; \
+	fi; \
+	set -eo pipefail; \
+	echo "cargo build --release --lib"; cargo build --release --lib; \
+	echo "cargo rustc --release --lib --crate-type staticlib -- --print native-static-libs"; \
+	libs=$$(cargo rustc --release --lib --crate-type staticlib -- --print native-static-libs 2>&1 \
+	  | sed -n 's/^note: native-static-libs: //p' | tail -n 1); \
+	[ -n "$$libs" ] || { echo "rustc printed no native-static-libs" >&2; exit 1; }; \
+	for l in $(LDLIBS); do case " $$libs " in *" $$l "*) ;; *) libs="$$libs $$l" ;; esac; done; \
+	echo "$$libs" > $@
+
+# Writes $(PKG)/<name> from packaging/<name>.in for this PREFIX/LIBDIR/INCLUDEDIR (absolute paths,
+# without DESTDIR: they are where the files will be used).
+$(PKG)/%: packaging/%.in $(PKG)/native-static-libs FORCE
+	@echo "writing $@ for PREFIX=$(PREFIX)"
+	@libs="$$(cat $(PKG)/native-static-libs)"; \
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+	    -e 's|@VERSION@|$(VERSION)|g' -e 's|@ABI@|$(ABI)|g' \
+	    -e 's|@SHARED_REAL@|$(SHARED_REAL)|g' -e 's|@SHARED_ABI@|$(SHARED_ABI)|g' \
+	    -e "s|@LIBS_PRIVATE@|$$libs|g" -e "s|@CMAKE_LIBS_PRIVATE@|$$(echo $$libs | sed 's/-l//g; s/ /;/g')|g" \
+	    $< > $@.tmp
+	@! grep -n '@[A-Z_]*@' $@.tmp || { echo "$<: unknown placeholder" >&2; exit 1; }
+	@mv $@.tmp $@
+
+install: $(PKG)/chord.pc $(PKG)/chordConfig.cmake $(PKG)/chordConfigVersion.cmake
+	@[ -n "$(ABI)" ] && [ -n "$(VERSION)" ] || { echo "cannot read ABI ($(ABI)) or VERSION ($(VERSION))" >&2; exit 1; }
+	$(INSTALL) -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(CMAKEDIR)
+	$(INSTALL) -m 644 include/chord.h $(DESTDIR)$(INCLUDEDIR)/chord.h
+	$(INSTALL) -m 644 $(LIB) $(DESTDIR)$(LIBDIR)/libchord.a
+	$(INSTALL) -m 755 $(CARGO_TARGET_DIR)/release/$(SHARED_BUILT) $(DESTDIR)$(LIBDIR)/$(SHARED_REAL)
+ifeq ($(shell uname -s),Darwin)
+	install_name_tool -id $(LIBDIR)/$(SHARED_ABI) $(DESTDIR)$(LIBDIR)/$(SHARED_REAL)
+else
+	ln -sfn $(SHARED_REAL) $(DESTDIR)$(LIBDIR)/$(SHARED_ABI)
+endif
+	ln -sfn $(SHARED_ABI) $(DESTDIR)$(LIBDIR)/$(SHARED_DEV)
+	$(INSTALL) -m 644 $(PKG)/chord.pc $(DESTDIR)$(PKGCONFIGDIR)/chord.pc
+	$(INSTALL) -m 644 $(PKG)/chordConfig.cmake $(PKG)/chordConfigVersion.cmake $(DESTDIR)$(CMAKEDIR)/
+
+# Removes what `install` wrote (with the same PREFIX/LIBDIR/... and DESTDIR), and the CMake folder
+# when it is left empty.
+uninstall:
+	rm -f $(DESTDIR)$(INCLUDEDIR)/chord.h $(DESTDIR)$(LIBDIR)/libchord.a \
+	  $(DESTDIR)$(LIBDIR)/$(SHARED_REAL) $(DESTDIR)$(LIBDIR)/$(SHARED_ABI) $(DESTDIR)$(LIBDIR)/$(SHARED_DEV) \
+	  $(DESTDIR)$(PKGCONFIGDIR)/chord.pc \
+	  $(DESTDIR)$(CMAKEDIR)/chordConfig.cmake $(DESTDIR)$(CMAKEDIR)/chordConfigVersion.cmake
+	rmdir $(DESTDIR)$(CMAKEDIR) 2>/dev/null || true
+
+# ---- Packaging checks ---------------------------------------------------------------------------
+# libchord.so exports chord_* and nothing else.
+check-symbols: $(LIB)
+	tests/pkg/check-symbols.sh $(CARGO_TARGET_DIR)/release/$(SHARED_BUILT)
+
+# include/chord.h compiles on its own as C99 and C++17 (pedantic, warnings are errors), and C++
+# calls into it link (extern "C").
+check-header-compile: $(LIB)
+	tests/pkg/check-header.sh include/chord.h $(LIB) "$(LDLIBS)"
+
+# Installs into a temporary prefix (and a DESTDIR staging tree), then builds and runs the
+# out-of-tree consumers in tests/pkg (C and C++, pkg-config and CMake, shared and static).
+test-pkg: check-symbols check-header-compile
+	tests/pkg/run.sh $(MODEL)
 
 FORCE:

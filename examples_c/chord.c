@@ -2,13 +2,17 @@
  * chord: the command-line program. Uses only the public header include/chord.h.
  *
  *   chord generate -m MODEL -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]
- *                  [--seed S] [--threads N] [--ctx N]
+ *                  [--seed S] [--threads N] [--ctx N] [--chat [--system TEXT]]
+ *     --chat: PROMPT is a user message; the model's chat template turns it (after the optional
+ *     system message) into the prompt, ending with the opening of the assistant's turn.
  *   chord tokenize -m MODEL -p TEXT [--no-bos]
  *   chord logits   -m MODEL --tokens "ID ID ..." [--top K] [--out FILE] [--threads N]
- *   chord inspect  -m MODEL
+ *   chord inspect  -m MODEL [--meta]
  *   chord bench    -m MODEL [-p 128] [-n 32] [-r 3] [--threads N] [--json]
+ * Model options for every command: [--no-mmap] [--budget BYTES[K|M|G]] [--backend auto|cpu|wgpu|cuda]
+ * [-v | -vv] (log the load to stderr: info, or info and debug).
  *
- * Text goes to stdout, statistics and errors to stderr; errors exit with status 1.
+ * Text goes to stdout, statistics, logs and errors to stderr; errors exit with status 1.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "chord.h"
@@ -21,11 +25,12 @@
 #include <time.h>
 
 typedef struct {
-    const char *cmd, *model, *prompt, *tokens, *out;
+    const char *cmd, *model, *prompt, *tokens, *out, *system;
     long n, threads, ctx, top, reps, top_k;
-    int have_n, no_bos, json;
+    int have_n, no_bos, json, no_mmap, verbose, meta, chat;
     double temp, top_p, min_p;
-    unsigned long long seed;
+    unsigned long long seed, budget;
+    uint32_t backend;
 } args_t;
 
 static void die(const char *what, chord_status st, chord_error *err) {
@@ -56,14 +61,49 @@ static double parse_double(const char *s, const char *flag) {
     return v;
 }
 
+/* A byte count with an optional binary suffix: K (KiB), M (MiB) or G (GiB). */
+static unsigned long long parse_bytes(const char *s, const char *flag) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *s == '-') usage_error("expected a byte count for", flag);
+    unsigned shift = 0;
+    if (*end == 'K' || *end == 'k') shift = 10;
+    else if (*end == 'M' || *end == 'm') shift = 20;
+    else if (*end == 'G' || *end == 'g') shift = 30;
+    if (shift) end++;
+    if (*end || (shift && v > (~0ull >> shift))) usage_error("expected a byte count (K, M, G suffixes) for", flag);
+    return v << shift;
+}
+
+static uint32_t parse_backend(const char *s) {
+    if (!strcmp(s, "auto")) return CHORD_BACKEND_AUTO;
+    if (!strcmp(s, "cpu")) return CHORD_BACKEND_CPU;
+    if (!strcmp(s, "wgpu")) return CHORD_BACKEND_WGPU;
+    if (!strcmp(s, "cuda")) return CHORD_BACKEND_CUDA;
+    usage_error("unknown backend (auto, cpu, wgpu, cuda)", s);
+    return 0;
+}
+
+static void log_to_stderr(uint32_t level, const char *msg, size_t len, void *user_data) {
+    static const char *names[] = {"error", "warn", "info", "debug"};
+    (void)user_data;
+    fprintf(stderr, "chord: [%s] %.*s\n", level < 4 ? names[level] : "?", (int)len, msg);
+}
+
 static void help(void) {
     fputs("usage:\n"
           "  chord generate -m MODEL -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
-          "                 [--seed S] [--threads N] [--ctx N]\n"
+          "                 [--seed S] [--threads N] [--ctx N] [--chat [--system TEXT]]\n"
           "  chord tokenize -m MODEL -p TEXT [--no-bos]\n"
           "  chord logits   -m MODEL --tokens \"ID ID ...\" [--top K] [--out FILE] [--threads N]\n"
-          "  chord inspect  -m MODEL\n"
-          "  chord bench    -m MODEL [-p 128] [-n 32] [-r 3] [--threads N] [--json]\n",
+          "  chord inspect  -m MODEL [--meta]\n"
+          "  chord bench    -m MODEL [-p 128] [-n 32] [-r 3] [--threads N] [--json]\n"
+          "model options (every command):\n"
+          "  --no-mmap            read the file into memory instead of mapping it\n"
+          "  --budget BYTES       memory budget, K/M/G suffixes (recorded; not enforced yet)\n"
+          "  --backend NAME       auto (default), cpu, wgpu, cuda\n"
+          "  -v, -vv              log the load to stderr (info; info and debug)\n",
           stdout);
 }
 
@@ -96,7 +136,15 @@ static args_t parse_args(int argc, char **argv) {
         else if (!strcmp(f, "--out")) { NEEDV(); a.out = v; }
         else if (!strcmp(f, "-r")) { NEEDV(); a.reps = parse_long(v, f); }
         else if (!strcmp(f, "--no-bos")) a.no_bos = 1;
+        else if (!strcmp(f, "--no-mmap")) a.no_mmap = 1;
+        else if (!strcmp(f, "--budget")) { NEEDV(); a.budget = parse_bytes(v, f); }
+        else if (!strcmp(f, "--backend")) { NEEDV(); a.backend = parse_backend(v); }
+        else if (!strcmp(f, "-v")) a.verbose = 1;
+        else if (!strcmp(f, "-vv")) a.verbose = 2;
+        else if (!strcmp(f, "--meta")) a.meta = 1;
         else if (!strcmp(f, "--json")) a.json = 1;
+        else if (!strcmp(f, "--chat")) a.chat = 1;
+        else if (!strcmp(f, "--system")) { NEEDV(); a.system = v; }
         else usage_error("unknown option", f);
 #undef NEEDV
     }
@@ -107,8 +155,16 @@ static chord_model *load_model(const args_t *a) {
     if (!a->model) usage_error("missing -m MODEL", NULL);
     chord_error *err = NULL;
     chord_model_options *opts = NULL;
-    chord_status st = chord_model_options_new(&opts, &err);
+    chord_status st = CHORD_OK;
+    if (a->verbose) {
+        st = chord_set_log_level(a->verbose > 1 ? CHORD_LOG_DEBUG : CHORD_LOG_INFO, &err);
+        if (st == CHORD_OK) st = chord_set_log_callback(log_to_stderr, NULL, NULL, &err);
+    }
+    if (st == CHORD_OK) st = chord_model_options_new(&opts, &err);
     if (st == CHORD_OK) st = chord_model_options_set_threads(opts, (uint32_t)a->threads, &err);
+    if (st == CHORD_OK) st = chord_model_options_set_use_mmap(opts, a->no_mmap ? 0 : 1, &err);
+    if (st == CHORD_OK) st = chord_model_options_set_memory_budget(opts, a->budget, &err);
+    if (st == CHORD_OK) st = chord_model_options_set_backend(opts, a->backend, &err);
     chord_model *model = NULL;
     if (st == CHORD_OK) st = chord_model_load(a->model, strlen(a->model), opts, &model, &err);
     chord_model_options_free(opts);
@@ -147,8 +203,37 @@ static uint32_t print_text(const char *text, size_t len, void *user_data) {
     return 1;
 }
 
+/* Applies the model's chat template to [system,] user; returns a malloc'd NUL-terminated prompt. */
+static char *chat_prompt(const chord_model *model, const char *system, const char *user) {
+    chord_chat_message msgs[2];
+    size_t n_msgs = 0;
+    const char *roles[2] = {"system", "user"};
+    const char *texts[2] = {system, user};
+    for (int i = 0; i < 2; i++) {
+        if (!texts[i]) continue;
+        msgs[n_msgs].struct_size = (uint32_t)sizeof(chord_chat_message);
+        msgs[n_msgs].role = roles[i];
+        msgs[n_msgs].role_len = strlen(roles[i]);
+        msgs[n_msgs].content = texts[i];
+        msgs[n_msgs].content_len = strlen(texts[i]);
+        n_msgs++;
+    }
+    chord_error *err = NULL;
+    size_t len = 0;
+    chord_status st = chord_chat_apply(model, NULL, 0, msgs, n_msgs, 1, NULL, 0, &len, &err);
+    if (st != CHORD_E_BUFFER_TOO_SMALL) die("applying the chat template", st, err);
+    chord_error_free(err);
+    err = NULL;
+    char *buf = malloc(len + 1);
+    if (!buf) die("applying the chat template", CHORD_E_INTERNAL, NULL);
+    st = chord_chat_apply(model, NULL, 0, msgs, n_msgs, 1, buf, len + 1, &len, &err);
+    if (st != CHORD_OK) die("applying the chat template", st, err);
+    return buf;
+}
+
 static int cmd_generate(const args_t *a) {
     if (!a->prompt) usage_error("missing -p PROMPT", NULL);
+    if (a->system && !a->chat) usage_error("--system needs", "--chat");
     chord_model *model = load_model(a);
     chord_session *s = new_session(model, a->ctx);
     chord_error *err = NULL;
@@ -162,9 +247,12 @@ static int cmd_generate(const args_t *a) {
     if (st == CHORD_OK) st = chord_generate_params_set_seed(gp, a->seed, &err);
     if (st != CHORD_OK) die("generation settings", st, err);
 
+    char *chat = a->chat ? chat_prompt(model, a->system, a->prompt) : NULL;
+    const char *prompt = chat ? chat : a->prompt;
     size_t n_prompt = 0;
-    st = chord_session_append_text(s, a->prompt, strlen(a->prompt),
+    st = chord_session_append_text(s, prompt, strlen(prompt),
                                    CHORD_APPEND_ADD_SPECIAL | CHORD_APPEND_PARSE_SPECIAL, &n_prompt, &err);
+    free(chat);
     if (st != CHORD_OK) die("processing the prompt", st, err);
     uint64_t pp_tokens = 0, pp_us = 0, tg_tokens = 0, tg_us = 0;
     chord_session_stats(s, &pp_tokens, &pp_us, NULL, NULL, NULL);
@@ -278,6 +366,107 @@ static int cmd_logits(const args_t *a) {
     return 0;
 }
 
+static const char *meta_type_name(uint32_t t) {
+    static const char *names[] = {"u8", "i8", "u16", "i16", "u32", "i32", "f32",
+                                  "bool", "string", "array", "u64", "i64", "f64"};
+    return t < sizeof names / sizeof names[0] ? names[t] : "?";
+}
+
+/* Prints one scalar metadata value (or array element when `index` >= 0) of type `t`. */
+static void print_meta_value(const chord_model *m, const char *key, uint32_t t, long index) {
+    size_t kl = strlen(key), len = 0;
+    chord_error *err = NULL;
+    chord_status st;
+    switch (t) {
+    case CHORD_META_U8: case CHORD_META_U16: case CHORD_META_U32: case CHORD_META_U64: {
+        uint64_t v = 0;
+        st = index < 0 ? chord_model_meta_u64(m, key, kl, &v, &err)
+                       : chord_model_meta_array_u64(m, key, kl, (size_t)index, &v, &err);
+        if (st == CHORD_OK) printf("%llu", (unsigned long long)v);
+        break;
+    }
+    case CHORD_META_I8: case CHORD_META_I16: case CHORD_META_I32: case CHORD_META_I64: {
+        int64_t v = 0;
+        st = index < 0 ? chord_model_meta_i64(m, key, kl, &v, &err)
+                       : chord_model_meta_array_i64(m, key, kl, (size_t)index, &v, &err);
+        if (st == CHORD_OK) printf("%lld", (long long)v);
+        break;
+    }
+    case CHORD_META_F32: case CHORD_META_F64: {
+        double v = 0;
+        st = index < 0 ? chord_model_meta_f64(m, key, kl, &v, &err)
+                       : chord_model_meta_array_f64(m, key, kl, (size_t)index, &v, &err);
+        if (st == CHORD_OK) printf("%.9g", v);
+        break;
+    }
+    case CHORD_META_BOOL: {
+        uint32_t v = 0;
+        st = index < 0 ? chord_model_meta_bool(m, key, kl, &v, &err)
+                       : chord_model_meta_array_bool(m, key, kl, (size_t)index, &v, &err);
+        if (st == CHORD_OK) printf("%s", v ? "true" : "false");
+        break;
+    }
+    case CHORD_META_STRING: {
+        st = index < 0 ? chord_model_meta_string(m, key, kl, NULL, 0, &len, NULL)
+                       : chord_model_meta_array_string(m, key, kl, (size_t)index, NULL, 0, &len, NULL);
+        char *buf = malloc(len + 1);
+        if (!buf) { fputs("chord: out of memory\n", stderr); exit(1); }
+        st = index < 0 ? chord_model_meta_string(m, key, kl, buf, len + 1, &len, &err)
+                       : chord_model_meta_array_string(m, key, kl, (size_t)index, buf, len + 1, &len, &err);
+        if (st == CHORD_OK) {
+            /* Quote and escape, cut long values (chat templates) to 80 bytes. */
+            putchar('"');
+            for (size_t i = 0; i < len && i < 80; i++) {
+                unsigned char c = (unsigned char)buf[i];
+                if (c == '"' || c == '\\') printf("\\%c", c);
+                else if (c < 0x20) printf("\\x%02x", c);
+                else putchar(c);
+            }
+            printf(len > 80 ? "\"... (%zu bytes)" : "\"", len);
+        }
+        free(buf);
+        break;
+    }
+    default:
+        printf("(nested array)");
+        return;
+    }
+    if (st != CHORD_OK) die(key, st, err);
+}
+
+/* Prints every metadata key with its type and value (arrays: length and first elements). */
+static void print_metadata(const chord_model *m) {
+    size_t n = 0;
+    chord_error *err = NULL;
+    chord_status st = chord_model_meta_count(m, &n, &err);
+    if (st != CHORD_OK) die("counting metadata", st, err);
+    for (size_t i = 0; i < n; i++) {
+        char key[1024];
+        size_t kl = 0;
+        st = chord_model_meta_key_by_index(m, i, key, sizeof key, &kl, &err);
+        if (st != CHORD_OK) die("reading a metadata key", st, err);
+        uint32_t t = 0;
+        st = chord_model_meta_type(m, key, kl, &t, &err);
+        if (st != CHORD_OK) die(key, st, err);
+        if (t == CHORD_META_ARRAY) {
+            size_t len = 0;
+            uint32_t et = 0;
+            st = chord_model_meta_array_len(m, key, kl, &len, &et, &err);
+            if (st != CHORD_OK) die(key, st, err);
+            printf("meta %s array[%zu] of %s: [", key, len, meta_type_name(et));
+            for (size_t j = 0; j < len && j < 4; j++) {
+                if (j) printf(", ");
+                print_meta_value(m, key, et, (long)j);
+            }
+            printf(len > 4 ? ", ...]\n" : "]\n");
+        } else {
+            printf("meta %s %s: ", key, meta_type_name(t));
+            print_meta_value(m, key, t, -1);
+            putchar('\n');
+        }
+    }
+}
+
 static int cmd_inspect(const args_t *a) {
     chord_model *model = load_model(a);
     chord_error *err = NULL;
@@ -289,6 +478,7 @@ static int cmd_inspect(const args_t *a) {
     if (st != CHORD_OK) die("describing the model", st, err);
     fputs(buf, stdout);
     free(buf);
+    if (a->meta) print_metadata(model);
     chord_model_free(model);
     return 0;
 }
@@ -303,9 +493,11 @@ static int cmd_bench(const args_t *a) {
     long n_gen = a->have_n ? a->n : 32;
     long reps = a->reps > 0 ? a->reps : 1;
     chord_model *model = load_model(a);
-    uint64_t n_vocab = 0, threads = 0;
+    uint64_t n_vocab = 0, threads = 0, mmap = 0, budget = 0;
     chord_model_info(model, CHORD_INFO_N_VOCAB, &n_vocab, NULL);
     chord_model_info(model, CHORD_INFO_N_THREADS, &threads, NULL);
+    chord_model_info(model, CHORD_INFO_USE_MMAP, &mmap, NULL);
+    chord_model_info(model, CHORD_INFO_MEMORY_BUDGET, &budget, NULL);
     chord_session *s = new_session(model, a->ctx ? a->ctx : n_prompt + n_gen + 1);
     chord_token *toks = malloc((size_t)(n_prompt > 0 ? n_prompt : 1) * sizeof *toks);
     if (!toks) { fputs("chord: out of memory\n", stderr); return 1; }
@@ -348,8 +540,10 @@ static int cmd_bench(const args_t *a) {
     unsigned long long rss = peak_rss_bytes();
     if (a->json) {
         printf("{\"model\": \"%s\", \"threads\": %llu, \"n_prompt\": %ld, \"n_gen\": %ld, \"reps\": %ld, "
-               "\"prefill_tok_s\": %.3f, \"decode_tok_s\": %.3f, \"peak_rss_bytes\": %llu}\n",
-               a->model, (unsigned long long)threads, n_prompt, n_gen, reps, pp_med, tg_med, rss);
+               "\"prefill_tok_s\": %.3f, \"decode_tok_s\": %.3f, \"peak_rss_bytes\": %llu, \"use_mmap\": %s, "
+               "\"memory_budget_bytes\": %llu}\n",
+               a->model, (unsigned long long)threads, n_prompt, n_gen, reps, pp_med, tg_med, rss,
+               mmap ? "true" : "false", (unsigned long long)budget);
     } else {
         printf("model: %s\nthreads: %llu\npp%ld: %.2f tok/s\ntg%ld: %.2f tok/s\npeak RSS: %.1f MiB\n", a->model,
                (unsigned long long)threads, n_prompt, pp_med, n_gen, tg_med, rss / 1048576.0);

@@ -28,7 +28,28 @@
 #define CHORD_ABI_VERSION 1
 
 /**
- * `chord_model_info` key: tokens in the vocabulary.
+ * Log level: an operation failed.
+ */
+#define CHORD_LOG_ERROR 0
+
+/**
+ * Log level: something works, but probably not as the host intends.
+ */
+#define CHORD_LOG_WARN 1
+
+/**
+ * Log level: what chord loaded and how it runs (a few lines per model load).
+ */
+#define CHORD_LOG_INFO 2
+
+/**
+ * Log level: details for debugging chord.
+ */
+#define CHORD_LOG_DEBUG 3
+
+/**
+ * `chord_model_info` key: tokens in the vocabulary. (Token ids below are `UINT64_MAX` when the
+ * model has no such token; hyperparameters are 0 for a vocabulary-only model.)
  */
 #define CHORD_INFO_N_VOCAB 0
 
@@ -83,6 +104,123 @@
 #define CHORD_INFO_N_THREADS 10
 
 /**
+ * `chord_model_info` key: inner size of the feed-forward network.
+ */
+#define CHORD_INFO_N_FF 11
+
+/**
+ * `chord_model_info` key: number of values (parameters) in the file's tensors.
+ */
+#define CHORD_INFO_N_PARAMS 12
+
+/**
+ * `chord_model_info` key: end-of-turn token id (`UINT64_MAX` when the model has none).
+ */
+#define CHORD_INFO_TOKEN_EOT 13
+
+/**
+ * `chord_model_info` key: padding token id (`UINT64_MAX` when the model has none).
+ */
+#define CHORD_INFO_TOKEN_PAD 14
+
+/**
+ * `chord_model_info` key: 1 when the model adds EOS to prompts, else 0.
+ */
+#define CHORD_INFO_ADD_EOS 15
+
+/**
+ * `chord_model_info` key: the memory budget given at load, in bytes (0: none; not enforced yet).
+ */
+#define CHORD_INFO_MEMORY_BUDGET 16
+
+/**
+ * `chord_model_info` key: 1 when the file is mapped, 0 when it was read into memory.
+ */
+#define CHORD_INFO_USE_MMAP 17
+
+/**
+ * `chord_model_info` key: the backend sessions run on (`CHORD_BACKEND_CPU` or `_WGPU`; never
+ * `_AUTO`).
+ */
+#define CHORD_INFO_BACKEND 18
+
+/**
+ * `chord_model_info` key: unknown-token id (`UINT64_MAX` when the model has none).
+ */
+#define CHORD_INFO_TOKEN_UNK 19
+
+/**
+ * `chord_model_info` key: separator token id (`UINT64_MAX` when the model has none).
+ */
+#define CHORD_INFO_TOKEN_SEP 20
+
+/**
+ * GGUF metadata value type (`chord_model_meta_type`): unsigned 8-bit integer. The numbers are
+ * the GGUF format's own.
+ */
+#define CHORD_META_U8 0
+
+/**
+ * GGUF metadata value type: signed 8-bit integer.
+ */
+#define CHORD_META_I8 1
+
+/**
+ * GGUF metadata value type: unsigned 16-bit integer.
+ */
+#define CHORD_META_U16 2
+
+/**
+ * GGUF metadata value type: signed 16-bit integer.
+ */
+#define CHORD_META_I16 3
+
+/**
+ * GGUF metadata value type: unsigned 32-bit integer.
+ */
+#define CHORD_META_U32 4
+
+/**
+ * GGUF metadata value type: signed 32-bit integer.
+ */
+#define CHORD_META_I32 5
+
+/**
+ * GGUF metadata value type: 32-bit float.
+ */
+#define CHORD_META_F32 6
+
+/**
+ * GGUF metadata value type: boolean.
+ */
+#define CHORD_META_BOOL 7
+
+/**
+ * GGUF metadata value type: UTF-8 string.
+ */
+#define CHORD_META_STRING 8
+
+/**
+ * GGUF metadata value type: array of values of one type.
+ */
+#define CHORD_META_ARRAY 9
+
+/**
+ * GGUF metadata value type: unsigned 64-bit integer.
+ */
+#define CHORD_META_U64 10
+
+/**
+ * GGUF metadata value type: signed 64-bit integer.
+ */
+#define CHORD_META_I64 11
+
+/**
+ * GGUF metadata value type: 64-bit float.
+ */
+#define CHORD_META_F64 12
+
+/**
  * Backend choice: the best available (the CPU in this version).
  */
 #define CHORD_BACKEND_AUTO 0
@@ -96,6 +234,12 @@
  * Backend choice: wgpu (only in builds with the `wgpu` feature).
  */
 #define CHORD_BACKEND_WGPU 2
+
+/**
+ * Backend choice: CUDA (not built into chord yet: `chord_model_load` reports
+ * `CHORD_E_UNSUPPORTED`).
+ */
+#define CHORD_BACKEND_CUDA 3
 
 /**
  * Flag for `chord_session_append_text`: add BOS/EOS as the model's file asks (only when the
@@ -173,6 +317,59 @@ typedef struct chord_session_options chord_session_options;
  * Status code returned by every fallible function: `CHORD_OK` (0) or a `CHORD_E_*` code.
  */
 typedef uint32_t chord_status;
+
+/**
+ * One message of a conversation, as input to `chord_chat_apply`. The strings are borrowed for
+ * the call only and need no NUL. Set `struct_size` to `sizeof(chord_chat_message)`: later
+ * versions may add fields at the end, and chord reads only the fields that the host's size
+ * covers.
+ */
+typedef struct {
+  /**
+   * `sizeof(chord_chat_message)` as the host compiled it; the same in every element.
+   */
+  uint32_t struct_size;
+  /**
+   * The role (`system`, `user`, `assistant`, ...), UTF-8, `role_len` bytes.
+   */
+  const char *role;
+  /**
+   * Length of `role` in bytes.
+   */
+  size_t role_len;
+  /**
+   * The content, UTF-8, `content_len` bytes.
+   */
+  const char *content;
+  /**
+   * Length of `content` in bytes.
+   */
+  size_t content_len;
+} chord_chat_message;
+
+/**
+ * Receives one log message: `level` is a `CHORD_LOG_*` value, `message` is `len` bytes of UTF-8
+ * followed by a NUL, borrowed for the call only (no trailing newline). May be called from any
+ * chord thread, from several at once: it must be thread-safe. It must not call
+ * `chord_set_log_callback` (that returns `CHORD_E_BUSY`); messages chord would log while the
+ * callback runs on that thread are dropped.
+ */
+typedef void (*chord_log_fn)(uint32_t level, const char *message, size_t len, void *user_data);
+
+/**
+ * Releases a `user_data` pointer that chord was given (e.g. frees a C# `GCHandle`).
+ */
+typedef void (*chord_free_fn)(void *user_data);
+
+/**
+ * Receives load progress: `progress` is the fraction done, from 0 to 1, never decreasing; the
+ * first call passes 0 and the last call of a successful load passes exactly 1. Return 1 (any
+ * nonzero value) to continue, 0 to cancel the load (`chord_model_load` then returns
+ * `CHORD_E_CANCELLED` and frees everything it made; a 0 from the final call also cancels). Called
+ * on the thread that calls `chord_model_load`, between load steps (every 16 MiB read when the
+ * file is not mapped).
+ */
+typedef uint32_t (*chord_progress_fn)(float progress, void *user_data);
 
 /**
  * Token id type.
@@ -311,6 +508,58 @@ extern "C" {
 #endif // __cplusplus
 
 /**
+ * Renders a conversation with a chat template into `(buf, cap)` with a terminating NUL;
+ * `*out_len` receives the prompt's length without the NUL (also when the buffer is too small:
+ * call with `cap` 0 to learn the size, then again with `*out_len + 1`).
+ *
+ * * `model`: gives the template when `template_src` is NULL, and the text of its BOS and EOS
+ *   tokens as `bos_token`/`eos_token`. May be NULL when `template_src` is given: then
+ *   `bos_token` and `eos_token` are empty.
+ * * `template_src`, `template_len`: a Jinja template (UTF-8, no NUL needed), or NULL to use the
+ *   model's embedded template (GGUF key `tokenizer.chat_template`).
+ * * `messages`, `n_messages`: an array of `n_messages` messages (NULL allowed when 0), each with
+ *   `struct_size` set to `sizeof(chord_chat_message)`. Borrowed for the call.
+ * * `add_generation_prompt` (0/1): end with the opening of an assistant turn.
+ *
+ * Templates see `messages`, `add_generation_prompt`, `bos_token`, `eos_token`, and are rendered
+ * like Python Jinja2 in Hugging Face transformers (see README). A template that never shows a
+ * system message gets a leading system message merged into the next one, as llama.cpp does.
+ *
+ * Statuses: `CHORD_OK`; `CHORD_E_INVALID_ARGUMENT` (both `model` and `template_src` NULL, NULL
+ * `messages` with `n_messages` > 0, a NULL string with a non-zero length, a bad `struct_size`,
+ * `add_generation_prompt` not 0/1, NULL `buf` with `cap` > 0... ); `CHORD_E_INVALID_UTF8` (the
+ * template, a role or a content); `CHORD_E_NOT_FOUND` (`template_src` NULL and the model has
+ * no template); `CHORD_E_TEMPLATE` (the template does not parse, raises an exception, runs too long or fails
+ * while rendering; the message names the problem and line); `CHORD_E_BUFFER_TOO_SMALL` (nothing
+ * written; `*out_len` is the length needed without the NUL). Thread-safe; the model may be used
+ * by other threads at the same time.
+ */
+chord_status chord_chat_apply(const chord_model *model,
+                              const char *template_src,
+                              size_t template_len,
+                              const chord_chat_message *messages,
+                              size_t n_messages,
+                              uint32_t add_generation_prompt,
+                              char *buf,
+                              size_t cap,
+                              size_t *out_len,
+                              chord_error **err);
+
+/**
+ * Copies the model's embedded chat template (GGUF key `tokenizer.chat_template`) into
+ * `(buf, cap)` with a terminating NUL; `*out_len` receives its length without the NUL.
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL model, NULL `buf` with `cap` > 0),
+ * `CHORD_E_NOT_FOUND` (the model has no template), `CHORD_E_BUFFER_TOO_SMALL` (nothing written;
+ * `*out_len` is the length needed without the NUL). Thread-safe.
+ */
+chord_status chord_model_chat_template(const chord_model *model,
+                                       char *buf,
+                                       size_t cap,
+                                       size_t *out_len,
+                                       chord_error **err);
+
+/**
  * The ABI version of the loaded library; compare with `CHORD_ABI_VERSION`.
  * Thread-safe; never fails.
  */
@@ -346,13 +595,48 @@ const char *chord_error_message(const chord_error *err);
 void chord_error_free(chord_error *err);
 
 /**
+ * Installs the process-wide log callback, replacing the previous one; with `cb` NULL, logging is
+ * switched off (the default: chord never prints to stdout or stderr itself).
+ *
+ * Ownership: on success chord holds `user_data` and calls `user_data_free(user_data)` (when not
+ * NULL) exactly once, on the thread that replaces this callback by a later
+ * `chord_set_log_callback` call (e.g. `chord_set_log_callback(NULL, NULL, NULL, NULL)` before
+ * unloading the library). A callback still installed at process exit is not released. With `cb`
+ * NULL, `user_data` and `user_data_free` are ignored; on an error nothing is taken.
+ *
+ * Threads: callable from any thread. When it returns, no thread is still inside the previous
+ * callback and it is never called again. The callback itself may run on any chord thread (the
+ * loading thread, a generating thread, later the prefetch thread); see `chord_log_fn`.
+ *
+ * Statuses: `CHORD_OK`; `CHORD_E_BUSY` (called from inside the log callback).
+ */
+chord_status chord_set_log_callback(chord_log_fn cb,
+                                    void *user_data,
+                                    chord_free_fn user_data_free,
+                                    chord_error **err);
+
+/**
+ * Sets the least severe level delivered to the log callback: `CHORD_LOG_ERROR`, `_WARN`,
+ * `_INFO` (the default) or `_DEBUG`; messages of that level and more severe ones are delivered.
+ * Process-wide; callable from any thread.
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (unknown level).
+ */
+chord_status chord_set_log_level(uint32_t level, chord_error **err);
+
+/**
  * Loads the GGUF model at `path` (UTF-8, `path_len` bytes, no NUL needed) into `*out`.
- * `opts` may be NULL for defaults. The file stays mapped until the model is freed.
+ * `opts` may be NULL for defaults; it is only read during the call (free it any time after).
+ * By default the file stays mapped until the model is freed; with
+ * `chord_model_options_set_use_mmap(opts, 0)` it is read into owned memory instead. The options'
+ * progress callback, if any, runs on this thread and may cancel the load. The load is logged
+ * through the log callback (`chord_set_log_callback`) when one is installed.
  *
  * Statuses: `CHORD_OK`; `CHORD_E_INVALID_ARGUMENT` (NULL path or out), `CHORD_E_INVALID_UTF8`,
- * `CHORD_E_IO` (cannot open or map), `CHORD_E_GGUF_*` (malformed file), `CHORD_E_UNKNOWN_ARCHITECTURE`,
- * `CHORD_E_BAD_MODEL` (missing or inconsistent metadata or tensors), `CHORD_E_UNSUPPORTED`.
- * On error `*out` is untouched. Thread-safe.
+ * `CHORD_E_IO` (cannot open, map or read), `CHORD_E_GGUF_*` (malformed file),
+ * `CHORD_E_UNKNOWN_ARCHITECTURE`, `CHORD_E_BAD_MODEL` (missing or inconsistent metadata or
+ * tensors), `CHORD_E_UNSUPPORTED` (e.g. a backend not built in), `CHORD_E_CANCELLED` (the
+ * progress callback returned 0; nothing is leaked). On error `*out` is untouched. Thread-safe.
  */
 chord_status chord_model_load(const char *path,
                               size_t path_len,
@@ -409,6 +693,208 @@ chord_status chord_model_describe(const chord_model *model,
                                   chord_error **err);
 
 /**
+ * Number of metadata keys in the model's file into `*out`.
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL model or out). Thread-safe.
+ */
+chord_status chord_model_meta_count(const chord_model *model, size_t *out, chord_error **err);
+
+/**
+ * Copies the key of metadata entry `index` (0 to count - 1, in file order) into `(buf, cap)` with
+ * a terminating NUL; `*out_len` receives its length without the NUL.
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL model, NULL buf with enough cap, or
+ * `index` not below `chord_model_meta_count`), `CHORD_E_BUFFER_TOO_SMALL` (then `*out_len` is the
+ * length needed, without the NUL). Thread-safe.
+ */
+chord_status chord_model_meta_key_by_index(const chord_model *model,
+                                           size_t index,
+                                           char *buf,
+                                           size_t cap,
+                                           size_t *out_len,
+                                           chord_error **err);
+
+/**
+ * The type (`CHORD_META_*`) of metadata value `key` (UTF-8, `key_len` bytes, no NUL needed) into
+ * `*out`.
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL pointer), `CHORD_E_INVALID_UTF8`,
+ * `CHORD_E_NOT_FOUND` (no such key). Thread-safe.
+ */
+chord_status chord_model_meta_type(const chord_model *model,
+                                   const char *key,
+                                   size_t key_len,
+                                   uint32_t *out,
+                                   chord_error **err);
+
+/**
+ * Reads metadata value `key` as an unsigned integer into `*out`: any integer type (8 to 64 bits,
+ * signed or not) whose value is not negative.
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL pointer), `CHORD_E_INVALID_UTF8`,
+ * `CHORD_E_NOT_FOUND` (no such key), `CHORD_E_TYPE_MISMATCH` (not an integer, or negative).
+ * Thread-safe.
+ */
+chord_status chord_model_meta_u64(const chord_model *model,
+                                  const char *key,
+                                  size_t key_len,
+                                  uint64_t *out,
+                                  chord_error **err);
+
+/**
+ * Reads metadata value `key` as a signed integer into `*out`: any integer type whose value fits
+ * in an `int64_t`.
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL pointer), `CHORD_E_INVALID_UTF8`,
+ * `CHORD_E_NOT_FOUND` (no such key), `CHORD_E_TYPE_MISMATCH` (not an integer, or a `u64` above
+ * `INT64_MAX`). Thread-safe.
+ */
+chord_status chord_model_meta_i64(const chord_model *model,
+                                  const char *key,
+                                  size_t key_len,
+                                  int64_t *out,
+                                  chord_error **err);
+
+/**
+ * Reads metadata value `key` as a float into `*out`: an `f32` (converted exactly) or an `f64`.
+ * Integers are not converted.
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL pointer), `CHORD_E_INVALID_UTF8`,
+ * `CHORD_E_NOT_FOUND` (no such key), `CHORD_E_TYPE_MISMATCH` (not a float). Thread-safe.
+ */
+chord_status chord_model_meta_f64(const chord_model *model,
+                                  const char *key,
+                                  size_t key_len,
+                                  double *out,
+                                  chord_error **err);
+
+/**
+ * Reads the bool metadata value `key` into `*out` as 0 or 1.
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL pointer), `CHORD_E_INVALID_UTF8`,
+ * `CHORD_E_NOT_FOUND` (no such key), `CHORD_E_TYPE_MISMATCH` (not a bool). Thread-safe.
+ */
+chord_status chord_model_meta_bool(const chord_model *model,
+                                   const char *key,
+                                   size_t key_len,
+                                   uint32_t *out,
+                                   chord_error **err);
+
+/**
+ * Copies the string metadata value `key` (UTF-8) into `(buf, cap)` with a terminating NUL;
+ * `*out_len` receives its length without the NUL. (A string may itself contain NUL bytes; use
+ * `*out_len`.)
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL pointer), `CHORD_E_INVALID_UTF8`,
+ * `CHORD_E_NOT_FOUND` (no such key), `CHORD_E_TYPE_MISMATCH` (not a string),
+ * `CHORD_E_BUFFER_TOO_SMALL` (then `*out_len` is the length needed, without the NUL).
+ * Thread-safe.
+ */
+chord_status chord_model_meta_string(const chord_model *model,
+                                     const char *key,
+                                     size_t key_len,
+                                     char *buf,
+                                     size_t cap,
+                                     size_t *out_len,
+                                     chord_error **err);
+
+/**
+ * The number of elements of the array metadata value `key` into `*out_len`, and their type
+ * (`CHORD_META_*`, known also for an empty array) into `*out_type` (may be NULL).
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL model, key or out_len),
+ * `CHORD_E_INVALID_UTF8`, `CHORD_E_NOT_FOUND` (no such key), `CHORD_E_TYPE_MISMATCH` (not an
+ * array). Thread-safe.
+ */
+chord_status chord_model_meta_array_len(const chord_model *model,
+                                        const char *key,
+                                        size_t key_len,
+                                        size_t *out_len,
+                                        uint32_t *out_type,
+                                        chord_error **err);
+
+/**
+ * Reads element `index` of the array metadata value `key` as an unsigned integer into `*out`
+ * (same widening as `chord_model_meta_u64`).
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL pointer, or `index` not below the
+ * array's length), `CHORD_E_INVALID_UTF8`, `CHORD_E_NOT_FOUND` (no such key),
+ * `CHORD_E_TYPE_MISMATCH` (not an array, or the element is not a non-negative integer).
+ * Thread-safe.
+ */
+chord_status chord_model_meta_array_u64(const chord_model *model,
+                                        const char *key,
+                                        size_t key_len,
+                                        size_t index,
+                                        uint64_t *out,
+                                        chord_error **err);
+
+/**
+ * Reads element `index` of the array metadata value `key` as a signed integer into `*out`
+ * (same widening as `chord_model_meta_i64`).
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL pointer, or `index` not below the
+ * array's length), `CHORD_E_INVALID_UTF8`, `CHORD_E_NOT_FOUND` (no such key),
+ * `CHORD_E_TYPE_MISMATCH` (not an array, or the element is not an integer that fits).
+ * Thread-safe.
+ */
+chord_status chord_model_meta_array_i64(const chord_model *model,
+                                        const char *key,
+                                        size_t key_len,
+                                        size_t index,
+                                        int64_t *out,
+                                        chord_error **err);
+
+/**
+ * Reads element `index` of the array metadata value `key` as a float into `*out` (an `f32` or
+ * `f64` element).
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL pointer, or `index` not below the
+ * array's length), `CHORD_E_INVALID_UTF8`, `CHORD_E_NOT_FOUND` (no such key),
+ * `CHORD_E_TYPE_MISMATCH` (not an array, or the element is not a float). Thread-safe.
+ */
+chord_status chord_model_meta_array_f64(const chord_model *model,
+                                        const char *key,
+                                        size_t key_len,
+                                        size_t index,
+                                        double *out,
+                                        chord_error **err);
+
+/**
+ * Reads element `index` of the bool array metadata value `key` into `*out` as 0 or 1.
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL pointer, or `index` not below the
+ * array's length), `CHORD_E_INVALID_UTF8`, `CHORD_E_NOT_FOUND` (no such key),
+ * `CHORD_E_TYPE_MISMATCH` (not an array, or the element is not a bool). Thread-safe.
+ */
+chord_status chord_model_meta_array_bool(const chord_model *model,
+                                         const char *key,
+                                         size_t key_len,
+                                         size_t index,
+                                         uint32_t *out,
+                                         chord_error **err);
+
+/**
+ * Copies element `index` of the string array metadata value `key` (e.g. one entry of
+ * `tokenizer.ggml.tokens`) into `(buf, cap)` with a terminating NUL; `*out_len` receives its
+ * length without the NUL.
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL pointer, or `index` not below the
+ * array's length), `CHORD_E_INVALID_UTF8`, `CHORD_E_NOT_FOUND` (no such key),
+ * `CHORD_E_TYPE_MISMATCH` (not an array, or the element is not a string),
+ * `CHORD_E_BUFFER_TOO_SMALL` (then `*out_len` is the length needed, without the NUL).
+ * Thread-safe.
+ */
+chord_status chord_model_meta_array_string(const chord_model *model,
+                                           const char *key,
+                                           size_t key_len,
+                                           size_t index,
+                                           char *buf,
+                                           size_t cap,
+                                           size_t *out_len,
+                                           chord_error **err);
+
+/**
  * Creates model options into `*out`.
  *
  * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (out is NULL). Thread-safe.
@@ -446,16 +932,19 @@ chord_status chord_generate_params_new(chord_generate_params **out,
 void chord_generate_params_free(chord_generate_params *opts);
 
 /**
- * Worker threads for the model's sessions; 0 (the default) uses one per core.
+ * Worker threads for the model's sessions, 0 to 1024; 0 (the default) uses one per core. More
+ * threads than cores is allowed (and logged as a warning at load).
  *
- * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object or value out of range).
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object or value above 1024).
  */
 chord_status chord_model_options_set_threads(chord_model_options *opts,
                                              uint32_t n,
                                              chord_error **err);
 
 /**
- * Compute backend: `CHORD_BACKEND_AUTO` (default), `_CPU` or `_WGPU`. A backend this build lacks is reported by `chord_model_load` as `CHORD_E_UNSUPPORTED`.
+ * Compute backend: `CHORD_BACKEND_AUTO` (default: the best one built in, the CPU today), `_CPU`,
+ * `_WGPU` or `_CUDA`. A backend this build lacks (wgpu without the `wgpu` feature; CUDA always,
+ * for now) is reported by `chord_model_load` as `CHORD_E_UNSUPPORTED`.
  *
  * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object or value out of range).
  */
@@ -471,6 +960,42 @@ chord_status chord_model_options_set_backend(chord_model_options *opts,
 chord_status chord_model_options_set_vocab_only(chord_model_options *opts,
                                                 uint32_t vocab_only,
                                                 chord_error **err);
+
+/**
+ * Memory budget in bytes for the model's resident weights; 0 (the default) means no budget.
+ * This version records the budget and reports it (`CHORD_INFO_MEMORY_BUDGET`,
+ * `chord_model_describe`, the load log) but does not enforce it yet: the pager that keeps weights
+ * under the budget comes in a later version, and until then all weights stay resident.
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object).
+ */
+chord_status chord_model_options_set_memory_budget(chord_model_options *opts,
+                                                   uint64_t bytes,
+                                                   chord_error **err);
+
+/**
+ * 1 (the default): map the file; its pages are read on first use and shared with the page cache.
+ * 0: read the whole file into memory that chord owns at load (slower to load, uses private
+ * memory, but later changes to the file cannot affect the model). Both give the same results.
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object or value not 0 or 1).
+ */
+chord_status chord_model_options_set_use_mmap(chord_model_options *opts,
+                                              uint32_t use_mmap,
+                                              chord_error **err);
+
+/**
+ * Sets (or with `cb` NULL, removes) the load-progress callback. `user_data` is passed to every
+ * call; chord does not own it (it must stay valid while a `chord_model_load` with these options
+ * runs). A load with these options calls `cb` on the loading thread: see `chord_progress_fn`;
+ * loads on several threads with the same options each call it on their own thread.
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object).
+ */
+chord_status chord_model_options_set_progress_callback(chord_model_options *opts,
+                                                       chord_progress_fn cb,
+                                                       void *user_data,
+                                                       chord_error **err);
 
 /**
  * Context length in tokens; 0 (the default) uses the model's training context, at most 4096.

@@ -2,7 +2,8 @@
 //!
 //! Module map (see shared/design/architecture.md):
 //! * [`error`]: the error type and its stable codes.
-//! * [`gguf`]: the memory-mapped GGUF reader.
+//! * [`log`]: the host-installed log sink and the level filter.
+//! * [`gguf`]: the GGUF reader (the file mapped or read into memory).
 //! * [`quant`]: tensor formats, dequantization and quantized products.
 //! * [`tokenizer`]: text to tokens and back.
 //! * [`model`]: hyperparameters, weights and the transformer forward pass.
@@ -10,15 +11,18 @@
 //! * [`attn`]: attention over the f16 KV cache, as llama.cpp computes it.
 //! * [`backend`]: the Burn backends and chord's operations on them.
 //! * [`session`]: KV cache, sampling and the generation loop.
+//! * [`chat`]: chat templates (Jinja, rendered with minijinja).
 //! * [`ffi`]: the C ABI (`include/chord.h` is generated from it).
 
 #![warn(missing_docs)]
 
 pub mod attn;
 pub mod backend;
+pub mod chat;
 pub mod error;
 pub mod ffi;
 pub mod gguf;
+pub mod log;
 pub mod model;
 pub mod pager;
 pub mod quant;

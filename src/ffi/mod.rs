@@ -4,13 +4,17 @@
 #![allow(non_camel_case_types, clippy::missing_safety_doc)]
 
 mod args;
+mod chat;
 mod error;
+mod log;
 mod model;
 mod options;
 mod session;
 mod tokens;
 
+pub use chat::*;
 pub use error::*;
+pub use log::*;
 pub use model::*;
 pub use options::*;
 pub use session::*;

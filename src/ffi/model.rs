@@ -1,8 +1,11 @@
-//! Model handles: load, reference counting, and queries.
+//! Model handles: load, reference counting, and queries (facts, metadata by key).
 
 use super::args::{copy_str, obj, obj_mut, text};
 use super::{boundary, chord_error, chord_model_options, chord_status, guard};
-use crate::model::{Model, ModelOptions};
+use super::{CHORD_BACKEND_CPU, CHORD_BACKEND_CUDA, CHORD_BACKEND_WGPU};
+use crate::gguf::query::{to_bool, to_f64, to_i64, to_str, to_u64};
+use crate::gguf::{MetaType, Value};
+use crate::model::{BackendKind, Model, ModelOptions};
 use std::ffi::c_char;
 use std::sync::Arc;
 
@@ -12,12 +15,17 @@ use std::sync::Arc;
 pub struct chord_model(pub(crate) Arc<Model>);
 
 /// Loads the GGUF model at `path` (UTF-8, `path_len` bytes, no NUL needed) into `*out`.
-/// `opts` may be NULL for defaults. The file stays mapped until the model is freed.
+/// `opts` may be NULL for defaults; it is only read during the call (free it any time after).
+/// By default the file stays mapped until the model is freed; with
+/// `chord_model_options_set_use_mmap(opts, 0)` it is read into owned memory instead. The options'
+/// progress callback, if any, runs on this thread and may cancel the load. The load is logged
+/// through the log callback (`chord_set_log_callback`) when one is installed.
 ///
 /// Statuses: `CHORD_OK`; `CHORD_E_INVALID_ARGUMENT` (NULL path or out), `CHORD_E_INVALID_UTF8`,
-/// `CHORD_E_IO` (cannot open or map), `CHORD_E_GGUF_*` (malformed file), `CHORD_E_UNKNOWN_ARCHITECTURE`,
-/// `CHORD_E_BAD_MODEL` (missing or inconsistent metadata or tensors), `CHORD_E_UNSUPPORTED`.
-/// On error `*out` is untouched. Thread-safe.
+/// `CHORD_E_IO` (cannot open, map or read), `CHORD_E_GGUF_*` (malformed file),
+/// `CHORD_E_UNKNOWN_ARCHITECTURE`, `CHORD_E_BAD_MODEL` (missing or inconsistent metadata or
+/// tensors), `CHORD_E_UNSUPPORTED` (e.g. a backend not built in), `CHORD_E_CANCELLED` (the
+/// progress callback returned 0; nothing is leaked). On error `*out` is untouched. Thread-safe.
 #[no_mangle]
 pub unsafe extern "C" fn chord_model_load(
     path: *const c_char,
@@ -58,7 +66,8 @@ pub unsafe extern "C" fn chord_model_free(model: *mut chord_model) {
     }
 }
 
-/// `chord_model_info` key: tokens in the vocabulary.
+/// `chord_model_info` key: tokens in the vocabulary. (Token ids below are `UINT64_MAX` when the
+/// model has no such token; hyperparameters are 0 for a vocabulary-only model.)
 pub const CHORD_INFO_N_VOCAB: u32 = 0;
 /// `chord_model_info` key: context length the model was trained with (0 for a vocabulary-only model).
 pub const CHORD_INFO_N_CTX_TRAIN: u32 = 1;
@@ -80,6 +89,36 @@ pub const CHORD_INFO_TOKEN_EOS: u32 = 8;
 pub const CHORD_INFO_ADD_BOS: u32 = 9;
 /// `chord_model_info` key: worker threads the model's sessions use.
 pub const CHORD_INFO_N_THREADS: u32 = 10;
+/// `chord_model_info` key: inner size of the feed-forward network.
+pub const CHORD_INFO_N_FF: u32 = 11;
+/// `chord_model_info` key: number of values (parameters) in the file's tensors.
+pub const CHORD_INFO_N_PARAMS: u32 = 12;
+/// `chord_model_info` key: end-of-turn token id (`UINT64_MAX` when the model has none).
+pub const CHORD_INFO_TOKEN_EOT: u32 = 13;
+/// `chord_model_info` key: padding token id (`UINT64_MAX` when the model has none).
+pub const CHORD_INFO_TOKEN_PAD: u32 = 14;
+/// `chord_model_info` key: 1 when the model adds EOS to prompts, else 0.
+pub const CHORD_INFO_ADD_EOS: u32 = 15;
+/// `chord_model_info` key: the memory budget given at load, in bytes (0: none; not enforced yet).
+pub const CHORD_INFO_MEMORY_BUDGET: u32 = 16;
+/// `chord_model_info` key: 1 when the file is mapped, 0 when it was read into memory.
+pub const CHORD_INFO_USE_MMAP: u32 = 17;
+/// `chord_model_info` key: the backend sessions run on (`CHORD_BACKEND_CPU` or `_WGPU`; never
+/// `_AUTO`).
+pub const CHORD_INFO_BACKEND: u32 = 18;
+/// `chord_model_info` key: unknown-token id (`UINT64_MAX` when the model has none).
+pub const CHORD_INFO_TOKEN_UNK: u32 = 19;
+/// `chord_model_info` key: separator token id (`UINT64_MAX` when the model has none).
+pub const CHORD_INFO_TOKEN_SEP: u32 = 20;
+
+/// The `CHORD_BACKEND_*` number of a resolved backend.
+fn backend_id(b: BackendKind) -> u32 {
+    match b {
+        BackendKind::Wgpu => CHORD_BACKEND_WGPU,
+        BackendKind::Cuda => CHORD_BACKEND_CUDA,
+        BackendKind::Auto | BackendKind::Cpu => CHORD_BACKEND_CPU,
+    }
+}
 
 /// Reads one integer fact about `model` (`key` is a `CHORD_INFO_*` value) into `*out`.
 ///
@@ -105,11 +144,21 @@ pub unsafe extern "C" fn chord_model_info(
             CHORD_INFO_N_LAYER => dim(|c| c.n_layer),
             CHORD_INFO_N_HEAD => dim(|c| c.n_head),
             CHORD_INFO_N_HEAD_KV => dim(|c| c.n_head_kv),
-            CHORD_INFO_WEIGHT_BYTES => m.gguf().tensors().iter().map(|t| t.size as u64).sum(),
+            CHORD_INFO_WEIGHT_BYTES => m.weight_bytes(),
             CHORD_INFO_TOKEN_BOS => id(tok.bos()),
             CHORD_INFO_TOKEN_EOS => id(tok.eos()),
             CHORD_INFO_ADD_BOS => tok.add_bos() as u64,
             CHORD_INFO_N_THREADS => m.n_threads() as u64,
+            CHORD_INFO_N_FF => dim(|c| c.n_ff),
+            CHORD_INFO_N_PARAMS => m.n_params(),
+            CHORD_INFO_TOKEN_EOT => id(tok.eot()),
+            CHORD_INFO_TOKEN_PAD => id(tok.pad()),
+            CHORD_INFO_ADD_EOS => tok.add_eos() as u64,
+            CHORD_INFO_MEMORY_BUDGET => m.memory_budget(),
+            CHORD_INFO_USE_MMAP => m.uses_mmap() as u64,
+            CHORD_INFO_BACKEND => backend_id(m.backend()) as u64,
+            CHORD_INFO_TOKEN_UNK => id(tok.unk()),
+            CHORD_INFO_TOKEN_SEP => id(tok.sep()),
             k => crate::bail!(InvalidArgument, "unknown model info key {k}"),
         };
         Ok(())
@@ -153,5 +202,380 @@ pub unsafe extern "C" fn chord_model_describe(
     boundary(err, || {
         let m = &unsafe { obj(model, "model")? }.0;
         unsafe { copy_str(m.describe().as_bytes(), buf, cap, out_len) }
+    })
+}
+
+/// GGUF metadata value type (`chord_model_meta_type`): unsigned 8-bit integer. The numbers are
+/// the GGUF format's own.
+pub const CHORD_META_U8: u32 = 0;
+/// GGUF metadata value type: signed 8-bit integer.
+pub const CHORD_META_I8: u32 = 1;
+/// GGUF metadata value type: unsigned 16-bit integer.
+pub const CHORD_META_U16: u32 = 2;
+/// GGUF metadata value type: signed 16-bit integer.
+pub const CHORD_META_I16: u32 = 3;
+/// GGUF metadata value type: unsigned 32-bit integer.
+pub const CHORD_META_U32: u32 = 4;
+/// GGUF metadata value type: signed 32-bit integer.
+pub const CHORD_META_I32: u32 = 5;
+/// GGUF metadata value type: 32-bit float.
+pub const CHORD_META_F32: u32 = 6;
+/// GGUF metadata value type: boolean.
+pub const CHORD_META_BOOL: u32 = 7;
+/// GGUF metadata value type: UTF-8 string.
+pub const CHORD_META_STRING: u32 = 8;
+/// GGUF metadata value type: array of values of one type.
+pub const CHORD_META_ARRAY: u32 = 9;
+/// GGUF metadata value type: unsigned 64-bit integer.
+pub const CHORD_META_U64: u32 = 10;
+/// GGUF metadata value type: signed 64-bit integer.
+pub const CHORD_META_I64: u32 = 11;
+/// GGUF metadata value type: 64-bit float.
+pub const CHORD_META_F64: u32 = 12;
+
+/// The model and the metadata key of a `chord_model_meta_*` call.
+unsafe fn model_and_key<'a>(
+    model: *const chord_model,
+    key: *const c_char,
+    key_len: usize,
+) -> crate::Result<(&'a Model, &'a str)> {
+    let m = &unsafe { obj(model, "model")? }.0;
+    let k = unsafe { text(key, key_len, "key")? };
+    Ok((m, k))
+}
+
+/// A scalar value (`index` None) or an array element, by key.
+fn lookup<'a>(m: &'a Model, key: &str, index: Option<usize>) -> crate::Result<(&'a Value, String)> {
+    match index {
+        None => Ok((m.gguf().meta(key)?, format!("metadata key '{key}'"))),
+        Some(i) => Ok((
+            m.gguf().meta_element(key, i)?,
+            format!("element {i} of metadata key '{key}'"),
+        )),
+    }
+}
+
+/// Number of metadata keys in the model's file into `*out`.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL model or out). Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn chord_model_meta_count(
+    model: *const chord_model,
+    out: *mut usize,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    boundary(err, || {
+        let m = &unsafe { obj(model, "model")? }.0;
+        *unsafe { obj_mut(out, "out")? } = m.gguf().metadata().len();
+        Ok(())
+    })
+}
+
+/// Copies the key of metadata entry `index` (0 to count - 1, in file order) into `(buf, cap)` with
+/// a terminating NUL; `*out_len` receives its length without the NUL.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL model, NULL buf with enough cap, or
+/// `index` not below `chord_model_meta_count`), `CHORD_E_BUFFER_TOO_SMALL` (then `*out_len` is the
+/// length needed, without the NUL). Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn chord_model_meta_key_by_index(
+    model: *const chord_model,
+    index: usize,
+    buf: *mut c_char,
+    cap: usize,
+    out_len: *mut usize,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    boundary(err, || {
+        let m = &unsafe { obj(model, "model")? }.0;
+        let (k, _) = m.gguf().meta_entry(index)?;
+        unsafe { copy_str(k.as_bytes(), buf, cap, out_len) }
+    })
+}
+
+/// The type (`CHORD_META_*`) of metadata value `key` (UTF-8, `key_len` bytes, no NUL needed) into
+/// `*out`.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL pointer), `CHORD_E_INVALID_UTF8`,
+/// `CHORD_E_NOT_FOUND` (no such key). Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn chord_model_meta_type(
+    model: *const chord_model,
+    key: *const c_char,
+    key_len: usize,
+    out: *mut u32,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    boundary(err, || {
+        let (m, k) = unsafe { model_and_key(model, key, key_len)? };
+        let out = unsafe { obj_mut(out, "out")? };
+        *out = MetaType::of(m.gguf().meta(k)?) as u32;
+        Ok(())
+    })
+}
+
+/// Reads metadata value `key` as an unsigned integer into `*out`: any integer type (8 to 64 bits,
+/// signed or not) whose value is not negative.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL pointer), `CHORD_E_INVALID_UTF8`,
+/// `CHORD_E_NOT_FOUND` (no such key), `CHORD_E_TYPE_MISMATCH` (not an integer, or negative).
+/// Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn chord_model_meta_u64(
+    model: *const chord_model,
+    key: *const c_char,
+    key_len: usize,
+    out: *mut u64,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    boundary(err, || {
+        let (m, k) = unsafe { model_and_key(model, key, key_len)? };
+        let out = unsafe { obj_mut(out, "out")? };
+        let (v, what) = lookup(m, k, None)?;
+        *out = to_u64(v, &what)?;
+        Ok(())
+    })
+}
+
+/// Reads metadata value `key` as a signed integer into `*out`: any integer type whose value fits
+/// in an `int64_t`.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL pointer), `CHORD_E_INVALID_UTF8`,
+/// `CHORD_E_NOT_FOUND` (no such key), `CHORD_E_TYPE_MISMATCH` (not an integer, or a `u64` above
+/// `INT64_MAX`). Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn chord_model_meta_i64(
+    model: *const chord_model,
+    key: *const c_char,
+    key_len: usize,
+    out: *mut i64,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    boundary(err, || {
+        let (m, k) = unsafe { model_and_key(model, key, key_len)? };
+        let out = unsafe { obj_mut(out, "out")? };
+        let (v, what) = lookup(m, k, None)?;
+        *out = to_i64(v, &what)?;
+        Ok(())
+    })
+}
+
+/// Reads metadata value `key` as a float into `*out`: an `f32` (converted exactly) or an `f64`.
+/// Integers are not converted.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL pointer), `CHORD_E_INVALID_UTF8`,
+/// `CHORD_E_NOT_FOUND` (no such key), `CHORD_E_TYPE_MISMATCH` (not a float). Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn chord_model_meta_f64(
+    model: *const chord_model,
+    key: *const c_char,
+    key_len: usize,
+    out: *mut f64,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    boundary(err, || {
+        let (m, k) = unsafe { model_and_key(model, key, key_len)? };
+        let out = unsafe { obj_mut(out, "out")? };
+        let (v, what) = lookup(m, k, None)?;
+        *out = to_f64(v, &what)?;
+        Ok(())
+    })
+}
+
+/// Reads the bool metadata value `key` into `*out` as 0 or 1.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL pointer), `CHORD_E_INVALID_UTF8`,
+/// `CHORD_E_NOT_FOUND` (no such key), `CHORD_E_TYPE_MISMATCH` (not a bool). Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn chord_model_meta_bool(
+    model: *const chord_model,
+    key: *const c_char,
+    key_len: usize,
+    out: *mut u32,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    boundary(err, || {
+        let (m, k) = unsafe { model_and_key(model, key, key_len)? };
+        let out = unsafe { obj_mut(out, "out")? };
+        let (v, what) = lookup(m, k, None)?;
+        *out = to_bool(v, &what)? as u32;
+        Ok(())
+    })
+}
+
+/// Copies the string metadata value `key` (UTF-8) into `(buf, cap)` with a terminating NUL;
+/// `*out_len` receives its length without the NUL. (A string may itself contain NUL bytes; use
+/// `*out_len`.)
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL pointer), `CHORD_E_INVALID_UTF8`,
+/// `CHORD_E_NOT_FOUND` (no such key), `CHORD_E_TYPE_MISMATCH` (not a string),
+/// `CHORD_E_BUFFER_TOO_SMALL` (then `*out_len` is the length needed, without the NUL).
+/// Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn chord_model_meta_string(
+    model: *const chord_model,
+    key: *const c_char,
+    key_len: usize,
+    buf: *mut c_char,
+    cap: usize,
+    out_len: *mut usize,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    boundary(err, || {
+        let (m, k) = unsafe { model_and_key(model, key, key_len)? };
+        let (v, what) = lookup(m, k, None)?;
+        let s = to_str(v, &what)?;
+        unsafe { copy_str(s.as_bytes(), buf, cap, out_len) }
+    })
+}
+
+/// The number of elements of the array metadata value `key` into `*out_len`, and their type
+/// (`CHORD_META_*`, known also for an empty array) into `*out_type` (may be NULL).
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL model, key or out_len),
+/// `CHORD_E_INVALID_UTF8`, `CHORD_E_NOT_FOUND` (no such key), `CHORD_E_TYPE_MISMATCH` (not an
+/// array). Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn chord_model_meta_array_len(
+    model: *const chord_model,
+    key: *const c_char,
+    key_len: usize,
+    out_len: *mut usize,
+    out_type: *mut u32,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    boundary(err, || {
+        let (m, k) = unsafe { model_and_key(model, key, key_len)? };
+        let out_len = unsafe { obj_mut(out_len, "out_len")? };
+        let n = m.gguf().meta_array(k)?.len();
+        let ty = m.gguf().meta_array_type(k)? as u32;
+        *out_len = n;
+        unsafe { super::args::put(out_type, ty) };
+        Ok(())
+    })
+}
+
+/// Reads element `index` of the array metadata value `key` as an unsigned integer into `*out`
+/// (same widening as `chord_model_meta_u64`).
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL pointer, or `index` not below the
+/// array's length), `CHORD_E_INVALID_UTF8`, `CHORD_E_NOT_FOUND` (no such key),
+/// `CHORD_E_TYPE_MISMATCH` (not an array, or the element is not a non-negative integer).
+/// Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn chord_model_meta_array_u64(
+    model: *const chord_model,
+    key: *const c_char,
+    key_len: usize,
+    index: usize,
+    out: *mut u64,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    boundary(err, || {
+        let (m, k) = unsafe { model_and_key(model, key, key_len)? };
+        let out = unsafe { obj_mut(out, "out")? };
+        let (v, what) = lookup(m, k, Some(index))?;
+        *out = to_u64(v, &what)?;
+        Ok(())
+    })
+}
+
+/// Reads element `index` of the array metadata value `key` as a signed integer into `*out`
+/// (same widening as `chord_model_meta_i64`).
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL pointer, or `index` not below the
+/// array's length), `CHORD_E_INVALID_UTF8`, `CHORD_E_NOT_FOUND` (no such key),
+/// `CHORD_E_TYPE_MISMATCH` (not an array, or the element is not an integer that fits).
+/// Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn chord_model_meta_array_i64(
+    model: *const chord_model,
+    key: *const c_char,
+    key_len: usize,
+    index: usize,
+    out: *mut i64,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    boundary(err, || {
+        let (m, k) = unsafe { model_and_key(model, key, key_len)? };
+        let out = unsafe { obj_mut(out, "out")? };
+        let (v, what) = lookup(m, k, Some(index))?;
+        *out = to_i64(v, &what)?;
+        Ok(())
+    })
+}
+
+/// Reads element `index` of the array metadata value `key` as a float into `*out` (an `f32` or
+/// `f64` element).
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL pointer, or `index` not below the
+/// array's length), `CHORD_E_INVALID_UTF8`, `CHORD_E_NOT_FOUND` (no such key),
+/// `CHORD_E_TYPE_MISMATCH` (not an array, or the element is not a float). Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn chord_model_meta_array_f64(
+    model: *const chord_model,
+    key: *const c_char,
+    key_len: usize,
+    index: usize,
+    out: *mut f64,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    boundary(err, || {
+        let (m, k) = unsafe { model_and_key(model, key, key_len)? };
+        let out = unsafe { obj_mut(out, "out")? };
+        let (v, what) = lookup(m, k, Some(index))?;
+        *out = to_f64(v, &what)?;
+        Ok(())
+    })
+}
+
+/// Reads element `index` of the bool array metadata value `key` into `*out` as 0 or 1.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL pointer, or `index` not below the
+/// array's length), `CHORD_E_INVALID_UTF8`, `CHORD_E_NOT_FOUND` (no such key),
+/// `CHORD_E_TYPE_MISMATCH` (not an array, or the element is not a bool). Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn chord_model_meta_array_bool(
+    model: *const chord_model,
+    key: *const c_char,
+    key_len: usize,
+    index: usize,
+    out: *mut u32,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    boundary(err, || {
+        let (m, k) = unsafe { model_and_key(model, key, key_len)? };
+        let out = unsafe { obj_mut(out, "out")? };
+        let (v, what) = lookup(m, k, Some(index))?;
+        *out = to_bool(v, &what)? as u32;
+        Ok(())
+    })
+}
+
+/// Copies element `index` of the string array metadata value `key` (e.g. one entry of
+/// `tokenizer.ggml.tokens`) into `(buf, cap)` with a terminating NUL; `*out_len` receives its
+/// length without the NUL.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL pointer, or `index` not below the
+/// array's length), `CHORD_E_INVALID_UTF8`, `CHORD_E_NOT_FOUND` (no such key),
+/// `CHORD_E_TYPE_MISMATCH` (not an array, or the element is not a string),
+/// `CHORD_E_BUFFER_TOO_SMALL` (then `*out_len` is the length needed, without the NUL).
+/// Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn chord_model_meta_array_string(
+    model: *const chord_model,
+    key: *const c_char,
+    key_len: usize,
+    index: usize,
+    buf: *mut c_char,
+    cap: usize,
+    out_len: *mut usize,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    boundary(err, || {
+        let (m, k) = unsafe { model_and_key(model, key, key_len)? };
+        let (v, what) = lookup(m, k, Some(index))?;
+        let s = to_str(v, &what)?;
+        unsafe { copy_str(s.as_bytes(), buf, cap, out_len) }
     })
 }

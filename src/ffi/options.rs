@@ -3,9 +3,10 @@
 use super::args::{flag, obj_mut, text};
 use super::{boundary, chord_error, chord_status};
 use crate::bail;
-use crate::model::{BackendKind, ModelOptions};
+use crate::model::{BackendKind, ModelOptions, Progress, MAX_THREADS};
 use crate::session::{GenerateParams, SamplerParams, SessionOptions};
-use std::ffi::c_char;
+use std::ffi::{c_char, c_void};
+use std::sync::Arc;
 
 /// Options for `chord_model_load`. Owned by the caller; free with `chord_model_options_free`.
 /// Not thread-safe: do not change one object from two threads at once.
@@ -27,6 +28,9 @@ pub const CHORD_BACKEND_AUTO: u32 = 0;
 pub const CHORD_BACKEND_CPU: u32 = 1;
 /// Backend choice: wgpu (only in builds with the `wgpu` feature).
 pub const CHORD_BACKEND_WGPU: u32 = 2;
+/// Backend choice: CUDA (not built into chord yet: `chord_model_load` reports
+/// `CHORD_E_UNSUPPORTED`).
+pub const CHORD_BACKEND_CUDA: u32 = 3;
 
 /// Moves a new options object into `*out`.
 unsafe fn create<T>(out: *mut *mut T, value: T, err: *mut *mut chord_error) -> chord_status {
@@ -114,9 +118,10 @@ pub unsafe extern "C" fn chord_generate_params_free(opts: *mut chord_generate_pa
     unsafe { destroy(opts) }
 }
 
-/// Worker threads for the model's sessions; 0 (the default) uses one per core.
+/// Worker threads for the model's sessions, 0 to 1024; 0 (the default) uses one per core. More
+/// threads than cores is allowed (and logged as a warning at load).
 ///
-/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object or value out of range).
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object or value above 1024).
 #[no_mangle]
 pub unsafe extern "C" fn chord_model_options_set_threads(
     opts: *mut chord_model_options,
@@ -125,13 +130,21 @@ pub unsafe extern "C" fn chord_model_options_set_threads(
 ) -> chord_status {
     unsafe {
         set(opts, err, |o| {
+            if n as usize > MAX_THREADS {
+                bail!(
+                    InvalidArgument,
+                    "threads must be 0 to {MAX_THREADS}, got {n}"
+                );
+            }
             o.0.n_threads = n as usize;
             Ok(())
         })
     }
 }
 
-/// Compute backend: `CHORD_BACKEND_AUTO` (default), `_CPU` or `_WGPU`. A backend this build lacks is reported by `chord_model_load` as `CHORD_E_UNSUPPORTED`.
+/// Compute backend: `CHORD_BACKEND_AUTO` (default: the best one built in, the CPU today), `_CPU`,
+/// `_WGPU` or `_CUDA`. A backend this build lacks (wgpu without the `wgpu` feature; CUDA always,
+/// for now) is reported by `chord_model_load` as `CHORD_E_UNSUPPORTED`.
 ///
 /// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object or value out of range).
 #[no_mangle]
@@ -146,6 +159,7 @@ pub unsafe extern "C" fn chord_model_options_set_backend(
                 CHORD_BACKEND_AUTO => BackendKind::Auto,
                 CHORD_BACKEND_CPU => BackendKind::Cpu,
                 CHORD_BACKEND_WGPU => BackendKind::Wgpu,
+                CHORD_BACKEND_CUDA => BackendKind::Cuda,
                 b => bail!(InvalidArgument, "unknown backend {b}"),
             };
             Ok(())
@@ -165,6 +179,97 @@ pub unsafe extern "C" fn chord_model_options_set_vocab_only(
     unsafe {
         set(opts, err, |o| {
             o.0.vocab_only = flag(vocab_only, "vocab_only")?;
+            Ok(())
+        })
+    }
+}
+
+/// Memory budget in bytes for the model's resident weights; 0 (the default) means no budget.
+/// This version records the budget and reports it (`CHORD_INFO_MEMORY_BUDGET`,
+/// `chord_model_describe`, the load log) but does not enforce it yet: the pager that keeps weights
+/// under the budget comes in a later version, and until then all weights stay resident.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object).
+#[no_mangle]
+pub unsafe extern "C" fn chord_model_options_set_memory_budget(
+    opts: *mut chord_model_options,
+    bytes: u64,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    unsafe {
+        set(opts, err, |o| {
+            o.0.memory_budget = bytes;
+            Ok(())
+        })
+    }
+}
+
+/// 1 (the default): map the file; its pages are read on first use and shared with the page cache.
+/// 0: read the whole file into memory that chord owns at load (slower to load, uses private
+/// memory, but later changes to the file cannot affect the model). Both give the same results.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object or value not 0 or 1).
+#[no_mangle]
+pub unsafe extern "C" fn chord_model_options_set_use_mmap(
+    opts: *mut chord_model_options,
+    use_mmap: u32,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    unsafe {
+        set(opts, err, |o| {
+            o.0.use_mmap = flag(use_mmap, "use_mmap")?;
+            Ok(())
+        })
+    }
+}
+
+/// Receives load progress: `progress` is the fraction done, from 0 to 1, never decreasing; the
+/// first call passes 0 and the last call of a successful load passes exactly 1. Return 1 (any
+/// nonzero value) to continue, 0 to cancel the load (`chord_model_load` then returns
+/// `CHORD_E_CANCELLED` and frees everything it made; a 0 from the final call also cancels). Called
+/// on the thread that calls `chord_model_load`, between load steps (every 16 MiB read when the
+/// file is not mapped).
+pub type chord_progress_fn =
+    Option<unsafe extern "C" fn(progress: f32, user_data: *mut c_void) -> u32>;
+
+/// The C callback and its `user_data`, called only on the thread running `chord_model_load`.
+struct CProgress {
+    cb: unsafe extern "C" fn(f32, *mut c_void) -> u32,
+    user_data: *mut c_void,
+}
+
+impl CProgress {
+    fn call(&self, progress: f32) -> bool {
+        // SAFETY: the host guarantees that `cb` and `user_data` are valid while the load runs.
+        unsafe { (self.cb)(progress, self.user_data) != 0 }
+    }
+}
+
+// SAFETY: chord calls the callback only on the thread that called `chord_model_load` with these
+// options, as documented; chord never dereferences `user_data`.
+unsafe impl Send for CProgress {}
+// SAFETY: as above; the pointer is only passed back to the host's callback.
+unsafe impl Sync for CProgress {}
+
+/// Sets (or with `cb` NULL, removes) the load-progress callback. `user_data` is passed to every
+/// call; chord does not own it (it must stay valid while a `chord_model_load` with these options
+/// runs). A load with these options calls `cb` on the loading thread: see `chord_progress_fn`;
+/// loads on several threads with the same options each call it on their own thread.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object).
+#[no_mangle]
+pub unsafe extern "C" fn chord_model_options_set_progress_callback(
+    opts: *mut chord_model_options,
+    cb: chord_progress_fn,
+    user_data: *mut c_void,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    unsafe {
+        set(opts, err, |o| {
+            o.0.progress = cb.map(|cb| {
+                let c = CProgress { cb, user_data };
+                Progress(Arc::new(move |p| c.call(p)))
+            });
             Ok(())
         })
     }

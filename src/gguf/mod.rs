@@ -1,5 +1,6 @@
-//! The GGUF reader: maps a file, parses its header, metadata and tensor index, and validates every
-//! tensor's type, shape, offset and size against the file before anything reads tensor data.
+//! The GGUF reader: maps a file (or reads it into owned memory), parses its header, metadata and
+//! tensor index, and validates every tensor's type, shape, offset and size against the file before
+//! anything reads tensor data. `query.rs` holds the typed metadata lookups offered to hosts.
 //!
 //! Hostile input never panics and never makes the reader allocate more than the file could
 //! describe: counts beyond the `MAX_*` sanity limits below are `GgufLimit` errors, and every
@@ -8,15 +9,18 @@
 //! `parse.rs`; `tests/gguf_malformed.rs` holds a corpus of malformed files with their codes.
 
 mod parse;
+pub mod query;
 mod value;
 
+pub use query::MetaType;
 pub use value::Value;
 
 use crate::error::Error;
 use crate::error::{ErrorCode, Result};
 use crate::quant::GgmlType;
-use memmap2::Mmap;
+use memmap2::{Mmap, MmapMut};
 use std::collections::HashMap;
+use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -73,11 +77,17 @@ impl TensorInfo {
     }
 }
 
+/// Bytes read per step when a file is read into memory instead of mapped (progress and
+/// cancellation are checked between steps).
+pub const READ_CHUNK: usize = 16 << 20;
+
 /// An open, validated GGUF file. Cheap to share: tensor data is borrowed from the map.
 pub struct GgufFile {
     map: Arc<Mmap>,
+    mapped: bool,
     version: u32,
     metadata: Vec<(String, Value)>,
+    array_types: Vec<Option<u32>>,
     meta_index: HashMap<String, usize>,
     tensors: Vec<TensorInfo>,
     tensor_index: HashMap<String, usize>,
@@ -89,12 +99,7 @@ impl GgufFile {
     /// Maps and parses the file at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let file = std::fs::File::open(path).map_err(|e| {
-            Error::new(
-                ErrorCode::Io,
-                format!("cannot open '{}': {e}", path.display()),
-            )
-        })?;
+        let file = open_file(path)?;
         // SAFETY: the map is read-only. A file truncated by another process after this point can
         // still fault on access; that is the documented contract of every mmap-based loader.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| {
@@ -106,13 +111,56 @@ impl GgufFile {
         Self::from_map(Arc::new(map))
     }
 
+    /// Reads the whole file at `path` into memory that chord owns (an anonymous, page-aligned
+    /// allocation with no link to the file), then parses it. Later changes to the file do not
+    /// affect the loaded data, and nothing faults if the file is truncated or its disk goes away.
+    /// `on_read(done, total)` is called after every [`READ_CHUNK`] bytes; an error from it stops
+    /// the read and is returned (the memory is freed).
+    pub fn read(
+        path: impl AsRef<Path>,
+        mut on_read: impl FnMut(usize, usize) -> Result<()>,
+    ) -> Result<Self> {
+        let path = path.as_ref();
+        let mut file = open_file(path)?;
+        let io = |what: &str, e: std::io::Error| {
+            Error::new(
+                ErrorCode::Io,
+                format!("cannot {what} '{}': {e}", path.display()),
+            )
+        };
+        let len = file.metadata().map_err(|e| io("stat", e))?.len();
+        let len = usize::try_from(len).map_err(|_| {
+            Error::new(
+                ErrorCode::Io,
+                format!("'{}' is too large for this machine", path.display()),
+            )
+        })?;
+        let mut buf = MmapMut::map_anon(len).map_err(|e| io("allocate memory for", e))?;
+        let mut done = 0;
+        while done < len {
+            let end = (done + READ_CHUNK).min(len);
+            file.read_exact(&mut buf[done..end])
+                .map_err(|e| io("read", e))?;
+            done = end;
+            on_read(done, len)?;
+        }
+        let map = buf
+            .make_read_only()
+            .map_err(|e| io("protect the copy of", e))?;
+        let mut f = Self::from_map(Arc::new(map))?;
+        f.mapped = false;
+        Ok(f)
+    }
+
     /// Parses an already mapped file.
     pub fn from_map(map: Arc<Mmap>) -> Result<Self> {
         let parsed = parse::parse(&map)?;
         Ok(GgufFile {
             map,
+            mapped: true,
             version: parsed.version,
             metadata: parsed.metadata,
+            array_types: parsed.array_types,
             meta_index: parsed.meta_index,
             tensors: parsed.tensors,
             tensor_index: parsed.tensor_index,
@@ -142,9 +190,14 @@ impl GgufFile {
         self.map.len()
     }
 
-    /// The whole mapped file.
+    /// The whole file's bytes (a map of the file, or the owned copy made by [`GgufFile::read`]).
     pub fn map(&self) -> &Arc<Mmap> {
         &self.map
+    }
+
+    /// Whether the bytes are a map of the file (`open`) rather than an owned copy (`read`).
+    pub fn is_mapped(&self) -> bool {
+        self.mapped
     }
 
     /// All metadata in file order.
@@ -237,6 +290,15 @@ impl GgufFile {
     pub fn tensor_data(&self, t: &TensorInfo) -> &[u8] {
         &self.map[t.offset..t.offset + t.size]
     }
+}
+
+fn open_file(path: &Path) -> Result<std::fs::File> {
+    std::fs::File::open(path).map_err(|e| {
+        Error::new(
+            ErrorCode::Io,
+            format!("cannot open '{}': {e}", path.display()),
+        )
+    })
 }
 
 fn wrong_type(key: &str, want: &str, got: &Value) -> Error {

@@ -38,6 +38,9 @@ const MAX_ALIGNMENT: u64 = 1 << 20;
 pub(super) struct Parsed {
     pub version: u32,
     pub metadata: Vec<(String, Value)>,
+    /// For each metadata entry that is an array, the GGUF type id of its elements (kept because an
+    /// empty array has no element to tell it).
+    pub array_types: Vec<Option<u32>>,
     pub meta_index: HashMap<String, usize>,
     pub tensors: Vec<TensorInfo>,
     pub tensor_index: HashMap<String, usize>,
@@ -365,6 +368,7 @@ pub(super) fn parse(buf: &[u8]) -> Result<Parsed> {
     )?;
 
     let mut metadata = Vec::with_capacity(reserve_kv);
+    let mut array_types = Vec::with_capacity(reserve_kv);
     let mut meta_index = HashMap::with_capacity(reserve_kv);
     for i in 0..n_kv as usize {
         c.at(format!("the key of metadata entry {i}"));
@@ -380,9 +384,17 @@ pub(super) fn parse(buf: &[u8]) -> Result<Parsed> {
         let ty = c.u32()?;
         c.at(format!("the value of metadata entry {i} ('{k}')"));
         c.add_values(1)?;
+        let elem_ty = match ty {
+            9 => c
+                .buf
+                .get(c.pos..c.pos + 4)
+                .map(|b| u32::from_le_bytes(b.try_into().expect("four bytes"))),
+            _ => None,
+        };
         let v = c.value(ty, 0)?;
         meta_index.insert(key.clone(), i);
         metadata.push((key, v));
+        array_types.push(elem_ty);
     }
     let alignment = alignment_of(&metadata, &meta_index)?;
 
@@ -469,6 +481,7 @@ pub(super) fn parse(buf: &[u8]) -> Result<Parsed> {
     Ok(Parsed {
         version,
         metadata,
+        array_types,
         meta_index,
         tensors,
         tensor_index,

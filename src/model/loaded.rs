@@ -1,6 +1,8 @@
-//! A loaded model: the mapped file, its configuration and weights, its tokenizer, and the worker
-//! threads that its sessions compute on. Immutable after load and shared by sessions.
+//! A loaded model: the file's bytes (mapped or read), its configuration and weights, its
+//! tokenizer, and the worker threads that its sessions compute on. Immutable after load and shared
+//! by sessions. Loading reports progress, may be cancelled, and logs what it loaded.
 
+use super::options::{BackendKind, ModelOptions, Progress, MAX_THREADS};
 use super::{Config, ModelCore, Weights};
 use crate::error::{Error, ErrorCode, Result};
 use crate::gguf::GgufFile;
@@ -8,28 +10,26 @@ use crate::tokenizer::Tokenizer;
 use std::path::Path;
 use std::sync::Arc;
 
-/// Which compute backend runs the transformer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum BackendKind {
-    /// The best available: the CPU today.
-    #[default]
-    Auto,
-    /// burn-flex on the CPU.
-    Cpu,
-    /// burn-wgpu (needs the `wgpu` feature).
-    Wgpu,
+/// Reports load progress and turns a `false` from the callback into a `Cancelled` error.
+struct Reporter<'a>(Option<&'a Progress>);
+
+impl Reporter<'_> {
+    fn at(&self, fraction: f32) -> Result<()> {
+        match self.0 {
+            Some(p) if !(p.0)(fraction.clamp(0.0, 1.0)) => {
+                crate::log!(Info, "model load cancelled by the progress callback");
+                crate::bail!(
+                    Cancelled,
+                    "the model load was cancelled by the progress callback"
+                )
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
-/// Options for [`Model::load`].
-#[derive(Debug, Clone, Default)]
-pub struct ModelOptions {
-    /// Worker threads for the quantized products; 0 picks the number of cores.
-    pub n_threads: usize,
-    /// Compute backend.
-    pub backend: BackendKind,
-    /// Load only the vocabulary (tokenize and detokenize), even when the file has weights.
-    pub vocab_only: bool,
-}
+/// Share of the progress range spent reading the file when it is not mapped.
+const READ_SHARE: f32 = 0.8;
 
 /// A loaded model. Share it between sessions and threads with `Arc`.
 pub struct Model {
@@ -38,18 +38,64 @@ pub struct Model {
     tokenizer: Tokenizer,
     pool: Arc<rayon::ThreadPool>,
     backend: BackendKind,
+    memory_budget: u64,
 }
 
 impl Model {
-    /// Maps, validates and prepares the model at `path`. A file without tensors (a vocabulary-only
-    /// GGUF) loads as a model that can tokenize but not run.
+    /// Maps (or reads), validates and prepares the model at `path`. A file without tensors (a
+    /// vocabulary-only GGUF) loads as a model that can tokenize but not run. The progress callback
+    /// in `opts` is called on this thread; when it cancels, the load returns `Cancelled` and
+    /// everything it had made is freed.
     pub fn load(path: impl AsRef<Path>, opts: &ModelOptions) -> Result<Model> {
-        let file = GgufFile::open(path)?;
+        let path = path.as_ref();
+        Self::load_logged(path, opts).inspect_err(|e| {
+            if e.code() != ErrorCode::Cancelled {
+                crate::log!(Error, "cannot load '{}': {e}", path.display());
+            }
+        })
+    }
+
+    fn load_logged(path: &Path, opts: &ModelOptions) -> Result<Model> {
+        if opts.n_threads > MAX_THREADS {
+            crate::bail!(
+                InvalidArgument,
+                "{} worker threads asked for; at most {MAX_THREADS}",
+                opts.n_threads
+            );
+        }
+        let backend = opts.backend.resolve()?;
+        let report = Reporter(opts.progress.as_ref());
+        crate::log!(
+            Info,
+            "loading '{}' ({})",
+            path.display(),
+            if opts.use_mmap {
+                "mapped"
+            } else {
+                "read into memory"
+            }
+        );
+        report.at(0.0)?;
+        let (file, base) = if opts.use_mmap {
+            (GgufFile::open(path)?, 0.0)
+        } else {
+            let f = GgufFile::read(path, |done, total| {
+                crate::log!(Debug, "read {done} of {total} bytes");
+                report.at(READ_SHARE * done as f32 / total.max(1) as f32)
+            })?;
+            (f, READ_SHARE)
+        };
+        let step = |x: f32| base + (1.0 - base) * x;
+        log_file(&file);
+        report.at(step(0.1))?;
         let tokenizer = Tokenizer::from_gguf(&file)?;
+        report.at(step(0.3))?;
         let core = if opts.vocab_only || file.tensors().is_empty() {
+            crate::log!(Info, "vocabulary only: no weights loaded");
             None
         } else {
             let cfg = Config::from_gguf(&file)?;
+            report.at(step(0.4))?;
             let weights = Weights::from_gguf(&file, &cfg)?;
             if tokenizer.n_vocab() != cfg.n_vocab {
                 crate::bail!(
@@ -59,21 +105,29 @@ impl Model {
                     cfg.n_vocab
                 );
             }
+            crate::log!(
+                Info,
+                "hyperparameters: n_layer={} n_embd={} n_head={} n_head_kv={} n_ff={} n_vocab={} n_ctx_train={}",
+                cfg.n_layer, cfg.n_embd, cfg.n_head, cfg.n_head_kv, cfg.n_ff, cfg.n_vocab, cfg.n_ctx_train
+            );
+            for (i, l) in weights.layers.iter().enumerate() {
+                crate::log!(Debug, "layer {i}: {} bytes of weights", l.size());
+            }
             Some(Arc::new(ModelCore { cfg, weights }))
         };
-        let backend = match opts.backend {
-            BackendKind::Auto | BackendKind::Cpu => BackendKind::Cpu,
-            BackendKind::Wgpu if cfg!(feature = "wgpu") => BackendKind::Wgpu,
-            BackendKind::Wgpu => crate::bail!(
-                Unsupported,
-                "this build of chord has no wgpu backend (feature 'wgpu')"
-            ),
-        };
+        report.at(step(0.8))?;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let threads = if opts.n_threads == 0 {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
+            cores
         } else {
             opts.n_threads
         };
+        if threads > cores {
+            crate::log!(
+                Warn,
+                "{threads} worker threads on {cores} cores: threads will compete for cores"
+            );
+        }
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("chord-worker-{i}"))
@@ -84,13 +138,38 @@ impl Model {
                     format!("cannot start worker threads: {e}"),
                 )
             })?;
-        Ok(Model {
+        crate::log!(
+            Info,
+            "backend {} (asked for {}), {threads} worker threads",
+            backend.name(),
+            opts.backend.name()
+        );
+        let weight_bytes: u64 = file.tensors().iter().map(|t| t.size as u64).sum();
+        match opts.memory_budget {
+            0 => crate::log!(Info, "memory budget: none"),
+            b => {
+                crate::log!(
+                    Info,
+                    "memory budget: {b} bytes (recorded; not enforced until the pager lands)"
+                );
+                if b < weight_bytes {
+                    crate::log!(
+                        Warn,
+                        "the memory budget ({b} bytes) is smaller than the weights ({weight_bytes} bytes) and is not enforced yet: all weights stay resident"
+                    );
+                }
+            }
+        }
+        let model = Model {
             file,
             core,
             tokenizer,
             pool: Arc::new(pool),
             backend,
-        })
+            memory_budget: opts.memory_budget,
+        };
+        report.at(1.0)?;
+        Ok(model)
     }
 
     /// The GGUF file (metadata and tensor index).
@@ -132,6 +211,72 @@ impl Model {
     pub fn backend(&self) -> BackendKind {
         self.backend
     }
+
+    /// The Jinja chat template stored under `tokenizer.chat_template`, if the file has one (as a
+    /// string).
+    pub fn chat_template(&self) -> Option<&str> {
+        self.file.opt_str("tokenizer.chat_template").ok().flatten()
+    }
+}
+
+/// Load facts: options recorded at load and sizes.
+impl Model {
+    /// The memory budget in bytes given at load (0: none). Not enforced yet.
+    pub fn memory_budget(&self) -> u64 {
+        self.memory_budget
+    }
+
+    /// Whether the weights are a map of the file (else an owned copy read at load).
+    pub fn uses_mmap(&self) -> bool {
+        self.file.is_mapped()
+    }
+
+    /// Number of values in the file's tensors.
+    pub fn n_params(&self) -> u64 {
+        self.file.tensors().iter().map(|t| t.n_elements()).sum()
+    }
+
+    /// Bytes of tensor data in the file.
+    pub fn weight_bytes(&self) -> u64 {
+        self.file.tensors().iter().map(|t| t.size as u64).sum()
+    }
+}
+
+/// Logs what the file holds: version, size, architecture, tensor formats.
+fn log_file(f: &GgufFile) {
+    if !crate::log::enabled(crate::log::Level::Info) {
+        return;
+    }
+    crate::log!(
+        Info,
+        "GGUF v{}, {} bytes, {} tensors, {} metadata keys",
+        f.version(),
+        f.file_size(),
+        f.tensors().len(),
+        f.metadata().len()
+    );
+    let arch = f.opt_str("general.architecture").ok().flatten();
+    let name = f.opt_str("general.name").ok().flatten();
+    crate::log!(
+        Info,
+        "architecture {}{}",
+        arch.unwrap_or("(none)"),
+        name.map(|n| format!(" ({n})")).unwrap_or_default()
+    );
+    for (ty, (n, bytes)) in tensor_formats(f) {
+        crate::log!(Info, "tensors {ty}: {n}, {bytes} bytes");
+    }
+}
+
+/// Tensor count and bytes per storage format, by format name.
+fn tensor_formats(f: &GgufFile) -> std::collections::BTreeMap<&'static str, (usize, usize)> {
+    let mut by_type: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
+    for ti in f.tensors() {
+        let e = by_type.entry(ti.ty.name()).or_default();
+        e.0 += 1;
+        e.1 += ti.size;
+    }
+    by_type
 }
 
 impl Model {
@@ -182,15 +327,24 @@ impl Model {
             t.eos(),
             t.add_bos()
         );
-        let mut by_type: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
-        for ti in f.tensors() {
-            let e = by_type.entry(ti.ty.name()).or_default();
-            e.0 += 1;
-            e.1 += ti.size;
-        }
-        let total: usize = f.tensors().iter().map(|t| t.size).sum();
-        let _ = writeln!(s, "tensor data: {total} bytes");
-        for (ty, (n, bytes)) in by_type {
+        let _ = writeln!(
+            s,
+            "loaded: backend={} threads={} mmap={} memory_budget={}",
+            self.backend.name(),
+            self.n_threads(),
+            self.uses_mmap(),
+            match self.memory_budget {
+                0 => "none".to_string(),
+                b => format!("{b} bytes (not enforced yet)"),
+            }
+        );
+        let _ = writeln!(
+            s,
+            "tensor data: {} bytes, {} parameters",
+            self.weight_bytes(),
+            self.n_params()
+        );
+        for (ty, (n, bytes)) in tensor_formats(f) {
             let _ = writeln!(s, "  {ty}: {n} tensors, {bytes} bytes");
         }
         for ti in f.tensors() {

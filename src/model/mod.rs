@@ -8,5 +8,7 @@ pub use config::{Config, SUPPORTED_ARCHITECTURES};
 pub use forward::{ModelCore, Transformer, WantLogits};
 pub use weights::{LayerWeights, QWeight, Weights};
 mod loaded;
+mod options;
 
-pub use loaded::{BackendKind, Model, ModelOptions};
+pub use loaded::Model;
+pub use options::{BackendKind, ModelOptions, Progress, MAX_THREADS};

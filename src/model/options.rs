@@ -1,0 +1,91 @@
+//! Options for loading a model: backend choice, worker threads, memory budget, mmap, progress.
+
+use crate::error::Result;
+use std::sync::Arc;
+
+/// Which compute backend runs the transformer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackendKind {
+    /// The best backend built in: the CPU today.
+    #[default]
+    Auto,
+    /// burn-flex on the CPU.
+    Cpu,
+    /// burn-wgpu (needs the `wgpu` feature).
+    Wgpu,
+    /// CUDA: a valid choice that this crate does not build yet (loading reports `Unsupported`).
+    Cuda,
+}
+
+impl BackendKind {
+    /// Lower-case name ("auto", "cpu", "wgpu", "cuda").
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Auto => "auto",
+            BackendKind::Cpu => "cpu",
+            BackendKind::Wgpu => "wgpu",
+            BackendKind::Cuda => "cuda",
+        }
+    }
+
+    /// The backend that `self` runs on in this build, or `Unsupported` when it is not built in.
+    pub fn resolve(self) -> Result<BackendKind> {
+        match self {
+            BackendKind::Auto | BackendKind::Cpu => Ok(BackendKind::Cpu),
+            BackendKind::Wgpu if cfg!(feature = "wgpu") => Ok(BackendKind::Wgpu),
+            BackendKind::Wgpu => crate::bail!(
+                Unsupported,
+                "this build of chord has no wgpu backend (build with the 'wgpu' feature)"
+            ),
+            BackendKind::Cuda => crate::bail!(
+                Unsupported,
+                "chord has no CUDA backend yet; use the cpu backend (or wgpu where built in)"
+            ),
+        }
+    }
+}
+
+/// Most worker threads a model may ask for.
+pub const MAX_THREADS: usize = 1024;
+
+/// A load-progress callback: gets the fraction done in [0, 1] and returns `false` to cancel.
+#[derive(Clone)]
+pub struct Progress(pub Arc<dyn Fn(f32) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress(..)")
+    }
+}
+
+/// Options for [`Model::load`].
+#[derive(Debug, Clone)]
+pub struct ModelOptions {
+    /// Worker threads for the quantized products; 0 picks the number of cores; at most
+    /// [`MAX_THREADS`].
+    pub n_threads: usize,
+    /// Compute backend.
+    pub backend: BackendKind,
+    /// Load only the vocabulary (tokenize and detokenize), even when the file has weights.
+    pub vocab_only: bool,
+    /// Memory budget in bytes; 0 means none. Recorded and reported only: the pager that keeps
+    /// resident weights under it is a later piece of work.
+    pub memory_budget: u64,
+    /// Map the file (true, the default) or read it into memory that chord owns (false).
+    pub use_mmap: bool,
+    /// Called on the loading thread as the load advances; returning `false` cancels it.
+    pub progress: Option<Progress>,
+}
+
+impl Default for ModelOptions {
+    fn default() -> Self {
+        ModelOptions {
+            n_threads: 0,
+            backend: BackendKind::Auto,
+            vocab_only: false,
+            memory_budget: 0,
+            use_mmap: true,
+            progress: None,
+        }
+    }
+}
