@@ -153,7 +153,14 @@ impl<B: ChordBackend> Transformer<B> {
             WantLogits::All => x,
         };
         let x = B::rms_norm(x, &self.output_norm, cfg.rms_eps);
-        let logits = B::qmatmul(x, &w.output()?)?;
+        let logits = if w.n_output_chunks() == 1 {
+            B::qmatmul(x, &w.output_chunk(0)?)?
+        } else {
+            let parts = (0..w.n_output_chunks())
+                .map(|i| B::qmatmul(x.clone(), &w.output_chunk(i)?))
+                .collect::<Result<Vec<_>>>()?;
+            Tensor::cat(parts, 1)
+        };
         logits.into_data().into_vec::<f32>().map_err(|e| {
             crate::Error::new(crate::ErrorCode::Internal, format!("reading logits: {e:?}"))
         })

@@ -133,10 +133,7 @@ impl LayerWeights {
 
     /// Bytes of encoded weights in this layer.
     pub fn size(&self) -> usize {
-        self.matrices()
-            .iter()
-            .map(|w| w.size())
-        .sum::<usize>()
+        self.matrices().iter().map(|w| w.size()).sum::<usize>()
             + 4 * (self.attn_norm.len() + self.ffn_norm.len())
     }
 }
@@ -155,9 +152,17 @@ pub struct Weights {
     /// point into the file image: use [`Weights::layer`], never this field, to read them.
     pub layers: Vec<LayerWeights>,
     /// The pager, when the model runs under a budget it does not fit. Units `0..n_layer` are the
-    /// layers, unit `n_layer` the output head.
+    /// layers, then one unit per chunk of the output head.
     pager: Option<Pager>,
+    /// The output head's row chunks `(first row, rows)`, one unit each: the head of a small model
+    /// can be larger than all its layers together (SmolLM2-135M: 30%), so it is streamed in
+    /// pieces no larger than a layer. One chunk of every row when the model is not paged.
+    head_chunks: Vec<(usize, usize)>,
 }
+
+/// Output-head chunks hold a multiple of this many rows (a multiple of every row grouping the
+/// product kernels use, so chunked products equal the whole one bit for bit).
+const HEAD_CHUNK_ROWS: usize = 64;
 
 /// A layer's weights, ready for the forward pass; a paged layer stays loaded while this lives.
 pub enum LayerRef<'a> {
@@ -214,9 +219,31 @@ impl Weights {
             output_norm: vec("output_norm.weight", d)?,
             output,
             rope_freqs,
+            head_chunks: vec![(0, cfg.n_vocab)],
             layers,
             pager: None,
         })
+    }
+
+    /// Splits the output head into chunks no larger than the largest layer (see `head_chunks`).
+    fn chunk_head(&mut self) {
+        let largest = self.layers.iter().map(|l| l.size()).max().unwrap_or(0);
+        let rb = self.output.row_bytes().max(1);
+        let rows = (largest / rb / HEAD_CHUNK_ROWS).max(1) * HEAD_CHUNK_ROWS;
+        self.head_chunks = (0..self.output.rows)
+            .step_by(rows)
+            .map(|r| (r, rows.min(self.output.rows - r)))
+            .collect();
+    }
+
+    /// Rows `first..first + n` of the output head, as a matrix of its own.
+    fn head_rows(&self, first: usize, n: usize) -> QWeight {
+        let mut w = self.output.clone();
+        if let Src::Image(_, offset) = &mut w.src {
+            *offset += first * self.output.row_bytes();
+        }
+        w.rows = n;
+        w
     }
 
     /// The pager's units: each layer's matrices, then the output head.
@@ -228,13 +255,22 @@ impl Weights {
                 .collect(),
         };
         let mut units: Vec<UnitLayout> = self.layers.iter().map(|l| unit(&l.matrices())).collect();
-        units.push(unit(&[&self.output]));
+        for &(first, n) in &self.head_chunks {
+            units.push(unit(&[&self.head_rows(first, n)]));
+        }
         units
     }
 
+    /// Prepares paging: splits the output head into chunks and returns the pager's units (each
+    /// layer's matrices, then the head's chunks), to plan with.
+    pub fn paging_units(&mut self) -> Vec<UnitLayout> {
+        self.chunk_head();
+        self.units()
+    }
+
     /// From now on, serves layers and the output head through a pager over `file` (the same file
-    /// the image was made from) following `plan` (see [`Weights::units`] for the units). Pinned
-    /// units are read before this returns; `progress` gets the fraction read and may cancel.
+    /// the image was made from) following `plan` over [`Weights::paging_units`]. Pinned units are
+    /// read before this returns; `progress` gets the fraction read and may cancel.
     pub fn page(
         &mut self,
         file: File,
@@ -260,13 +296,19 @@ impl Weights {
         }
     }
 
-    /// The output head, loaded.
-    pub fn output(&self) -> Result<QWeight> {
+    /// Number of row chunks the output head is used in ([`Weights::output_chunk`]).
+    pub fn n_output_chunks(&self) -> usize {
+        self.head_chunks.len()
+    }
+
+    /// Chunk `i` of the output head (consecutive rows; chunk outputs concatenate to the logits),
+    /// loaded.
+    pub fn output_chunk(&self, i: usize) -> Result<QWeight> {
+        let (first, n) = self.head_chunks[i];
+        let w = self.head_rows(first, n);
         match &self.pager {
-            None => Ok(self.output.clone()),
-            Some(p) => Ok(self
-                .output
-                .in_unit(&Arc::new(p.acquire(self.layers.len())?), 0)),
+            None => Ok(w),
+            Some(p) => Ok(w.in_unit(&Arc::new(p.acquire(self.layers.len() + i)?), 0)),
         }
     }
 
