@@ -101,7 +101,7 @@ static void help(void) {
           "  chord bench    -m MODEL [-p 128] [-n 32] [-r 3] [--threads N] [--json]\n"
           "model options (every command):\n"
           "  --no-mmap            read the file into memory instead of mapping it\n"
-          "  --budget BYTES       memory budget, K/M/G suffixes (recorded; not enforced yet)\n"
+          "  --budget BYTES       memory budget, K/M/G suffixes (larger files are paged)\n"
           "  --backend NAME       auto (default), cpu, wgpu, cuda\n"
           "  -v, -vv              log the load to stderr (info; info and debug)\n",
           stdout);

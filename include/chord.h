@@ -129,7 +129,7 @@
 #define CHORD_INFO_ADD_EOS 15
 
 /**
- * `chord_model_info` key: the memory budget given at load, in bytes (0: none; not enforced yet).
+ * `chord_model_info` key: the memory budget given at load, in bytes (0: none given).
  */
 #define CHORD_INFO_MEMORY_BUDGET 16
 
@@ -153,6 +153,53 @@
  * `chord_model_info` key: separator token id (`UINT64_MAX` when the model has none).
  */
 #define CHORD_INFO_TOKEN_SEP 20
+
+/**
+ * `chord_model_info` key: 1 when the model runs paged (its file is larger than the budget), else 0.
+ * The `CHORD_INFO_PAGER_*` counters below are 0 for a model that is not paged; they are cumulative
+ * over every session of the model and may be read at any time from any thread.
+ */
+#define CHORD_INFO_PAGED 21
+
+/**
+ * `chord_model_info` key: layers (and output head) resident for the model's lifetime.
+ */
+#define CHORD_INFO_PAGER_UNITS_PINNED 22
+
+/**
+ * `chord_model_info` key: layers (and output head) streamed through the slots.
+ */
+#define CHORD_INFO_PAGER_UNITS_STREAMED 23
+
+/**
+ * `chord_model_info` key: bytes of weights held: pinned layers plus slot buffers.
+ */
+#define CHORD_INFO_PAGER_BYTES_RESIDENT 24
+
+/**
+ * `chord_model_info` key: loads the computing thread had to do itself (stalls).
+ */
+#define CHORD_INFO_PAGER_SYNC_LOADS 25
+
+/**
+ * `chord_model_info` key: layer uses served by the prefetch thread's work.
+ */
+#define CHORD_INFO_PAGER_PREFETCH_HITS 26
+
+/**
+ * `chord_model_info` key: slot reuses that evicted a loaded layer.
+ */
+#define CHORD_INFO_PAGER_EVICTIONS 27
+
+/**
+ * `chord_model_info` key: bytes of weights read from the file (pinned layers included).
+ */
+#define CHORD_INFO_PAGER_BYTES_READ 28
+
+/**
+ * `chord_model_info` key: nanoseconds computing threads waited for weight bytes.
+ */
+#define CHORD_INFO_PAGER_STALL_NS 29
 
 /**
  * GGUF metadata value type (`chord_model_meta_type`): unsigned 8-bit integer. The numbers are
@@ -998,10 +1045,16 @@ chord_status chord_model_options_set_vocab_only(chord_model_options *opts,
                                                 chord_error **err);
 
 /**
- * Memory budget in bytes for the model's resident weights; 0 (the default) means no budget.
- * This version records the budget and reports it (`CHORD_INFO_MEMORY_BUDGET`,
- * `chord_model_describe`, the load log) but does not enforce it yet: the pager that keeps weights
- * under the budget comes in a later version, and until then all weights stay resident.
+ * Memory budget in bytes for the model's weights; 0 (the default) lets chord choose: it pages only
+ * when the file does not fit in 90% of the memory the system reports available.
+ *
+ * When the file is larger than the budget, chord keeps as many layers resident as fit and streams
+ * the others from the file through two slot buffers, with a background prefetch thread; the
+ * output equals the fully resident run bit for bit. Weight bytes held (resident layers, slots,
+ * norms) stay within the budget; the KV cache (`chord_session_options_*`) and per-call scratch
+ * are not part of it. A budget that cannot hold the largest layer fails the load with
+ * `CHORD_E_INVALID_ARGUMENT`. Paged weights are always read into owned memory (`use_mmap` then
+ * only concerns the metadata). Counters: `CHORD_INFO_PAGER_*`.
  *
  * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object).
  */

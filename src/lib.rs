@@ -7,6 +7,7 @@
 //! * [`quant`]: tensor formats, dequantization and quantized products.
 //! * [`tokenizer`]: text to tokens and back.
 //! * [`model`]: hyperparameters, weights and the transformer forward pass.
+//! * [`pager`]: layers paged in from the file under a memory budget, with prefetch.
 //! * [`attn`]: attention over the f16 KV cache, as llama.cpp computes it.
 //! * [`backend`]: the Burn backends and chord's operations on them.
 //! * [`session`]: KV cache, sampling and the generation loop.
@@ -23,6 +24,7 @@ pub mod ffi;
 pub mod gguf;
 pub mod log;
 pub mod model;
+pub mod pager;
 pub mod quant;
 pub mod session;
 pub mod tokenizer;

@@ -99,7 +99,7 @@ pub const CHORD_INFO_TOKEN_EOT: u32 = 13;
 pub const CHORD_INFO_TOKEN_PAD: u32 = 14;
 /// `chord_model_info` key: 1 when the model adds EOS to prompts, else 0.
 pub const CHORD_INFO_ADD_EOS: u32 = 15;
-/// `chord_model_info` key: the memory budget given at load, in bytes (0: none; not enforced yet).
+/// `chord_model_info` key: the memory budget given at load, in bytes (0: none given).
 pub const CHORD_INFO_MEMORY_BUDGET: u32 = 16;
 /// `chord_model_info` key: 1 when the file is mapped, 0 when it was read into memory.
 pub const CHORD_INFO_USE_MMAP: u32 = 17;
@@ -110,6 +110,26 @@ pub const CHORD_INFO_BACKEND: u32 = 18;
 pub const CHORD_INFO_TOKEN_UNK: u32 = 19;
 /// `chord_model_info` key: separator token id (`UINT64_MAX` when the model has none).
 pub const CHORD_INFO_TOKEN_SEP: u32 = 20;
+/// `chord_model_info` key: 1 when the model runs paged (its file is larger than the budget), else 0.
+/// The `CHORD_INFO_PAGER_*` counters below are 0 for a model that is not paged; they are cumulative
+/// over every session of the model and may be read at any time from any thread.
+pub const CHORD_INFO_PAGED: u32 = 21;
+/// `chord_model_info` key: layers (and output head) resident for the model's lifetime.
+pub const CHORD_INFO_PAGER_UNITS_PINNED: u32 = 22;
+/// `chord_model_info` key: layers (and output head) streamed through the slots.
+pub const CHORD_INFO_PAGER_UNITS_STREAMED: u32 = 23;
+/// `chord_model_info` key: bytes of weights held: pinned layers plus slot buffers.
+pub const CHORD_INFO_PAGER_BYTES_RESIDENT: u32 = 24;
+/// `chord_model_info` key: loads the computing thread had to do itself (stalls).
+pub const CHORD_INFO_PAGER_SYNC_LOADS: u32 = 25;
+/// `chord_model_info` key: layer uses served by the prefetch thread's work.
+pub const CHORD_INFO_PAGER_PREFETCH_HITS: u32 = 26;
+/// `chord_model_info` key: slot reuses that evicted a loaded layer.
+pub const CHORD_INFO_PAGER_EVICTIONS: u32 = 27;
+/// `chord_model_info` key: bytes of weights read from the file (pinned layers included).
+pub const CHORD_INFO_PAGER_BYTES_READ: u32 = 28;
+/// `chord_model_info` key: nanoseconds computing threads waited for weight bytes.
+pub const CHORD_INFO_PAGER_STALL_NS: u32 = 29;
 
 /// The `CHORD_BACKEND_*` number of a resolved backend.
 fn backend_id(b: BackendKind) -> u32 {
@@ -137,6 +157,8 @@ pub unsafe extern "C" fn chord_model_info(
         let dim = |f: fn(&crate::model::Config) -> usize| cfg.map_or(0, |c| f(c) as u64);
         let tok = m.tokenizer();
         let id = |t: Option<u32>| t.map_or(u64::MAX, u64::from);
+        let pager = m.pager_stats();
+        let pg = |f: fn(&crate::pager::PagerStats) -> u64| pager.as_ref().map_or(0, f);
         *out = match key {
             CHORD_INFO_N_VOCAB => tok.n_vocab() as u64,
             CHORD_INFO_N_CTX_TRAIN => dim(|c| c.n_ctx_train),
@@ -159,6 +181,15 @@ pub unsafe extern "C" fn chord_model_info(
             CHORD_INFO_BACKEND => backend_id(m.backend()) as u64,
             CHORD_INFO_TOKEN_UNK => id(tok.unk()),
             CHORD_INFO_TOKEN_SEP => id(tok.sep()),
+            CHORD_INFO_PAGED => pager.is_some() as u64,
+            CHORD_INFO_PAGER_UNITS_PINNED => pg(|p| p.units_pinned as u64),
+            CHORD_INFO_PAGER_UNITS_STREAMED => pg(|p| p.units_streamed as u64),
+            CHORD_INFO_PAGER_BYTES_RESIDENT => pg(|p| p.bytes_resident),
+            CHORD_INFO_PAGER_SYNC_LOADS => pg(|p| p.sync_loads),
+            CHORD_INFO_PAGER_PREFETCH_HITS => pg(|p| p.prefetch_hits),
+            CHORD_INFO_PAGER_EVICTIONS => pg(|p| p.evictions),
+            CHORD_INFO_PAGER_BYTES_READ => pg(|p| p.bytes_read),
+            CHORD_INFO_PAGER_STALL_NS => pg(|p| p.stall_ns),
             k => crate::bail!(InvalidArgument, "unknown model info key {k}"),
         };
         Ok(())

@@ -184,10 +184,16 @@ pub unsafe extern "C" fn chord_model_options_set_vocab_only(
     }
 }
 
-/// Memory budget in bytes for the model's resident weights; 0 (the default) means no budget.
-/// This version records the budget and reports it (`CHORD_INFO_MEMORY_BUDGET`,
-/// `chord_model_describe`, the load log) but does not enforce it yet: the pager that keeps weights
-/// under the budget comes in a later version, and until then all weights stay resident.
+/// Memory budget in bytes for the model's weights; 0 (the default) lets chord choose: it pages only
+/// when the file does not fit in 90% of the memory the system reports available.
+///
+/// When the file is larger than the budget, chord keeps as many layers resident as fit and streams
+/// the others from the file through two slot buffers, with a background prefetch thread; the
+/// output equals the fully resident run bit for bit. Weight bytes held (resident layers, slots,
+/// norms) stay within the budget; the KV cache (`chord_session_options_*`) and per-call scratch
+/// are not part of it. A budget that cannot hold the largest layer fails the load with
+/// `CHORD_E_INVALID_ARGUMENT`. Paged weights are always read into owned memory (`use_mmap` then
+/// only concerns the metadata). Counters: `CHORD_INFO_PAGER_*`.
 ///
 /// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object).
 #[no_mangle]

@@ -141,9 +141,7 @@ impl<B: ChordBackend> Transformer<B> {
         let d = cfg.n_embd;
 
         let mut emb = vec![0f32; t * d];
-        for (row, &tok) in emb.chunks_exact_mut(d).zip(tokens) {
-            w.token_embd.row_f32(tok as usize, row);
-        }
+        w.embed_rows(tokens, &mut emb)?;
         let mut x = Tensor::<B, 2>::from_data(TensorData::new(emb, [t, d]), &self.device);
         let (cos, sin) = self.rope_tables(pos0, t);
 
@@ -151,7 +149,7 @@ impl<B: ChordBackend> Transformer<B> {
             if cancel() {
                 crate::bail!(Cancelled, "cancelled");
             }
-            let lw = &w.layers[l];
+            let lw = w.layer(l)?;
             let h = B::rms_norm(x.clone(), &self.attn_norm[l], cfg.rms_eps);
             let q = B::qmatmul(h.clone(), &lw.wq)?;
             let k = B::qmatmul(h.clone(), &lw.wk)?;
@@ -188,7 +186,14 @@ impl<B: ChordBackend> Transformer<B> {
             WantLogits::All => x,
         };
         let x = B::rms_norm(x, &self.output_norm, cfg.rms_eps);
-        let logits = B::qmatmul(x, &w.output)?;
+        let logits = if w.n_output_chunks() == 1 {
+            B::qmatmul(x, &w.output_chunk(0)?)?
+        } else {
+            let parts = (0..w.n_output_chunks())
+                .map(|i| B::qmatmul(x.clone(), &w.output_chunk(i)?))
+                .collect::<Result<Vec<_>>>()?;
+            Tensor::cat(parts, 1)
+        };
         logits.into_data().into_vec::<f32>().map_err(|e| {
             crate::Error::new(crate::ErrorCode::Internal, format!("reading logits: {e:?}"))
         })

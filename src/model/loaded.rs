@@ -6,6 +6,7 @@ use super::options::{BackendKind, ModelOptions, Progress, MAX_THREADS};
 use super::{Config, ModelCore, Weights};
 use crate::error::{Error, ErrorCode, Result};
 use crate::gguf::GgufFile;
+use crate::pager::PagerStats;
 use crate::tokenizer::Tokenizer;
 use std::path::Path;
 use std::sync::Arc;
@@ -76,7 +77,14 @@ impl Model {
             }
         );
         report.at(0.0)?;
-        let (file, base) = if opts.use_mmap {
+        let paging = paging_budget(path, opts.memory_budget)?;
+        if paging.is_some() && !opts.use_mmap {
+            crate::log!(
+                Info,
+                "paged weights are read into owned memory by the pager: the file is mapped for its metadata only"
+            );
+        }
+        let (file, base) = if opts.use_mmap || paging.is_some() {
             (GgufFile::open(path)?, 0.0)
         } else {
             let f = GgufFile::read(path, |done, total| {
@@ -96,7 +104,7 @@ impl Model {
         } else {
             let cfg = Config::from_gguf(&file)?;
             report.at(step(0.4))?;
-            let weights = Weights::from_gguf(&file, &cfg)?;
+            let mut weights = Weights::from_gguf(&file, &cfg)?;
             if tokenizer.n_vocab() != cfg.n_vocab {
                 crate::bail!(
                     BadModel,
@@ -112,6 +120,11 @@ impl Model {
             );
             for (i, l) in weights.layers.iter().enumerate() {
                 crate::log!(Debug, "layer {i}: {} bytes of weights", l.size());
+            }
+            if let Some(budget) = paging {
+                page_weights(path, &mut weights, budget, &mut |x| {
+                    report.at(step(0.4 + 0.4 * x)).is_ok()
+                })?;
             }
             Some(Arc::new(ModelCore { cfg, weights }))
         };
@@ -144,22 +157,6 @@ impl Model {
             backend.name(),
             opts.backend.name()
         );
-        let weight_bytes: u64 = file.tensors().iter().map(|t| t.size as u64).sum();
-        match opts.memory_budget {
-            0 => crate::log!(Info, "memory budget: none"),
-            b => {
-                crate::log!(
-                    Info,
-                    "memory budget: {b} bytes (recorded; not enforced until the pager lands)"
-                );
-                if b < weight_bytes {
-                    crate::log!(
-                        Warn,
-                        "the memory budget ({b} bytes) is smaller than the weights ({weight_bytes} bytes) and is not enforced yet: all weights stay resident"
-                    );
-                }
-            }
-        }
         let model = Model {
             file,
             core,
@@ -221,9 +218,14 @@ impl Model {
 
 /// Load facts: options recorded at load and sizes.
 impl Model {
-    /// The memory budget in bytes given at load (0: none). Not enforced yet.
+    /// The memory budget in bytes given at load (0: none, chord chose from available memory).
     pub fn memory_budget(&self) -> u64 {
         self.memory_budget
+    }
+
+    /// The pager's counters when the model runs paged (its weights did not fit the budget).
+    pub fn pager_stats(&self) -> Option<PagerStats> {
+        self.core.as_ref().and_then(|c| c.weights.pager_stats())
     }
 
     /// Whether the weights are a map of the file (else an owned copy read at load).
@@ -240,6 +242,109 @@ impl Model {
     pub fn weight_bytes(&self) -> u64 {
         self.file.tensors().iter().map(|t| t.size as u64).sum()
     }
+}
+
+/// Streaming slots the pager uses: one unit computing while the next one loads.
+const PAGER_SLOTS: usize = 2;
+
+/// The weight budget to page under, or `None` when the model is used from the file image as is.
+/// An explicit budget pages when the file is larger than it. With none (0), chord pages only when
+/// the file does not fit in 90% of the memory the system reports available, under 75% of it.
+fn paging_budget(path: &Path, budget: u64) -> Result<Option<u64>> {
+    let file_len = std::fs::metadata(path)
+        .map_err(|e| {
+            Error::new(
+                ErrorCode::Io,
+                format!("cannot open '{}': {e}", path.display()),
+            )
+        })?
+        .len();
+    if budget != 0 {
+        if file_len <= budget {
+            crate::log!(
+                Info,
+                "memory budget {budget} bytes: the whole file ({file_len} bytes) fits, no paging"
+            );
+            return Ok(None);
+        }
+        crate::log!(
+            Info,
+            "memory budget {budget} bytes < file {file_len} bytes: layers are paged"
+        );
+        return Ok(Some(budget));
+    }
+    match available_memory() {
+        Some(avail) if file_len > avail / 10 * 9 => {
+            let b = avail / 4 * 3;
+            crate::log!(
+                Warn,
+                "no memory budget given and the file ({file_len} bytes) does not fit in available memory ({avail} bytes): paging layers under {b} bytes"
+            );
+            Ok(Some(b))
+        }
+        Some(avail) => {
+            crate::log!(
+                Info,
+                "no memory budget given; the file fits in available memory ({avail} bytes): no paging"
+            );
+            Ok(None)
+        }
+        None => {
+            crate::log!(
+                Info,
+                "no memory budget given and available memory unknown: no paging"
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// Memory the system reports available for new allocations (Linux: `MemAvailable`).
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Plans `weights` under `budget` bytes (less the f32 norm vectors, always resident) and starts
+/// the pager; pinned units are read here.
+fn page_weights(
+    path: &Path,
+    weights: &mut Weights,
+    budget: u64,
+    progress: &mut dyn FnMut(f32) -> bool,
+) -> Result<()> {
+    let sizes: Vec<usize> = weights
+        .paging_units()
+        .iter()
+        .map(|u| u.loaded_bytes())
+        .collect();
+    let norms: usize = 4
+        * (weights.output_norm.len()
+            + weights
+                .layers
+                .iter()
+                .map(|l| l.attn_norm.len() + l.ffn_norm.len())
+                .sum::<usize>());
+    let budget = usize::try_from(budget).unwrap_or(usize::MAX);
+    let plan = crate::pager::plan(&sizes, budget.saturating_sub(norms), PAGER_SLOTS)?;
+    crate::log!(
+        Info,
+        "pager: {} of {} units pinned, {} slots of {} bytes, {} bytes resident",
+        plan.n_pinned(),
+        sizes.len(),
+        plan.n_slots,
+        plan.slot_bytes,
+        plan.resident_bytes(&sizes) + norms
+    );
+    let file = std::fs::File::open(path).map_err(|e| {
+        Error::new(
+            ErrorCode::Io,
+            format!("cannot open '{}': {e}", path.display()),
+        )
+    })?;
+    weights.page(file, plan, progress)
 }
 
 /// Logs what the file holds: version, size, architecture, tensor formats.
@@ -335,7 +440,7 @@ impl Model {
             self.uses_mmap(),
             match self.memory_budget {
                 0 => "none".to_string(),
-                b => format!("{b} bytes (not enforced yet)"),
+                b => format!("{b} bytes"),
             }
         );
         let _ = writeln!(

@@ -68,8 +68,8 @@ pub struct ModelOptions {
     pub backend: BackendKind,
     /// Load only the vocabulary (tokenize and detokenize), even when the file has weights.
     pub vocab_only: bool,
-    /// Memory budget in bytes; 0 means none. Recorded and reported only: the pager that keeps
-    /// resident weights under it is a later piece of work.
+    /// Memory budget in bytes for weights; 0 lets chord choose from available memory. A file
+    /// larger than the budget is paged (see [`crate::pager`]).
     pub memory_budget: u64,
     /// Map the file (true, the default) or read it into memory that chord owns (false).
     pub use_mmap: bool,

@@ -1,19 +1,35 @@
 //! Weight handles: where each tensor's bytes are and how to use them. Weights stay in their GGUF
 //! block encoding; only the small norm vectors are converted to f32 at load.
+//!
+//! The forward pass reaches matrices only through [`Weights::layer`], [`Weights::output`] and
+//! [`Weights::embed_rows`]. For a model that fits its budget these borrow the mapped file; under a
+//! budget it does not fit, they return handles over units the [`Pager`] keeps loaded for as long
+//! as the handle lives.
 
 use super::Config;
 use crate::bail;
 use crate::error::Result;
 use crate::gguf::{GgufFile, TensorInfo};
+use crate::pager::{Pager, PagerStats, Plan, UnitGuard, UnitLayout};
 use crate::quant::{self, GgmlType};
 use memmap2::Mmap;
+use std::fs::File;
+use std::ops::Deref;
 use std::sync::Arc;
 
-/// A 2-D weight matrix of `rows` rows of `cols` values in format `ty`, borrowed from the mapped file.
+/// Where a weight's bytes are.
+#[derive(Clone)]
+enum Src {
+    /// In the file image (mapped, or read into owned memory), at this byte offset.
+    Image(Arc<Mmap>, usize),
+    /// Part `i` of a unit the pager holds for as long as the guard lives.
+    Unit(Arc<UnitGuard>, usize),
+}
+
+/// A 2-D weight matrix of `rows` rows of `cols` values in format `ty`.
 #[derive(Clone)]
 pub struct QWeight {
-    map: Arc<Mmap>,
-    offset: usize,
+    src: Src,
     /// Storage format.
     pub ty: GgmlType,
     /// Output features (rows).
@@ -25,7 +41,26 @@ pub struct QWeight {
 impl QWeight {
     /// The encoded bytes, `rows * row_bytes`.
     pub fn bytes(&self) -> &[u8] {
-        &self.map[self.offset..self.offset + self.size()]
+        match &self.src {
+            Src::Image(map, offset) => &map[*offset..*offset + self.size()],
+            Src::Unit(guard, part) => guard.part(*part),
+        }
+    }
+
+    /// Offset of the matrix in the file (for a weight still backed by the file image).
+    fn file_offset(&self) -> Option<usize> {
+        match &self.src {
+            Src::Image(_, offset) => Some(*offset),
+            Src::Unit(..) => None,
+        }
+    }
+
+    /// This matrix with its bytes taken from part `part` of a loaded unit.
+    fn in_unit(&self, guard: &Arc<UnitGuard>, part: usize) -> QWeight {
+        QWeight {
+            src: Src::Unit(guard.clone(), part),
+            ..self.clone()
+        }
     }
 
     /// Bytes of the encoded matrix.
@@ -68,8 +103,8 @@ pub struct LayerWeights {
 }
 
 impl LayerWeights {
-    /// Bytes of encoded weights in this layer.
-    pub fn size(&self) -> usize {
+    /// The matrices, in the order the forward pass uses them (and the pager loads them).
+    fn matrices(&self) -> [&QWeight; 7] {
         [
             &self.wq,
             &self.wk,
@@ -79,9 +114,26 @@ impl LayerWeights {
             &self.w_up,
             &self.w_down,
         ]
-        .iter()
-        .map(|w| w.size())
-        .sum::<usize>()
+    }
+
+    /// This layer with every matrix taken from the loaded unit `g` (parts in [`Self::matrices`] order).
+    fn in_unit(&self, g: &Arc<UnitGuard>) -> LayerWeights {
+        LayerWeights {
+            attn_norm: self.attn_norm.clone(),
+            wq: self.wq.in_unit(g, 0),
+            wk: self.wk.in_unit(g, 1),
+            wv: self.wv.in_unit(g, 2),
+            wo: self.wo.in_unit(g, 3),
+            ffn_norm: self.ffn_norm.clone(),
+            w_gate: self.w_gate.in_unit(g, 4),
+            w_up: self.w_up.in_unit(g, 5),
+            w_down: self.w_down.in_unit(g, 6),
+        }
+    }
+
+    /// Bytes of encoded weights in this layer.
+    pub fn size(&self) -> usize {
+        self.matrices().iter().map(|w| w.size()).sum::<usize>()
             + 4 * (self.attn_norm.len() + self.ffn_norm.len())
     }
 }
@@ -96,8 +148,38 @@ pub struct Weights {
     pub output: QWeight,
     /// Per-layer RoPE frequency divisors (`rope_freqs.weight`), when the file has them.
     pub rope_freqs: Option<Vec<f32>>,
-    /// The transformer blocks, in order.
+    /// The transformer blocks, in order. Under paging their matrices are placeholders that still
+    /// point into the file image: use [`Weights::layer`], never this field, to read them.
     pub layers: Vec<LayerWeights>,
+    /// The pager, when the model runs under a budget it does not fit. Units `0..n_layer` are the
+    /// layers, then one unit per chunk of the output head.
+    pager: Option<Pager>,
+    /// The output head's row chunks `(first row, rows)`, one unit each: the head of a small model
+    /// can be larger than all its layers together (SmolLM2-135M: 30%), so it is streamed in
+    /// pieces no larger than a layer. One chunk of every row when the model is not paged.
+    head_chunks: Vec<(usize, usize)>,
+}
+
+/// Output-head chunks hold a multiple of this many rows (a multiple of every row grouping the
+/// product kernels use, so chunked products equal the whole one bit for bit).
+const HEAD_CHUNK_ROWS: usize = 64;
+
+/// A layer's weights, ready for the forward pass; a paged layer stays loaded while this lives.
+pub enum LayerRef<'a> {
+    /// A layer of a model that is not paged.
+    Resident(&'a LayerWeights),
+    /// A layer loaded by the pager.
+    Paged(LayerWeights),
+}
+
+impl Deref for LayerRef<'_> {
+    type Target = LayerWeights;
+    fn deref(&self) -> &LayerWeights {
+        match self {
+            LayerRef::Resident(l) => l,
+            LayerRef::Paged(l) => l,
+        }
+    }
 }
 
 impl Weights {
@@ -137,8 +219,117 @@ impl Weights {
             output_norm: vec("output_norm.weight", d)?,
             output,
             rope_freqs,
+            head_chunks: vec![(0, cfg.n_vocab)],
             layers,
+            pager: None,
         })
+    }
+
+    /// Splits the output head into chunks no larger than the largest layer (see `head_chunks`).
+    fn chunk_head(&mut self) {
+        let largest = self.layers.iter().map(|l| l.size()).max().unwrap_or(0);
+        let rb = self.output.row_bytes().max(1);
+        let rows = (largest / rb / HEAD_CHUNK_ROWS).max(1) * HEAD_CHUNK_ROWS;
+        self.head_chunks = (0..self.output.rows)
+            .step_by(rows)
+            .map(|r| (r, rows.min(self.output.rows - r)))
+            .collect();
+    }
+
+    /// Rows `first..first + n` of the output head, as a matrix of its own.
+    fn head_rows(&self, first: usize, n: usize) -> QWeight {
+        let mut w = self.output.clone();
+        if let Src::Image(_, offset) = &mut w.src {
+            *offset += first * self.output.row_bytes();
+        }
+        w.rows = n;
+        w
+    }
+
+    /// The pager's units: each layer's matrices, then the output head.
+    pub fn units(&self) -> Vec<UnitLayout> {
+        let unit = |ws: &[&QWeight]| UnitLayout {
+            parts: ws
+                .iter()
+                .map(|w| (w.file_offset().expect("from the image") as u64, w.size()))
+                .collect(),
+        };
+        let mut units: Vec<UnitLayout> = self.layers.iter().map(|l| unit(&l.matrices())).collect();
+        for &(first, n) in &self.head_chunks {
+            units.push(unit(&[&self.head_rows(first, n)]));
+        }
+        units
+    }
+
+    /// Prepares paging: splits the output head into chunks and returns the pager's units (each
+    /// layer's matrices, then the head's chunks), to plan with.
+    pub fn paging_units(&mut self) -> Vec<UnitLayout> {
+        self.chunk_head();
+        self.units()
+    }
+
+    /// From now on, serves layers and the output head through a pager over `file` (the same file
+    /// the image was made from) following `plan` over [`Weights::paging_units`]. Pinned units are
+    /// read before this returns; `progress` gets the fraction read and may cancel.
+    pub fn page(
+        &mut self,
+        file: File,
+        plan: Plan,
+        progress: &mut dyn FnMut(f32) -> bool,
+    ) -> Result<()> {
+        self.pager = Some(Pager::new(file, self.units(), plan, progress)?);
+        Ok(())
+    }
+
+    /// The pager's counters, when the model is paged.
+    pub fn pager_stats(&self) -> Option<PagerStats> {
+        self.pager.as_ref().map(|p| p.stats())
+    }
+
+    /// Layer `l`'s weights, loaded (waiting for the pager if needed).
+    pub fn layer(&self, l: usize) -> Result<LayerRef<'_>> {
+        match &self.pager {
+            None => Ok(LayerRef::Resident(&self.layers[l])),
+            Some(p) => Ok(LayerRef::Paged(
+                self.layers[l].in_unit(&Arc::new(p.acquire(l)?)),
+            )),
+        }
+    }
+
+    /// Number of row chunks the output head is used in ([`Weights::output_chunk`]).
+    pub fn n_output_chunks(&self) -> usize {
+        self.head_chunks.len()
+    }
+
+    /// Chunk `i` of the output head (consecutive rows; chunk outputs concatenate to the logits),
+    /// loaded.
+    pub fn output_chunk(&self, i: usize) -> Result<QWeight> {
+        let (first, n) = self.head_chunks[i];
+        let w = self.head_rows(first, n);
+        match &self.pager {
+            None => Ok(w),
+            Some(p) => Ok(w.in_unit(&Arc::new(p.acquire(self.layers.len() + i)?), 0)),
+        }
+    }
+
+    /// Writes the embeddings of `tokens` into `out` (`tokens.len()` rows of `cols` values). Under
+    /// paging the rows are read from the file one by one and nothing stays resident.
+    pub fn embed_rows(&self, tokens: &[u32], out: &mut [f32]) -> Result<()> {
+        let e = &self.token_embd;
+        let Some(pager) = &self.pager else {
+            for (row, &tok) in out.chunks_exact_mut(e.cols).zip(tokens) {
+                e.row_f32(tok as usize, row);
+            }
+            return Ok(());
+        };
+        let rb = e.row_bytes();
+        let base = e.file_offset().expect("embeddings stay in the image") as u64;
+        let mut buf = vec![0u8; rb];
+        for (row, &tok) in out.chunks_exact_mut(e.cols).zip(tokens) {
+            pager.read_at(base + (tok as usize * rb) as u64, &mut buf)?;
+            quant::dequantize_row(e.ty, &buf, row);
+        }
+        Ok(())
     }
 }
 
@@ -159,8 +350,7 @@ fn matrix(file: &GgufFile, name: &str, cols: usize, rows: usize) -> Result<QWeig
         );
     }
     Ok(QWeight {
-        map: file.map().clone(),
-        offset: t.offset,
+        src: Src::Image(file.map().clone(), t.offset),
         ty: t.ty,
         rows,
         cols,

@@ -1,0 +1,509 @@
+//! The layer pager: owns where every unit of weight bytes (a transformer layer, the output head)
+//! lives when the model runs under a memory budget.
+//!
+//! Units chosen by [`plan`] are read once into owned buffers and stay resident ("pinned"); the
+//! others are streamed through a few owned slot buffers. Bytes are read from the file with
+//! positioned reads (`pread`), never through the memory map, so the process's resident memory is
+//! the pinned buffers plus the slots and the page cache is not charged to it: the budget holds in
+//! VmRSS/VmHWM, not only in chord's own accounting.
+//!
+//! A background thread prefetches: after each [`Pager::acquire`], it loads the next streamed unit in
+//! the cyclic access order into a free slot, evicting only what Belady's rule allows (the unit whose
+//! next use is furthest, never one in use and never one prefetched and not yet used). The forward pass
+//! only ever sees a [`UnitGuard`] over a fully loaded unit, so its output is bit-identical to the
+//! fully resident run.
+//!
+//! Concurrency: one parking_lot mutex guards the slot table; each slot's bytes sit behind their own
+//! parking_lot `RwLock`, written only by the thread that loads it while no guard reads it. Errors of
+//! the prefetch thread (I/O, a file truncated after load) are stored on the slot and returned by the
+//! `acquire` that wanted the unit. Dropping the [`Pager`] stops and joins the thread.
+
+mod plan;
+
+pub use plan::{plan, Plan};
+
+use crate::error::{Error, ErrorCode, Result};
+use parking_lot::{ArcRwLockReadGuard, Condvar, Mutex, MutexGuard, RawRwLock, RwLock};
+use std::fs::File;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+/// Alignment of each tensor inside a loaded unit's buffer.
+const PART_ALIGN: usize = 64;
+
+/// One unit's bytes: the file ranges `(offset, len)` of its tensors, in order.
+#[derive(Debug, Clone, Default)]
+pub struct UnitLayout {
+    /// `(file offset, byte length)` of each part.
+    pub parts: Vec<(u64, usize)>,
+}
+
+impl UnitLayout {
+    /// Bytes of the buffer the unit is loaded into (parts aligned to 64 bytes): what it costs
+    /// against the budget.
+    pub fn loaded_bytes(&self) -> usize {
+        self.starts().1
+    }
+
+    /// Start of each part inside the loaded buffer, and the buffer's total length.
+    fn starts(&self) -> (Vec<usize>, usize) {
+        let mut at = 0;
+        let starts = self
+            .parts
+            .iter()
+            .map(|&(_, len)| {
+                let s = at;
+                at = (at + len).next_multiple_of(PART_ALIGN);
+                s
+            })
+            .collect();
+        (starts, at)
+    }
+}
+
+/// Counters of the pager's work, for the host's display and for tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PagerStats {
+    /// Units resident for the model's lifetime.
+    pub units_pinned: usize,
+    /// Units streamed through slots.
+    pub units_streamed: usize,
+    /// Bytes held: pinned units plus slot buffers.
+    pub bytes_resident: u64,
+    /// Loads done by the computing thread because the unit was not ready (stalls).
+    pub sync_loads: u64,
+    /// Acquisitions served by a unit the prefetch thread had loaded.
+    pub prefetch_hits: u64,
+    /// Slots reassigned from one loaded unit to another.
+    pub evictions: u64,
+    /// Bytes read from the file, pinned units included.
+    pub bytes_read: u64,
+    /// Nanoseconds the computing threads waited for unit bytes.
+    pub stall_ns: u64,
+    /// How many times each unit was read from the file.
+    pub reads_per_unit: Vec<u64>,
+}
+
+#[derive(Debug, Clone)]
+enum Status {
+    Empty,
+    Loading,
+    Ready,
+    Failed(Error),
+}
+
+#[derive(Debug, Clone)]
+struct Slot {
+    unit: Option<usize>,
+    status: Status,
+    users: usize,
+    /// Loaded by the prefetch thread and not used since.
+    prefetched: bool,
+}
+
+struct State {
+    slots: Vec<Slot>,
+    /// unit -> slot holding it (loading, ready or failed).
+    slot_of: Vec<Option<usize>>,
+    /// The unit most recently acquired: the position in the cyclic order.
+    cursor: Option<usize>,
+    shutdown: bool,
+    stats: PagerStats,
+}
+
+struct Shared {
+    file: File,
+    units: Vec<UnitLayout>,
+    starts: Vec<Vec<usize>>,
+    plan: Plan,
+    pinned: Vec<Option<Arc<Vec<u8>>>>,
+    slot_bufs: Vec<Arc<RwLock<Vec<u8>>>>,
+    state: Mutex<State>,
+    cv: Condvar,
+}
+
+/// The pager of one model. See the module documentation.
+pub struct Pager {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Read access to one loaded unit; the unit cannot be evicted while the guard lives.
+pub struct UnitGuard {
+    bytes: Option<Bytes>,
+    unit: usize,
+    shared: Arc<Shared>,
+    slot: Option<usize>,
+}
+
+enum Bytes {
+    Pinned(Arc<Vec<u8>>),
+    Slot(ArcRwLockReadGuard<RawRwLock, Vec<u8>>),
+}
+
+impl UnitGuard {
+    /// The bytes of part `i` of the unit (a tensor, in the order of its [`UnitLayout`]).
+    pub fn part(&self, i: usize) -> &[u8] {
+        let buf: &[u8] = match self.bytes.as_ref().expect("present until drop") {
+            Bytes::Pinned(b) => b,
+            Bytes::Slot(g) => g,
+        };
+        let start = self.shared.starts[self.unit][i];
+        &buf[start..start + self.shared.units[self.unit].parts[i].1]
+    }
+
+    /// Number of parts.
+    pub fn n_parts(&self) -> usize {
+        self.shared.units[self.unit].parts.len()
+    }
+}
+
+impl Drop for UnitGuard {
+    fn drop(&mut self) {
+        // Release the bytes before the slot counts as free, so a loader never waits on us.
+        drop(self.bytes.take());
+        if let Some(s) = self.slot {
+            let mut st = self.shared.state.lock();
+            st.slots[s].users -= 1;
+            drop(st);
+            self.shared.cv.notify_all();
+        }
+    }
+}
+
+impl Pager {
+    /// Reads the pinned units of `plan` from `file` (calling `progress` with the fraction done;
+    /// returning false cancels with `Cancelled`), allocates the slots and starts the prefetch thread.
+    pub fn new(
+        file: File,
+        units: Vec<UnitLayout>,
+        plan: Plan,
+        progress: &mut dyn FnMut(f32) -> bool,
+    ) -> Result<Pager> {
+        let n = units.len();
+        let mut starts = Vec::with_capacity(n);
+        let mut sizes = Vec::with_capacity(n);
+        for u in &units {
+            let (s, len) = u.starts();
+            starts.push(s);
+            sizes.push(len);
+        }
+        let mut stats = PagerStats {
+            units_pinned: plan.n_pinned(),
+            units_streamed: n - plan.n_pinned(),
+            reads_per_unit: vec![0; n],
+            ..Default::default()
+        };
+        let slot_bytes = (0..n)
+            .filter(|&u| !plan.pinned[u])
+            .map(|u| sizes[u])
+            .max()
+            .unwrap_or(0);
+        let pinned_total: usize = (0..n).filter(|&u| plan.pinned[u]).map(|u| sizes[u]).sum();
+        let mut pinned = vec![None; n];
+        let mut done = 0usize;
+        for u in 0..n {
+            if !plan.pinned[u] {
+                continue;
+            }
+            let mut buf = vec![0u8; sizes[u]];
+            read_unit(&file, &units[u], &starts[u], &mut buf)?;
+            stats.reads_per_unit[u] += 1;
+            stats.bytes_read += sizes[u] as u64;
+            done += sizes[u];
+            pinned[u] = Some(Arc::new(buf));
+            if !progress(done as f32 / pinned_total.max(1) as f32) {
+                crate::bail!(Cancelled, "model load cancelled by the progress callback");
+            }
+        }
+        let n_slots = if n == stats.units_pinned {
+            0
+        } else {
+            plan.n_slots
+        };
+        // Slot buffers are touched now, so resident memory reaches its steady state at load.
+        let slot_bufs = (0..n_slots)
+            .map(|_| Arc::new(RwLock::new(vec![0u8; slot_bytes])))
+            .collect();
+        stats.bytes_resident = (pinned_total + n_slots * slot_bytes) as u64;
+        let shared = Arc::new(Shared {
+            file,
+            units,
+            starts,
+            plan,
+            pinned,
+            slot_bufs,
+            state: Mutex::new(State {
+                slots: vec![
+                    Slot {
+                        unit: None,
+                        status: Status::Empty,
+                        users: 0,
+                        prefetched: false,
+                    };
+                    n_slots
+                ],
+                slot_of: vec![None; n],
+                cursor: None,
+                shutdown: false,
+                stats,
+            }),
+            cv: Condvar::new(),
+        });
+        let thread = if n_slots > 1 {
+            let s = shared.clone();
+            let handle = std::thread::Builder::new()
+                .name("chord-prefetch".into())
+                .spawn(move || s.prefetch_loop())
+                .map_err(|e| {
+                    Error::new(ErrorCode::Io, format!("starting the prefetch thread: {e}"))
+                })?;
+            Some(handle)
+        } else {
+            None
+        };
+        Ok(Pager { shared, thread })
+    }
+
+    /// The plan this pager follows.
+    pub fn plan(&self) -> &Plan {
+        &self.shared.plan
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> PagerStats {
+        self.shared.state.lock().stats.clone()
+    }
+
+    /// Reads `buf.len()` bytes at `offset` of the file directly (for rows of a matrix that is not
+    /// worth keeping resident, such as the token embeddings).
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        read_exact_at(&self.shared.file, buf, offset)
+    }
+
+    /// The bytes of unit `u`, loaded and protected until the guard drops. Waits for a prefetch in
+    /// flight, or loads on this thread when the unit is not coming (a stall).
+    pub fn acquire(&self, u: usize) -> Result<UnitGuard> {
+        let sh = &self.shared;
+        if let Some(buf) = &sh.pinned[u] {
+            return Ok(UnitGuard {
+                bytes: Some(Bytes::Pinned(buf.clone())),
+                unit: u,
+                shared: sh.clone(),
+                slot: None,
+            });
+        }
+        let mut st = sh.state.lock();
+        let mut stalled: Option<Instant> = None;
+        let slot = loop {
+            if let Some(s) = st.slot_of[u] {
+                match &st.slots[s].status {
+                    Status::Ready => {
+                        let sl = &mut st.slots[s];
+                        sl.users += 1;
+                        if std::mem::take(&mut sl.prefetched) {
+                            st.stats.prefetch_hits += 1;
+                        }
+                        break s;
+                    }
+                    Status::Loading => {
+                        stalled.get_or_insert_with(Instant::now);
+                        sh.cv.wait(&mut st);
+                        continue;
+                    }
+                    Status::Failed(e) => {
+                        let e = e.clone();
+                        st.slots[s] = empty_slot();
+                        st.slot_of[u] = None;
+                        return Err(e);
+                    }
+                    Status::Empty => unreachable!("an empty slot is mapped to no unit"),
+                }
+            }
+            stalled.get_or_insert_with(Instant::now);
+            match sh.victim(&st, u, true) {
+                Some(s) => {
+                    st.stats.sync_loads += 1;
+                    sh.load_into(&mut st, s, u, false);
+                }
+                None => sh.cv.wait(&mut st),
+            }
+        };
+        if let Some(t) = stalled {
+            st.stats.stall_ns += t.elapsed().as_nanos() as u64;
+        }
+        st.cursor = Some(u);
+        drop(st);
+        sh.cv.notify_all();
+        Ok(UnitGuard {
+            bytes: Some(Bytes::Slot(sh.slot_bufs[slot].read_arc())),
+            unit: u,
+            shared: sh.clone(),
+            slot: Some(slot),
+        })
+    }
+}
+
+impl Drop for Pager {
+    fn drop(&mut self) {
+        self.shared.state.lock().shutdown = true;
+        self.shared.cv.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn empty_slot() -> Slot {
+    Slot {
+        unit: None,
+        status: Status::Empty,
+        users: 0,
+        prefetched: false,
+    }
+}
+
+impl Shared {
+    /// Position of `u` after the cursor in the cyclic order: 1 for the next unit, `n` for the
+    /// cursor itself (used again only after every other unit).
+    fn distance(&self, st: &State, u: usize) -> usize {
+        let n = self.units.len();
+        let c = st.cursor.map_or(n - 1, |c| c);
+        (u + n - c - 1) % n + 1
+    }
+
+    /// A slot that may take `u`: free (no users, not loading); for a demand load any free slot,
+    /// preferring empty ones, then the one used furthest in the future; for a prefetch only a
+    /// slot whose unit is needed after `u` and was not prefetched for later use.
+    fn victim(&self, st: &State, u: usize, demand: bool) -> Option<usize> {
+        let need = self.distance(st, u);
+        let mut best: Option<(usize, usize)> = None;
+        for (s, sl) in st.slots.iter().enumerate() {
+            if sl.users > 0 || matches!(sl.status, Status::Loading) {
+                continue;
+            }
+            let score = match sl.unit {
+                None => usize::MAX,
+                Some(v) => {
+                    let d = self.distance(st, v);
+                    if !demand && (sl.prefetched || d <= need) {
+                        continue;
+                    }
+                    // A demand load takes a prefetched slot only when nothing else is free.
+                    if sl.prefetched {
+                        d / 2
+                    } else {
+                        d
+                    }
+                }
+            };
+            if best.is_none_or(|(_, b)| score > b) {
+                best = Some((s, score));
+            }
+        }
+        best.map(|(s, _)| s)
+    }
+
+    /// Assigns slot `s` to unit `u` and reads it with the state unlocked; leaves the slot Ready or
+    /// Failed and wakes every waiter.
+    fn load_into(&self, st: &mut MutexGuard<'_, State>, s: usize, u: usize, prefetched: bool) {
+        if let Some(old) = st.slots[s].unit {
+            st.slot_of[old] = None;
+            if matches!(st.slots[s].status, Status::Ready) {
+                st.stats.evictions += 1;
+            }
+        }
+        st.slots[s] = Slot {
+            unit: Some(u),
+            status: Status::Loading,
+            users: 0,
+            prefetched,
+        };
+        st.slot_of[u] = Some(s);
+        let result = MutexGuard::unlocked(st, || {
+            let mut buf = self.slot_bufs[s].write();
+            read_unit(&self.file, &self.units[u], &self.starts[u], &mut buf)
+        });
+        st.slots[s].status = match result {
+            Ok(()) => {
+                st.stats.reads_per_unit[u] += 1;
+                st.stats.bytes_read += self.units[u].parts.iter().map(|p| p.1 as u64).sum::<u64>();
+                Status::Ready
+            }
+            Err(e) => Status::Failed(e),
+        };
+        self.cv.notify_all();
+    }
+
+    /// The prefetch thread: loads the next streamed unit after the cursor whenever Belady's rule
+    /// gives it a slot; sleeps otherwise.
+    fn prefetch_loop(&self) {
+        let n = self.units.len();
+        let mut st = self.state.lock();
+        while !st.shutdown {
+            let c = st.cursor.map_or(n - 1, |c| c);
+            let next = (1..n)
+                .map(|k| (c + k) % n)
+                .find(|&v| !self.plan.pinned[v] && st.slot_of[v].is_none());
+            match next.and_then(|v| self.victim(&st, v, false).map(|s| (s, v))) {
+                Some((s, v)) => self.load_into(&mut st, s, v, true),
+                None => self.cv.wait(&mut st),
+            }
+        }
+    }
+}
+
+/// Reads every part of `unit` into `buf` at `starts`.
+fn read_unit(file: &File, unit: &UnitLayout, starts: &[usize], buf: &mut [u8]) -> Result<()> {
+    for (&(off, len), &at) in unit.parts.iter().zip(starts) {
+        read_exact_at(file, &mut buf[at..at + len], off)?;
+    }
+    Ok(())
+}
+
+/// Positioned read of exactly `buf.len()` bytes; a short file is an I/O error naming the offset.
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> Result<()> {
+    #[cfg(unix)]
+    let r = std::os::unix::fs::FileExt::read_exact_at(file, buf, offset);
+    #[cfg(windows)]
+    let r = {
+        let mut done = 0;
+        let mut r = Ok(());
+        while done < buf.len() {
+            match std::os::windows::fs::FileExt::seek_read(
+                file,
+                &mut buf[done..],
+                offset + done as u64,
+            ) {
+                Ok(0) => {
+                    r = Err(std::io::ErrorKind::UnexpectedEof.into());
+                    break;
+                }
+                Ok(k) => done += k,
+                Err(e) => {
+                    r = Err(e);
+                    break;
+                }
+            }
+        }
+        r
+    };
+    r.map_err(|e| {
+        let what = if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            "the model file is shorter than when it was loaded (truncated?)".to_string()
+        } else {
+            e.to_string()
+        };
+        Error::new(
+            ErrorCode::Io,
+            format!(
+                "reading {} bytes of weights at offset {offset}: {what}",
+                buf.len()
+            ),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,150 @@
+//! The paging policy: which units (layers, output head) stay resident under a byte budget, and how
+//! many streaming slots the others share.
+//!
+//! A decoder reads its units in the same cyclic order for every token, so LRU over `C < L` units
+//! misses on every access (shared/design/paging.md). The optimal policy under a known cyclic order
+//! keeps a fixed set resident ("pinned") and streams the rest through a few slots: the miss rate is
+//! then `(L - pinned) / L`, the minimum. Pinned units are spread evenly through the order, so that
+//! while a pinned unit computes, the prefetch thread has a slot to load the next streamed one into.
+
+use crate::bail;
+use crate::error::Result;
+
+/// Where every unit lives under a budget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// `pinned[u]`: unit `u` is read once and stays resident.
+    pub pinned: Vec<bool>,
+    /// Number of streaming slots (0 when every unit is pinned).
+    pub n_slots: usize,
+    /// Bytes of each slot: the largest streamed unit.
+    pub slot_bytes: usize,
+}
+
+impl Plan {
+    /// Bytes the plan keeps resident: pinned units plus slots.
+    pub fn resident_bytes(&self, unit_bytes: &[usize]) -> usize {
+        let pinned: usize = unit_bytes
+            .iter()
+            .zip(&self.pinned)
+            .filter(|(_, &p)| p)
+            .map(|(b, _)| b)
+            .sum();
+        pinned + self.n_slots * self.slot_bytes
+    }
+
+    /// Number of pinned units.
+    pub fn n_pinned(&self) -> usize {
+        self.pinned.iter().filter(|&&p| p).count()
+    }
+}
+
+/// Plans `unit_bytes` (in access order) under `budget` bytes with up to `max_slots` streaming
+/// slots (two overlap one computing unit with one loading; more look further ahead).
+///
+/// Fails with `InvalidArgument` when the budget cannot hold even one slot of the largest unit.
+pub fn plan(unit_bytes: &[usize], budget: usize, max_slots: usize) -> Result<Plan> {
+    let n = unit_bytes.len();
+    let total: usize = unit_bytes.iter().sum();
+    if total <= budget {
+        return Ok(Plan {
+            pinned: vec![true; n],
+            n_slots: 0,
+            slot_bytes: 0,
+        });
+    }
+    let largest = unit_bytes.iter().copied().max().unwrap_or(0);
+    if budget < largest {
+        bail!(
+            InvalidArgument,
+            "a memory budget of {budget} bytes cannot hold the largest layer ({largest} bytes); \
+             the smallest budget for this model is {largest} bytes (more is faster)"
+        );
+    }
+    // Slots first (without them nothing streams), as many as fit up to max_slots, then pins.
+    let n_slots = (budget / largest).clamp(1, max_slots.max(1));
+    let mut left = budget - n_slots * largest;
+    let mut pinned = vec![false; n];
+    // Evenly spread candidates: the k-th of n_pin targets sits at (k + 0.5) * n / n_pin. The number
+    // that fits is not known before sizes are summed, so try decreasing counts.
+    let max_pin = unit_bytes
+        .len()
+        .min(left / unit_bytes.iter().min().unwrap_or(&1).max(&1));
+    for n_pin in (1..=max_pin).rev() {
+        let picks: Vec<usize> = (0..n_pin).map(|k| (2 * k + 1) * n / (2 * n_pin)).collect();
+        let bytes: usize = picks.iter().map(|&u| unit_bytes[u]).sum();
+        if bytes <= left {
+            for u in picks {
+                pinned[u] = true;
+            }
+            left -= bytes;
+            break;
+        }
+    }
+    // Units of uneven size may leave room for more: pin greedily in order.
+    for u in 0..n {
+        if !pinned[u] && unit_bytes[u] <= left {
+            pinned[u] = true;
+            left -= unit_bytes[u];
+        }
+    }
+    if pinned.iter().all(|&p| p) {
+        // Everything fit once slots were paid for (only when total <= budget, handled above).
+        unreachable!("total > budget but every unit pinned");
+    }
+    let slot_bytes = unit_bytes
+        .iter()
+        .zip(&pinned)
+        .filter(|(_, &p)| !p)
+        .map(|(&b, _)| b)
+        .max()
+        .unwrap_or(0);
+    Ok(Plan {
+        pinned,
+        n_slots,
+        slot_bytes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn everything_fits() {
+        let p = plan(&[10, 10, 10], 30, 2).unwrap();
+        assert_eq!(p.n_pinned(), 3);
+        assert_eq!(p.n_slots, 0);
+    }
+
+    #[test]
+    fn spreads_pins_and_stays_in_budget() {
+        let units = vec![100; 30];
+        for budget in [100, 150, 450, 1200, 2100, 2999] {
+            let p = plan(&units, budget, 2).unwrap();
+            assert!(p.resident_bytes(&units) <= budget, "{budget}: {p:?}");
+            assert!(p.n_slots >= 1);
+        }
+        let p = plan(&units, 1200, 2).unwrap();
+        assert_eq!(p.n_pinned(), 10);
+        // Evenly spread: no two pinned units adjacent when fewer than half are pinned.
+        let idx: Vec<usize> = (0..30).filter(|&u| p.pinned[u]).collect();
+        assert!(idx.windows(2).all(|w| w[1] - w[0] == 3), "{idx:?}");
+    }
+
+    #[test]
+    fn budget_below_one_layer_is_an_error() {
+        let e = plan(&[100, 200], 199, 2).unwrap_err();
+        assert_eq!(e.code(), crate::ErrorCode::InvalidArgument);
+    }
+
+    #[test]
+    fn uneven_units_fill_the_remainder() {
+        // A large output head and small layers.
+        let units = [10, 10, 10, 10, 50];
+        let p = plan(&units, 75, 2).unwrap();
+        assert!(p.resident_bytes(&units) <= 75, "{p:?}");
+        assert!(!p.pinned[4]);
+        assert_eq!(p.slot_bytes, 50);
+    }
+}

@@ -1,0 +1,187 @@
+//! Pager tests over a synthetic file whose every byte says which unit and part it belongs to.
+
+use super::*;
+use std::io::Write;
+
+struct Fixture {
+    path: std::path::PathBuf,
+    units: Vec<UnitLayout>,
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn byte(u: usize, p: usize, i: usize) -> u8 {
+    (u * 31 + p * 7 + i % 251) as u8
+}
+
+/// `n` units of `parts` parts of `len` bytes each, laid out with gaps, in a fresh temp file.
+fn fixture(tag: &str, n: usize, parts: usize, len: usize) -> Fixture {
+    let path = std::env::temp_dir().join(format!("chord-pager-{tag}-{}", std::process::id()));
+    let mut f = File::create(&path).unwrap();
+    let mut units = Vec::new();
+    let mut off = 0u64;
+    for u in 0..n {
+        let mut layout = UnitLayout::default();
+        for p in 0..parts {
+            // A small gap, so parts are not contiguous in the file.
+            f.write_all(&[0xEE; 3]).unwrap();
+            off += 3;
+            let data: Vec<u8> = (0..len).map(|i| byte(u, p, i)).collect();
+            f.write_all(&data).unwrap();
+            layout.parts.push((off, len));
+            off += len as u64;
+        }
+        units.push(layout);
+    }
+    Fixture { path, units }
+}
+
+fn check(g: &UnitGuard, u: usize, len: usize) {
+    for p in 0..g.n_parts() {
+        let b = g.part(p);
+        assert_eq!(b.len(), len);
+        assert!(
+            b.iter().enumerate().all(|(i, &x)| x == byte(u, p, i)),
+            "unit {u} part {p} has wrong bytes"
+        );
+    }
+}
+
+fn pager(fx: &Fixture, budget: usize, slots: usize) -> Pager {
+    let sizes: Vec<usize> = fx.units.iter().map(|u| u.loaded_bytes()).collect();
+    let plan = plan(&sizes, budget, slots).unwrap();
+    Pager::new(
+        File::open(&fx.path).unwrap(),
+        fx.units.clone(),
+        plan,
+        &mut |_| true,
+    )
+    .unwrap()
+}
+
+#[test]
+fn cyclic_access_reads_each_streamed_unit_once_per_token() {
+    let fx = fixture("cyclic", 12, 3, 1000);
+    // Units are 3,000 bytes (plus alignment padding, which the plan does not see): room for
+    // two slots and a few pinned units.
+    let pg = pager(&fx, 3072 * 6, 2);
+    let n_pinned = pg.plan().n_pinned();
+    assert!(n_pinned > 0 && n_pinned < 12, "{:?}", pg.plan());
+    let tokens = 6u64;
+    for _ in 0..tokens {
+        for u in 0..12 {
+            let g = pg.acquire(u).unwrap();
+            check(&g, u, 1000);
+            // Some compute, so the prefetch thread has time to load ahead.
+            std::thread::sleep(std::time::Duration::from_micros(300));
+        }
+    }
+    let st = pg.stats();
+    // Pinned: read once. Streamed: once per token, plus the units the prefetch thread loaded
+    // ahead for a next token that never came (at most one per slot).
+    let mut ahead = 0;
+    for u in 0..12 {
+        let reads = st.reads_per_unit[u];
+        if pg.plan().pinned[u] {
+            assert_eq!(reads, 1, "unit {u}: {st:?}");
+        } else {
+            assert!(reads == tokens || reads == tokens + 1, "unit {u}: {st:?}");
+            ahead += reads - tokens;
+        }
+    }
+    assert!(ahead as usize <= pg.plan().n_slots, "{st:?}");
+    assert!(st.prefetch_hits > 0, "{st:?}");
+    assert_eq!(st.units_pinned + st.units_streamed, 12);
+}
+
+#[test]
+fn everything_pinned_when_it_fits() {
+    let fx = fixture("fits", 4, 2, 100);
+    let pg = pager(&fx, 1 << 20, 2);
+    for u in 0..4 {
+        check(&pg.acquire(u).unwrap(), u, 100);
+    }
+    let st = pg.stats();
+    assert_eq!(st.units_streamed, 0);
+    assert_eq!(st.reads_per_unit, vec![1; 4]);
+}
+
+#[test]
+fn one_slot_works_without_a_prefetch_thread() {
+    let fx = fixture("oneslot", 5, 1, 500);
+    let pg = pager(&fx, 512, 2);
+    assert_eq!(pg.plan().n_slots, 1);
+    for _ in 0..3 {
+        for u in 0..5 {
+            check(&pg.acquire(u).unwrap(), u, 500);
+        }
+    }
+    assert_eq!(pg.stats().sync_loads, 15);
+}
+
+#[test]
+fn threads_sharing_a_pager_see_correct_bytes() {
+    let fx = fixture("threads", 10, 2, 4096);
+    let pg = pager(&fx, 8192 * 4, 2);
+    std::thread::scope(|s| {
+        for t in 0..3 {
+            let pg = &pg;
+            s.spawn(move || {
+                for k in 0..40 {
+                    let u = (k + t * 3) % 10;
+                    check(&pg.acquire(u).unwrap(), u, 4096);
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn a_file_truncated_after_load_is_an_io_error_not_a_hang() {
+    let fx = fixture("trunc", 6, 1, 2000);
+    let pg = pager(&fx, 2048 * 3, 2);
+    let streamed = (0..6).find(|&u| !pg.plan().pinned[u]).unwrap();
+    File::options()
+        .write(true)
+        .open(&fx.path)
+        .unwrap()
+        .set_len(10)
+        .unwrap();
+    let mut saw_error = false;
+    for _ in 0..2 {
+        for u in 0..6 {
+            match pg.acquire(u) {
+                Ok(g) => check(&g, u, 2000),
+                Err(e) => {
+                    assert_eq!(e.code(), ErrorCode::Io);
+                    assert!(e.message().contains("shorter"), "{e}");
+                    saw_error = true;
+                }
+            }
+        }
+    }
+    assert!(saw_error, "unit {streamed} should have failed");
+    // Pinned units still work after the error.
+    let pinned = (0..6).find(|&u| pg.plan().pinned[u]).unwrap();
+    check(&pg.acquire(pinned).unwrap(), pinned, 2000);
+}
+
+#[test]
+fn cancelled_progress_stops_the_load() {
+    let fx = fixture("cancel", 4, 1, 100);
+    let sizes = vec![100; 4];
+    let plan = plan(&sizes, 1000, 2).unwrap();
+    let err = Pager::new(
+        File::open(&fx.path).unwrap(),
+        fx.units.clone(),
+        plan,
+        &mut |f| f < 0.5,
+    )
+    .err()
+    .unwrap();
+    assert_eq!(err.code(), ErrorCode::Cancelled);
+}

@@ -1,0 +1,117 @@
+//! Paged runs equal the fully resident run bit for bit (issue: models larger than memory, criterion
+//! 1), on SmolLM2-135M Q4_1 and the TinyLlama-1.1B-shape Q4_K_M file, at budgets of 15%, 40% and
+//! 70% of the weight bytes: every logit of every position of a 256-token text, and 32 greedy
+//! tokens. The counters show the policy: pinned units are read once, streamed units once per
+//! forward pass (plus at most one look-ahead per slot at the end).
+mod common;
+use chord::backend::Cpu;
+use chord::model::*;
+use chord::session::sampler::argmax;
+use chord::tokenizer::Tokenizer;
+use std::path::Path;
+use std::sync::Arc;
+
+const POSITIONS: usize = 256;
+const GREEDY: usize = 32;
+
+fn load(path: &Path, budget: u64) -> Model {
+    let opts = ModelOptions {
+        memory_budget: budget,
+        n_threads: 2,
+        ..Default::default()
+    };
+    Model::load(path, &opts).unwrap()
+}
+
+fn text_tokens(tok: &Tokenizer) -> Vec<u32> {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/text/gpl-3.0-excerpt.txt"),
+    )
+    .unwrap();
+    let mut t = tok.encode(&text, true, false).unwrap();
+    assert!(t.len() >= POSITIONS);
+    t.truncate(POSITIONS);
+    t
+}
+
+/// Logits of every position of `tokens`, then `GREEDY` greedy tokens after its first 8.
+fn run(model: &Model, tokens: &[u32]) -> (Vec<f32>, Vec<u32>) {
+    let core: Arc<ModelCore> = model.core().unwrap().clone();
+    let mut t = Transformer::<Cpu>::new(core.clone(), 512, Default::default());
+    let logits = model
+        .pool()
+        .install(|| t.eval(tokens, WantLogits::All, &|| false))
+        .unwrap();
+    let mut g = Transformer::<Cpu>::new(core, 512, Default::default());
+    let mut last = model
+        .pool()
+        .install(|| g.eval(&tokens[..8], WantLogits::Last, &|| false))
+        .unwrap();
+    let mut out = Vec::new();
+    for _ in 0..GREEDY {
+        let next = argmax(&last) as u32;
+        out.push(next);
+        last = model
+            .pool()
+            .install(|| g.eval(&[next], WantLogits::Last, &|| false))
+            .unwrap();
+    }
+    (logits, out)
+}
+
+fn check(file: &str) {
+    let path = common::model(file);
+    let resident = load(&path, 0);
+    assert!(
+        resident.pager_stats().is_none(),
+        "{file} paged without a budget"
+    );
+    let tokens = text_tokens(resident.tokenizer());
+    let (want_logits, want_greedy) = run(&resident, &tokens);
+    let weights = resident.weight_bytes();
+    drop(resident);
+    for pct in [15u64, 40, 70] {
+        let budget = weights * pct / 100;
+        let paged = load(&path, budget);
+        let (logits, greedy) = run(&paged, &tokens);
+        assert!(
+            logits
+                .iter()
+                .zip(&want_logits)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{file} at {pct}%: logits differ from the resident run"
+        );
+        assert_eq!(
+            greedy, want_greedy,
+            "{file} at {pct}%: greedy tokens differ"
+        );
+        let st = paged.pager_stats().expect("paged");
+        assert!(st.bytes_resident <= budget, "{file} at {pct}%: {st:?}");
+        // Forward passes: one prefill of 256, one of 8, and one per greedy token.
+        let passes = 2 + GREEDY as u64;
+        let mut ahead = 0;
+        for (u, &reads) in st.reads_per_unit.iter().enumerate() {
+            if reads == 1 && st.units_pinned > 0 && reads < passes {
+                continue; // pinned
+            }
+            assert!(
+                reads == passes || reads == passes + 1,
+                "{file} at {pct}%: unit {u} read {reads} times in {passes} passes: {st:?}"
+            );
+            ahead += reads - passes;
+        }
+        assert!(ahead <= 2, "{file} at {pct}%: {st:?}");
+        let pinned_reads = st.reads_per_unit.iter().filter(|&&r| r == 1).count();
+        assert_eq!(pinned_reads, st.units_pinned, "{file} at {pct}%: {st:?}");
+    }
+}
+
+#[test]
+fn smollm2_q4_1_paged_equals_resident() {
+    check("SmolLM2-135M-Instruct.Q4_1.gguf");
+}
+
+#[test]
+fn tinyllama_shape_q4_k_m_paged_equals_resident() {
+    check("tinyllama-shape-random.Q4_K_M.gguf");
+}
