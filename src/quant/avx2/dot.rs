@@ -233,13 +233,14 @@ pub fn dot_q4_k(w: &[u8], a: Q8KRow) -> f32 {
     hsum_f32_8(acc) + _mm_cvtss_f32(acc_m)
 }
 
-/// Q5_K weights times Q8_K activations.
+/// Q5_K weights times Q8_K activations (`ggml_vec_dot_q5_K_q8_K`: the min term is summed as a
+/// scalar, one fused multiply-add per super-block).
 #[target_feature(enable = "avx2,fma,f16c")]
 pub fn dot_q5_k(w: &[u8], a: Q8KRow) -> f32 {
     use blocks::q5_k::*;
     let m4 = _mm256_set1_epi8(0xF);
     let mut acc = _mm256_setzero_ps();
-    let mut acc_m = _mm_setzero_ps();
+    let mut summs = 0.0f32;
     for (ib, b) in w.chunks_exact(176).enumerate() {
         let d = a.d[ib] * f16_at(b, D);
         let dmin = -a.d[ib] * f16_at(b, DMIN);
@@ -255,7 +256,9 @@ pub fn dot_q5_k(w: &[u8], a: Q8KRow) -> f32 {
             _mm256_extracti128_si256(q8sums, 1),
         );
         let prod = _mm_madd_epi16(_mm256_extracti128_si256(mins_scales, 1), q8s);
-        acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), acc_m);
+        let z = _mm_setzero_si128();
+        let isum = _mm_cvtsi128_si32(_mm_hadd_epi32(_mm_hadd_epi32(prod, z), z));
+        summs = dmin.mul_add(isum as f32, summs);
 
         let sc128 = _mm256_extracti128_si256(mins_scales, 0);
         let scales = _mm256_set_m128i(sc128, sc128);
@@ -280,9 +283,7 @@ pub fn dot_q5_k(w: &[u8], a: Q8KRow) -> f32 {
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
     }
-    acc_m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
-    acc_m = _mm_add_ss(acc_m, _mm_movehdup_ps(acc_m));
-    hsum_f32_8(acc) + _mm_cvtss_f32(acc_m)
+    hsum_f32_8(acc) + summs
 }
 
 /// Q6_K weights times Q8_K activations.

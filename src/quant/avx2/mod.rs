@@ -4,6 +4,7 @@
 
 pub mod act;
 pub mod dot;
+pub mod orders;
 
 use std::arch::x86_64::*;
 

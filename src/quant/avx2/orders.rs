@@ -1,0 +1,243 @@
+//! AVX2 products in the floating-point orders of llama.cpp's other x86 CPU paths, for bit-identical
+//! results where llama.cpp does not use `ggml_vec_dot_*`:
+//!
+//! * the repacked layouts (`ggml/src/ggml-cpu/arch/x86/repack.cpp`): Q4_0 weights with a multiple
+//!   of 8 rows run `ggml_gemv/gemm_q4_0_8x8_q8_0`, Q4_K weights `ggml_gemv/gemm_q4_K_8x8_q8_K`;
+//! * the tiled K-quant product (`ggml/src/ggml-cpu/tiled/`), which takes batches of 8 or more
+//!   activation rows for the K-quants that are not repacked.
+//!
+//! Every integer sum in these kernels is exact, so only the float steps need to follow llama.cpp:
+//! which integer partial sums are converted, and the order of the multiply-adds. The data layout
+//! (interleaved blocks) does not change any value and is not reproduced.
+
+use super::*;
+use crate::quant::act::{Q8KRow, Q8Row};
+use crate::quant::blocks::{self, QK, QK_K};
+
+/// Exact integer dot product of a Q4_0 block (decoded to signed bytes `qx`) with 32 Q8 values.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn isum_i8(qx: __m256i, qy: __m256i) -> i32 {
+    let ax = _mm256_sign_epi8(qx, qx);
+    let sy = _mm256_sign_epi8(qy, qx);
+    hsum_i32_8(_mm256_madd_epi16(
+        _mm256_set1_epi16(1),
+        _mm256_maddubs_epi16(ax, sy),
+    ))
+}
+
+/// A Q4_0 block as 32 signed bytes and its scale.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn decode_q4_0(b: &[u8]) -> (__m256i, f32) {
+    use blocks::q4_0::*;
+    let q = _mm256_sub_epi8(bytes_from_nibbles_32(b, QS), _mm256_set1_epi8(8));
+    (q, f16_at(b, D))
+}
+
+/// Q4_0 weights times Q8_0 activations as `ggml_gemv_q4_0_8x8_q8_0` computes them: per block, the
+/// exact integer sum times `d_w * d_a`, fused into one running sum.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn dot_q4_0_r8(w: &[u8], a: Q8Row) -> f32 {
+    let mut acc = 0.0f32;
+    for (i, b) in w.chunks_exact(18).enumerate() {
+        let (qx, dx) = decode_q4_0(b);
+        let s = isum_i8(qx, load32_i8(a.qs, i * QK));
+        acc = (s as f32).mul_add(dx * a.d[i], acc);
+    }
+    acc
+}
+
+/// [`dot_q4_0_r8`] for four activation rows (`ggml_gemm_q4_0_8x8_q8_0`, the same arithmetic).
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn dot_q4_0_r8_x4(w: &[u8], a: [Q8Row; 4]) -> [f32; 4] {
+    let mut acc = [0.0f32; 4];
+    for (i, b) in w.chunks_exact(18).enumerate() {
+        let (qx, dx) = decode_q4_0(b);
+        for r in 0..4 {
+            let s = isum_i8(qx, load32_i8(a[r].qs, i * QK));
+            acc[r] = (s as f32).mul_add(dx * a[r].d[i], acc[r]);
+        }
+    }
+    acc
+}
+
+/// The integer parts of a Q4_K or Q5_K super-block times Q8_K super-block `ib`, per pair of
+/// 32-value sub-blocks `j`: `sums[j] = sc[2j]·dot(2j) + sc[2j+1]·dot(2j+1)` and
+/// `mins[j] = m[2j]·sum(q8 of 2j) + m[2j+1]·sum(q8 of 2j+1)`. `qh` is the Q5_K high-bit offset.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn k4_parts(
+    b: &[u8],
+    scales: usize,
+    qs: usize,
+    qh: Option<usize>,
+    a: &Q8KRow,
+    ib: usize,
+) -> ([i32; 4], [i32; 4]) {
+    let m4 = _mm256_set1_epi8(0xF);
+    let (sc, mn) = blocks::scales_mins_k4(&b[scales..scales + 12]);
+    let hbits = qh.map(|o| load32(b, o));
+    let bs = &a.bsums[ib * 16..ib * 16 + 16];
+    let mut sums = [0i32; 4];
+    let mut mins = [0i32; 4];
+    for j in 0..QK_K / 64 {
+        let q4bits = load32(b, qs + 32 * j);
+        let mut q4l = _mm256_and_si256(q4bits, m4);
+        let mut q4h = _mm256_and_si256(_mm256_srli_epi16(q4bits, 4), m4);
+        if let Some(hb) = hbits {
+            let hl = _mm256_and_si256(hb, _mm256_set1_epi8(1 << (2 * j)));
+            let hh = _mm256_and_si256(hb, _mm256_set1_epi8(2 << (2 * j)));
+            let hl = _mm256_slli_epi16(_mm256_srl_epi16(hl, _mm_cvtsi32_si128(2 * j as i32)), 4);
+            let hh =
+                _mm256_slli_epi16(_mm256_srl_epi16(hh, _mm_cvtsi32_si128(2 * j as i32 + 1)), 4);
+            q4l = _mm256_or_si256(q4l, hl);
+            q4h = _mm256_or_si256(q4h, hh);
+        }
+        let q8l = load32_i8(a.qs, ib * QK_K + 64 * j);
+        let q8h = load32_i8(a.qs, ib * QK_K + 64 * j + 32);
+        let p16l = _mm256_madd_epi16(
+            _mm256_set1_epi16(sc[2 * j] as i16),
+            _mm256_maddubs_epi16(q4l, q8l),
+        );
+        let p16h = _mm256_madd_epi16(
+            _mm256_set1_epi16(sc[2 * j + 1] as i16),
+            _mm256_maddubs_epi16(q4h, q8h),
+        );
+        sums[j] = hsum_i32_8(_mm256_add_epi32(p16l, p16h));
+        let s0 = bs[4 * j] as i32 + bs[4 * j + 1] as i32;
+        let s1 = bs[4 * j + 2] as i32 + bs[4 * j + 3] as i32;
+        mins[j] = mn[2 * j] as i32 * s0 + mn[2 * j + 1] as i32 * s1;
+    }
+    (sums, mins)
+}
+
+/// Q4_K weights times Q8_K activations as `ggml_gemv_q4_K_8x8_q8_K` computes them: per
+/// super-block, the scaled integer sum times `d_w * d_a` and the min sum times `dmin_w * d_a`, each
+/// fused into its own running sum; the result is their difference.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn dot_q4_k_r8(w: &[u8], a: Q8KRow) -> f32 {
+    use blocks::q4_k::*;
+    let (mut acc, mut acc_m) = (0.0f32, 0.0f32);
+    for (ib, b) in w.chunks_exact(144).enumerate() {
+        let (sums, mins) = k4_parts(b, SCALES, QS, None, &a, ib);
+        let s: i32 = sums.iter().sum();
+        let m: i32 = mins.iter().sum();
+        acc = (s as f32).mul_add(f16_at(b, D) * a.d[ib], acc);
+        acc_m = (m as f32).mul_add(f16_at(b, DMIN) * a.d[ib], acc_m);
+    }
+    acc - acc_m
+}
+
+/// Q4_K weights times four Q8_K activation rows as `ggml_gemm_q4_K_8x8_q8_K` computes them: like
+/// [`dot_q4_k_r8`], but the multiply-adds run per 64 values instead of per super-block.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn dot_q4_k_r8_x4(w: &[u8], a: [Q8KRow; 4]) -> [f32; 4] {
+    use blocks::q4_k::*;
+    let mut acc = [0.0f32; 4];
+    let mut acc_m = [0.0f32; 4];
+    for (ib, b) in w.chunks_exact(144).enumerate() {
+        let (d, dmin) = (f16_at(b, D), f16_at(b, DMIN));
+        for r in 0..4 {
+            let (sums, mins) = k4_parts(b, SCALES, QS, None, &a[r], ib);
+            let (ds, dm) = (d * a[r].d[ib], dmin * a[r].d[ib]);
+            for j in 0..4 {
+                acc[r] = (sums[j] as f32).mul_add(ds, acc[r]);
+                acc_m[r] = (mins[j] as f32).mul_add(dm, acc_m[r]);
+            }
+        }
+    }
+    std::array::from_fn(|r| acc[r] - acc_m[r])
+}
+
+/// One super-block step of the tiled K-quant product: `(d_w · s1 − dmin_w · s2) · d_a + acc`, with
+/// the multiply and the two fused multiply-adds of `tiled_run_microtile_avx2`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn tiled_step(acc: f32, d: f32, s1: i32, dmin: f32, s2: Option<i32>, da: f32) -> f32 {
+    let mut res = d * s1 as f32;
+    if let Some(s2) = s2 {
+        res = (-dmin).mul_add(s2 as f32, res);
+    }
+    res.mul_add(da, acc)
+}
+
+/// Q4_K weights times Q8_K activations in the tiled product's order (batches of 8 or more rows of
+/// a Q4_K weight that is not repacked).
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn dot_q4_k_tiled(w: &[u8], a: Q8KRow) -> f32 {
+    use blocks::q4_k::*;
+    let mut acc = 0.0f32;
+    for (ib, b) in w.chunks_exact(144).enumerate() {
+        let (sums, mins) = k4_parts(b, SCALES, QS, None, &a, ib);
+        let (s1, s2) = (sums.iter().sum(), mins.iter().sum());
+        acc = tiled_step(acc, f16_at(b, D), s1, f16_at(b, DMIN), Some(s2), a.d[ib]);
+    }
+    acc
+}
+
+/// Q5_K weights times Q8_K activations in the tiled product's order (batches of 8 or more rows).
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn dot_q5_k_tiled(w: &[u8], a: Q8KRow) -> f32 {
+    use blocks::q5_k::*;
+    let mut acc = 0.0f32;
+    for (ib, b) in w.chunks_exact(176).enumerate() {
+        let (sums, mins) = k4_parts(b, SCALES, QS, Some(QH), &a, ib);
+        let (s1, s2) = (sums.iter().sum(), mins.iter().sum());
+        acc = tiled_step(acc, f16_at(b, D), s1, f16_at(b, DMIN), Some(s2), a.d[ib]);
+    }
+    acc
+}
+
+/// The exact integer sum of a Q6_K super-block times Q8_K super-block `ib`:
+/// `sum over 16-value groups g of sc[g] · sum((q - 32) · q8)`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn q6_k_isum(b: &[u8], a: &Q8KRow, ib: usize) -> i32 {
+    use blocks::q6_k::*;
+    let m3 = _mm256_set1_epi8(3);
+    let m15 = _mm256_set1_epi8(15);
+    let bsums = &a.bsums[ib * 16..ib * 16 + 16];
+    // SAFETY: `bsums` holds exactly 16 i16 (32 bytes); the load is unaligned.
+    let q8sums = unsafe { _mm256_loadu_si256(bsums.as_ptr() as *const __m256i) };
+    let scales = load16(b, SCALES);
+    let q8sclsub = _mm256_slli_epi32(_mm256_madd_epi16(q8sums, _mm256_cvtepi8_epi16(scales)), 5);
+    let mut sumi = _mm256_setzero_si256();
+    for j in 0..QK_K / 128 {
+        let q4bits1 = load32(b, QL + 64 * j);
+        let q4bits2 = load32(b, QL + 64 * j + 32);
+        let q4bits_h = load32(b, QH + 32 * j);
+        let q4h0 = _mm256_slli_epi16(_mm256_and_si256(q4bits_h, m3), 4);
+        let q4h1 = _mm256_slli_epi16(_mm256_and_si256(q4bits_h, _mm256_set1_epi8(12)), 2);
+        let q4h2 = _mm256_and_si256(q4bits_h, _mm256_set1_epi8(48));
+        let q4h3 = _mm256_srli_epi16(_mm256_and_si256(q4bits_h, _mm256_set1_epi8(-64)), 2);
+        let q0 = _mm256_or_si256(_mm256_and_si256(q4bits1, m15), q4h0);
+        let q1 = _mm256_or_si256(_mm256_and_si256(q4bits2, m15), q4h1);
+        let q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4bits1, 4), m15), q4h2);
+        let q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4bits2, 4), m15), q4h3);
+        let base = ib * QK_K + 128 * j;
+        for (k, q) in [q0, q1, q2, q3].into_iter().enumerate() {
+            let p16 = _mm256_maddubs_epi16(q, load32_i8(a.qs, base + 32 * k));
+            let g = 8 * j + 2 * k;
+            let sel = _mm_set_epi64x(
+                0x0101_0101_0101_0101 * (g as i64 + 1),
+                0x0101_0101_0101_0101 * g as i64,
+            );
+            let sc = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, sel));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(sc, p16));
+        }
+    }
+    hsum_i32_8(_mm256_sub_epi32(sumi, q8sclsub))
+}
+
+/// Q6_K weights times Q8_K activations in the tiled product's order (batches of 8 or more rows).
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn dot_q6_k_tiled(w: &[u8], a: Q8KRow) -> f32 {
+    use blocks::q6_k::*;
+    let mut acc = 0.0f32;
+    for (ib, b) in w.chunks_exact(210).enumerate() {
+        let s1 = q6_k_isum(b, &a, ib);
+        acc = tiled_step(acc, f16_at(b, D), s1, 0.0, None, a.d[ib]);
+    }
+    acc
+}
