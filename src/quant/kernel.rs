@@ -69,14 +69,15 @@ impl Kernel {
         }
     }
 
-    /// The kernel for a product of `n` rows of `ty` weights with `m` activation rows on `isa`.
+    /// The kernel for a product of `n` rows of `k` `ty` weights with `m` activation rows on `isa`.
     ///
     /// On AVX2 this follows the path llama.cpp's x86 CPU backend takes for the same product, so
     /// that results are bit-identical: Q4_0 and Q4_K weights with a multiple of 8 rows are
-    /// repacked there (gemm for each group of four activation rows, gemv for the rest), and other
-    /// K-quant weights go through the tiled product for 8 or more activation rows. Elsewhere it is
-    /// [`Kernel::select`].
-    pub fn for_product(isa: Isa, ty: GgmlType, n: usize, m: usize) -> Kernel {
+    /// repacked there (gemm for each group of four activation rows, gemv for the rest), other
+    /// K-quant weights go through the tiled product for 8 or more activation rows, and F16/BF16
+    /// weights through tinyBLAS for 2 or more (when `n` is a multiple of 4 and `k` of 8).
+    /// Elsewhere it is [`Kernel::select`].
+    pub fn for_product(isa: Isa, ty: GgmlType, n: usize, k: usize, m: usize) -> Kernel {
         #[cfg(target_arch = "x86_64")]
         if isa.has_avx2() {
             use super::avx2::orders as o;
@@ -91,10 +92,18 @@ impl Kernel {
                 GgmlType::Q4_K if m >= 8 => return Kernel::Q8K(o::dot_q4_k_tiled, None),
                 GgmlType::Q5_K if m >= 8 => return Kernel::Q8K(o::dot_q5_k_tiled, None),
                 GgmlType::Q6_K if m >= 8 => return Kernel::Q8K(o::dot_q6_k_tiled, None),
+                GgmlType::F16 | GgmlType::BF16
+                    if m >= 2 && n.is_multiple_of(4) && k.is_multiple_of(8) =>
+                {
+                    return match ty {
+                        GgmlType::F16 => Kernel::F16(o::dot_f16_tinyblas),
+                        _ => Kernel::BF16(o::dot_bf16_tinyblas),
+                    };
+                }
                 _ => {}
             }
         }
-        let _ = (n, m);
+        let _ = (n, k, m);
         Self::select(isa, ty)
     }
 

@@ -363,7 +363,7 @@ pub fn dot_f32(w: &[u8], a: &[f32]) -> f32 {
     sum as f32
 }
 
-/// F16 weights times f16 activations.
+/// F16 weights times f16 activations (`ggml_vec_dot_f16`).
 #[target_feature(enable = "avx2,fma,f16c")]
 pub fn dot_f16(w: &[u8], a: &[f16]) -> f32 {
     let n = a.len().min(w.len() / 2);
@@ -385,8 +385,11 @@ pub fn dot_f16(w: &[u8], a: &[f16]) -> f32 {
         }
         i += 32;
     }
+    // GGML_F32x8_REDUCE: (0 + 2) + (1 + 3), halves added, then two horizontal adds.
     let s = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
-    let mut sum = hsum_f32_8(s) as f64;
+    let t0 = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    let t1 = _mm_hadd_ps(t0, t0);
+    let mut sum = _mm_cvtss_f32(_mm_hadd_ps(t1, t1)) as f64;
     for j in i..n {
         let wv = f16_to_f32(u16::from_le_bytes([w[2 * j], w[2 * j + 1]]));
         sum += (wv * a[j].to_f32()) as f64;

@@ -4,7 +4,9 @@
 //! * the repacked layouts (`ggml/src/ggml-cpu/arch/x86/repack.cpp`): Q4_0 weights with a multiple
 //!   of 8 rows run `ggml_gemv/gemm_q4_0_8x8_q8_0`, Q4_K weights `ggml_gemv/gemm_q4_K_8x8_q8_K`;
 //! * the tiled K-quant product (`ggml/src/ggml-cpu/tiled/`), which takes batches of 8 or more
-//!   activation rows for the K-quants that are not repacked.
+//!   activation rows for the K-quants that are not repacked;
+//! * llamafile's tinyBLAS (`ggml/src/ggml-cpu/llamafile/sgemm.cpp`), which takes batches of 2 or
+//!   more activation rows of F16 and BF16 weights.
 //!
 //! Every integer sum in these kernels is exact, so only the float steps need to follow llama.cpp:
 //! which integer partial sums are converted, and the order of the multiply-adds. The data layout
@@ -13,6 +15,7 @@
 use super::*;
 use crate::quant::act::{Q8KRow, Q8Row};
 use crate::quant::blocks::{self, QK, QK_K};
+use half::{bf16, f16};
 
 /// Exact integer dot product of a Q4_0 block (decoded to signed bytes `qx`) with 32 Q8 values.
 #[inline]
@@ -240,4 +243,44 @@ pub fn dot_q6_k_tiled(w: &[u8], a: Q8KRow) -> f32 {
         acc = tiled_step(acc, f16_at(b, D), s1, 0.0, None, a.d[ib]);
     }
     acc
+}
+
+/// F16 weights times f16 activations as tinyBLAS computes them on AVX2: one 8-lane accumulator of
+/// fused multiply-adds over the row, then a horizontal sum. The row length is a multiple of 8.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn dot_f16_tinyblas(w: &[u8], a: &[f16]) -> f32 {
+    let mut acc = _mm256_setzero_ps();
+    for (wb, ab) in w.chunks_exact(16).zip(a.chunks_exact(8)) {
+        // SAFETY: `wb` and `ab` each hold 16 bytes (8 f16); both loads are unaligned.
+        let (x, y) = unsafe {
+            (
+                _mm256_cvtph_ps(_mm_loadu_si128(wb.as_ptr() as *const __m128i)),
+                _mm256_cvtph_ps(_mm_loadu_si128(ab.as_ptr() as *const __m128i)),
+            )
+        };
+        acc = _mm256_fmadd_ps(x, y, acc);
+    }
+    hsum_f32_8(acc)
+}
+
+/// 8 bf16 at `p` to 8 f32.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn load_bf16(b: &[u8]) -> __m256 {
+    // SAFETY: callers pass exactly 16 bytes (8 bf16); the load is unaligned.
+    let v = unsafe { _mm_loadu_si128(b.as_ptr() as *const __m128i) };
+    _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(v), 16))
+}
+
+/// BF16 weights times bf16 activations as tinyBLAS computes them on AVX2 (see
+/// [`dot_f16_tinyblas`]).
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn dot_bf16_tinyblas(w: &[u8], a: &[bf16]) -> f32 {
+    let mut acc = _mm256_setzero_ps();
+    for (wb, ab) in w.chunks_exact(16).zip(a.chunks_exact(8)) {
+        // SAFETY: `ab` is 8 bf16, 16 plain bytes.
+        let ab = unsafe { std::slice::from_raw_parts(ab.as_ptr() as *const u8, 16) };
+        acc = _mm256_fmadd_ps(load_bf16(wb), load_bf16(ab), acc);
+    }
+    hsum_f32_8(acc)
 }
