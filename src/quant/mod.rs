@@ -25,4 +25,6 @@ pub use matmul::{matmul, matmul_with};
 pub use types::GgmlType;
 
 #[cfg(test)]
+mod orders_tests;
+#[cfg(test)]
 mod tests;
