@@ -17,16 +17,29 @@ use crate::quant::act::{Q8KRow, Q8Row};
 use crate::quant::blocks::{self, QK, QK_K};
 use half::{bf16, f16};
 
-/// Exact integer dot product of a Q4_0 block (decoded to signed bytes `qx`) with 32 Q8 values.
+/// The eight 32-bit lanes of a signed-byte product of a Q4_0 block (signed bytes `qx`, with
+/// `ax = |qx|`) with 32 Q8 values; their sum is the block's exact integer dot product.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn isum_i8(qx: __m256i, qy: __m256i) -> i32 {
-    let ax = _mm256_sign_epi8(qx, qx);
+fn lanes_i8(ax: __m256i, qx: __m256i, qy: __m256i) -> __m256i {
     let sy = _mm256_sign_epi8(qy, qx);
-    hsum_i32_8(_mm256_madd_epi16(
-        _mm256_set1_epi16(1),
-        _mm256_maddubs_epi16(ax, sy),
-    ))
+    _mm256_madd_epi16(_mm256_set1_epi16(1), _mm256_maddubs_epi16(ax, sy))
+}
+
+/// The sums of the lanes of each of eight vectors, in order: `out[t] = sum of v[t]` (exact).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn hsum_i32_8x8(v: &[__m256i; 8]) -> __m256i {
+    let h01 = _mm256_hadd_epi32(v[0], v[1]);
+    let h23 = _mm256_hadd_epi32(v[2], v[3]);
+    let h45 = _mm256_hadd_epi32(v[4], v[5]);
+    let h67 = _mm256_hadd_epi32(v[6], v[7]);
+    let h0123 = _mm256_hadd_epi32(h01, h23);
+    let h4567 = _mm256_hadd_epi32(h45, h67);
+    _mm256_add_epi32(
+        _mm256_permute2x128_si256(h0123, h4567, 0x20),
+        _mm256_permute2x128_si256(h0123, h4567, 0x31),
+    )
 }
 
 /// A Q4_0 block as 32 signed bytes and its scale.
@@ -38,31 +51,70 @@ fn decode_q4_0(b: &[u8]) -> (__m256i, f32) {
     (q, f16_at(b, D))
 }
 
-/// Q4_0 weights times Q8_0 activations as `ggml_gemv_q4_0_8x8_q8_0` computes them: per block, the
-/// exact integer sum times `d_w * d_a`, fused into one running sum.
+/// Runs `acc = fma(isum_t, d_w,t · d_a,t, acc)` over eight blocks in order.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub fn dot_q4_0_r8(w: &[u8], a: Q8Row) -> f32 {
-    let mut acc = 0.0f32;
-    for (i, b) in w.chunks_exact(18).enumerate() {
-        let (qx, dx) = decode_q4_0(b);
-        let s = isum_i8(qx, load32_i8(a.qs, i * QK));
-        acc = (s as f32).mul_add(dx * a.d[i], acc);
+fn fma_chain_8(mut acc: f32, isums: __m256i, dw: __m256, da: &[f32]) -> f32 {
+    let mut s = [0.0f32; 8];
+    let mut d = [0.0f32; 8];
+    // SAFETY: `s`, `d` hold 8 floats each and `da` at least 8 (sliced by the callers).
+    unsafe {
+        _mm256_storeu_ps(s.as_mut_ptr(), _mm256_cvtepi32_ps(isums));
+        _mm256_storeu_ps(
+            d.as_mut_ptr(),
+            _mm256_mul_ps(dw, _mm256_loadu_ps(da[..8].as_ptr())),
+        );
+    }
+    for t in 0..8 {
+        acc = s[t].mul_add(d[t], acc);
     }
     acc
+}
+
+/// Q4_0 weights times rows of Q8_0 activations as `ggml_gemv/gemm_q4_0_8x8_q8_0` compute them:
+/// per block, the exact integer sum times `d_w * d_a`, fused into one running sum per row.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q4_0_r8<const R: usize>(w: &[u8], a: [Q8Row; R]) -> [f32; R] {
+    let mut acc = [0.0f32; R];
+    let nb = w.len() / 18;
+    let mut i = 0;
+    // Eight blocks at a time: their integer sums land in one vector, then the chain runs in order.
+    while i + 8 <= nb {
+        let dec: [(__m256i, f32); 8] = std::array::from_fn(|t| decode_q4_0(&w[(i + t) * 18..]));
+        let ax: [__m256i; 8] = std::array::from_fn(|t| _mm256_sign_epi8(dec[t].0, dec[t].0));
+        let dw = _mm256_setr_ps(
+            dec[0].1, dec[1].1, dec[2].1, dec[3].1, dec[4].1, dec[5].1, dec[6].1, dec[7].1,
+        );
+        for r in 0..R {
+            let v: [__m256i; 8] = std::array::from_fn(|t| {
+                lanes_i8(ax[t], dec[t].0, load32_i8(a[r].qs, (i + t) * QK))
+            });
+            acc[r] = fma_chain_8(acc[r], hsum_i32_8x8(&v), dw, &a[r].d[i..i + 8]);
+        }
+        i += 8;
+    }
+    for i in i..nb {
+        let (qx, dx) = decode_q4_0(&w[i * 18..]);
+        let ax = _mm256_sign_epi8(qx, qx);
+        for r in 0..R {
+            let s = hsum_i32_8(lanes_i8(ax, qx, load32_i8(a[r].qs, i * QK)));
+            acc[r] = (s as f32).mul_add(dx * a[r].d[i], acc[r]);
+        }
+    }
+    acc
+}
+
+/// Q4_0 weights times Q8_0 activations in the order of `ggml_gemv_q4_0_8x8_q8_0`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn dot_q4_0_r8(w: &[u8], a: Q8Row) -> f32 {
+    q4_0_r8::<1>(w, [a])[0]
 }
 
 /// [`dot_q4_0_r8`] for four activation rows (`ggml_gemm_q4_0_8x8_q8_0`, the same arithmetic).
 #[target_feature(enable = "avx2,fma,f16c")]
 pub fn dot_q4_0_r8_x4(w: &[u8], a: [Q8Row; 4]) -> [f32; 4] {
-    let mut acc = [0.0f32; 4];
-    for (i, b) in w.chunks_exact(18).enumerate() {
-        let (qx, dx) = decode_q4_0(b);
-        for r in 0..4 {
-            let s = isum_i8(qx, load32_i8(a[r].qs, i * QK));
-            acc[r] = (s as f32).mul_add(dx * a[r].d[i], acc[r]);
-        }
-    }
-    acc
+    q4_0_r8::<4>(w, a)
 }
 
 /// The integer parts of a Q4_K or Q5_K super-block times Q8_K super-block `ib`, per pair of
