@@ -117,25 +117,23 @@ pub fn dot_q4_0_r8_x4(w: &[u8], a: [Q8Row; 4]) -> [f32; 4] {
     q4_0_r8::<4>(w, a)
 }
 
-/// The integer parts of a Q4_K or Q5_K super-block times Q8_K super-block `ib`, per pair of
-/// 32-value sub-blocks `j`: `sums[j] = sc[2j]·dot(2j) + sc[2j+1]·dot(2j+1)` and
-/// `mins[j] = m[2j]·sum(q8 of 2j) + m[2j+1]·sum(q8 of 2j+1)`. `qh` is the Q5_K high-bit offset.
+/// A Q4_K or Q5_K super-block unpacked: the values of each 32-value sub-block as bytes, and the
+/// 6-bit scales and mins.
+struct K4Block {
+    q: [__m256i; 8],
+    sc: [u8; 8],
+    /// The 8 mins as i16.
+    mn: __m128i,
+}
+
+/// Unpacks a Q4_K (`qh` = `None`) or Q5_K (`qh` = the high-bit offset) super-block.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn k4_parts(
-    b: &[u8],
-    scales: usize,
-    qs: usize,
-    qh: Option<usize>,
-    a: &Q8KRow,
-    ib: usize,
-) -> ([i32; 4], [i32; 4]) {
+fn k4_decode(b: &[u8], scales: usize, qs: usize, qh: Option<usize>) -> K4Block {
     let m4 = _mm256_set1_epi8(0xF);
     let (sc, mn) = blocks::scales_mins_k4(&b[scales..scales + 12]);
     let hbits = qh.map(|o| load32(b, o));
-    let bs = &a.bsums[ib * 16..ib * 16 + 16];
-    let mut sums = [0i32; 4];
-    let mut mins = [0i32; 4];
+    let mut q = [_mm256_setzero_si256(); 8];
     for j in 0..QK_K / 64 {
         let q4bits = load32(b, qs + 32 * j);
         let mut q4l = _mm256_and_si256(q4bits, m4);
@@ -149,22 +147,64 @@ fn k4_parts(
             q4l = _mm256_or_si256(q4l, hl);
             q4h = _mm256_or_si256(q4h, hh);
         }
+        q[2 * j] = q4l;
+        q[2 * j + 1] = q4h;
+    }
+    let mut m16 = [0i16; 8];
+    for (d, &m) in m16.iter_mut().zip(&mn) {
+        *d = m as i16;
+    }
+    // SAFETY: `m16` holds 8 i16 (16 bytes); the load is unaligned.
+    let mn = unsafe { _mm_loadu_si128(m16.as_ptr() as *const __m128i) };
+    K4Block { q, sc, mn }
+}
+
+/// The integer parts of an unpacked Q4_K/Q5_K super-block times Q8_K super-block `ib`, per pair of
+/// 32-value sub-blocks `j`: `sums[j]` as eight lanes adding up to `sc[2j]·dot(2j) +
+/// sc[2j+1]·dot(2j+1)`, and `mins[j] = m[2j]·Σq8(2j) + m[2j+1]·Σq8(2j+1)`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn k4_row(blk: &K4Block, a: &Q8KRow, ib: usize) -> ([__m256i; 4], __m128i) {
+    let bs = &a.bsums[ib * 16..ib * 16 + 16];
+    // SAFETY: `bs` holds exactly 16 i16 (32 bytes); the load is unaligned.
+    let q8sums = unsafe { _mm256_loadu_si256(bs.as_ptr() as *const __m256i) };
+    let q8s = _mm_hadd_epi16(
+        _mm256_castsi256_si128(q8sums),
+        _mm256_extracti128_si256(q8sums, 1),
+    );
+    let mins = _mm_madd_epi16(blk.mn, q8s);
+    let mut sums = [_mm256_setzero_si256(); 4];
+    for (j, sum) in sums.iter_mut().enumerate() {
         let q8l = load32_i8(a.qs, ib * QK_K + 64 * j);
         let q8h = load32_i8(a.qs, ib * QK_K + 64 * j + 32);
         let p16l = _mm256_madd_epi16(
-            _mm256_set1_epi16(sc[2 * j] as i16),
-            _mm256_maddubs_epi16(q4l, q8l),
+            _mm256_set1_epi16(blk.sc[2 * j] as i16),
+            _mm256_maddubs_epi16(blk.q[2 * j], q8l),
         );
         let p16h = _mm256_madd_epi16(
-            _mm256_set1_epi16(sc[2 * j + 1] as i16),
-            _mm256_maddubs_epi16(q4h, q8h),
+            _mm256_set1_epi16(blk.sc[2 * j + 1] as i16),
+            _mm256_maddubs_epi16(blk.q[2 * j + 1], q8h),
         );
-        sums[j] = hsum_i32_8(_mm256_add_epi32(p16l, p16h));
-        let s0 = bs[4 * j] as i32 + bs[4 * j + 1] as i32;
-        let s1 = bs[4 * j + 2] as i32 + bs[4 * j + 3] as i32;
-        mins[j] = mn[2 * j] as i32 * s0 + mn[2 * j + 1] as i32 * s1;
+        *sum = _mm256_add_epi32(p16l, p16h);
     }
     (sums, mins)
+}
+
+/// Sum of the four i32 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn hsum_i32_4(v: __m128i) -> i32 {
+    let s = _mm_add_epi32(v, _mm_unpackhi_epi64(v, v));
+    _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32(s, 0b10_11_00_01)))
+}
+
+/// The whole-super-block integer sums `(Σ sums, Σ mins)` of [`k4_row`].
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn k4_totals(blk: &K4Block, a: &Q8KRow, ib: usize) -> (i32, i32) {
+    let (v, m) = k4_row(blk, a, ib);
+    let s = _mm256_add_epi32(_mm256_add_epi32(v[0], v[1]), _mm256_add_epi32(v[2], v[3]));
+    (hsum_i32_8(s), hsum_i32_4(m))
 }
 
 /// Q4_K weights times Q8_K activations as `ggml_gemv_q4_K_8x8_q8_K` computes them: per
@@ -175,9 +215,7 @@ pub fn dot_q4_k_r8(w: &[u8], a: Q8KRow) -> f32 {
     use blocks::q4_k::*;
     let (mut acc, mut acc_m) = (0.0f32, 0.0f32);
     for (ib, b) in w.chunks_exact(144).enumerate() {
-        let (sums, mins) = k4_parts(b, SCALES, QS, None, &a, ib);
-        let s: i32 = sums.iter().sum();
-        let m: i32 = mins.iter().sum();
+        let (s, m) = k4_totals(&k4_decode(b, SCALES, QS, None), &a, ib);
         acc = (s as f32).mul_add(f16_at(b, D) * a.d[ib], acc);
         acc_m = (m as f32).mul_add(f16_at(b, DMIN) * a.d[ib], acc_m);
     }
@@ -193,12 +231,27 @@ pub fn dot_q4_k_r8_x4(w: &[u8], a: [Q8KRow; 4]) -> [f32; 4] {
     let mut acc_m = [0.0f32; 4];
     for (ib, b) in w.chunks_exact(144).enumerate() {
         let (d, dmin) = (f16_at(b, D), f16_at(b, DMIN));
-        for r in 0..4 {
-            let (sums, mins) = k4_parts(b, SCALES, QS, None, &a[r], ib);
-            let (ds, dm) = (d * a[r].d[ib], dmin * a[r].d[ib]);
-            for j in 0..4 {
-                acc[r] = (sums[j] as f32).mul_add(ds, acc[r]);
-                acc_m[r] = (mins[j] as f32).mul_add(dm, acc_m[r]);
+        let blk = k4_decode(b, SCALES, QS, None);
+        // Two rows' four 64-value sums per transposed horizontal sum.
+        for r in (0..4).step_by(2) {
+            let (v0, m0) = k4_row(&blk, &a[r], ib);
+            let (v1, m1) = k4_row(&blk, &a[r + 1], ib);
+            let mut sums = [0i32; 8];
+            let v = [v0[0], v0[1], v0[2], v0[3], v1[0], v1[1], v1[2], v1[3]];
+            // SAFETY: `sums` holds 8 i32; the store is unaligned.
+            unsafe { _mm256_storeu_si256(sums.as_mut_ptr() as *mut __m256i, hsum_i32_8x8(&v)) };
+            let mut m = [[0i32; 4]; 2];
+            // SAFETY: each row of `m` holds 4 i32; the stores are unaligned.
+            unsafe {
+                _mm_storeu_si128(m[0].as_mut_ptr() as *mut __m128i, m0);
+                _mm_storeu_si128(m[1].as_mut_ptr() as *mut __m128i, m1);
+            }
+            for (q, mins) in [(0usize, m[0]), (1, m[1])] {
+                let (ds, dm) = (d * a[r + q].d[ib], dmin * a[r + q].d[ib]);
+                for j in 0..4 {
+                    acc[r + q] = (sums[4 * q + j] as f32).mul_add(ds, acc[r + q]);
+                    acc_m[r + q] = (mins[j] as f32).mul_add(dm, acc_m[r + q]);
+                }
             }
         }
     }
@@ -224,8 +277,7 @@ pub fn dot_q4_k_tiled(w: &[u8], a: Q8KRow) -> f32 {
     use blocks::q4_k::*;
     let mut acc = 0.0f32;
     for (ib, b) in w.chunks_exact(144).enumerate() {
-        let (sums, mins) = k4_parts(b, SCALES, QS, None, &a, ib);
-        let (s1, s2) = (sums.iter().sum(), mins.iter().sum());
+        let (s1, s2) = k4_totals(&k4_decode(b, SCALES, QS, None), &a, ib);
         acc = tiled_step(acc, f16_at(b, D), s1, f16_at(b, DMIN), Some(s2), a.d[ib]);
     }
     acc
@@ -237,8 +289,7 @@ pub fn dot_q5_k_tiled(w: &[u8], a: Q8KRow) -> f32 {
     use blocks::q5_k::*;
     let mut acc = 0.0f32;
     for (ib, b) in w.chunks_exact(176).enumerate() {
-        let (sums, mins) = k4_parts(b, SCALES, QS, Some(QH), &a, ib);
-        let (s1, s2) = (sums.iter().sum(), mins.iter().sum());
+        let (s1, s2) = k4_totals(&k4_decode(b, SCALES, QS, Some(QH)), &a, ib);
         acc = tiled_step(acc, f16_at(b, D), s1, f16_at(b, DMIN), Some(s2), a.d[ib]);
     }
     acc
