@@ -111,10 +111,32 @@ fn ggml_product(model: &Path, name: &str, x: &[f32], m: usize, n: usize) -> Vec<
     y
 }
 
+/// A file with every 256-multiple-wide weight in `ftype` (`llama-quantize --pure` of the F16
+/// model; the 576-wide ones fall back to Q4_0), made once per test run: none of the test models
+/// has Q2_K or Q3_K weights.
+fn pure_model(ftype: &str) -> PathBuf {
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("pure-{ftype}.gguf"));
+    let st = Command::new(llama_bin().join("llama-quantize"))
+        .arg("--pure")
+        .arg(common::model("SmolLM2-135M-Instruct.F16.gguf"))
+        .arg(&out)
+        .args([ftype, "2"])
+        .output()
+        .expect("run llama-quantize");
+    assert!(st.status.success(), "llama-quantize {ftype} failed");
+    out
+}
+
 /// Compares chord with ggml on the first tensor of each format in `fmt`'s file; returns the
 /// mismatching cases as text.
 fn check_file(fmt: &str, formats: &[GgmlType]) -> Vec<String> {
     let model = common::model(&format!("SmolLM2-135M-Instruct.{fmt}.gguf"));
+    check_model(fmt, &model, formats)
+}
+
+/// [`check_file`] on the file `model`, named `fmt` in messages.
+fn check_model(fmt: &str, model: &Path, formats: &[GgmlType]) -> Vec<String> {
+    let model = model.to_path_buf();
     let file = GgufFile::open(&model).unwrap();
     let mut failures = Vec::new();
     for &ty in formats {
@@ -202,6 +224,17 @@ fn q4_k_m_file_matches_ggml() {
 #[test]
 fn q3_k_m_file_matches_ggml() {
     assert_file("Q3_K_M", &[GgmlType::Q4_K, GgmlType::Q5_K]);
+}
+
+#[test]
+fn q2_k_and_q3_k_match_ggml() {
+    let mut f = check_model("Q2_K (pure)", &pure_model("Q2_K"), &[GgmlType::Q2_K]);
+    f.extend(check_model(
+        "Q3_K_S (pure)",
+        &pure_model("Q3_K_S"),
+        &[GgmlType::Q3_K],
+    ));
+    assert!(f.is_empty(), "{}", f.join("\n"));
 }
 
 #[test]

@@ -45,10 +45,11 @@ impl Kernel {
                 GgmlType::Q5_0 => Kernel::Q8(v::dot_q5_0, Some(v::dot_q5_0_x4)),
                 GgmlType::Q5_1 => Kernel::Q8(v::dot_q5_1, Some(v::dot_q5_1_x4)),
                 GgmlType::Q8_0 => Kernel::Q8(v::dot_q8_0, Some(v::dot_q8_0_x4)),
+                GgmlType::Q2_K => Kernel::Q8K(v::dot_q2_k, None),
+                GgmlType::Q3_K => Kernel::Q8K(v::dot_q3_k, None),
                 GgmlType::Q4_K => Kernel::Q8K(v::dot_q4_k, None),
                 GgmlType::Q5_K => Kernel::Q8K(v::dot_q5_k, None),
                 GgmlType::Q6_K => Kernel::Q8K(v::dot_q6_k, None),
-                _ => Self::select(Isa::scalar(), ty),
             };
         }
         let _ = isa;
@@ -89,6 +90,8 @@ impl Kernel {
                 GgmlType::Q4_K if repacked => {
                     return Kernel::Q8K(o::dot_q4_k_r8, Some(o::dot_q4_k_r8_x4))
                 }
+                GgmlType::Q2_K if m >= 8 => return Kernel::Q8K(o::dot_q2_k_tiled, None),
+                GgmlType::Q3_K if m >= 8 => return Kernel::Q8K(o::dot_q3_k_tiled, None),
                 GgmlType::Q4_K if m >= 8 => return Kernel::Q8K(o::dot_q4_k_tiled, None),
                 GgmlType::Q5_K if m >= 8 => return Kernel::Q8K(o::dot_q5_k_tiled, None),
                 GgmlType::Q6_K if m >= 8 => return Kernel::Q8K(o::dot_q6_k_tiled, None),

@@ -185,6 +185,8 @@ fn ordered_products_match_portable_within_rounding() {
     let mut rng = Rng(4242);
     for ty in [
         GgmlType::Q4_0,
+        GgmlType::Q2_K,
+        GgmlType::Q3_K,
         GgmlType::Q4_K,
         GgmlType::Q5_K,
         GgmlType::Q6_K,

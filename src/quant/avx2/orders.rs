@@ -387,3 +387,28 @@ pub fn dot_bf16_tinyblas(w: &[u8], a: &[bf16]) -> f32 {
     }
     hsum_f32_8(acc)
 }
+
+/// Q2_K weights times Q8_K activations in the tiled product's order (batches of 8 or more rows).
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn dot_q2_k_tiled(w: &[u8], a: Q8KRow) -> f32 {
+    use blocks::q2_k::*;
+    let mut acc = 0.0f32;
+    for (ib, b) in w.chunks_exact(84).enumerate() {
+        let (sumi, prod) = super::dot::q2_k_lanes(b, &a, ib);
+        let (s1, s2) = (hsum_i32_8(sumi), hsum_i32_8(prod));
+        acc = tiled_step(acc, f16_at(b, D), s1, f16_at(b, DMIN), Some(s2), a.d[ib]);
+    }
+    acc
+}
+
+/// Q3_K weights times Q8_K activations in the tiled product's order (batches of 8 or more rows).
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn dot_q3_k_tiled(w: &[u8], a: Q8KRow) -> f32 {
+    use blocks::q3_k::*;
+    let mut acc = 0.0f32;
+    for (ib, b) in w.chunks_exact(110).enumerate() {
+        let s1 = hsum_i32_8(super::dot::q3_k_lanes(b, &a, ib));
+        acc = tiled_step(acc, f16_at(b, D), s1, 0.0, None, a.d[ib]);
+    }
+    acc
+}
