@@ -230,10 +230,14 @@ fn q8_quantizers_round_trip() {
     assert!(zero.qs.iter().all(|&q| q == 0) && zero.d[0] == 0.0);
 }
 
-/// Whether a batch row may differ in its last bits from the same row alone: on AVX2, Q4_K..Q6_K
+/// Whether a batch row may differ in its last bits from the same row alone: on AVX2, K-quant
 /// batches follow llama.cpp's gemm (groups of four rows) and tiled (eight rows or more) orders.
 fn batch_order_differs(ty: GgmlType) -> bool {
-    Isa::best().has_avx2() && matches!(ty, GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K)
+    Isa::best().has_avx2()
+        && matches!(
+            ty,
+            GgmlType::Q2_K | GgmlType::Q3_K | GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K
+        )
 }
 
 #[test]
