@@ -1,5 +1,6 @@
-//! Kernel selection: the dot-product function for a weight format on an instruction-set path,
-//! picked once per product.
+//! Kernel selection: the dot-product function for a weight format on an instruction-set path and,
+//! on AVX2, for the product's shape (the path llama.cpp's x86 backend takes), picked once per
+//! product.
 
 use super::act::{Act, Q8KRow, Q8Row};
 use super::isa::Isa;
