@@ -98,6 +98,11 @@ fn bench_matmul() {
             (GgmlType::Q4_1, 1536, 576, 128),
             (GgmlType::Q8_0, 1536, 576, 128),
             (GgmlType::Q4_K, 576, 1536, 128),
+            (GgmlType::Q4_0, 1536, 576, 128),
+            (GgmlType::Q5_K, 576, 1536, 128),
+            (GgmlType::Q6_K, 576, 1536, 128),
+            (GgmlType::F16, 1536, 576, 128),
+            (GgmlType::BF16, 1536, 576, 128),
         ];
         for &(ty, n, k, m) in cases {
             if only.as_deref().is_some_and(|o| o != ty.name()) {

@@ -159,24 +159,52 @@ pub fn dot_q3_k(w: &[u8], a: Q8KRow) -> f32 {
     sumf
 }
 
+/// The integer parts of a Q4_K (`qh` = `None`) or Q5_K (`qh` = the high-bit offset) super-block
+/// `b` times the 256 Q8_K values `q8` with group sums `bsums`, per pair of 32-value sub-blocks `j`:
+/// `sums[j] = sc[2j]·dot(2j) + sc[2j+1]·dot(2j+1)` and `mins[j] = m[2j]·Σq8(2j) + m[2j+1]·Σq8(2j+1)`.
+pub fn k4_parts(
+    b: &[u8],
+    scales: usize,
+    qs: usize,
+    qh: Option<usize>,
+    q8: &[i8],
+    bsums: &[i16],
+) -> ([i32; 4], [i32; 4]) {
+    let (sc, mn) = blocks::scales_mins_k4(&b[scales..scales + 12]);
+    let mut sums = [0i32; 4];
+    let mut mins = [0i32; 4];
+    for j in 0..QK_K / 64 {
+        let q = &b[qs + 32 * j..qs + 32 * j + 32];
+        let (u1, u2) = (1u8 << (2 * j), 2u8 << (2 * j));
+        let (mut lo, mut hi) = (0i32, 0i32);
+        for l in 0..32 {
+            let (h1, h2) = match qh {
+                Some(o) => (
+                    if b[o + l] & u1 != 0 { 16 } else { 0 },
+                    if b[o + l] & u2 != 0 { 16 } else { 0 },
+                ),
+                None => (0, 0),
+            };
+            lo += ((q[l] & 0xF) as i32 + h1) * q8[64 * j + l] as i32;
+            hi += ((q[l] >> 4) as i32 + h2) * q8[64 * j + 32 + l] as i32;
+        }
+        sums[j] = sc[2 * j] as i32 * lo + sc[2 * j + 1] as i32 * hi;
+        let s0 = bsums[4 * j] as i32 + bsums[4 * j + 1] as i32;
+        let s1 = bsums[4 * j + 2] as i32 + bsums[4 * j + 3] as i32;
+        mins[j] = mn[2 * j] as i32 * s0 + mn[2 * j + 1] as i32 * s1;
+    }
+    (sums, mins)
+}
+
 /// Q4_K weights times Q8_K activations.
 pub fn dot_q4_k(w: &[u8], a: Q8KRow) -> f32 {
     use blocks::q4_k::*;
     let mut sumf = 0.0f32;
     for (ib, b) in w.chunks_exact(144).enumerate() {
         let q8 = &a.qs[ib * QK_K..ib * QK_K + QK_K];
-        let (sc, mn) = blocks::scales_mins_k4(&b[SCALES..SCALES + 12]);
-        let summs = min_sum(&a.bsums[ib * 16..ib * 16 + 16], &mn, 2);
-        let mut isum = 0i32;
-        for j in 0..QK_K / 64 {
-            let q = &b[QS + 32 * j..QS + 32 * j + 32];
-            let (mut lo, mut hi) = (0i32, 0i32);
-            for l in 0..32 {
-                lo += (q[l] & 0xF) as i32 * q8[64 * j + l] as i32;
-                hi += (q[l] >> 4) as i32 * q8[64 * j + 32 + l] as i32;
-            }
-            isum += sc[2 * j] as i32 * lo + sc[2 * j + 1] as i32 * hi;
-        }
+        let bsums = &a.bsums[ib * 16..ib * 16 + 16];
+        let (sums, mins) = k4_parts(b, SCALES, QS, None, q8, bsums);
+        let (isum, summs) = (sums.iter().sum::<i32>(), mins.iter().sum::<i32>());
         let d = f16_at(b, D) * a.d[ib];
         let dmin = f16_at(b, DMIN) * a.d[ib];
         sumf += d * isum as f32 - dmin * summs as f32;
@@ -190,22 +218,9 @@ pub fn dot_q5_k(w: &[u8], a: Q8KRow) -> f32 {
     let mut sumf = 0.0f32;
     for (ib, b) in w.chunks_exact(176).enumerate() {
         let q8 = &a.qs[ib * QK_K..ib * QK_K + QK_K];
-        let (sc, mn) = blocks::scales_mins_k4(&b[SCALES..SCALES + 12]);
-        let summs = min_sum(&a.bsums[ib * 16..ib * 16 + 16], &mn, 2);
-        let qh = &b[QH..QH + 32];
-        let mut isum = 0i32;
-        for j in 0..QK_K / 64 {
-            let q = &b[QS + 32 * j..QS + 32 * j + 32];
-            let (u1, u2) = (1u8 << (2 * j), 2u8 << (2 * j));
-            let (mut lo, mut hi) = (0i32, 0i32);
-            for l in 0..32 {
-                let h1 = if qh[l] & u1 != 0 { 16 } else { 0 };
-                let h2 = if qh[l] & u2 != 0 { 16 } else { 0 };
-                lo += ((q[l] & 0xF) as i32 + h1) * q8[64 * j + l] as i32;
-                hi += ((q[l] >> 4) as i32 + h2) * q8[64 * j + 32 + l] as i32;
-            }
-            isum += sc[2 * j] as i32 * lo + sc[2 * j + 1] as i32 * hi;
-        }
+        let bsums = &a.bsums[ib * 16..ib * 16 + 16];
+        let (sums, mins) = k4_parts(b, SCALES, QS, Some(QH), q8, bsums);
+        let (isum, summs) = (sums.iter().sum::<i32>(), mins.iter().sum::<i32>());
         let d = f16_at(b, D) * a.d[ib];
         let dmin = f16_at(b, DMIN) * a.d[ib];
         sumf += d * isum as f32 - dmin * summs as f32;
@@ -213,30 +228,37 @@ pub fn dot_q5_k(w: &[u8], a: Q8KRow) -> f32 {
     sumf
 }
 
+/// The integer sum of a Q6_K super-block `b` times the 256 Q8_K values `q8`:
+/// `sum over 16-value groups g of sc[g] · sum((q - 32) · q8)`.
+pub fn q6_k_isum(b: &[u8], q8: &[i8]) -> i32 {
+    use blocks::q6_k::*;
+    let mut isum = 0i32;
+    for n in 0..QK_K / 128 {
+        let ql = &b[QL + 64 * n..QL + 64 * n + 64];
+        let qh = &b[QH + 32 * n..QH + 32 * n + 32];
+        let sc = &b[SCALES + 8 * n..SCALES + 8 * n + 8];
+        let y = &q8[128 * n..128 * n + 128];
+        for l in 0..32 {
+            let is = l / 16;
+            let q1 = ((ql[l] & 0xF) | ((qh[l] & 3) << 4)) as i32 - 32;
+            let q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) as i32 - 32;
+            let q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) as i32 - 32;
+            let q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) as i32 - 32;
+            isum += (sc[is] as i8) as i32 * q1 * y[l] as i32;
+            isum += (sc[is + 2] as i8) as i32 * q2 * y[l + 32] as i32;
+            isum += (sc[is + 4] as i8) as i32 * q3 * y[l + 64] as i32;
+            isum += (sc[is + 6] as i8) as i32 * q4 * y[l + 96] as i32;
+        }
+    }
+    isum
+}
+
 /// Q6_K weights times Q8_K activations.
 pub fn dot_q6_k(w: &[u8], a: Q8KRow) -> f32 {
     use blocks::q6_k::*;
     let mut sumf = 0.0f32;
     for (ib, b) in w.chunks_exact(210).enumerate() {
-        let q8 = &a.qs[ib * QK_K..ib * QK_K + QK_K];
-        let mut isum = 0i32;
-        for n in 0..QK_K / 128 {
-            let ql = &b[QL + 64 * n..QL + 64 * n + 64];
-            let qh = &b[QH + 32 * n..QH + 32 * n + 32];
-            let sc = &b[SCALES + 8 * n..SCALES + 8 * n + 8];
-            let y = &q8[128 * n..128 * n + 128];
-            for l in 0..32 {
-                let is = l / 16;
-                let q1 = ((ql[l] & 0xF) | ((qh[l] & 3) << 4)) as i32 - 32;
-                let q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) as i32 - 32;
-                let q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) as i32 - 32;
-                let q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) as i32 - 32;
-                isum += (sc[is] as i8) as i32 * q1 * y[l] as i32;
-                isum += (sc[is + 2] as i8) as i32 * q2 * y[l + 32] as i32;
-                isum += (sc[is + 4] as i8) as i32 * q3 * y[l + 64] as i32;
-                isum += (sc[is + 6] as i8) as i32 * q4 * y[l + 96] as i32;
-            }
-        }
+        let isum = q6_k_isum(b, &a.qs[ib * QK_K..ib * QK_K + QK_K]);
         sumf += (f16_at(b, D) * a.d[ib]) * isum as f32;
     }
     sumf

@@ -1,5 +1,6 @@
-//! Kernel selection: the dot-product function for a weight format on an instruction-set path,
-//! picked once per product.
+//! Kernel selection: the dot-product function for a weight format on an instruction-set path and,
+//! on AVX2, for the product's shape (the path llama.cpp's x86 backend takes), picked once per
+//! product.
 
 use super::act::{Act, Q8KRow, Q8Row};
 use super::isa::Isa;
@@ -9,6 +10,9 @@ use half::{bf16, f16};
 /// One weight row times four activation rows.
 pub type Q8x4 = unsafe fn(&[u8], [Q8Row; 4]) -> [f32; 4];
 
+/// One weight row times four Q8_K activation rows.
+pub type Q8Kx4 = unsafe fn(&[u8], [Q8KRow; 4]) -> [f32; 4];
+
 /// A row dot product for one activation format. The pointers are `unsafe fn` because the AVX2
 /// kernels need AVX2: [`Kernel::select`] only returns them for an [`Isa`] that detected it, which
 /// is what makes calling them sound.
@@ -16,8 +20,9 @@ pub type Q8x4 = unsafe fn(&[u8], [Q8Row; 4]) -> [f32; 4];
 pub enum Kernel {
     /// Q8_0 or Q8_1 activations; optionally a kernel that takes four activation rows at once.
     Q8(unsafe fn(&[u8], Q8Row) -> f32, Option<Q8x4>),
-    /// Q8_K activations.
-    Q8K(unsafe fn(&[u8], Q8KRow) -> f32),
+    /// Q8_K activations; optionally a kernel that takes four activation rows at once (the rows
+    /// past the last multiple of four go through the first).
+    Q8K(unsafe fn(&[u8], Q8KRow) -> f32, Option<Q8Kx4>),
     /// f32 activations.
     F32(unsafe fn(&[u8], &[f32]) -> f32),
     /// f16 activations.
@@ -41,10 +46,11 @@ impl Kernel {
                 GgmlType::Q5_0 => Kernel::Q8(v::dot_q5_0, Some(v::dot_q5_0_x4)),
                 GgmlType::Q5_1 => Kernel::Q8(v::dot_q5_1, Some(v::dot_q5_1_x4)),
                 GgmlType::Q8_0 => Kernel::Q8(v::dot_q8_0, Some(v::dot_q8_0_x4)),
-                GgmlType::Q4_K => Kernel::Q8K(v::dot_q4_k),
-                GgmlType::Q5_K => Kernel::Q8K(v::dot_q5_k),
-                GgmlType::Q6_K => Kernel::Q8K(v::dot_q6_k),
-                _ => Self::select(Isa::scalar(), ty),
+                GgmlType::Q2_K => Kernel::Q8K(v::dot_q2_k, None),
+                GgmlType::Q3_K => Kernel::Q8K(v::dot_q3_k, None),
+                GgmlType::Q4_K => Kernel::Q8K(v::dot_q4_k, None),
+                GgmlType::Q5_K => Kernel::Q8K(v::dot_q5_k, None),
+                GgmlType::Q6_K => Kernel::Q8K(v::dot_q6_k, None),
             };
         }
         let _ = isa;
@@ -57,12 +63,52 @@ impl Kernel {
             GgmlType::Q5_0 => Kernel::Q8(dot::dot_q5_0, None),
             GgmlType::Q5_1 => Kernel::Q8(dot::dot_q5_1, None),
             GgmlType::Q8_0 => Kernel::Q8(dot::dot_q8_0, None),
-            GgmlType::Q2_K => Kernel::Q8K(dot::dot_q2_k),
-            GgmlType::Q3_K => Kernel::Q8K(dot::dot_q3_k),
-            GgmlType::Q4_K => Kernel::Q8K(dot::dot_q4_k),
-            GgmlType::Q5_K => Kernel::Q8K(dot::dot_q5_k),
-            GgmlType::Q6_K => Kernel::Q8K(dot::dot_q6_k),
+            GgmlType::Q2_K => Kernel::Q8K(dot::dot_q2_k, None),
+            GgmlType::Q3_K => Kernel::Q8K(dot::dot_q3_k, None),
+            GgmlType::Q4_K => Kernel::Q8K(dot::dot_q4_k, None),
+            GgmlType::Q5_K => Kernel::Q8K(dot::dot_q5_k, None),
+            GgmlType::Q6_K => Kernel::Q8K(dot::dot_q6_k, None),
         }
+    }
+
+    /// The kernel for a product of `n` rows of `k` `ty` weights with `m` activation rows on `isa`.
+    ///
+    /// On AVX2 this follows the path llama.cpp's x86 CPU backend takes for the same product, so
+    /// that results are bit-identical: Q4_0 and Q4_K weights with a multiple of 8 rows are
+    /// repacked there (gemm for each group of four activation rows, gemv for the rest), other
+    /// K-quant weights go through the tiled product for 8 or more activation rows, and F16/BF16
+    /// weights through tinyBLAS for 2 or more (when `n` is a multiple of 4 and `k` of 8).
+    /// Elsewhere it is [`Kernel::select`].
+    pub fn for_product(isa: Isa, ty: GgmlType, n: usize, k: usize, m: usize) -> Kernel {
+        #[cfg(target_arch = "x86_64")]
+        if isa.has_avx2() {
+            use super::avx2::orders as o;
+            let repacked = n.is_multiple_of(8);
+            match ty {
+                GgmlType::Q4_0 if repacked => {
+                    return Kernel::Q8(o::dot_q4_0_r8, Some(o::dot_q4_0_r8_x4))
+                }
+                GgmlType::Q4_K if repacked => {
+                    return Kernel::Q8K(o::dot_q4_k_r8, Some(o::dot_q4_k_r8_x4))
+                }
+                GgmlType::Q2_K if m >= 8 => return Kernel::Q8K(o::dot_q2_k_tiled, None),
+                GgmlType::Q3_K if m >= 8 => return Kernel::Q8K(o::dot_q3_k_tiled, None),
+                GgmlType::Q4_K if m >= 8 => return Kernel::Q8K(o::dot_q4_k_tiled, None),
+                GgmlType::Q5_K if m >= 8 => return Kernel::Q8K(o::dot_q5_k_tiled, None),
+                GgmlType::Q6_K if m >= 8 => return Kernel::Q8K(o::dot_q6_k_tiled, None),
+                GgmlType::F16 | GgmlType::BF16
+                    if m >= 2 && n.is_multiple_of(4) && k.is_multiple_of(8) =>
+                {
+                    return match ty {
+                        GgmlType::F16 => Kernel::F16(o::dot_f16_tinyblas),
+                        _ => Kernel::BF16(o::dot_bf16_tinyblas),
+                    };
+                }
+                _ => {}
+            }
+        }
+        let _ = (n, k, m);
+        Self::select(isa, ty)
     }
 
     /// Computes `out[i * stride + r] = dot(weight row rows.start + r, activation row i)` for the
@@ -95,7 +141,8 @@ impl Kernel {
                 t.run_x4(f, f4, |i| a.row(i, k))
             }
             (Kernel::Q8(f, _), Act::Q8_0(a) | Act::Q8_1(a)) => t.run(f, |i| a.row(i, k)),
-            (Kernel::Q8K(f), Act::Q8K(a)) => t.run(f, |i| a.row(i, k)),
+            (Kernel::Q8K(f, Some(f4)), Act::Q8K(a)) => t.run_x4(f, f4, |i| a.row(i, k)),
+            (Kernel::Q8K(f, None), Act::Q8K(a)) => t.run(f, |i| a.row(i, k)),
             (Kernel::F32(f), Act::F32(a)) => t.run(f, |i| &a[i * k..(i + 1) * k]),
             (Kernel::F16(f), Act::F16(a)) => t.run(f, |i| &a[i * k..(i + 1) * k]),
             (Kernel::BF16(f), Act::BF16(a)) => t.run(f, |i| &a[i * k..(i + 1) * k]),

@@ -78,7 +78,7 @@ pub fn matmul_with(
         return Ok(());
     }
     let act = Act::quantize(isa, ty, x);
-    let kern = Kernel::select(isa, ty);
+    let kern = Kernel::for_product(isa, ty, n, k, m);
     let threads = rayon::current_num_threads().max(1);
     if m == 1 {
         let chunk = n.div_ceil(threads * 4).next_multiple_of(8);

@@ -5,8 +5,11 @@
 //! * `blocks`: byte layouts of the blocks and the shared field readers.
 //! * `dequant`: bit-exact reference dequantization ([`dequantize`], [`dequantize_row`]).
 //! * `act`: activation rows converted to the format each weight type multiplies with.
-//! * `dot`: portable per-row dot products; `avx2`: their x86_64 AVX2 counterparts.
-//! * `kernel`: picks the dot product for a format and path; `matmul`: the threaded product.
+//! * `dot`: portable per-row dot products; `avx2`: their x86_64 AVX2 counterparts, and
+//!   (`avx2::orders`) the orders of llama.cpp's repacked, tiled and tinyBLAS x86 products.
+//! * `kernel`: picks the dot product for a format, path and product shape; `matmul`: the threaded
+//!   product. On AVX2 every format gives the same bits as llama.cpp's CPU backend built for AVX2
+//!   (tests/quant_llamacpp.rs checks this against ggml itself).
 
 mod act;
 #[cfg(target_arch = "x86_64")]
@@ -24,5 +27,7 @@ pub use isa::Isa;
 pub use matmul::{matmul, matmul_with};
 pub use types::GgmlType;
 
+#[cfg(test)]
+mod orders_tests;
 #[cfg(test)]
 mod tests;

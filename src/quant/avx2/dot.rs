@@ -233,13 +233,14 @@ pub fn dot_q4_k(w: &[u8], a: Q8KRow) -> f32 {
     hsum_f32_8(acc) + _mm_cvtss_f32(acc_m)
 }
 
-/// Q5_K weights times Q8_K activations.
+/// Q5_K weights times Q8_K activations (`ggml_vec_dot_q5_K_q8_K`: the min term is summed as a
+/// scalar, one fused multiply-add per super-block).
 #[target_feature(enable = "avx2,fma,f16c")]
 pub fn dot_q5_k(w: &[u8], a: Q8KRow) -> f32 {
     use blocks::q5_k::*;
     let m4 = _mm256_set1_epi8(0xF);
     let mut acc = _mm256_setzero_ps();
-    let mut acc_m = _mm_setzero_ps();
+    let mut summs = 0.0f32;
     for (ib, b) in w.chunks_exact(176).enumerate() {
         let d = a.d[ib] * f16_at(b, D);
         let dmin = -a.d[ib] * f16_at(b, DMIN);
@@ -255,7 +256,9 @@ pub fn dot_q5_k(w: &[u8], a: Q8KRow) -> f32 {
             _mm256_extracti128_si256(q8sums, 1),
         );
         let prod = _mm_madd_epi16(_mm256_extracti128_si256(mins_scales, 1), q8s);
-        acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), acc_m);
+        let z = _mm_setzero_si128();
+        let isum = _mm_cvtsi128_si32(_mm_hadd_epi32(_mm_hadd_epi32(prod, z), z));
+        summs = dmin.mul_add(isum as f32, summs);
 
         let sc128 = _mm256_extracti128_si256(mins_scales, 0);
         let scales = _mm256_set_m128i(sc128, sc128);
@@ -280,9 +283,7 @@ pub fn dot_q5_k(w: &[u8], a: Q8KRow) -> f32 {
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
     }
-    acc_m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
-    acc_m = _mm_add_ss(acc_m, _mm_movehdup_ps(acc_m));
-    hsum_f32_8(acc) + _mm_cvtss_f32(acc_m)
+    hsum_f32_8(acc) + summs
 }
 
 /// Q6_K weights times Q8_K activations.
@@ -362,7 +363,7 @@ pub fn dot_f32(w: &[u8], a: &[f32]) -> f32 {
     sum as f32
 }
 
-/// F16 weights times f16 activations.
+/// F16 weights times f16 activations (`ggml_vec_dot_f16`).
 #[target_feature(enable = "avx2,fma,f16c")]
 pub fn dot_f16(w: &[u8], a: &[f16]) -> f32 {
     let n = a.len().min(w.len() / 2);
@@ -384,8 +385,11 @@ pub fn dot_f16(w: &[u8], a: &[f16]) -> f32 {
         }
         i += 32;
     }
+    // GGML_F32x8_REDUCE: (0 + 2) + (1 + 3), halves added, then two horizontal adds.
     let s = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
-    let mut sum = hsum_f32_8(s) as f64;
+    let t0 = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    let t1 = _mm_hadd_ps(t0, t0);
+    let mut sum = _mm_cvtss_f32(_mm_hadd_ps(t1, t1)) as f64;
     for j in i..n {
         let wv = f16_to_f32(u16::from_le_bytes([w[2 * j], w[2 * j + 1]]));
         sum += (wv * a[j].to_f32()) as f64;
@@ -430,4 +434,118 @@ pub fn dot_bf16(w: &[u8], a: &[bf16]) -> f32 {
         sum += (wv * a[j].to_f32()) as f64;
     }
     sum as f32
+}
+
+/// The 16-bit scale pattern for four 32-value chunks of a 128-value half (`get_scale_shuffle_q3k`):
+/// chunk `k` takes scale `2k` in its low 128 bits and `2k + 1` in its high 128 bits.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn scale_shuffle_q3k(scales: __m256i, k: usize) -> __m256i {
+    let lo = ((4 * k) | ((4 * k + 1) << 8)) as i16;
+    let hi = ((4 * k + 2) | ((4 * k + 3) << 8)) as i16;
+    let pattern = _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo));
+    _mm256_shuffle_epi8(scales, pattern)
+}
+
+/// The two 128-value halves' 16-bit scales, each duplicated in both 128-bit lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn halves_i16(scales8: __m128i) -> [__m256i; 2] {
+    let all = _mm256_cvtepi8_epi16(scales8);
+    let (l, h) = (
+        _mm256_extracti128_si256(all, 0),
+        _mm256_extracti128_si256(all, 1),
+    );
+    [_mm256_set_m128i(l, l), _mm256_set_m128i(h, h)]
+}
+
+/// The integer lanes of a Q2_K super-block times Q8_K super-block `ib`, as
+/// `ggml_vec_dot_q2_K_q8_K` (AVX2) forms them: the scaled sums (8 lanes) and the min sums (8 lanes,
+/// `m[2i]·bsum[2i] + m[2i+1]·bsum[2i+1]`).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn q2_k_lanes(b: &[u8], a: &Q8KRow, ib: usize) -> (__m256i, __m256i) {
+    use blocks::q2_k::*;
+    let m3 = _mm256_set1_epi8(3);
+    let m4 = _mm_set1_epi8(0xF);
+    let mins_and_scales = load16(b, SCALES);
+    let scales8 = _mm_and_si128(mins_and_scales, m4);
+    let mins8 = _mm_and_si128(_mm_srli_epi16(mins_and_scales, 4), m4);
+    let prod = _mm256_madd_epi16(_mm256_cvtepi8_epi16(mins8), load_bsums(a, ib));
+    let scales = halves_i16(scales8);
+    let mut sumi = _mm256_setzero_si256();
+    for (j, sc) in scales.iter().enumerate() {
+        let q2bits = load32(b, QS + 32 * j);
+        let mut p = [_mm256_setzero_si256(); 4];
+        for (k, p) in p.iter_mut().enumerate() {
+            let q2 = _mm256_and_si256(srl_epi16_by(q2bits, 2 * k), m3);
+            let q8 = load32_i8(a.qs, ib * QK_K + 128 * j + 32 * k);
+            *p = _mm256_madd_epi16(scale_shuffle_q3k(*sc, k), _mm256_maddubs_epi16(q2, q8));
+        }
+        let s = _mm256_add_epi32(_mm256_add_epi32(p[0], p[1]), _mm256_add_epi32(p[2], p[3]));
+        sumi = _mm256_add_epi32(sumi, s);
+    }
+    (sumi, prod)
+}
+
+/// Q2_K weights times Q8_K activations (`ggml_vec_dot_q2_K_q8_K`, AVX2).
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn dot_q2_k(w: &[u8], a: Q8KRow) -> f32 {
+    use blocks::q2_k::*;
+    let mut acc = _mm256_setzero_ps();
+    for (ib, b) in w.chunks_exact(84).enumerate() {
+        let d = a.d[ib] * f16_at(b, D);
+        let dmin = -a.d[ib] * f16_at(b, DMIN);
+        let (sumi, prod) = q2_k_lanes(b, &a, ib);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(prod), acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    hsum_f32_8(acc)
+}
+
+/// The integer lanes of a Q3_K super-block times Q8_K super-block `ib`, as
+/// `ggml_vec_dot_q3_K_q8_K` (AVX2) forms them (they add up to the exact scaled sum).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn q3_k_lanes(b: &[u8], a: &Q8KRow, ib: usize) -> __m256i {
+    use blocks::q3_k::*;
+    let m3 = _mm256_set1_epi8(3);
+    let mone = _mm256_set1_epi8(1);
+    let sc = blocks::scales_q3_k(&b[SCALES..SCALES + 12]);
+    // SAFETY: `sc` holds 16 i8 (16 bytes); the load is unaligned.
+    let scales8 = unsafe { _mm_loadu_si128(sc.as_ptr() as *const __m128i) };
+    let scales = halves_i16(scales8);
+    let hbits = load32(b, HMASK);
+    let mut sumi = _mm256_setzero_si256();
+    let mut bit = 0;
+    for (j, sc) in scales.iter().enumerate() {
+        let q3bits = load32(b, QS + 32 * j);
+        let mut p = [_mm256_setzero_si256(); 4];
+        for (k, p) in p.iter_mut().enumerate() {
+            let q3l = _mm256_and_si256(srl_epi16_by(q3bits, 2 * k), m3);
+            let sel = _mm256_sll_epi16(mone, _mm_cvtsi32_si128(bit as i32));
+            let q3h = _mm256_slli_epi16(srl_epi16_by(_mm256_andnot_si256(hbits, sel), bit), 2);
+            bit += 1;
+            let q8 = load32_i8(a.qs, ib * QK_K + 128 * j + 32 * k);
+            let p16 =
+                _mm256_sub_epi16(_mm256_maddubs_epi16(q3l, q8), _mm256_maddubs_epi16(q3h, q8));
+            *p = _mm256_madd_epi16(scale_shuffle_q3k(*sc, k), p16);
+        }
+        let s = _mm256_add_epi32(_mm256_add_epi32(p[0], p[1]), _mm256_add_epi32(p[2], p[3]));
+        sumi = _mm256_add_epi32(sumi, s);
+    }
+    sumi
+}
+
+/// Q3_K weights times Q8_K activations (`ggml_vec_dot_q3_K_q8_K`, AVX2).
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn dot_q3_k(w: &[u8], a: Q8KRow) -> f32 {
+    use blocks::q3_k::*;
+    let mut acc = _mm256_setzero_ps();
+    for (ib, b) in w.chunks_exact(110).enumerate() {
+        let d = a.d[ib] * f16_at(b, D);
+        let sumi = q3_k_lanes(b, &a, ib);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    hsum_f32_8(acc)
 }

@@ -1,9 +1,11 @@
 //! AVX2 (+FMA, F16C) kernels for x86_64. Every function here is `#[target_feature]` and `unsafe`:
 //! callers hold an [`Isa`](super::isa::Isa) that enabled AVX2 after run-time detection. The
-//! arithmetic follows llama.cpp's x86 kernels (`ggml-cpu/arch/x86/quants.c`).
+//! arithmetic follows llama.cpp's x86 kernels: `dot` its `ggml_vec_dot_*` (`ggml-cpu/arch/x86/
+//! quants.c`, `ggml-cpu/vec.cpp`), `orders` its repacked, tiled and tinyBLAS products.
 
 pub mod act;
 pub mod dot;
+pub mod orders;
 
 use std::arch::x86_64::*;
 
