@@ -6,8 +6,11 @@ the pager reads; and cold, after dropping the file from the page cache) and B_me
 large buffers), then `chord bench` at budgets of 15%, 40% and 70% of the weight bytes and fully
 resident. Prints per budget: R (pinned bytes), W (weight bytes read per token: every layer's
 matrices and the output head), the bound 1 / max((W - R) / B_io, W / B_mem), the measured decode
-rate and its fraction of the bound, and the pager's counters over the measured decode runs. Then the
-prefill of a 512-token prompt at 40% against fully resident.
+rate and its fraction of the bound ("frac"), its fraction of 1 / max((W - R) / B_io, 1 / fully
+resident rate) ("f/res": the bound when compute, not memory bandwidth, limits the resident run), and
+the pager's counters over the measured decode runs. Then the prefill of a 512-token prompt at 40%
+against fully resident, and what a loader thread costs two computing threads when it copies with
+pread (as the pager does) or maps pages with MADV_POPULATE_READ (pager-bw contend).
 """
 import argparse
 import json
@@ -85,14 +88,17 @@ def main():
         weight, w, layer = tensors(a.chord, model)
         cold = kv(sh([a.bw, "cold", model, str(layer)])[0])
         b_io = float(kv(sh([a.bw, "io", model, str(layer), "5"])[0])["io_bps"])
+        b_map = float(kv(sh([a.bw, "map", model, str(layer), "5"])[0])["map_bps"])
         print(f"\n== {os.path.basename(model)}: weight bytes {weight}, W (layers + output head) {w}")
         print(f"B_io warm (pread of {layer}-byte units into one buffer, 1 thread, median of 5 passes): "
               f"{b_io / 1e9:.2f} GB/s; cold (posix_fadvise DONTNEED first; {float(cold['cached_before']):.0%} "
-              f"still cached): {float(cold['cold_bps']) / 1e9:.2f} GB/s")
+              f"still cached): {float(cold['cold_bps']) / 1e9:.2f} GB/s; through a map (MADV_POPULATE_READ then "
+              f"MADV_DONTNEED, no copy): {b_map / 1e9:.2f} GB/s")
         print(f"{'budget':>7} {'R MB':>7} {'W MB':>7} {'B_io':>5} {'B_mem':>5} {'bound':>6} {'tok/s':>6} {'frac':>5} "
-              f"{'sync/t':>6} {'hit/t':>6} {'read/t MB':>9} {'W-R MB':>7} {'stall%':>6} {'RSS MB':>7}")
+              f"{'f/res':>5} {'sync/t':>6} {'hit/t':>6} {'read/t MB':>9} {'W-R MB':>7} {'stall%':>6} {'RSS MB':>7}")
         resident = None
-        for pct in a.budgets + [100]:
+        need = 0.0
+        for pct in [100] + a.budgets:
             budget = weight * pct // 100 if pct < 100 else 0
             j = bench(a.chord, model, budget, 16, a.n, a.r)
             toks = j["decode_tokens"]
@@ -108,13 +114,15 @@ def main():
                 resident = j
             bound = 1.0 / max((w - r) / b_io, w / b_mem)
             frac = j["decode_tok_s"] / bound
+            frac_res = j["decode_tok_s"] * max((w - r) / b_io, 1.0 / resident["decode_tok_s"])
             stall = j["decode_stall_ns"] / max(j["decode_ns"], 1)
             read_t = j["decode_bytes_read"] / toks
             print(f"{pct:>6}% {r / 1e6:7.1f} {w / 1e6:7.1f} {b_io / 1e9:5.2f} {b_mem / 1e9:5.2f} {bound:6.2f} "
-                  f"{j['decode_tok_s']:6.2f} {frac:5.2f} {j['decode_sync_loads'] / toks:6.2f} "
+                  f"{j['decode_tok_s']:6.2f} {frac:5.2f} {frac_res:5.2f} {j['decode_sync_loads'] / toks:6.2f} "
                   f"{j['decode_prefetch_hits'] / toks:6.2f} {read_t / 1e6:9.2f} {(w - r) / 1e6:7.2f} "
                   f"{100 * stall:6.1f} {j['peak_rss_bytes'] / 1e6:7.1f}")
             if pct < 100:
+                need = max(need, read_t * j["decode_tok_s"])
                 if frac < 0.8:
                     failures.append(f"{os.path.basename(model)} {pct}%: decode {frac:.2f} of the bound (< 0.80)")
                 if stall >= 0.10:
@@ -128,6 +136,13 @@ def main():
             res_frac = resident["decode_tok_s"] * w / b_mem
             print(f"fully resident decode: {resident['decode_tok_s']:.2f} tok/s = {res_frac:.2f} of W / B_mem "
                   f"(how far compute is from the memory-bandwidth bound on this machine)")
+        if need:
+            line = []
+            for mode in ["none", "pread", "map"]:
+                c = kv(sh([a.bw, "contend", mode, model, str(layer), "4", f"{need:.0f}"])[0])
+                line.append(f"{mode}: compute {float(c['compute_bps']) / 1e9:.2f} GB/s, loaded {float(c['load_bps']) / 1e9:.2f} GB/s")
+            print(f"2 summing threads + 1 loader asked for {need / 1e9:.2f} GB/s (the most a paged decode above "
+                  f"read): " + "; ".join(line))
         if a.prefill:
             budget = weight * a.prefill_budget // 100
             p = bench(a.chord, model, budget, a.prefill, 0, a.r)
