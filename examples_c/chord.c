@@ -273,7 +273,8 @@ static void pager_add(pager_counters *sum, pager_counters d) {
     sum->stall_ns += d.stall_ns;
 }
 
-/* The plan's facts: "paged, units pinned/streamed, bytes resident, bytes read at load". */
+/* The plan's facts: paged, units pinned/streamed, bytes resident, and the bytes read by the time
+ * the model was loaded (the pinned units, plus any slot the prefetch thread had already filled). */
 static void print_pager_plan(FILE *f, const chord_model *m, uint64_t load_read) {
     fprintf(f, "pager: paged %llu, weight bytes %llu, budget %llu, units pinned %llu, streamed %llu, "
                "resident %llu bytes, read at load %llu bytes\n",
