@@ -3,6 +3,8 @@
 #   make demo       also fetches the default model and generates text with it
 #   make test       installs what the tests need, then runs every test (Rust, C, llama.cpp oracle)
 #   make test-c     the C API tests (tests/c): plain, under AddressSanitizer, under valgrind
+#   make test-pager peak resident memory of `chord generate` under memory budgets stays within
+#                   budget + KV cache + 64 MiB (scripts/check-pager-rss.py)
 #   make header-check  fails when include/chord.h differs from what build.rs generates
 #   make install [PREFIX=/usr/local] [DESTDIR=] [LIBDIR=] [INCLUDEDIR=]   header, libchord.so/.a,
 #                   chord.pc, CMake package (chord::chord, chord::chord_static); make uninstall
@@ -22,7 +24,7 @@ MODEL := $(CACHE)/models/SmolLM2-135M-Instruct.Q4_1.gguf
 BAD_GGUF := $(TEST)/bad-gguf
 VALGRIND := CHORD_TEST_LIGHT=1 valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite --quiet
 
-.PHONY: all lib demo test test-data test-rust test-c test-corpus test-oracle check-wgpu header-check clean FORCE
+.PHONY: all lib demo test test-data test-rust test-c test-corpus test-oracle test-pager check-wgpu header-check clean FORCE
 .PHONY: install uninstall test-pkg check-symbols check-header-compile
 
 all: $(BIN)/chord
@@ -48,7 +50,7 @@ test-data:
 test: test-data
 	cargo fmt --all -- --check
 	cargo clippy --release --all-targets -- -D warnings
-	$(MAKE) test-rust header-check test-c test-corpus check-wgpu test-oracle test-pkg
+	$(MAKE) test-rust header-check test-c test-corpus test-pager check-wgpu test-oracle test-pkg
 
 test-rust:
 	cargo test --release
@@ -87,6 +89,11 @@ check-wgpu:
 
 test-oracle: $(BIN)/chord
 	scripts/run-oracle-tests.sh $(BIN)/chord
+
+# Peak RSS (VmHWM) of a child `chord generate` at budgets of 15/40/70% of the weight bytes, on
+# SmolLM2 and the TinyLlama-shape test model. The throughput bounds: scripts/bench-pager.sh.
+test-pager: $(BIN)/chord
+	. scripts/env.sh && python3 scripts/check-pager-rss.py --chord $(BIN)/chord
 
 clean:
 	rm -rf build

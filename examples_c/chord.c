@@ -2,13 +2,16 @@
  * chord: the command-line program. Uses only the public header include/chord.h.
  *
  *   chord generate -m MODEL -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]
- *                  [--seed S] [--threads N] [--ctx N] [--chat [--system TEXT]]
+ *                  [--seed S] [--threads N] [--ctx N] [--chat [--system TEXT]] [--stats]
  *     --chat: PROMPT is a user message; the model's chat template turns it (after the optional
  *     system message) into the prompt, ending with the opening of the assistant's turn.
  *   chord tokenize -m MODEL -p TEXT [--no-bos]
  *   chord logits   -m MODEL --tokens "ID ID ..." [--top K] [--out FILE] [--threads N]
  *   chord inspect  -m MODEL [--meta]
- *   chord bench    -m MODEL [-p 128] [-n 32] [-r 3] [--threads N] [--json]
+ *     --stats: after the text, prints the layer pager's counters for the prompt and the generation
+ *     (stderr; all 0 when the model is not paged).
+ *   chord bench    -m MODEL [-p 128] [-n 32] [-r 3] [--threads N] [--ctx N] [--json]
+ *     also prints the pager's counters over the measured prefill and decode runs.
  * Model options for every command: [--no-mmap] [--budget BYTES[K|M|G]] [--backend auto|cpu|wgpu|cuda]
  * [-v | -vv] (log the load to stderr: info, or info and debug).
  *
@@ -27,7 +30,7 @@
 typedef struct {
     const char *cmd, *model, *prompt, *tokens, *out, *system;
     long n, threads, ctx, top, reps, top_k;
-    int have_n, no_bos, json, no_mmap, verbose, meta, chat;
+    int have_n, no_bos, json, no_mmap, verbose, meta, chat, stats;
     double temp, top_p, min_p;
     unsigned long long seed, budget;
     uint32_t backend;
@@ -94,11 +97,11 @@ static void log_to_stderr(uint32_t level, const char *msg, size_t len, void *use
 static void help(void) {
     fputs("usage:\n"
           "  chord generate -m MODEL -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
-          "                 [--seed S] [--threads N] [--ctx N] [--chat [--system TEXT]]\n"
+          "                 [--seed S] [--threads N] [--ctx N] [--chat [--system TEXT]] [--stats]\n"
           "  chord tokenize -m MODEL -p TEXT [--no-bos]\n"
           "  chord logits   -m MODEL --tokens \"ID ID ...\" [--top K] [--out FILE] [--threads N]\n"
           "  chord inspect  -m MODEL [--meta]\n"
-          "  chord bench    -m MODEL [-p 128] [-n 32] [-r 3] [--threads N] [--json]\n"
+          "  chord bench    -m MODEL [-p 128] [-n 32] [-r 3] [--threads N] [--ctx N] [--json]\n"
           "model options (every command):\n"
           "  --no-mmap            read the file into memory instead of mapping it\n"
           "  --budget BYTES       memory budget, K/M/G suffixes (larger files are paged)\n"
@@ -144,6 +147,7 @@ static args_t parse_args(int argc, char **argv) {
         else if (!strcmp(f, "--meta")) a.meta = 1;
         else if (!strcmp(f, "--json")) a.json = 1;
         else if (!strcmp(f, "--chat")) a.chat = 1;
+        else if (!strcmp(f, "--stats")) a.stats = 1;
         else if (!strcmp(f, "--system")) { NEEDV(); a.system = v; }
         else usage_error("unknown option", f);
 #undef NEEDV
@@ -231,6 +235,68 @@ static char *chat_prompt(const chord_model *model, const char *system, const cha
     return buf;
 }
 
+/* The layer pager's cumulative counters (CHORD_INFO_PAGER_*; all 0 for a model that is not paged). */
+typedef struct {
+    uint64_t sync_loads, prefetch_hits, evictions, bytes_read, stall_ns;
+} pager_counters;
+
+static uint64_t model_info(const chord_model *m, uint32_t key) {
+    uint64_t v = 0;
+    chord_error *err = NULL;
+    chord_status st = chord_model_info(m, key, &v, &err);
+    if (st != CHORD_OK) die("reading a model counter", st, err);
+    return v;
+}
+
+static pager_counters pager_now(const chord_model *m) {
+    pager_counters c;
+    c.sync_loads = model_info(m, CHORD_INFO_PAGER_SYNC_LOADS);
+    c.prefetch_hits = model_info(m, CHORD_INFO_PAGER_PREFETCH_HITS);
+    c.evictions = model_info(m, CHORD_INFO_PAGER_EVICTIONS);
+    c.bytes_read = model_info(m, CHORD_INFO_PAGER_BYTES_READ);
+    c.stall_ns = model_info(m, CHORD_INFO_PAGER_STALL_NS);
+    return c;
+}
+
+/* The counters of the work between snapshots `a` and `b`. */
+static pager_counters pager_delta(pager_counters a, pager_counters b) {
+    pager_counters d = {b.sync_loads - a.sync_loads, b.prefetch_hits - a.prefetch_hits,
+                        b.evictions - a.evictions, b.bytes_read - a.bytes_read, b.stall_ns - a.stall_ns};
+    return d;
+}
+
+static void pager_add(pager_counters *sum, pager_counters d) {
+    sum->sync_loads += d.sync_loads;
+    sum->prefetch_hits += d.prefetch_hits;
+    sum->evictions += d.evictions;
+    sum->bytes_read += d.bytes_read;
+    sum->stall_ns += d.stall_ns;
+}
+
+/* The plan's facts: paged, units pinned/streamed, bytes resident, and the bytes read by the time
+ * the model was loaded (the pinned units, plus any slot the prefetch thread had already filled). */
+static void print_pager_plan(FILE *f, const chord_model *m, uint64_t load_read) {
+    fprintf(f, "pager: paged %llu, weight bytes %llu, budget %llu, units pinned %llu, streamed %llu, "
+               "resident %llu bytes, read at load %llu bytes\n",
+            (unsigned long long)model_info(m, CHORD_INFO_PAGED),
+            (unsigned long long)model_info(m, CHORD_INFO_WEIGHT_BYTES),
+            (unsigned long long)model_info(m, CHORD_INFO_MEMORY_BUDGET),
+            (unsigned long long)model_info(m, CHORD_INFO_PAGER_UNITS_PINNED),
+            (unsigned long long)model_info(m, CHORD_INFO_PAGER_UNITS_STREAMED),
+            (unsigned long long)model_info(m, CHORD_INFO_PAGER_BYTES_RESIDENT),
+            (unsigned long long)load_read);
+}
+
+/* One phase's counters over `tokens` tokens that took `seconds`; stall as a share of that time. */
+static void print_pager_phase(FILE *f, const char *phase, pager_counters c, uint64_t tokens, double seconds) {
+    fprintf(f, "pager %s: %llu tokens, sync loads %llu, prefetch hits %llu, evictions %llu, "
+               "read %llu bytes (%.0f per token), stall %.3f s = %.1f%% of %.3f s\n",
+            phase, (unsigned long long)tokens, (unsigned long long)c.sync_loads,
+            (unsigned long long)c.prefetch_hits, (unsigned long long)c.evictions,
+            (unsigned long long)c.bytes_read, tokens ? (double)c.bytes_read / (double)tokens : 0.0,
+            c.stall_ns * 1e-9, seconds > 0 ? 100.0 * c.stall_ns * 1e-9 / seconds : 0.0, seconds);
+}
+
 static int cmd_generate(const args_t *a) {
     if (!a->prompt) usage_error("missing -p PROMPT", NULL);
     if (a->system && !a->chat) usage_error("--system needs", "--chat");
@@ -247,6 +313,7 @@ static int cmd_generate(const args_t *a) {
     if (st == CHORD_OK) st = chord_generate_params_set_seed(gp, a->seed, &err);
     if (st != CHORD_OK) die("generation settings", st, err);
 
+    pager_counters c_load = pager_now(model);
     char *chat = a->chat ? chat_prompt(model, a->system, a->prompt) : NULL;
     const char *prompt = chat ? chat : a->prompt;
     size_t n_prompt = 0;
@@ -256,16 +323,26 @@ static int cmd_generate(const args_t *a) {
     if (st != CHORD_OK) die("processing the prompt", st, err);
     uint64_t pp_tokens = 0, pp_us = 0, tg_tokens = 0, tg_us = 0;
     chord_session_stats(s, &pp_tokens, &pp_us, NULL, NULL, NULL);
+    pager_counters c_prompt = pager_now(model);
 
     uint32_t reason = 0;
     st = chord_session_generate(s, gp, print_text, NULL, &reason, &err);
     if (st != CHORD_OK) die("generating", st, err);
     chord_session_stats(s, NULL, NULL, &tg_tokens, &tg_us, NULL);
+    pager_counters c_gen = pager_now(model);
     printf("\n");
     fprintf(stderr, "chord: prompt %llu tokens, %.1f tok/s; generated %llu tokens, %.1f tok/s; peak RSS %.1f MiB\n",
             (unsigned long long)pp_tokens, pp_us ? pp_tokens * 1e6 / (double)pp_us : 0.0,
             (unsigned long long)tg_tokens, tg_us ? tg_tokens * 1e6 / (double)tg_us : 0.0,
             peak_rss_bytes() / 1048576.0);
+    if (a->stats) {
+        fputs("chord: ", stderr);
+        print_pager_plan(stderr, model, c_load.bytes_read);
+        fputs("chord: ", stderr);
+        print_pager_phase(stderr, "prompt", pager_delta(c_load, c_prompt), pp_tokens, pp_us * 1e-6);
+        fputs("chord: ", stderr);
+        print_pager_phase(stderr, "generate", pager_delta(c_prompt, c_gen), tg_tokens, tg_us * 1e-6);
+    }
     chord_generate_params_free(gp);
     chord_session_free(s);
     chord_model_free(model);
@@ -498,11 +575,13 @@ static int cmd_bench(const args_t *a) {
     chord_model_info(model, CHORD_INFO_N_THREADS, &threads, NULL);
     chord_model_info(model, CHORD_INFO_USE_MMAP, &mmap, NULL);
     chord_model_info(model, CHORD_INFO_MEMORY_BUDGET, &budget, NULL);
+    uint64_t load_read = model_info(model, CHORD_INFO_PAGER_BYTES_READ);
     chord_session *s = new_session(model, a->ctx ? a->ctx : n_prompt + n_gen + 1);
     chord_token *toks = malloc((size_t)(n_prompt > 0 ? n_prompt : 1) * sizeof *toks);
     if (!toks) { fputs("chord: out of memory\n", stderr); return 1; }
     /* Deterministic pseudo-random tokens, as llama-bench uses random tokens. */
     unsigned long long x = 88172645463325252ull;
+    toks[0] = 1 % (chord_token)n_vocab; /* the first decode token when there is no prompt */
     for (long i = 0; i < n_prompt; i++) {
         x ^= x << 13; x ^= x >> 7; x ^= x << 17;
         toks[i] = (chord_token)(x % n_vocab);
@@ -511,17 +590,23 @@ static int cmd_bench(const args_t *a) {
     if (!pp || !tg) { fputs("chord: out of memory\n", stderr); return 1; }
     chord_error *err = NULL;
     chord_status st;
+    /* Pager counters and seconds over the measured (not warm-up) runs of each phase. */
+    pager_counters pp_pager = {0}, tg_pager = {0};
+    double pp_s = 0, tg_s = 0;
     /* One warm-up run of each, not counted (llama-bench does the same). */
     for (long r = -1; r < reps; r++) {
         chord_session_reset(s, NULL);
+        pager_counters c0 = pager_now(model);
         double t0 = now_s();
         if (n_prompt > 0) {
             st = chord_session_append_tokens(s, toks, (size_t)n_prompt, 0, &err);
             if (st != CHORD_OK) die("prefill", st, err);
         }
         double t1 = now_s();
+        pager_counters c1 = pager_now(model);
         chord_session_reset(s, NULL);
         chord_token t = toks[0];
+        pager_counters c2 = pager_now(model);
         double t2 = now_s();
         for (long i = 0; i < n_gen; i++) {
             st = chord_session_append_tokens(s, &t, 1, 0, &err);
@@ -529,7 +614,12 @@ static int cmd_bench(const args_t *a) {
             t = (chord_token)((t * 2654435761u + 1) % n_vocab);
         }
         double t3 = now_s();
+        pager_counters c3 = pager_now(model);
         if (r >= 0) {
+            pager_add(&pp_pager, pager_delta(c0, c1));
+            pager_add(&tg_pager, pager_delta(c2, c3));
+            pp_s += t1 - t0;
+            tg_s += t3 - t2;
             pp[r] = n_prompt > 0 ? n_prompt / (t1 - t0) : 0;
             tg[r] = n_gen > 0 ? n_gen / (t3 - t2) : 0;
         }
@@ -541,12 +631,39 @@ static int cmd_bench(const args_t *a) {
     if (a->json) {
         printf("{\"model\": \"%s\", \"threads\": %llu, \"n_prompt\": %ld, \"n_gen\": %ld, \"reps\": %ld, "
                "\"prefill_tok_s\": %.3f, \"decode_tok_s\": %.3f, \"peak_rss_bytes\": %llu, \"use_mmap\": %s, "
-               "\"memory_budget_bytes\": %llu}\n",
+               "\"memory_budget_bytes\": %llu, ",
                a->model, (unsigned long long)threads, n_prompt, n_gen, reps, pp_med, tg_med, rss,
                mmap ? "true" : "false", (unsigned long long)budget);
+        /* The pager: its plan, then each phase's counters summed over the measured runs. */
+        printf("\"paged\": %s, \"weight_bytes\": %llu, \"pager_units_pinned\": %llu, "
+               "\"pager_units_streamed\": %llu, \"pager_bytes_resident\": %llu, \"pager_load_bytes_read\": %llu",
+               model_info(model, CHORD_INFO_PAGED) ? "true" : "false",
+               (unsigned long long)model_info(model, CHORD_INFO_WEIGHT_BYTES),
+               (unsigned long long)model_info(model, CHORD_INFO_PAGER_UNITS_PINNED),
+               (unsigned long long)model_info(model, CHORD_INFO_PAGER_UNITS_STREAMED),
+               (unsigned long long)model_info(model, CHORD_INFO_PAGER_BYTES_RESIDENT),
+               (unsigned long long)load_read);
+        const char *names[2] = {"prefill", "decode"};
+        const pager_counters *cs[2] = {&pp_pager, &tg_pager};
+        const double secs[2] = {pp_s, tg_s};
+        const long toks_per_run[2] = {n_prompt, n_gen};
+        for (int k = 0; k < 2; k++) {
+            printf(", \"%s_tokens\": %ld, \"%s_ns\": %.0f, \"%s_sync_loads\": %llu, \"%s_prefetch_hits\": %llu, "
+                   "\"%s_evictions\": %llu, \"%s_bytes_read\": %llu, \"%s_stall_ns\": %llu",
+                   names[k], toks_per_run[k] * reps, names[k], secs[k] * 1e9,
+                   names[k], (unsigned long long)cs[k]->sync_loads,
+                   names[k], (unsigned long long)cs[k]->prefetch_hits,
+                   names[k], (unsigned long long)cs[k]->evictions,
+                   names[k], (unsigned long long)cs[k]->bytes_read,
+                   names[k], (unsigned long long)cs[k]->stall_ns);
+        }
+        printf("}\n");
     } else {
         printf("model: %s\nthreads: %llu\npp%ld: %.2f tok/s\ntg%ld: %.2f tok/s\npeak RSS: %.1f MiB\n", a->model,
                (unsigned long long)threads, n_prompt, pp_med, n_gen, tg_med, rss / 1048576.0);
+        print_pager_plan(stdout, model, load_read);
+        print_pager_phase(stdout, "prefill", pp_pager, (uint64_t)(n_prompt * reps), pp_s);
+        print_pager_phase(stdout, "decode", tg_pager, (uint64_t)(n_gen * reps), tg_s);
     }
     free(pp);
     free(tg);
