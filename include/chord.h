@@ -202,6 +202,12 @@
 #define CHORD_INFO_PAGER_STALL_NS 29
 
 /**
+ * `chord_model_info` key: bytes of the layers resident for the model's lifetime (the rest of
+ * `CHORD_INFO_PAGER_BYTES_RESIDENT` is streaming slots).
+ */
+#define CHORD_INFO_PAGER_BYTES_PINNED 30
+
+/**
  * GGUF metadata value type (`chord_model_meta_type`): unsigned 8-bit integer. The numbers are
  * the GGUF format's own.
  */

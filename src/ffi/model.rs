@@ -130,6 +130,9 @@ pub const CHORD_INFO_PAGER_EVICTIONS: u32 = 27;
 pub const CHORD_INFO_PAGER_BYTES_READ: u32 = 28;
 /// `chord_model_info` key: nanoseconds computing threads waited for weight bytes.
 pub const CHORD_INFO_PAGER_STALL_NS: u32 = 29;
+/// `chord_model_info` key: bytes of the layers resident for the model's lifetime (the rest of
+/// `CHORD_INFO_PAGER_BYTES_RESIDENT` is streaming slots).
+pub const CHORD_INFO_PAGER_BYTES_PINNED: u32 = 30;
 
 /// The `CHORD_BACKEND_*` number of a resolved backend.
 fn backend_id(b: BackendKind) -> u32 {
@@ -190,6 +193,7 @@ pub unsafe extern "C" fn chord_model_info(
             CHORD_INFO_PAGER_EVICTIONS => pg(|p| p.evictions),
             CHORD_INFO_PAGER_BYTES_READ => pg(|p| p.bytes_read),
             CHORD_INFO_PAGER_STALL_NS => pg(|p| p.stall_ns),
+            CHORD_INFO_PAGER_BYTES_PINNED => pg(|p| p.bytes_pinned),
             k => crate::bail!(InvalidArgument, "unknown model info key {k}"),
         };
         Ok(())

@@ -352,6 +352,13 @@ fn page_weights(
                 .sum::<usize>());
     let budget = usize::try_from(budget).unwrap_or(usize::MAX);
     let plan = crate::pager::plan(&sizes, budget.saturating_sub(norms), PAGER_SLOTS)?;
+    if plan.n_slots < PAGER_SLOTS {
+        crate::log!(
+            Warn,
+            "the memory budget ({budget} bytes) holds one streaming slot only: no prefetch, every streamed layer is read while the computation waits (at least {} bytes allow prefetching)",
+            PAGER_SLOTS * plan.slot_bytes + norms
+        );
+    }
     crate::log!(
         Info,
         "pager: {} of {} units pinned, {} slots of {} bytes, {} bytes resident",

@@ -169,7 +169,7 @@ pub enum LayerRef<'a> {
     /// A layer of a model that is not paged.
     Resident(&'a LayerWeights),
     /// A layer loaded by the pager.
-    Paged(LayerWeights),
+    Paged(Box<LayerWeights>),
 }
 
 impl Deref for LayerRef<'_> {
@@ -290,9 +290,9 @@ impl Weights {
     pub fn layer(&self, l: usize) -> Result<LayerRef<'_>> {
         match &self.pager {
             None => Ok(LayerRef::Resident(&self.layers[l])),
-            Some(p) => Ok(LayerRef::Paged(
+            Some(p) => Ok(LayerRef::Paged(Box::new(
                 self.layers[l].in_unit(&Arc::new(p.acquire(l)?)),
-            )),
+            ))),
         }
     }
 

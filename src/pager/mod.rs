@@ -71,6 +71,8 @@ pub struct PagerStats {
     pub units_streamed: usize,
     /// Bytes held: pinned units plus slot buffers.
     pub bytes_resident: u64,
+    /// Bytes of the pinned units' buffers (`bytes_resident` less the slots).
+    pub bytes_pinned: u64,
     /// Loads done by the computing thread because the unit was not ready (stalls).
     pub sync_loads: u64,
     /// Acquisitions served by a unit the prefetch thread had loaded.
@@ -210,7 +212,7 @@ impl Pager {
             let mut buf = vec![0u8; sizes[u]];
             read_unit(&file, &units[u], &starts[u], &mut buf)?;
             stats.reads_per_unit[u] += 1;
-            stats.bytes_read += sizes[u] as u64;
+            stats.bytes_read += units[u].parts.iter().map(|p| p.1 as u64).sum::<u64>();
             done += sizes[u];
             pinned[u] = Some(Arc::new(buf));
             if !progress(done as f32 / pinned_total.max(1) as f32) {
@@ -227,6 +229,7 @@ impl Pager {
             .map(|_| Arc::new(RwLock::new(vec![0u8; slot_bytes])))
             .collect();
         stats.bytes_resident = (pinned_total + n_slots * slot_bytes) as u64;
+        stats.bytes_pinned = pinned_total as u64;
         let shared = Arc::new(Shared {
             file,
             units,

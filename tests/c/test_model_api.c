@@ -311,14 +311,24 @@ static void test_log(void) {
     CHECK(!a.bad_level && !a.bad_len, "levels and lengths are valid");
     CHECK(a.frees == 0, "user_data not freed while installed");
 
-    /* Level filter: WARN and up only; a budget below the weights' size warns. */
+    /* Level filter: WARN and up only. A budget below the largest layer (2.2 MB here) cannot run
+     * and fails the load; one that holds a single streaming slot (no prefetch) runs and warns. */
     EXPECT(CHORD_OK, chord_set_log_level(CHORD_LOG_WARN, &err_));
     memset(a.by_level, 0, sizeof a.by_level);
     EXPECT(CHORD_OK, chord_model_options_set_memory_budget(o, 1000, &err_));
+    {
+        chord_model *tiny = NULL;
+        EXPECT(CHORD_E_INVALID_ARGUMENT, chord_model_load(model_path, strlen(model_path), o, &tiny, &err_));
+        CHECK(tiny == NULL, "no model from a failed load");
+        CHECK(a.by_level[CHORD_LOG_ERROR] == 1, "the failed load logs one error");
+        a.by_level[CHORD_LOG_ERROR] = 0;
+    }
+    EXPECT(CHORD_OK, chord_model_options_set_memory_budget(o, 3000000, &err_));
     m = load(o);
+    CHECK(info(m, CHORD_INFO_PAGED) == 1, "a 3 MB budget pages the model");
     chord_model_free(m);
     CHECK(a.by_level[CHORD_LOG_INFO] == 0 && a.by_level[CHORD_LOG_DEBUG] == 0, "filtered levels are not delivered");
-    CHECK(a.saw_budget_warning, "a budget below the weights' size is a warning");
+    CHECK(a.saw_budget_warning, "a budget with room for one streaming slot is a warning");
     chord_model *none = NULL;
     EXPECT(CHORD_E_IO, chord_model_load(KEY("/nonexistent/model.gguf"), o, &none, &err_));
     CHECK(a.by_level[CHORD_LOG_ERROR] == 1, "a failed load logs one error (%d)", a.by_level[CHORD_LOG_ERROR]);
