@@ -5,14 +5,14 @@ For each model given:
   * logits: the text is tokenized by llama.cpp, the first N tokens are evaluated by both, and the
     per-position distributions are compared: mean KL(llama.cpp || chord) and top-1 agreement;
   * greedy: for each prompt, 64 tokens generated greedily by both must give the same text.
-Two bars are reported for each check:
-  * strict (issue 2): mean KL <= 1e-3, top-1 >= 99%, greedy equal for >= 9 of 10 prompts;
-  * floor: llama.cpp's own spread on the same file and tokens, measured in the same run by
-    comparing its two CPU attention paths (flash attention on vs off). On small quantized models,
-    8-bit activation rounding amplifies last-bit differences, and that spread alone is above the
-    strict bar (SmolLM2-135M Q4_1: mean KL ~5.6e-3, top-1 ~94%). chord passes a check when it meets
-    the strict bar, or when it is no further from llama.cpp (FA off) than llama.cpp with FA on is:
-    KL <= 1.5x llama's, top-1 >= llama's - 1.5 points, greedy >= llama's - 2.
+Each check must meet the strict bar of issue 2: mean KL <= 1e-3, top-1 >= 99%, greedy equal for
+>= 9 of 10 prompts. chord reproduces the floating-point order of llama.cpp's CPU backend built for
+AVX2 (scripts/build-llamacpp.sh) in every tensor format, so on an AVX2 machine the logits are
+bit-identical (KL 0).
+For information, each line also shows llama.cpp's own spread on the same file and tokens, measured
+in the same run by comparing its two CPU attention paths (flash attention on vs off): on small
+quantized models, 8-bit activation rounding amplifies last-bit differences, and that spread alone
+is above the strict bar (SmolLM2-135M Q4_1: mean KL ~5.6e-3, top-1 ~94%).
 
 Run with the venv from scripts/build-llamacpp.sh and LLAMA_CPP_LIB_PATH set (see run-oracle-tests.sh).
 Prints one line per check and ends with 'N passed, N failed'; exits 1 on any failure.
@@ -104,13 +104,10 @@ def main():
             got = np.fromfile(f.name, dtype=np.float32).reshape(ref.shape)
         kl, top1 = divergence(ref, got)
         kl_fa, top1_fa = divergence(ref, ref_fa)
-        strict = kl.mean() <= a.max_kl and top1 >= a.min_top1
-        floor = kl.mean() <= 1.5 * kl_fa.mean() and top1 >= top1_fa - 0.015
-        ok = strict or floor
-        bar = "strict" if strict else ("floor" if floor else "none")
+        ok = kl.mean() <= a.max_kl and top1 >= a.min_top1
         print(f"{'PASS' if ok else 'FAIL'} logits {name}: {len(toks)} tokens, mean KL {kl.mean():.3e} (max {kl.max():.3e}), "
               f"top-1 {100 * top1:.2f}%, max |dlogit| {np.abs(ref - got).max():.3f}; llama.cpp FA on vs off: mean KL {kl_fa.mean():.3e}, "
-              f"top-1 {100 * top1_fa:.2f}%; bar met: {bar}", flush=True)
+              f"top-1 {100 * top1_fa:.2f}%", flush=True)
         passed, failed = passed + ok, failed + (not ok)
         del ref, got, ref_fa
 
@@ -128,11 +125,9 @@ def main():
                 same += 1
             else:
                 print(f"  greedy differs for {p!r}:\n    llama.cpp: {want!r}\n    chord:     {have!r}")
-        strict, floor = same >= a.min_greedy, same >= same_fa - 2
-        ok = strict or floor
-        bar = "strict" if strict else ("floor" if floor else "none")
+        ok = same >= a.min_greedy
         print(f"{'PASS' if ok else 'FAIL'} greedy {name}: {same}/{len(PROMPTS)} continuations of {a.greedy_tokens} tokens equal; "
-              f"llama.cpp FA on vs off: {same_fa}/{len(PROMPTS)}; bar met: {bar}", flush=True)
+              f"llama.cpp FA on vs off: {same_fa}/{len(PROMPTS)}", flush=True)
         passed, failed = passed + ok, failed + (not ok)
     print(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
