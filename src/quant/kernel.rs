@@ -13,6 +13,39 @@ pub type Q8x4 = unsafe fn(&[u8], [Q8Row; 4]) -> [f32; 4];
 /// One weight row times four Q8_K activation rows.
 pub type Q8Kx4 = unsafe fn(&[u8], [Q8KRow; 4]) -> [f32; 4];
 
+/// Results of eight weight rows for four activation rows, `[activation row][weight row]`.
+pub type Out8x4 = [[f32; 8]; 4];
+
+/// Kernels that take eight consecutive weight rows at once (`x8`: times one activation row,
+/// `x8x4`: times four, indexed `[activation row][weight row]`; the `usize` is the row length in
+/// bytes), with the one-row kernels of the same results (`one`, `four`) for the rows past the last
+/// multiple of eight. One struct per activation format: fn pointers over borrowed rows must name
+/// the row type with an elided lifetime to stay callable on any borrow.
+#[derive(Clone, Copy)]
+pub struct EightQ8 {
+    /// One weight row times one activation row.
+    pub one: unsafe fn(&[u8], Q8Row) -> f32,
+    /// One weight row times four activation rows.
+    pub four: Q8x4,
+    /// Eight weight rows times one activation row.
+    pub x8: unsafe fn(&[u8], usize, Q8Row) -> [f32; 8],
+    /// Eight weight rows times four activation rows.
+    pub x8x4: unsafe fn(&[u8], usize, [Q8Row; 4]) -> Out8x4,
+}
+
+/// [`EightQ8`] for Q8_K activations.
+#[derive(Clone, Copy)]
+pub struct EightQ8K {
+    /// One weight row times one activation row.
+    pub one: unsafe fn(&[u8], Q8KRow) -> f32,
+    /// One weight row times four activation rows.
+    pub four: Q8Kx4,
+    /// Eight weight rows times one activation row.
+    pub x8: unsafe fn(&[u8], usize, Q8KRow) -> [f32; 8],
+    /// Eight weight rows times four activation rows.
+    pub x8x4: unsafe fn(&[u8], usize, [Q8KRow; 4]) -> Out8x4,
+}
+
 /// A row dot product for one activation format. The pointers are `unsafe fn` because the AVX2
 /// kernels need AVX2: [`Kernel::select`] only returns them for an [`Isa`] that detected it, which
 /// is what makes calling them sound.
@@ -23,6 +56,10 @@ pub enum Kernel {
     /// Q8_K activations; optionally a kernel that takes four activation rows at once (the rows
     /// past the last multiple of four go through the first).
     Q8K(unsafe fn(&[u8], Q8KRow) -> f32, Option<Q8Kx4>),
+    /// Q8_0 activations, eight weight rows at a time.
+    Q8Rows(EightQ8),
+    /// Q8_K activations, eight weight rows at a time.
+    Q8KRows(EightQ8K),
     /// f32 activations.
     F32(unsafe fn(&[u8], &[f32]) -> f32),
     /// f16 activations.
@@ -83,13 +120,24 @@ impl Kernel {
         #[cfg(target_arch = "x86_64")]
         if isa.has_avx2() {
             use super::avx2::orders as o;
+            use super::avx2::rows8 as r8;
             let repacked = n.is_multiple_of(8);
             match ty {
                 GgmlType::Q4_0 if repacked => {
-                    return Kernel::Q8(o::dot_q4_0_r8, Some(o::dot_q4_0_r8_x4))
+                    return Kernel::Q8Rows(EightQ8 {
+                        one: o::dot_q4_0_r8,
+                        four: o::dot_q4_0_r8_x4,
+                        x8: r8::q4_0_x8,
+                        x8x4: r8::q4_0_x8x4,
+                    })
                 }
                 GgmlType::Q4_K if repacked => {
-                    return Kernel::Q8K(o::dot_q4_k_r8, Some(o::dot_q4_k_r8_x4))
+                    return Kernel::Q8KRows(EightQ8K {
+                        one: o::dot_q4_k_r8,
+                        four: o::dot_q4_k_r8_x4,
+                        x8: r8::q4_k_x8,
+                        x8x4: r8::q4_k_x8x4,
+                    })
                 }
                 GgmlType::Q2_K if m >= 8 => return Kernel::Q8K(o::dot_q2_k_tiled, None),
                 GgmlType::Q3_K if m >= 8 => return Kernel::Q8K(o::dot_q3_k_tiled, None),
@@ -137,6 +185,12 @@ impl Kernel {
             stride,
         };
         match (self, act) {
+            (Kernel::Q8Rows(e), Act::Q8_0(a) | Act::Q8_1(a)) => {
+                t.run_x8(e.one, e.four, e.x8, e.x8x4, |i| a.row(i, k))
+            }
+            (Kernel::Q8KRows(e), Act::Q8K(a)) => {
+                t.run_x8(e.one, e.four, e.x8, e.x8x4, |i| a.row(i, k))
+            }
             (Kernel::Q8(f, Some(f4)), Act::Q8_0(a) | Act::Q8_1(a)) => {
                 t.run_x4(f, f4, |i| a.row(i, k))
             }
@@ -162,6 +216,49 @@ struct Tile<'a> {
 }
 
 impl Tile<'_> {
+    /// Eight weight rows at a time through `x8` (one activation row) and `x8x4` (four); the rows
+    /// past the last multiple of eight through `run_x4` with `f` and `f4`.
+    #[inline]
+    fn run_x8<R: Copy>(
+        self,
+        f: unsafe fn(&[u8], R) -> f32,
+        f4: unsafe fn(&[u8], [R; 4]) -> [f32; 4],
+        x8: unsafe fn(&[u8], usize, R) -> [f32; 8],
+        x8x4: unsafe fn(&[u8], usize, [R; 4]) -> Out8x4,
+        row: impl Fn(usize) -> R,
+    ) {
+        let (rb, s) = (self.row_bytes, self.stride);
+        let n8 = self.rows.len() / 8 * 8;
+        let full = self.m / 4 * 4;
+        for g in (0..n8).step_by(8) {
+            let j = self.rows.start + g;
+            let w = &self.w[j * rb..(j + 8) * rb];
+            for i in (0..full).step_by(4) {
+                // SAFETY: as in `run`.
+                let v = unsafe { x8x4(w, rb, [row(i), row(i + 1), row(i + 2), row(i + 3)]) };
+                for (q, v) in v.iter().enumerate() {
+                    self.out[(i + q) * s + g..(i + q) * s + g + 8].copy_from_slice(v);
+                }
+            }
+            for i in full..self.m {
+                // SAFETY: as in `run`.
+                let v = unsafe { x8(w, rb, row(i)) };
+                self.out[i * s + g..i * s + g + 8].copy_from_slice(&v);
+            }
+        }
+        if n8 < self.rows.len() {
+            let rest = Tile {
+                w: self.w,
+                row_bytes: rb,
+                rows: self.rows.start + n8..self.rows.end,
+                m: self.m,
+                out: &mut self.out[n8..],
+                stride: s,
+            };
+            rest.run_x4(f, f4, row);
+        }
+    }
+
     /// Like `run`, but four activation rows at a time through `f4` (the rest through `f`).
     #[inline]
     fn run_x4<R: Copy>(

@@ -88,8 +88,9 @@ pub fn matmul_with(
         });
         return Ok(());
     }
-    // Prefill: each task takes a block of weight rows (kept in cache) against every activation row.
-    let rows = n.div_ceil(threads * 4).clamp(4, 64);
+    // Prefill: each task takes a block of weight rows (kept in cache) against every activation row;
+    // a multiple of 8 rows, for the kernels that take eight at a time.
+    let rows = n.div_ceil(threads * 4).next_multiple_of(8).clamp(8, 64);
     let tiles: Vec<(usize, Vec<f32>)> = (0..n.div_ceil(rows))
         .into_par_iter()
         .map(|t| {

@@ -20,6 +20,7 @@ macro_rules! q8_family {
             let mut summs = 0.0f32;
             let blocks = w.chunks_exact($bytes).zip(a.qs.chunks_exact(QK)).zip(a.d);
             for (i, ((b, qy), &dy)) in blocks.enumerate() {
+                prefetch_ahead(b, PREFETCH_AHEAD);
                 let (qx, dx, mx) = $decode(b);
                 if $min {
                     summs += mx * a.s[i];
@@ -294,6 +295,9 @@ pub fn dot_q6_k(w: &[u8], a: Q8KRow) -> f32 {
     let m15 = _mm256_set1_epi8(15);
     let mut acc = _mm256_setzero_ps();
     for (ib, b) in w.chunks_exact(210).enumerate() {
+        for line in (0..210).step_by(64) {
+            prefetch_ahead(b, PREFETCH_AHEAD + line);
+        }
         let d = a.d[ib] * f16_at(b, D);
         let q8sums = load_bsums(&a, ib);
         let scales = load16(b, SCALES);

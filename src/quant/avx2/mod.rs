@@ -1,11 +1,13 @@
 //! AVX2 (+FMA, F16C) kernels for x86_64. Every function here is `#[target_feature]` and `unsafe`:
 //! callers hold an [`Isa`](super::isa::Isa) that enabled AVX2 after run-time detection. The
 //! arithmetic follows llama.cpp's x86 kernels: `dot` its `ggml_vec_dot_*` (`ggml-cpu/arch/x86/
-//! quants.c`, `ggml-cpu/vec.cpp`), `orders` its repacked, tiled and tinyBLAS products.
+//! quants.c`, `ggml-cpu/vec.cpp`), `orders` its repacked, tiled and tinyBLAS products, `rows8`
+//! the repacked ones eight weight rows at a time.
 
 pub mod act;
 pub mod dot;
 pub mod orders;
+pub mod rows8;
 
 use std::arch::x86_64::*;
 
@@ -57,6 +59,18 @@ pub fn f16_to_f32(bits: u16) -> f32 {
 #[target_feature(enable = "avx2,fma,f16c")]
 pub fn f16_at(b: &[u8], off: usize) -> f32 {
     f16_to_f32(u16::from_le_bytes([b[off], b[off + 1]]))
+}
+
+/// How far ahead of the block being read the one-row kernels ask for weight bytes. In decode the
+/// weights stream from memory; the hardware prefetchers alone left the kernels stalled on loads.
+pub const PREFETCH_AHEAD: usize = 1024;
+
+/// Asks for the cache line `dist` bytes past `b`'s start to be brought into L1. The address may be
+/// past the slice (the next row, or beyond the tensor): a prefetch never faults.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn prefetch_ahead(b: &[u8], dist: usize) {
+    _mm_prefetch::<_MM_HINT_T0>(b.as_ptr().wrapping_add(dist) as *const i8);
 }
 
 /// Loads 32 bytes from `b[off..off + 32]`.

@@ -119,7 +119,7 @@ pub fn dot_q4_0_r8_x4(w: &[u8], a: [Q8Row; 4]) -> [f32; 4] {
 
 /// A Q4_K or Q5_K super-block unpacked: the values of each 32-value sub-block as bytes, and the
 /// 6-bit scales and mins.
-struct K4Block {
+pub(super) struct K4Block {
     q: [__m256i; 8],
     sc: [u8; 8],
     /// The 8 mins as i16.
@@ -129,7 +129,7 @@ struct K4Block {
 /// Unpacks a Q4_K (`qh` = `None`) or Q5_K (`qh` = the high-bit offset) super-block.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn k4_decode(b: &[u8], scales: usize, qs: usize, qh: Option<usize>) -> K4Block {
+pub(super) fn k4_decode(b: &[u8], scales: usize, qs: usize, qh: Option<usize>) -> K4Block {
     let m4 = _mm256_set1_epi8(0xF);
     let (sc, mn) = blocks::scales_mins_k4(&b[scales..scales + 12]);
     let hbits = qh.map(|o| load32(b, o));
@@ -164,7 +164,7 @@ fn k4_decode(b: &[u8], scales: usize, qs: usize, qh: Option<usize>) -> K4Block {
 /// sc[2j+1]·dot(2j+1)`, and `mins[j] = m[2j]·Σq8(2j) + m[2j+1]·Σq8(2j+1)`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn k4_row(blk: &K4Block, a: &Q8KRow, ib: usize) -> ([__m256i; 4], __m128i) {
+pub(super) fn k4_row(blk: &K4Block, a: &Q8KRow, ib: usize) -> ([__m256i; 4], __m128i) {
     let bs = &a.bsums[ib * 16..ib * 16 + 16];
     // SAFETY: `bs` holds exactly 16 i16 (32 bytes); the load is unaligned.
     let q8sums = unsafe { _mm256_loadu_si256(bs.as_ptr() as *const __m256i) };
