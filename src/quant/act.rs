@@ -163,6 +163,14 @@ pub fn quantize_q8_scalar(x: &[f32], out: &mut Q8Act) {
     }
 }
 
+/// `x` rounded to the nearest integer, ties to even, for |x| < 2^22: ggml's `nearest_int` (a
+/// float-addition trick that is much cheaper than `rintf` without SSE4.1).
+#[inline]
+fn nearest_int(x: f32) -> i32 {
+    let v = x + 12582912.0;
+    (v.to_bits() & 0x007f_ffff) as i32 - 0x0040_0000
+}
+
 /// Quantizes `x` (a multiple of 256 values) to Q8_K super-blocks (`quantize_row_q8_K_ref`).
 pub fn quantize_q8_k(x: &[f32]) -> Q8KAct {
     assert!(
@@ -193,7 +201,7 @@ pub fn quantize_q8_k(x: &[f32]) -> Q8KAct {
         }
         let iscale = -127.0 / max;
         for (q, &v) in qb.iter_mut().zip(xb) {
-            *q = ((iscale * v).round_ties_even() as i32).min(127) as i8;
+            *q = nearest_int(iscale * v).min(127) as i8;
         }
         for (j, g) in qb.chunks_exact(16).enumerate() {
             out.bsums[ib * 16 + j] = g.iter().map(|&q| q as i16).sum();

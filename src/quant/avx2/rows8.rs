@@ -8,6 +8,7 @@
 //! whose latency bounded the one-row kernels. The weights stay in GGUF layout: `w` holds eight
 //! consecutive rows of `rb` bytes.
 
+use super::orders::{k4_decode, k4_row, K4Block};
 use super::*;
 use crate::quant::act::{Q8KRow, Q8Row};
 use crate::quant::blocks::{self, QK};
@@ -145,34 +146,23 @@ pub fn q4_0_x8x4(w: &[u8], rb: usize, a: [Q8Row; 4]) -> [[f32; 8]; 4] {
     q4_0::<4>(w, rb, a)
 }
 
-/// The integer parts of eight Q4_K super-blocks (one per row, at byte `block` of each) times Q8_K
-/// super-block `ib` of each of `R` activation rows: `sums[r][j]` has lane t = row t's scaled sum over the
-/// 64 values `j`, `mins[r][j]` lane t = its min sum.
+/// The integer parts of row `t`'s unpacked super-block `blk` times Q8_K super-block `ib` of `a`,
+/// written to lane t: `v[j][t]` its scaled sums per 64 values `j`, `m[t]` its four min sums.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn q4_k_parts<const R: usize>(
-    rows: &[&[u8]; 8],
-    block: usize,
-    a: &[Q8KRow; R],
+fn q4_k_row_into(
+    blk: &K4Block,
+    a: &Q8KRow,
     ib: usize,
-) -> ([[__m256i; 4]; R], [[__m256i; 4]; R]) {
-    use blocks::q4_k::*;
-    let mut v = [[[_mm256_setzero_si256(); 8]; 4]; R];
-    let mut m = [[_mm_setzero_si128(); 8]; R];
-    for t in 0..8 {
-        let blk = super::orders::k4_decode(&rows[t][block..block + 144], SCALES, QS, None);
-        for r in 0..R {
-            let (s, mn) = super::orders::k4_row(&blk, &a[r], ib);
-            for j in 0..4 {
-                v[r][j][t] = s[j];
-            }
-            m[r][t] = mn;
-        }
+    t: usize,
+    v: &mut [[__m256i; 8]; 4],
+    m: &mut [__m128i; 8],
+) {
+    let (s, mn) = k4_row(blk, a, ib);
+    for j in 0..4 {
+        v[j][t] = s[j];
     }
-    (
-        std::array::from_fn(|r| std::array::from_fn(|j| hsum_i32_8x8(&v[r][j]))),
-        std::array::from_fn(|r| transpose_8x4(&m[r])),
-    )
+    m[t] = mn;
 }
 
 /// Eight Q4_K rows times one Q8_K row as `ggml_gemv_q4_K_8x8_q8_K` computes them, bit-identical
@@ -189,8 +179,8 @@ pub fn q4_k_x8(w: &[u8], rb: usize, a: Q8KRow) -> [f32; 8] {
         let mut v = [_mm256_setzero_si256(); 8];
         let mut m = [_mm_setzero_si128(); 8];
         for t in 0..8 {
-            let blk = super::orders::k4_decode(&rows[t][block..block + 144], SCALES, QS, None);
-            let (s, mn) = super::orders::k4_row(&blk, &a, ib);
+            let blk = k4_decode(&rows[t][block..block + 144], SCALES, QS, None);
+            let (s, mn) = k4_row(&blk, &a, ib);
             v[t] = _mm256_add_epi32(_mm256_add_epi32(s[0], s[1]), _mm256_add_epi32(s[2], s[3]));
             m[t] = mn;
         }
@@ -216,16 +206,31 @@ pub fn q4_k_x8x4(w: &[u8], rb: usize, a: [Q8KRow; 4]) -> [[f32; 8]; 4] {
     let rows = split8(w, rb);
     let mut acc = [_mm256_setzero_ps(); 4];
     let mut acc_m = [_mm256_setzero_ps(); 4];
+    // Every super-block overwrites all of these (zeroing them per super-block cost a memset).
+    let mut v = [[[_mm256_setzero_si256(); 8]; 4]; 4];
+    let mut mn = [[_mm_setzero_si128(); 8]; 4];
     for ib in 0..rb / 144 {
         let block = ib * 144;
-        let (s, m) = q4_k_parts::<4>(&rows, block, &a, ib);
+        for (t, row) in rows.iter().enumerate() {
+            let blk = k4_decode(&row[block..block + 144], SCALES, QS, None);
+            for r in 0..4 {
+                q4_k_row_into(&blk, &a[r], ib, t, &mut v[r], &mut mn[r]);
+            }
+        }
         let (d, dmin) = (scales8(&rows, block, D), scales8(&rows, block, DMIN));
         for r in 0..4 {
+            let s = [
+                hsum_i32_8x8(&v[r][0]),
+                hsum_i32_8x8(&v[r][1]),
+                hsum_i32_8x8(&v[r][2]),
+                hsum_i32_8x8(&v[r][3]),
+            ];
+            let m = transpose_8x4(&mn[r]);
             let da = _mm256_set1_ps(a[r].d[ib]);
             let (ds, dm) = (_mm256_mul_ps(d, da), _mm256_mul_ps(dmin, da));
             for j in 0..4 {
-                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[r][j]), ds, acc[r]);
-                acc_m[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(m[r][j]), dm, acc_m[r]);
+                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[j]), ds, acc[r]);
+                acc_m[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(m[j]), dm, acc_m[r]);
             }
         }
     }
