@@ -10,7 +10,7 @@
  *   chord inspect  -m MODEL [--meta]
  *     --stats: after the text, prints the layer pager's counters for the prompt and the generation
  *     (stderr; all 0 when the model is not paged).
- *   chord bench    -m MODEL [-p 128] [-n 32] [-r 3] [--threads N] [--ctx N] [--json]
+ *   chord bench    -m MODEL [-p 128] [-n 32] [-d 0] [-r 3] [--threads N] [--ctx N] [--json]
  *     also prints the pager's counters over the measured prefill and decode runs.
  * Model options for every command: [--no-mmap] [--budget BYTES[K|M|G]] [--backend auto|cpu|wgpu|cuda]
  * [-v | -vv] (log the load to stderr: info, or info and debug).
@@ -29,7 +29,7 @@
 
 typedef struct {
     const char *cmd, *model, *prompt, *tokens, *out, *system;
-    long n, threads, ctx, top, reps, top_k;
+    long n, threads, ctx, top, reps, top_k, depth;
     int have_n, no_bos, json, no_mmap, verbose, meta, chat, stats;
     double temp, top_p, min_p;
     unsigned long long seed, budget;
@@ -101,7 +101,7 @@ static void help(void) {
           "  chord tokenize -m MODEL -p TEXT [--no-bos]\n"
           "  chord logits   -m MODEL --tokens \"ID ID ...\" [--top K] [--out FILE] [--threads N]\n"
           "  chord inspect  -m MODEL [--meta]\n"
-          "  chord bench    -m MODEL [-p 128] [-n 32] [-r 3] [--threads N] [--ctx N] [--json]\n"
+          "  chord bench    -m MODEL [-p 128] [-n 32] [-d 0] [-r 3] [--threads N] [--ctx N] [--json]\n"
           "model options (every command):\n"
           "  --no-mmap            read the file into memory instead of mapping it\n"
           "  --budget BYTES       memory budget, K/M/G suffixes (larger files are paged)\n"
@@ -138,6 +138,7 @@ static args_t parse_args(int argc, char **argv) {
         else if (!strcmp(f, "--top")) { NEEDV(); a.top = parse_long(v, f); }
         else if (!strcmp(f, "--out")) { NEEDV(); a.out = v; }
         else if (!strcmp(f, "-r")) { NEEDV(); a.reps = parse_long(v, f); }
+        else if (!strcmp(f, "-d") || !strcmp(f, "--depth")) { NEEDV(); a.depth = parse_long(v, f); }
         else if (!strcmp(f, "--no-bos")) a.no_bos = 1;
         else if (!strcmp(f, "--no-mmap")) a.no_mmap = 1;
         else if (!strcmp(f, "--budget")) { NEEDV(); a.budget = parse_bytes(v, f); }
@@ -565,6 +566,14 @@ static int cmp_double(const void *x, const void *y) {
     return (a > b) - (a < b);
 }
 
+/* Appends the first `depth` of `toks` (the context a -d run measures after). */
+static void fill_depth(chord_session *s, const chord_token *toks, long depth) {
+    if (depth <= 0) return;
+    chord_error *err = NULL;
+    chord_status st = chord_session_append_tokens(s, toks, (size_t)depth, 0, &err);
+    if (st != CHORD_OK) die("depth", st, err);
+}
+
 static int cmd_bench(const args_t *a) {
     long n_prompt = a->prompt ? parse_long(a->prompt, "-p") : 128;
     long n_gen = a->have_n ? a->n : 32;
@@ -576,13 +585,17 @@ static int cmd_bench(const args_t *a) {
     chord_model_info(model, CHORD_INFO_USE_MMAP, &mmap, NULL);
     chord_model_info(model, CHORD_INFO_MEMORY_BUDGET, &budget, NULL);
     uint64_t load_read = model_info(model, CHORD_INFO_PAGER_BYTES_READ);
-    chord_session *s = new_session(model, a->ctx ? a->ctx : n_prompt + n_gen + 1);
-    chord_token *toks = malloc((size_t)(n_prompt > 0 ? n_prompt : 1) * sizeof *toks);
+    /* -d: prefill and decode are timed after `depth` tokens already in the context, untimed
+     * (llama-bench's -d). */
+    long depth = a->depth > 0 ? a->depth : 0;
+    chord_session *s = new_session(model, a->ctx ? a->ctx : depth + n_prompt + n_gen + 1);
+    long n_toks = depth > n_prompt ? depth : n_prompt;
+    chord_token *toks = malloc((size_t)(n_toks > 0 ? n_toks : 1) * sizeof *toks);
     if (!toks) { fputs("chord: out of memory\n", stderr); return 1; }
     /* Deterministic pseudo-random tokens, as llama-bench uses random tokens. */
     unsigned long long x = 88172645463325252ull;
     toks[0] = 1 % (chord_token)n_vocab; /* the first decode token when there is no prompt */
-    for (long i = 0; i < n_prompt; i++) {
+    for (long i = 0; i < n_toks; i++) {
         x ^= x << 13; x ^= x >> 7; x ^= x << 17;
         toks[i] = (chord_token)(x % n_vocab);
     }
@@ -596,6 +609,7 @@ static int cmd_bench(const args_t *a) {
     /* One warm-up run of each, not counted (llama-bench does the same). */
     for (long r = -1; r < reps; r++) {
         chord_session_reset(s, NULL);
+        fill_depth(s, toks, depth);
         pager_counters c0 = pager_now(model);
         double t0 = now_s();
         if (n_prompt > 0) {
@@ -605,6 +619,7 @@ static int cmd_bench(const args_t *a) {
         double t1 = now_s();
         pager_counters c1 = pager_now(model);
         chord_session_reset(s, NULL);
+        fill_depth(s, toks, depth);
         chord_token t = toks[0];
         pager_counters c2 = pager_now(model);
         double t2 = now_s();
@@ -629,10 +644,10 @@ static int cmd_bench(const args_t *a) {
     double pp_med = pp[reps / 2], tg_med = tg[reps / 2];
     unsigned long long rss = peak_rss_bytes();
     if (a->json) {
-        printf("{\"model\": \"%s\", \"threads\": %llu, \"n_prompt\": %ld, \"n_gen\": %ld, \"reps\": %ld, "
+        printf("{\"model\": \"%s\", \"threads\": %llu, \"n_prompt\": %ld, \"n_gen\": %ld, \"n_depth\": %ld, \"reps\": %ld, "
                "\"prefill_tok_s\": %.3f, \"decode_tok_s\": %.3f, \"peak_rss_bytes\": %llu, \"use_mmap\": %s, "
                "\"memory_budget_bytes\": %llu, ",
-               a->model, (unsigned long long)threads, n_prompt, n_gen, reps, pp_med, tg_med, rss,
+               a->model, (unsigned long long)threads, n_prompt, n_gen, depth, reps, pp_med, tg_med, rss,
                mmap ? "true" : "false", (unsigned long long)budget);
         /* The pager: its plan, then each phase's counters summed over the measured runs. */
         printf("\"paged\": %s, \"weight_bytes\": %llu, \"pager_units_pinned\": %llu, "
@@ -659,8 +674,10 @@ static int cmd_bench(const args_t *a) {
         }
         printf("}\n");
     } else {
-        printf("model: %s\nthreads: %llu\npp%ld: %.2f tok/s\ntg%ld: %.2f tok/s\npeak RSS: %.1f MiB\n", a->model,
-               (unsigned long long)threads, n_prompt, pp_med, n_gen, tg_med, rss / 1048576.0);
+        printf("model: %s\nthreads: %llu\n", a->model, (unsigned long long)threads);
+        if (depth > 0) printf("depth: %ld\n", depth);
+        printf("pp%ld: %.2f tok/s\ntg%ld: %.2f tok/s\npeak RSS: %.1f MiB\n", n_prompt, pp_med, n_gen, tg_med,
+               rss / 1048576.0);
         print_pager_plan(stdout, model, load_read);
         print_pager_phase(stdout, "prefill", pp_pager, (uint64_t)(n_prompt * reps), pp_s);
         print_pager_phase(stdout, "decode", tg_pager, (uint64_t)(n_gen * reps), tg_s);
