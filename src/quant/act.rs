@@ -10,11 +10,18 @@ use super::isa::Isa;
 use super::GgmlType;
 use half::{bf16, f16};
 
+/// Bytes of padding after each row of quantized activation values. With rows of a power-of-two
+/// length, the same block of many rows falls into the same few L1 sets, and a product that walks
+/// one block of every row (the eight-row gemm) misses L1 on each; 64 bytes spread the rows.
+pub const ROW_PAD: usize = 64;
+
 /// Rows of activations in 8-bit blocks of 32 (Q8_0, or Q8_1 when `s` is filled).
 #[derive(Debug, Clone, Default)]
 pub struct Q8Act {
-    /// The quantized values, `k` per row.
+    /// The quantized values, `k` per row, rows `stride` apart.
     pub qs: Vec<i8>,
+    /// Distance between rows in `qs` (`k + ROW_PAD`).
+    pub stride: usize,
     /// The per-block scales (f16 values widened to f32).
     pub d: Vec<f32>,
     /// Q8_1 only: per-block `d * sum(qs)` (f16 values widened to f32); empty for Q8_0.
@@ -24,8 +31,10 @@ pub struct Q8Act {
 /// Rows of activations in Q8_K super-blocks of 256.
 #[derive(Debug, Clone, Default)]
 pub struct Q8KAct {
-    /// The quantized values, `k` per row.
+    /// The quantized values, `k` per row, rows `stride` apart.
     pub qs: Vec<i8>,
+    /// Distance between rows in `qs` (`k + ROW_PAD`).
+    pub stride: usize,
     /// The per-super-block scales.
     pub d: Vec<f32>,
     /// Sums of each group of 16 values.
@@ -59,7 +68,7 @@ impl Q8Act {
     pub fn row(&self, i: usize, k: usize) -> Q8Row<'_> {
         let nb = k / QK;
         Q8Row {
-            qs: &self.qs[i * k..(i + 1) * k],
+            qs: &self.qs[i * self.stride..i * self.stride + k],
             d: &self.d[i * nb..(i + 1) * nb],
             s: if self.s.is_empty() {
                 &[]
@@ -75,7 +84,7 @@ impl Q8KAct {
     pub fn row(&self, i: usize, k: usize) -> Q8KRow<'_> {
         let nb = k / QK_K;
         Q8KRow {
-            qs: &self.qs[i * k..(i + 1) * k],
+            qs: &self.qs[i * self.stride..i * self.stride + k],
             d: &self.d[i * nb..(i + 1) * nb],
             bsums: &self.bsums[i * nb * 16..(i + 1) * nb * 16],
         }
@@ -100,54 +109,68 @@ pub enum Act<'a> {
 }
 
 impl<'a> Act<'a> {
-    /// Converts `x` (whole rows of a multiple of the block size) for products with `ty` weights.
-    pub fn quantize(isa: Isa, ty: GgmlType, x: &'a [f32]) -> Self {
+    /// Converts `x` (whole rows of `k` values, a multiple of the block size) for products with
+    /// `ty` weights.
+    pub fn quantize(isa: Isa, ty: GgmlType, x: &'a [f32], k: usize) -> Self {
         match ty {
             GgmlType::F32 => Act::F32(x),
             GgmlType::F16 => Act::F16(x.iter().map(|&v| f16::from_f32(v)).collect()),
             GgmlType::BF16 => Act::BF16(x.iter().map(|&v| bf16::from_f32(v)).collect()),
             GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0 => {
-                Act::Q8_0(quantize_q8(isa, x, false))
+                Act::Q8_0(quantize_q8(isa, x, k, false))
             }
-            GgmlType::Q4_1 | GgmlType::Q5_1 => Act::Q8_1(quantize_q8(isa, x, true)),
+            GgmlType::Q4_1 | GgmlType::Q5_1 => Act::Q8_1(quantize_q8(isa, x, k, true)),
             GgmlType::Q2_K | GgmlType::Q3_K | GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K => {
-                Act::Q8K(quantize_q8_k(x))
+                Act::Q8K(quantize_q8_k(x, k))
             }
         }
     }
 }
 
-/// Quantizes `x` (a multiple of 32 values) to Q8_0 blocks, or Q8_1 blocks when `with_sums`.
-pub fn quantize_q8(isa: Isa, x: &[f32], with_sums: bool) -> Q8Act {
+/// The blocks of `bs` values of `x` (rows of `k`) beside their places in `qs` (rows `stride`
+/// apart), in order.
+pub(super) fn blocks_mut<'a>(
+    x: &'a [f32],
+    qs: &'a mut [i8],
+    k: usize,
+    stride: usize,
+    bs: usize,
+) -> impl Iterator<Item = (&'a [f32], &'a mut [i8])> {
+    x.chunks_exact(k)
+        .zip(qs.chunks_exact_mut(stride))
+        .flat_map(move |(xr, qr)| xr.chunks_exact(bs).zip(qr[..k].chunks_exact_mut(bs)))
+}
+
+/// Quantizes `x` (rows of `k` values, `k` a multiple of 32) to Q8_0 blocks, or Q8_1 blocks when
+/// `with_sums`.
+pub fn quantize_q8(isa: Isa, x: &[f32], k: usize, with_sums: bool) -> Q8Act {
     assert!(
-        x.len().is_multiple_of(QK),
-        "Q8 activations need whole blocks of 32"
+        k.is_multiple_of(QK) && k > 0 && x.len().is_multiple_of(k),
+        "Q8 activations need whole rows of whole blocks of 32"
     );
     let nb = x.len() / QK;
+    let stride = k + ROW_PAD;
     let mut out = Q8Act {
-        qs: vec![0; x.len()],
+        qs: vec![0; x.len() / k * stride],
+        stride,
         d: vec![0.0; nb],
         s: if with_sums { vec![0.0; nb] } else { Vec::new() },
     };
     #[cfg(target_arch = "x86_64")]
     if isa.has_avx2() {
         // SAFETY: `has_avx2` is true only after run-time detection of AVX2, FMA and F16C.
-        unsafe { super::avx2::act::quantize_q8(x, &mut out) };
+        unsafe { super::avx2::act::quantize_q8(x, k, &mut out) };
         return out;
     }
     let _ = isa;
-    quantize_q8_scalar(x, &mut out);
+    quantize_q8_scalar(x, k, &mut out);
     out
 }
 
-/// The portable Q8_0/Q8_1 quantizer (fills `out.s` when it is not empty).
-pub fn quantize_q8_scalar(x: &[f32], out: &mut Q8Act) {
+/// The portable Q8_0/Q8_1 quantizer of rows of `k` values (fills `out.s` when it is not empty).
+pub fn quantize_q8_scalar(x: &[f32], k: usize, out: &mut Q8Act) {
     let with_sums = !out.s.is_empty();
-    for (ib, (xb, qb)) in x
-        .chunks_exact(QK)
-        .zip(out.qs.chunks_exact_mut(QK))
-        .enumerate()
-    {
+    for (ib, (xb, qb)) in blocks_mut(x, &mut out.qs, k, out.stride, QK).enumerate() {
         let amax = xb.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         let d = amax / 127.0;
         let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
@@ -171,23 +194,22 @@ fn nearest_int(x: f32) -> i32 {
     (v.to_bits() & 0x007f_ffff) as i32 - 0x0040_0000
 }
 
-/// Quantizes `x` (a multiple of 256 values) to Q8_K super-blocks (`quantize_row_q8_K_ref`).
-pub fn quantize_q8_k(x: &[f32]) -> Q8KAct {
+/// Quantizes `x` (rows of `k` values, `k` a multiple of 256) to Q8_K super-blocks
+/// (`quantize_row_q8_K_ref`).
+pub fn quantize_q8_k(x: &[f32], k: usize) -> Q8KAct {
     assert!(
-        x.len().is_multiple_of(QK_K),
-        "Q8_K activations need whole blocks of 256"
+        k.is_multiple_of(QK_K) && k > 0 && x.len().is_multiple_of(k),
+        "Q8_K activations need whole rows of whole blocks of 256"
     );
     let nb = x.len() / QK_K;
+    let stride = k + ROW_PAD;
     let mut out = Q8KAct {
-        qs: vec![0; x.len()],
+        qs: vec![0; x.len() / k * stride],
+        stride,
         d: vec![0.0; nb],
         bsums: vec![0; nb * 16],
     };
-    for (ib, (xb, qb)) in x
-        .chunks_exact(QK_K)
-        .zip(out.qs.chunks_exact_mut(QK_K))
-        .enumerate()
-    {
+    for (ib, (xb, qb)) in blocks_mut(x, &mut out.qs, k, stride, QK_K).enumerate() {
         let mut max = 0.0f32;
         let mut amax = 0.0f32;
         for &v in xb {

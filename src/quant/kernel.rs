@@ -13,13 +13,10 @@ pub type Q8x4 = unsafe fn(&[u8], [Q8Row; 4]) -> [f32; 4];
 /// One weight row times four Q8_K activation rows.
 pub type Q8Kx4 = unsafe fn(&[u8], [Q8KRow; 4]) -> [f32; 4];
 
-/// Results of eight weight rows for four activation rows, `[activation row][weight row]`.
-pub type Out8x4 = [[f32; 8]; 4];
-
-/// Kernels that take eight consecutive weight rows at once (`x8`: times one activation row,
-/// `x8x4`: times four, indexed `[activation row][weight row]`; the `usize` is the row length in
-/// bytes), with the one-row kernels of the same results (`one`, `four`) for the rows past the last
-/// multiple of eight. One struct per activation format: fn pointers over borrowed rows must name
+/// Kernels that take eight consecutive weight rows at once (`x8`: times one activation row;
+/// `x8m`: times many, in the order llama.cpp uses for whole groups of four, written to
+/// `out[i * stride + t]`; the first `usize` is the row length in bytes), with the one-row kernels
+/// of the same results (`one`, `four`) for the rows past the last multiple of eight. One struct per activation format: fn pointers over borrowed rows must name
 /// the row type with an elided lifetime to stay callable on any borrow.
 #[derive(Clone, Copy)]
 pub struct EightQ8 {
@@ -29,8 +26,8 @@ pub struct EightQ8 {
     pub four: Q8x4,
     /// Eight weight rows times one activation row.
     pub x8: unsafe fn(&[u8], usize, Q8Row) -> [f32; 8],
-    /// Eight weight rows times four activation rows.
-    pub x8x4: unsafe fn(&[u8], usize, [Q8Row; 4]) -> Out8x4,
+    /// Eight weight rows times many activation rows.
+    pub x8m: unsafe fn(&[u8], usize, &[Q8Row], &mut [f32], usize),
 }
 
 /// [`EightQ8`] for Q8_K activations.
@@ -42,8 +39,8 @@ pub struct EightQ8K {
     pub four: Q8Kx4,
     /// Eight weight rows times one activation row.
     pub x8: unsafe fn(&[u8], usize, Q8KRow) -> [f32; 8],
-    /// Eight weight rows times four activation rows.
-    pub x8x4: unsafe fn(&[u8], usize, [Q8KRow; 4]) -> Out8x4,
+    /// Eight weight rows times many activation rows.
+    pub x8m: unsafe fn(&[u8], usize, &[Q8KRow], &mut [f32], usize),
 }
 
 /// A row dot product for one activation format. The pointers are `unsafe fn` because the AVX2
@@ -128,7 +125,7 @@ impl Kernel {
                         one: o::dot_q4_0_r8,
                         four: o::dot_q4_0_r8_x4,
                         x8: r8::q4_0_x8,
-                        x8x4: r8::q4_0_x8x4,
+                        x8m: r8::q4_0_x8m,
                     })
                 }
                 GgmlType::Q4_K if repacked => {
@@ -136,7 +133,7 @@ impl Kernel {
                         one: o::dot_q4_k_r8,
                         four: o::dot_q4_k_r8_x4,
                         x8: r8::q4_k_x8,
-                        x8x4: r8::q4_k_x8x4,
+                        x8m: r8::q4_k_x8m,
                     })
                 }
                 GgmlType::Q2_K if m >= 8 => return Kernel::Q8K(o::dot_q2_k_tiled, None),
@@ -186,10 +183,10 @@ impl Kernel {
         };
         match (self, act) {
             (Kernel::Q8Rows(e), Act::Q8_0(a) | Act::Q8_1(a)) => {
-                t.run_x8(e.one, e.four, e.x8, e.x8x4, |i| a.row(i, k))
+                t.run_x8(e.one, e.four, e.x8, e.x8m, |i| a.row(i, k))
             }
             (Kernel::Q8KRows(e), Act::Q8K(a)) => {
-                t.run_x8(e.one, e.four, e.x8, e.x8x4, |i| a.row(i, k))
+                t.run_x8(e.one, e.four, e.x8, e.x8m, |i| a.row(i, k))
             }
             (Kernel::Q8(f, Some(f4)), Act::Q8_0(a) | Act::Q8_1(a)) => {
                 t.run_x4(f, f4, |i| a.row(i, k))
@@ -216,29 +213,28 @@ struct Tile<'a> {
 }
 
 impl Tile<'_> {
-    /// Eight weight rows at a time through `x8` (one activation row) and `x8x4` (four); the rows
-    /// past the last multiple of eight through `run_x4` with `f` and `f4`.
+    /// Eight weight rows at a time: the activation rows up to the last multiple of four through
+    /// `x8m` (llama.cpp's gemm), the rest through `x8` (its gemv); the weight rows past the last
+    /// multiple of eight through `run_x4` with `f` and `f4`.
     #[inline]
     fn run_x8<R: Copy>(
         self,
         f: unsafe fn(&[u8], R) -> f32,
         f4: unsafe fn(&[u8], [R; 4]) -> [f32; 4],
         x8: unsafe fn(&[u8], usize, R) -> [f32; 8],
-        x8x4: unsafe fn(&[u8], usize, [R; 4]) -> Out8x4,
+        x8m: unsafe fn(&[u8], usize, &[R], &mut [f32], usize),
         row: impl Fn(usize) -> R,
     ) {
         let (rb, s) = (self.row_bytes, self.stride);
         let n8 = self.rows.len() / 8 * 8;
         let full = self.m / 4 * 4;
+        let acts: Vec<R> = (0..full).map(&row).collect();
         for g in (0..n8).step_by(8) {
             let j = self.rows.start + g;
             let w = &self.w[j * rb..(j + 8) * rb];
-            for i in (0..full).step_by(4) {
-                // SAFETY: as in `run`.
-                let v = unsafe { x8x4(w, rb, [row(i), row(i + 1), row(i + 2), row(i + 3)]) };
-                for (q, v) in v.iter().enumerate() {
-                    self.out[(i + q) * s + g..(i + q) * s + g + 8].copy_from_slice(v);
-                }
+            if full > 0 {
+                // SAFETY: as in `run`; `out` holds rows 0..full of stride `s` past column g + 8.
+                unsafe { x8m(w, rb, &acts, &mut self.out[g..], s) };
             }
             for i in full..self.m {
                 // SAFETY: as in `run`.

@@ -77,7 +77,7 @@ pub fn matmul_with(
         y.fill(0.0);
         return Ok(());
     }
-    let act = Act::quantize(isa, ty, x);
+    let act = Act::quantize(isa, ty, x, k);
     let kern = Kernel::for_product(isa, ty, n, k, m);
     let threads = rayon::current_num_threads().max(1);
     if m == 1 {

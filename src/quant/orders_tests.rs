@@ -98,7 +98,7 @@ fn avx2_orders_match_scalar_models() {
         for _ in 0..8 {
             let x: Vec<f32> = (0..4 * k).map(|_| rng.f32() * 4.0).collect();
             let w = random_weights(&mut rng, GgmlType::Q4_0, 1, k);
-            let q = quantize_q8(Isa::scalar(), &x, false);
+            let q = quantize_q8(Isa::scalar(), &x, k, false);
             let rows: [Q8Row; 4] = std::array::from_fn(|r| q.row(r, k));
             // SAFETY: AVX2, FMA and F16C were detected above.
             let (one, four) = unsafe { (o::dot_q4_0_r8(&w, rows[0]), o::dot_q4_0_r8_x4(&w, rows)) };
@@ -117,7 +117,7 @@ fn avx2_orders_match_scalar_models() {
             if k % QK_K != 0 {
                 continue;
             }
-            let qk = quantize_q8_k(&x);
+            let qk = quantize_q8_k(&x, k);
             let rows: [Q8KRow; 4] = std::array::from_fn(|r| qk.row(r, k));
             let w4 = random_weights(&mut rng, GgmlType::Q4_K, 1, k);
             // SAFETY: as above.

@@ -105,7 +105,7 @@ fn scalar_kernels_match_dequantized_product() {
         for k in sizes(ty) {
             let x = rng.floats(k, 2.0);
             let w = random_weights(&mut rng, ty, 1, k);
-            let act = Act::quantize(Isa::scalar(), ty, &x);
+            let act = Act::quantize(Isa::scalar(), ty, &x, k);
             let got = dot_one(Kernel::select(Isa::scalar(), ty), &w, &act, k);
             let mut wf = vec![0.0; k];
             dequantize_row(ty, &w, &mut wf);
@@ -139,7 +139,7 @@ fn avx2_kernels_match_scalar() {
             for _ in 0..4 {
                 let x = rng.floats(k, 3.0);
                 let w = random_weights(&mut rng, ty, 1, k);
-                let act = Act::quantize(Isa::scalar(), ty, &x);
+                let act = Act::quantize(Isa::scalar(), ty, &x, k);
                 let s = dot_one(Kernel::select(Isa::scalar(), ty), &w, &act, k);
                 let v = dot_one(Kernel::select(avx2, ty), &w, &act, k);
                 let mut wf = vec![0.0; k];
@@ -184,9 +184,10 @@ fn q8_quantizers_avx2_bit_exact() {
                 }
             }
             for with_sums in [false, true] {
-                let a = quantize_q8(avx2, &x, with_sums);
+                let a = quantize_q8(avx2, &x, x.len(), with_sums);
                 let mut s = Q8Act {
-                    qs: vec![0; x.len()],
+                    qs: vec![0; a.qs.len()],
+                    stride: a.stride,
                     d: vec![0.0; blocks],
                     s: if with_sums {
                         vec![0.0; blocks]
@@ -194,7 +195,7 @@ fn q8_quantizers_avx2_bit_exact() {
                         Vec::new()
                     },
                 };
-                super::act::quantize_q8_scalar(&x, &mut s);
+                super::act::quantize_q8_scalar(&x, x.len(), &mut s);
                 assert_eq!(a.qs, s.qs, "qs, {blocks} blocks, sums {with_sums}");
                 assert_eq!(a.d, s.d, "d, {blocks} blocks");
                 assert_eq!(a.s, s.s, "s, {blocks} blocks");
@@ -207,7 +208,7 @@ fn q8_quantizers_avx2_bit_exact() {
 fn q8_quantizers_round_trip() {
     let mut rng = Rng(7);
     let x = rng.floats(4 * QK_K, 5.0);
-    let a = quantize_q8(Isa::scalar(), &x, true);
+    let a = quantize_q8(Isa::scalar(), &x, x.len(), true);
     for (t, v) in x.iter().enumerate() {
         let d = a.d[t / QK];
         // Half a step, plus the f16 rounding of the scale (127 steps of 2^-11 relative).
@@ -217,7 +218,7 @@ fn q8_quantizers_round_trip() {
         let sum: i32 = a.qs[b * QK..(b + 1) * QK].iter().map(|&q| q as i32).sum();
         assert!((s - a.d[b] * sum as f32).abs() <= 1e-2 * s.abs().max(a.d[b]));
     }
-    let k = quantize_q8_k(&x);
+    let k = quantize_q8_k(&x, x.len());
     for (t, v) in x.iter().enumerate() {
         let d = k.d[t / QK_K];
         assert!((k.qs[t] as f32 * d - v).abs() <= d.abs() * 0.51);
@@ -226,7 +227,7 @@ fn q8_quantizers_round_trip() {
         let sum: i32 = k.qs[g * 16..(g + 1) * 16].iter().map(|&q| q as i32).sum();
         assert_eq!(*s as i32, sum);
     }
-    let zero = quantize_q8_k(&[0.0; QK_K]);
+    let zero = quantize_q8_k(&[0.0; QK_K], QK_K);
     assert!(zero.qs.iter().all(|&q| q == 0) && zero.d[0] == 0.0);
 }
 

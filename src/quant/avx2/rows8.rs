@@ -88,37 +88,39 @@ fn prefetch_next(w: &[u8], rb: usize, at: usize, len: usize) {
     }
 }
 
-/// Eight Q4_0 rows times `R` Q8_0 rows: per block, the exact integer sums of the eight rows in one
-/// vector, then `acc = fma(isum, d_w · d_a, acc)`.
+/// Eight Q4_0 blocks (one per row, at byte `off` of each) as signed bytes `qx` and their absolute
+/// values `ax`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn q4_0<const R: usize>(w: &[u8], rb: usize, a: [Q8Row; R]) -> [[f32; 8]; R] {
+fn q4_0_decode8(rows: &[&[u8]; 8], off: usize) -> ([__m256i; 8], [__m256i; 8]) {
     use blocks::q4_0::*;
-    let rows = split8(w, rb);
-    let mut acc = [_mm256_setzero_ps(); R];
     let m8 = _mm256_set1_epi8(8);
-    let ones = _mm256_set1_epi16(1);
-    for i in 0..rb / 18 {
-        let off = i * 18;
-        if R == 1 {
-            // Products of several activation rows reuse the weights from cache.
-            prefetch_next(w, rb, off * 8, 144);
-        }
-        let qx: [__m256i; 8] =
-            std::array::from_fn(|t| _mm256_sub_epi8(bytes_from_nibbles_32(rows[t], off + QS), m8));
-        let ax: [__m256i; 8] = std::array::from_fn(|t| _mm256_sign_epi8(qx[t], qx[t]));
-        let dw = scales8(&rows, off, D);
-        for r in 0..R {
-            let qy = load32_i8(a[r].qs, i * QK);
-            let v: [__m256i; 8] = std::array::from_fn(|t| {
-                let sy = _mm256_sign_epi8(qy, qx[t]);
-                _mm256_madd_epi16(ones, _mm256_maddubs_epi16(ax[t], sy))
-            });
-            let d = _mm256_mul_ps(dw, _mm256_set1_ps(a[r].d[i]));
-            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum_i32_8x8(&v)), d, acc[r]);
-        }
-    }
-    store(acc)
+    let qx: [__m256i; 8] =
+        std::array::from_fn(|t| _mm256_sub_epi8(bytes_from_nibbles_32(rows[t], off + QS), m8));
+    let ax = std::array::from_fn(|t| _mm256_sign_epi8(qx[t], qx[t]));
+    (qx, ax)
+}
+
+/// The exact integer dot products of eight decoded Q4_0 blocks with 32 Q8 values `qy`, lane t
+/// for row t.
+///
+/// The byte products are summed as i16 by a tree of horizontal adds, without widening to i32
+/// until the end: that halves the multiplies (`vpmaddwd` runs on the same port as `vpmaddubsw` on
+/// several x86 cores). No sum overflows: a block's products add up to at most 32 · 8 · 127 =
+/// 32512 in magnitude (|q| ≤ 8, |y| ≤ 127).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q4_0_isums(qx: &[__m256i; 8], ax: &[__m256i; 8], qy: __m256i) -> __m256i {
+    let p: [__m256i; 8] =
+        std::array::from_fn(|t| _mm256_maddubs_epi16(ax[t], _mm256_sign_epi8(qy, qx[t])));
+    let h01 = _mm256_hadd_epi16(p[0], p[1]);
+    let h23 = _mm256_hadd_epi16(p[2], p[3]);
+    let h45 = _mm256_hadd_epi16(p[4], p[5]);
+    let h67 = _mm256_hadd_epi16(p[6], p[7]);
+    // Each 128-bit half: the eight rows' sums over that half of the block, in row order.
+    let h = _mm256_hadd_epi16(_mm256_hadd_epi16(h01, h23), _mm256_hadd_epi16(h45, h67));
+    let s = _mm_add_epi16(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+    _mm256_cvtepi16_epi32(s)
 }
 
 /// The accumulators' lanes as arrays.
@@ -133,36 +135,73 @@ fn store<const R: usize>(acc: [__m256; R]) -> [[f32; 8]; R] {
     out
 }
 
-/// Eight Q4_0 rows (`rb` bytes each, consecutive in `w`) times one Q8_0 row, bit-identical to
-/// [`super::orders::dot_q4_0_r8`] on each row.
+/// Eight Q4_0 rows (`rb` bytes each, consecutive in `w`) times one Q8_0 row as
+/// `ggml_gemv_q4_0_8x8_q8_0` computes them, bit-identical to [`super::orders::dot_q4_0_r8`] on
+/// each row: per block, the exact integer sum, then `acc = fma(isum, d_w · d_a, acc)`.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub fn q4_0_x8(w: &[u8], rb: usize, a: Q8Row) -> [f32; 8] {
-    q4_0::<1>(w, rb, [a])[0]
+    use blocks::q4_0::*;
+    let rows = split8(w, rb);
+    let mut acc = _mm256_setzero_ps();
+    for i in 0..rb / 18 {
+        let off = i * 18;
+        prefetch_next(w, rb, off * 8, 144);
+        let (qx, ax) = q4_0_decode8(&rows, off);
+        let isum = q4_0_isums(&qx, &ax, load32_i8(a.qs, i * QK));
+        let d = _mm256_mul_ps(scales8(&rows, off, D), _mm256_set1_ps(a.d[i]));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), d, acc);
+    }
+    store([acc])[0]
 }
 
-/// [`q4_0_x8`] for four activation rows (`ggml_gemm_q4_0_8x8_q8_0`).
-#[target_feature(enable = "avx2,fma,f16c")]
-pub fn q4_0_x8x4(w: &[u8], rb: usize, a: [Q8Row; 4]) -> [[f32; 8]; 4] {
-    q4_0::<4>(w, rb, a)
-}
-
-/// The integer parts of row `t`'s unpacked super-block `blk` times Q8_K super-block `ib` of `a`,
-/// written to lane t: `v[j][t]` its scaled sums per 64 values `j`, `m[t]` its four min sums.
+/// Stores `v` to `out[at..at + 8]`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn q4_k_row_into(
-    blk: &K4Block,
-    a: &Q8KRow,
-    ib: usize,
-    t: usize,
-    v: &mut [[__m256i; 8]; 4],
-    m: &mut [__m128i; 8],
-) {
-    let (s, mn) = k4_row(blk, a, ib);
-    for j in 0..4 {
-        v[j][t] = s[j];
+fn store8(out: &mut [f32], at: usize, v: __m256) {
+    let s = &mut out[at..at + 8];
+    // SAFETY: `s` holds exactly 8 floats; the store is unaligned.
+    unsafe { _mm256_storeu_ps(s.as_mut_ptr(), v) }
+}
+
+/// Eight Q4_0 rows times every activation row of `a` as `ggml_gemm_q4_0_8x8_q8_0` computes them
+/// (the arithmetic of [`q4_0_x8`]), into `out[i * stride + t]` for activation row i and weight
+/// row t. Each block of the eight rows is decoded once for all activation rows, whose accumulators
+/// live in `out`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn q4_0_x8m(w: &[u8], rb: usize, a: &[Q8Row], out: &mut [f32], stride: usize) {
+    use blocks::q4_0::*;
+    let rows = split8(w, rb);
+    let nb = rb / 18;
+    let da = scales_by_block(a.iter().map(|r| r.d), nb);
+    let mut acc = vec![_mm256_setzero_ps(); a.len()];
+    for b in 0..nb {
+        let off = b * 18;
+        let (qx, ax) = q4_0_decode8(&rows, off);
+        let dw = scales8(&rows, off, D);
+        let da = &da[b * a.len()..(b + 1) * a.len()];
+        for ((ar, acc), &da) in a.iter().zip(acc.iter_mut()).zip(da) {
+            let isum = q4_0_isums(&qx, &ax, load32_i8(ar.qs, b * QK));
+            let d = _mm256_mul_ps(dw, _mm256_set1_ps(da));
+            *acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), d, *acc);
+        }
     }
-    m[t] = mn;
+    for (i, acc) in acc.into_iter().enumerate() {
+        store8(out, i * stride, acc);
+    }
+}
+
+/// The activation rows' block scales transposed: element `b * m + i` is row i's scale of block b
+/// (m rows). Read in that order, one block of every row, they stay in few cache lines; in the rows'
+/// own arrays each row's scale would be a line of its own.
+fn scales_by_block<'a>(rows: impl ExactSizeIterator<Item = &'a [f32]>, nb: usize) -> Vec<f32> {
+    let m = rows.len();
+    let mut out = vec![0.0f32; nb * m];
+    for (i, d) in rows.enumerate() {
+        for (b, &v) in d[..nb].iter().enumerate() {
+            out[b * m + i] = v;
+        }
+    }
+    out
 }
 
 /// Eight Q4_K rows times one Q8_K row as `ggml_gemv_q4_K_8x8_q8_K` computes them, bit-identical
@@ -198,43 +237,45 @@ pub fn q4_k_x8(w: &[u8], rb: usize, a: Q8KRow) -> [f32; 8] {
     store([_mm256_sub_ps(acc, acc_m)])[0]
 }
 
-/// Eight Q4_K rows times four Q8_K rows as `ggml_gemm_q4_K_8x8_q8_K` computes them, bit-identical
-/// to [`super::orders::dot_q4_k_r8_x4`]: like [`q4_k_x8`], but the multiply-adds run per 64 values.
+/// Eight Q4_K rows times every activation row of `a` as `ggml_gemm_q4_K_8x8_q8_K` computes them,
+/// bit-identical to [`super::orders::dot_q4_k_r8_x4`] on each pair of rows: like [`q4_k_x8`], but
+/// the multiply-adds run per 64 values. Writes `out[i * stride + t]` for activation row i and
+/// weight row t. Each super-block of the eight rows is unpacked once for all activation rows.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub fn q4_k_x8x4(w: &[u8], rb: usize, a: [Q8KRow; 4]) -> [[f32; 8]; 4] {
+pub fn q4_k_x8m(w: &[u8], rb: usize, a: &[Q8KRow], out: &mut [f32], stride: usize) {
     use blocks::q4_k::*;
     let rows = split8(w, rb);
-    let mut acc = [_mm256_setzero_ps(); 4];
-    let mut acc_m = [_mm256_setzero_ps(); 4];
-    // Every super-block overwrites all of these (zeroing them per super-block cost a memset).
-    let mut v = [[[_mm256_setzero_si256(); 8]; 4]; 4];
-    let mut mn = [[_mm_setzero_si128(); 8]; 4];
+    let nb = rb / 144;
+    let das = scales_by_block(a.iter().map(|r| r.d), nb);
+    let mut accs = vec![[_mm256_setzero_ps(); 2]; a.len()];
+    let mut v = [[_mm256_setzero_si256(); 8]; 4];
+    let mut mn = [_mm_setzero_si128(); 8];
     for ib in 0..rb / 144 {
         let block = ib * 144;
-        for (t, row) in rows.iter().enumerate() {
-            let blk = k4_decode(&row[block..block + 144], SCALES, QS, None);
-            for r in 0..4 {
-                q4_k_row_into(&blk, &a[r], ib, t, &mut v[r], &mut mn[r]);
-            }
-        }
+        let blks: [K4Block; 8] =
+            std::array::from_fn(|t| k4_decode(&rows[t][block..block + 144], SCALES, QS, None));
         let (d, dmin) = (scales8(&rows, block, D), scales8(&rows, block, DMIN));
-        for r in 0..4 {
-            let s = [
-                hsum_i32_8x8(&v[r][0]),
-                hsum_i32_8x8(&v[r][1]),
-                hsum_i32_8x8(&v[r][2]),
-                hsum_i32_8x8(&v[r][3]),
-            ];
-            let m = transpose_8x4(&mn[r]);
-            let da = _mm256_set1_ps(a[r].d[ib]);
+        let das = &das[ib * a.len()..(ib + 1) * a.len()];
+        for ((ar, acc), &da) in a.iter().zip(accs.iter_mut()).zip(das) {
+            for (t, blk) in blks.iter().enumerate() {
+                let (s, m) = k4_row(blk, ar, ib);
+                for j in 0..4 {
+                    v[j][t] = s[j];
+                }
+                mn[t] = m;
+            }
+            let mj = transpose_8x4(&mn);
+            let da = _mm256_set1_ps(da);
             let (ds, dm) = (_mm256_mul_ps(d, da), _mm256_mul_ps(dmin, da));
             for j in 0..4 {
-                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[j]), ds, acc[r]);
-                acc_m[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(m[j]), dm, acc_m[r]);
+                acc[0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum_i32_8x8(&v[j])), ds, acc[0]);
+                acc[1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mj[j]), dm, acc[1]);
             }
         }
     }
-    store(std::array::from_fn(|r| _mm256_sub_ps(acc[r], acc_m[r])))
+    for (i, [acc, acc_m]) in accs.into_iter().enumerate() {
+        store8(out, i * stride, _mm256_sub_ps(acc, acc_m));
+    }
 }
 
 #[cfg(test)]
@@ -246,45 +287,62 @@ mod tests {
     use crate::quant::tests::{random_weights, Rng};
     use crate::quant::GgmlType;
 
-    /// Every lane equals the one-row kernel on that row, bit for bit.
+    /// Every lane equals the one-row kernel on that row, bit for bit: gemv against the one-row
+    /// gemv order, all-rows gemm against the four-row gemm order.
     #[test]
     fn eight_rows_equal_one_row_kernels() {
         if !Isa::best().has_avx2() {
             return;
         }
         let mut rng = Rng(0x0008_0808);
+        const M: usize = 8;
         for k in [256usize, 2048, 5632] {
-            let x: Vec<f32> = (0..4 * k).map(|_| rng.f32() * 4.0).collect();
-            let q = quantize_q8(Isa::scalar(), &x, false);
-            let a: [Q8Row; 4] = std::array::from_fn(|r| q.row(r, k));
+            let x: Vec<f32> = (0..M * k).map(|_| rng.f32() * 4.0).collect();
+            let q = quantize_q8(Isa::scalar(), &x, k, false);
+            let a: Vec<Q8Row> = (0..M).map(|r| q.row(r, k)).collect();
             let w = random_weights(&mut rng, GgmlType::Q4_0, 8, k);
             let rb = w.len() / 8;
+            let mut all = vec![0.0f32; M * 8];
             // SAFETY: AVX2, FMA and F16C were detected above.
-            let (one, four) = unsafe { (q4_0_x8(&w, rb, a[0]), q4_0_x8x4(&w, rb, a)) };
+            let one = unsafe { q4_0_x8(&w, rb, a[0]) };
+            // SAFETY: as above.
+            unsafe { q4_0_x8m(&w, rb, &a, &mut all, 8) };
             for t in 0..8 {
                 let row = &w[t * rb..(t + 1) * rb];
                 // SAFETY: as above.
-                let (want1, want4) =
-                    unsafe { (o::dot_q4_0_r8(row, a[0]), o::dot_q4_0_r8_x4(row, a)) };
-                assert_eq!(one[t].to_bits(), want1.to_bits(), "Q4_0 gemv k={k} row {t}");
-                for r in 0..4 {
-                    assert_eq!(four[r][t].to_bits(), want4[r].to_bits(), "Q4_0 gemm k={k}");
+                let want = unsafe { o::dot_q4_0_r8(row, a[0]) };
+                assert_eq!(one[t].to_bits(), want.to_bits(), "Q4_0 gemv k={k} row {t}");
+                for g in (0..M).step_by(4) {
+                    let four = [a[g], a[g + 1], a[g + 2], a[g + 3]];
+                    // SAFETY: as above.
+                    let want = unsafe { o::dot_q4_0_r8_x4(row, four) };
+                    for r in 0..4 {
+                        let got = all[(g + r) * 8 + t];
+                        assert_eq!(got.to_bits(), want[r].to_bits(), "Q4_0 gemm k={k}");
+                    }
                 }
             }
-            let qk = quantize_q8_k(&x);
-            let a: [Q8KRow; 4] = std::array::from_fn(|r| qk.row(r, k));
+            let qk = quantize_q8_k(&x, k);
+            let a: Vec<Q8KRow> = (0..M).map(|r| qk.row(r, k)).collect();
             let w = random_weights(&mut rng, GgmlType::Q4_K, 8, k);
             let rb = w.len() / 8;
             // SAFETY: as above.
-            let (one, four) = unsafe { (q4_k_x8(&w, rb, a[0]), q4_k_x8x4(&w, rb, a)) };
+            let one = unsafe { q4_k_x8(&w, rb, a[0]) };
+            // SAFETY: as above.
+            unsafe { q4_k_x8m(&w, rb, &a, &mut all, 8) };
             for t in 0..8 {
                 let row = &w[t * rb..(t + 1) * rb];
                 // SAFETY: as above.
-                let (want1, want4) =
-                    unsafe { (o::dot_q4_k_r8(row, a[0]), o::dot_q4_k_r8_x4(row, a)) };
-                assert_eq!(one[t].to_bits(), want1.to_bits(), "Q4_K gemv k={k} row {t}");
-                for r in 0..4 {
-                    assert_eq!(four[r][t].to_bits(), want4[r].to_bits(), "Q4_K gemm k={k}");
+                let want = unsafe { o::dot_q4_k_r8(row, a[0]) };
+                assert_eq!(one[t].to_bits(), want.to_bits(), "Q4_K gemv k={k} row {t}");
+                for g in (0..M).step_by(4) {
+                    let four = [a[g], a[g + 1], a[g + 2], a[g + 3]];
+                    // SAFETY: as above.
+                    let want = unsafe { o::dot_q4_k_r8_x4(row, four) };
+                    for r in 0..4 {
+                        let got = all[(g + r) * 8 + t];
+                        assert_eq!(got.to_bits(), want[r].to_bits(), "Q4_K gemm k={k}");
+                    }
                 }
             }
         }
