@@ -94,11 +94,14 @@ fn check(file: &str) {
             if reads == 1 && st.units_pinned > 0 && reads < passes {
                 continue; // pinned
             }
+            // At most once per pass plus one read ahead for a pass that never came; fewer when a
+            // unit happens to stay in its slot until its next use (timing-dependent, seen under
+            // load in the pager's unit test).
             assert!(
-                reads == passes || reads == passes + 1,
+                reads <= passes + 1,
                 "{file} at {pct}%: unit {u} read {reads} times in {passes} passes: {st:?}"
             );
-            ahead += reads - passes;
+            ahead += reads.saturating_sub(passes);
         }
         assert!(ahead <= 2, "{file} at {pct}%: {st:?}");
         let pinned_reads = st.reads_per_unit.iter().filter(|&&r| r == 1).count();

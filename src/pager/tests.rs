@@ -81,16 +81,18 @@ fn cyclic_access_reads_each_streamed_unit_once_per_token() {
         }
     }
     let st = pg.stats();
-    // Pinned: read once. Streamed: once per token, plus the units the prefetch thread loaded
-    // ahead for a next token that never came (at most one per slot).
+    // Pinned: read once. Streamed: at most once per token, plus the units the prefetch thread
+    // loaded ahead for a next token that never came (at most one per slot). Fewer is allowed: when
+    // the threads' timing lets a unit stay in its slot until its next use, it is not read again
+    // (seen under load in CI: one unit read 5 times in 6 tokens).
     let mut ahead = 0;
     for u in 0..12 {
         let reads = st.reads_per_unit[u];
         if pg.plan().pinned[u] {
             assert_eq!(reads, 1, "unit {u}: {st:?}");
         } else {
-            assert!(reads == tokens || reads == tokens + 1, "unit {u}: {st:?}");
-            ahead += reads - tokens;
+            assert!(reads >= 1 && reads <= tokens + 1, "unit {u}: {st:?}");
+            ahead += reads.saturating_sub(tokens);
         }
     }
     assert!(ahead as usize <= pg.plan().n_slots, "{st:?}");
