@@ -423,7 +423,10 @@ static void test_poll(chord_model *m) {
     size_t nc = 0;
     ev = drain(b, &tc, &detail, &nc);
     CHECK(ev == CHORD_EVENT_ERROR && detail == CHORD_E_CANCELLED, "cancelled: event %u detail %u", ev, detail);
-    CHECK(nc <= 1, "%zu tokens after an immediate cancel", nc);
+    /* Under valgrind (light) threads run one at a time: the worker may generate a few tokens
+     * before this thread even gets to cancel, so only "stopped early" holds there. The strict
+     * bound (one token) is checked with a handshake in test_threads.c. */
+    CHECK(light ? nc < 50 : nc <= 1, "%zu tokens after an immediate cancel", nc);
     EXPECT(CHORD_OK, chord_session_n_tokens(b, &nt, &err_));
     CHECK(nt == n0 + na + nc, "cancel keeps generated tokens (%zu)", nt);
 
