@@ -16,8 +16,9 @@ pub type Q8Kx4 = unsafe fn(&[u8], [Q8KRow; 4]) -> [f32; 4];
 /// Kernels that take eight consecutive weight rows at once (`x8`: times one activation row;
 /// `x8m`: times many, in the order llama.cpp uses for whole groups of four, written to
 /// `out[i * stride + t]`; the first `usize` is the row length in bytes), with the one-row kernels
-/// of the same results (`one`, `four`) for the rows past the last multiple of eight. One struct per activation format: fn pointers over borrowed rows must name
-/// the row type with an elided lifetime to stay callable on any borrow.
+/// of the same results (`one`, `four`) for the rows past the last multiple of eight. One struct
+/// per activation format: fn pointers over borrowed rows must name the row type with an elided
+/// lifetime to stay callable on any borrow.
 #[derive(Clone, Copy)]
 pub struct EightQ8 {
     /// One weight row times one activation row.
