@@ -141,6 +141,14 @@ impl Kernel {
                 GgmlType::Q3_K if m >= 8 => return Kernel::Q8K(o::dot_q3_k_tiled, None),
                 GgmlType::Q4_K if m >= 8 => return Kernel::Q8K(o::dot_q4_k_tiled, None),
                 GgmlType::Q5_K if m >= 8 => return Kernel::Q8K(o::dot_q5_k_tiled, None),
+                GgmlType::Q6_K if m >= 8 && repacked => {
+                    return Kernel::Q8KRows(EightQ8K {
+                        one: o::dot_q6_k_tiled,
+                        four: o::dot_q6_k_tiled_x4,
+                        x8: r8::q6_k_x8,
+                        x8m: r8::q6_k_x8m,
+                    })
+                }
                 GgmlType::Q6_K if m >= 8 => return Kernel::Q8K(o::dot_q6_k_tiled, None),
                 GgmlType::F16 | GgmlType::BF16
                     if m >= 2 && n.is_multiple_of(4) && k.is_multiple_of(8) =>

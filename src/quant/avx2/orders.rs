@@ -315,6 +315,13 @@ pub fn dot_q6_k_tiled(w: &[u8], a: Q8KRow) -> f32 {
     acc
 }
 
+/// [`dot_q6_k_tiled`] on four activation rows (the weight rows past the last multiple of eight in
+/// [`super::rows8::q6_k_x8m`]'s products).
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn dot_q6_k_tiled_x4(w: &[u8], a: [Q8KRow; 4]) -> [f32; 4] {
+    a.map(|a| dot_q6_k_tiled(w, a))
+}
+
 /// F16 weights times f16 activations as tinyBLAS computes them on AVX2: one 8-lane accumulator of
 /// fused multiply-adds over the row, then a horizontal sum. The row length is a multiple of 8.
 #[target_feature(enable = "avx2,fma,f16c")]

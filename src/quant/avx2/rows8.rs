@@ -8,10 +8,10 @@
 //! whose latency bounded the one-row kernels. The weights stay in GGUF layout: `w` holds eight
 //! consecutive rows of `rb` bytes.
 
-use super::orders::{k4_decode, k4_row, K4Block};
+use super::orders::{k4_decode, k4_row};
 use super::*;
 use crate::quant::act::{Q8KRow, Q8Row};
-use crate::quant::blocks::{self, QK};
+use crate::quant::blocks::{self, QK, QK_K};
 
 /// Eight f16 (as bits) to eight f32.
 #[inline]
@@ -237,10 +237,159 @@ pub fn q4_k_x8(w: &[u8], rb: usize, a: Q8KRow) -> [f32; 8] {
     store([_mm256_sub_ps(acc, acc_m)])[0]
 }
 
+/// Transposes an 8×8 matrix of i32: lane t of `out[j]` is lane j of `m[t]`.
+// Indices name sub-blocks, groups and rows across several arrays at once.
+#[allow(clippy::needless_range_loop)]
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn transpose_8x8(m: &[__m256i; 8]) -> [__m256i; 8] {
+    // 4×4 transposes inside each 128-bit half: lo[j] holds lane j (low half) and lane j + 4
+    // (high half) of rows 0-3, hi[j] the same of rows 4-7.
+    let t4 = |a: __m256i, b: __m256i, c: __m256i, d: __m256i| {
+        let (t0, t1) = (_mm256_unpacklo_epi32(a, b), _mm256_unpacklo_epi32(c, d));
+        let (t2, t3) = (_mm256_unpackhi_epi32(a, b), _mm256_unpackhi_epi32(c, d));
+        [
+            _mm256_unpacklo_epi64(t0, t1),
+            _mm256_unpackhi_epi64(t0, t1),
+            _mm256_unpacklo_epi64(t2, t3),
+            _mm256_unpackhi_epi64(t2, t3),
+        ]
+    };
+    let lo = t4(m[0], m[1], m[2], m[3]);
+    let hi = t4(m[4], m[5], m[6], m[7]);
+    let mut out = [_mm256_setzero_si256(); 8];
+    for j in 0..4 {
+        out[j] = _mm256_permute2x128_si256(lo[j], hi[j], 0x20);
+        out[j + 4] = _mm256_permute2x128_si256(lo[j], hi[j], 0x31);
+    }
+    out
+}
+
+/// The four bytes at `q[at..at + 4]` in every i32 lane.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn bcast4(q: &[i8; QK_K], at: usize) -> __m256i {
+    let b = &q[at..at + 4];
+    _mm256_set1_epi32(i32::from_le_bytes([
+        b[0] as u8, b[1] as u8, b[2] as u8, b[3] as u8,
+    ]))
+}
+
+/// One super-block of eight Q4_K rows laid out for products with one row per i32 lane.
+struct K4Lanes {
+    /// `q[s][g]`, lane t: the four 4-bit values `4g..4g + 4` of sub-block s of row t, as bytes.
+    q: [[__m256i; 8]; 8],
+    /// Lane t: sub-block s's scale of row t, in both i16 halves.
+    sc: [__m256i; 8],
+    /// Lane t: the mins of sub-blocks 2j (low i16) and 2j + 1 (high i16) of row t.
+    mn: [__m256i; 4],
+}
+
+/// Unpacks super-block `ib` of the eight Q4_K rows into [`K4Lanes`].
+// Indices name sub-blocks, groups and rows across several arrays at once.
+#[allow(clippy::needless_range_loop)]
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn k4_lanes(rows: &[&[u8]; 8], ib: usize) -> K4Lanes {
+    use blocks::q4_k::*;
+    let block = ib * 144;
+    let m4 = _mm256_set1_epi8(0xF);
+    let mut q = [[_mm256_setzero_si256(); 8]; 8];
+    for j in 0..4 {
+        // Byte i of the 32 at QS + 32j: value i of sub-block 2j (low nibble) and of 2j + 1 (high).
+        let t = transpose_8x8(&std::array::from_fn(|t| {
+            load32(rows[t], block + QS + 32 * j)
+        }));
+        for g in 0..8 {
+            q[2 * j][g] = _mm256_and_si256(t[g], m4);
+            q[2 * j + 1][g] = _mm256_and_si256(_mm256_srli_epi16(t[g], 4), m4);
+        }
+    }
+    let (mut sc, mut mn) = ([[0i32; 8]; 8], [[0i32; 8]; 4]);
+    for (t, row) in rows.iter().enumerate() {
+        let (s, m) = blocks::scales_mins_k4(&row[block + SCALES..block + SCALES + 12]);
+        for j in 0..8 {
+            sc[j][t] = s[j] as i32 * 0x1_0001;
+        }
+        for j in 0..4 {
+            mn[j][t] = m[2 * j] as i32 | (m[2 * j + 1] as i32) << 16;
+        }
+    }
+    // SAFETY (both): each array holds eight i32 (32 bytes); the loads are unaligned.
+    let v = |a: &[i32; 8]| unsafe { _mm256_loadu_si256(a.as_ptr() as *const __m256i) };
+    K4Lanes {
+        q,
+        sc: std::array::from_fn(|j| v(&sc[j])),
+        mn: std::array::from_fn(|j| v(&mn[j])),
+    }
+}
+
+/// `R` activation rows times the eight rows of `w`, super-block `ib`: adds to `acc[r]` (sums,
+/// mins) exactly what [`q4_k_x8m`] adds for that super-block, per 64 values.
+///
+/// The exact integer dot products come from one weight row per i32 lane: four values of every row
+/// times the same four activation bytes (broadcast), summed as i16 over a 32-value sub-block (at
+/// most 8 · 2 · 15 · 128 = 30720 in magnitude), then times the sub-block's scale as i32. No
+/// horizontal sums: each multiply does 32 useful products.
+// Indices name sub-blocks, groups and rows across several arrays at once.
+#[allow(clippy::needless_range_loop)]
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn k4_lanes_rows<const R: usize>(
+    w: &K4Lanes,
+    (d, dmin): (__m256, __m256),
+    a: [(&[i8; QK_K], &[i16], f32); R],
+    acc: &mut [[__m256; 2]],
+) {
+    let mut pairs = [[0i32; 4]; R];
+    for (p, (_, bs, _)) in pairs.iter_mut().zip(&a) {
+        // SAFETY: `bs` holds 16 i16 (32 bytes); the loads and the store are unaligned.
+        unsafe {
+            let s = _mm256_loadu_si256(bs.as_ptr() as *const __m256i);
+            let s = _mm_hadd_epi16(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+            _mm_storeu_si128(p.as_mut_ptr() as *mut __m128i, s);
+        }
+    }
+    // The integer sums first, for every 64 values; then the float steps, which would otherwise
+    // hold sixteen registers through the integer loop.
+    let mut isum = [[_mm256_setzero_si256(); 4]; R];
+    for j in 0..4 {
+        let mut p = [_mm256_setzero_si256(); R];
+        for s in [2 * j, 2 * j + 1] {
+            let mut p16 = [_mm256_setzero_si256(); R];
+            for g in 0..8 {
+                let q = w.q[s][g];
+                for r in 0..R {
+                    let y = bcast4(a[r].0, 32 * s + 4 * g);
+                    p16[r] = _mm256_add_epi16(p16[r], _mm256_maddubs_epi16(q, y));
+                }
+            }
+            for r in 0..R {
+                p[r] = _mm256_add_epi32(p[r], _mm256_madd_epi16(p16[r], w.sc[s]));
+            }
+        }
+        for r in 0..R {
+            isum[r][j] = p[r];
+        }
+    }
+    for r in 0..R {
+        let da = _mm256_set1_ps(a[r].2);
+        let (ds, dm) = (_mm256_mul_ps(d, da), _mm256_mul_ps(dmin, da));
+        let [mut s, mut m] = acc[r];
+        for j in 0..4 {
+            let mins = _mm256_madd_epi16(w.mn[j], _mm256_set1_epi32(pairs[r][j]));
+            s = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[r][j]), ds, s);
+            m = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mins), dm, m);
+        }
+        acc[r] = [s, m];
+    }
+}
+
 /// Eight Q4_K rows times every activation row of `a` as `ggml_gemm_q4_K_8x8_q8_K` computes them,
 /// bit-identical to [`super::orders::dot_q4_k_r8_x4`] on each pair of rows: like [`q4_k_x8`], but
 /// the multiply-adds run per 64 values. Writes `out[i * stride + t]` for activation row i and
-/// weight row t. Each super-block of the eight rows is unpacked once for all activation rows.
+/// weight row t. Each super-block of the eight rows is unpacked once ([`k4_lanes`]) for all
+/// activation rows, four at a time.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub fn q4_k_x8m(w: &[u8], rb: usize, a: &[Q8KRow], out: &mut [f32], stride: usize) {
     use blocks::q4_k::*;
@@ -248,34 +397,180 @@ pub fn q4_k_x8m(w: &[u8], rb: usize, a: &[Q8KRow], out: &mut [f32], stride: usiz
     let nb = rb / 144;
     let das = scales_by_block(a.iter().map(|r| r.d), nb);
     let mut accs = vec![[_mm256_setzero_ps(); 2]; a.len()];
-    let mut v = [[_mm256_setzero_si256(); 8]; 4];
-    let mut mn = [_mm_setzero_si128(); 8];
-    for ib in 0..rb / 144 {
-        let block = ib * 144;
-        let blks: [K4Block; 8] =
-            std::array::from_fn(|t| k4_decode(&rows[t][block..block + 144], SCALES, QS, None));
-        let (d, dmin) = (scales8(&rows, block, D), scales8(&rows, block, DMIN));
+    let m4 = a.len() / 4 * 4;
+    for ib in 0..nb {
+        let lanes = k4_lanes(&rows, ib);
+        let dd = (scales8(&rows, ib * 144, D), scales8(&rows, ib * 144, DMIN));
         let das = &das[ib * a.len()..(ib + 1) * a.len()];
-        for ((ar, acc), &da) in a.iter().zip(accs.iter_mut()).zip(das) {
-            for (t, blk) in blks.iter().enumerate() {
-                let (s, m) = k4_row(blk, ar, ib);
-                for j in 0..4 {
-                    v[j][t] = s[j];
-                }
-                mn[t] = m;
-            }
-            let mj = transpose_8x4(&mn);
-            let da = _mm256_set1_ps(da);
-            let (ds, dm) = (_mm256_mul_ps(d, da), _mm256_mul_ps(dmin, da));
-            for j in 0..4 {
-                acc[0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum_i32_8x8(&v[j])), ds, acc[0]);
-                acc[1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mj[j]), dm, acc[1]);
-            }
+        let row = |i: usize| {
+            let q: &[i8; QK_K] = a[i].qs[ib * QK_K..(ib + 1) * QK_K].try_into().unwrap();
+            (q, &a[i].bsums[ib * 16..ib * 16 + 16], das[i])
+        };
+        for i in (0..m4).step_by(4) {
+            let rs = [row(i), row(i + 1), row(i + 2), row(i + 3)];
+            k4_lanes_rows(&lanes, dd, rs, &mut accs[i..i + 4]);
+        }
+        for i in m4..a.len() {
+            k4_lanes_rows(&lanes, dd, [row(i)], &mut accs[i..i + 1]);
         }
     }
     for (i, [acc, acc_m]) in accs.into_iter().enumerate() {
         store8(out, i * stride, _mm256_sub_ps(acc, acc_m));
     }
+}
+
+/// One super-block of eight Q6_K rows laid out for products with one row per i32 lane.
+struct K6Lanes {
+    /// `q[g][i]`, lane t: the 6-bit values `16g + 4i..16g + 4i + 4` of row t, as bytes.
+    q: [[__m256i; 4]; 16],
+    /// Lane t: group g's scale of row t, in both i16 halves.
+    sc: [__m256i; 16],
+    /// Lane t: the scales of groups 2p (low i16) and 2p + 1 (high i16) of row t.
+    sc2: [__m256i; 8],
+    /// Lane t: the super-block scale of row t.
+    d: __m256,
+}
+
+/// Unpacks super-block `ib` of the eight Q6_K rows into [`K6Lanes`]: the packed bytes are
+/// transposed first (decoding works byte by byte, so it commutes with moving whole 4-byte groups).
+// Indices name sub-blocks, groups and rows across several arrays at once.
+#[allow(clippy::needless_range_loop)]
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn k6_lanes(rows: &[&[u8]; 8], ib: usize) -> K6Lanes {
+    use blocks::q6_k::*;
+    let block = ib * 210;
+    let tr = |off: usize| transpose_8x8(&std::array::from_fn(|t| load32(rows[t], block + off)));
+    let m15 = _mm256_set1_epi8(15);
+    let mut q = [[_mm256_setzero_si256(); 4]; 16];
+    for j in 0..2 {
+        let (l1, l2, h) = (tr(QL + 64 * j), tr(QL + 64 * j + 32), tr(QH + 32 * j));
+        for g in 0..8 {
+            // Value 4g of each quarter of the 128: low nibbles of l1, l2, then high nibbles, each
+            // with its two bits of h.
+            let hb = h[g];
+            let h0 = _mm256_slli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(3)), 4);
+            let h1 = _mm256_slli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(12)), 2);
+            let h2 = _mm256_and_si256(hb, _mm256_set1_epi8(48));
+            let h3 = _mm256_srli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(-64)), 2);
+            let lo = |v: __m256i| _mm256_and_si256(v, m15);
+            let hi = |v: __m256i| _mm256_and_si256(_mm256_srli_epi16(v, 4), m15);
+            let (grp, i) = (8 * j + g / 4, g % 4);
+            q[grp][i] = _mm256_or_si256(lo(l1[g]), h0);
+            q[grp + 2][i] = _mm256_or_si256(lo(l2[g]), h1);
+            q[grp + 4][i] = _mm256_or_si256(hi(l1[g]), h2);
+            q[grp + 6][i] = _mm256_or_si256(hi(l2[g]), h3);
+        }
+    }
+    let (mut sc, mut sc2) = ([[0i32; 8]; 16], [[0i32; 8]; 8]);
+    for (t, row) in rows.iter().enumerate() {
+        let s = &row[block + SCALES..block + SCALES + 16];
+        for g in 0..16 {
+            let u = s[g] as i8 as i16 as u16 as u32;
+            sc[g][t] = (u | u << 16) as i32;
+        }
+        for p in 0..8 {
+            sc2[p][t] = (s[2 * p] as i8 as i16 as u16 as i32) | (s[2 * p + 1] as i8 as i32) << 16;
+        }
+    }
+    // SAFETY: each array holds eight i32 (32 bytes); the loads are unaligned.
+    let v = |a: &[i32; 8]| unsafe { _mm256_loadu_si256(a.as_ptr() as *const __m256i) };
+    K6Lanes {
+        q,
+        sc: std::array::from_fn(|g| v(&sc[g])),
+        sc2: std::array::from_fn(|p| v(&sc2[p])),
+        d: scales8(rows, block, D),
+    }
+}
+
+/// `R` activation rows times the eight rows of one Q6_K super-block: adds to `acc[r]` what the
+/// tiled product adds, `d_w · s1` times the row's `d_a` in one fused multiply-add, where `s1` is the
+/// exact `sum over 16-value groups g of sc[g] · sum((q - 32) · q8)`.
+///
+/// As in [`k4_lanes_rows`]: four values of every weight row times the same four activation bytes.
+/// Unsigned 6-bit values times bytes reach 63 · 127 · 4 = 32004 over 8 values, so the i16 sums
+/// take two multiplies each before the scale widens them; the `- 32` is subtracted once per
+/// super-block from the activations' group sums.
+// Indices name sub-blocks, groups and rows across several arrays at once.
+#[allow(clippy::needless_range_loop)]
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn k6_lanes_rows<const R: usize>(
+    w: &K6Lanes,
+    a: [(&[i8; QK_K], &[i16], f32); R],
+    acc: &mut [__m256],
+) {
+    let mut isum = [_mm256_setzero_si256(); R];
+    for g in 0..16 {
+        let q = w.q[g];
+        for r in 0..R {
+            let y = |i: usize| bcast4(a[r].0, 16 * g + 4 * i);
+            let p0 = _mm256_add_epi16(
+                _mm256_maddubs_epi16(q[0], y(0)),
+                _mm256_maddubs_epi16(q[1], y(1)),
+            );
+            let p1 = _mm256_add_epi16(
+                _mm256_maddubs_epi16(q[2], y(2)),
+                _mm256_maddubs_epi16(q[3], y(3)),
+            );
+            let s = _mm256_add_epi32(
+                _mm256_madd_epi16(p0, w.sc[g]),
+                _mm256_madd_epi16(p1, w.sc[g]),
+            );
+            isum[r] = _mm256_add_epi32(isum[r], s);
+        }
+    }
+    for r in 0..R {
+        let bs = a[r].1;
+        let mut corr = _mm256_setzero_si256();
+        for p in 0..8 {
+            let pair = (bs[2 * p] as u16 as i32) | (bs[2 * p + 1] as i32) << 16;
+            corr = _mm256_add_epi32(corr, _mm256_madd_epi16(w.sc2[p], _mm256_set1_epi32(pair)));
+        }
+        let s1 = _mm256_sub_epi32(isum[r], _mm256_slli_epi32(corr, 5));
+        let res = _mm256_mul_ps(w.d, _mm256_cvtepi32_ps(s1));
+        acc[r] = _mm256_fmadd_ps(res, _mm256_set1_ps(a[r].2), acc[r]);
+    }
+}
+
+/// Eight Q6_K rows times every activation row of `a` in the tiled product's order, bit-identical
+/// to [`super::orders::dot_q6_k_tiled`] on each pair of rows. Writes `out[i * stride + t]` for
+/// activation row i and weight row t. Each super-block of the eight rows is unpacked once
+/// ([`k6_lanes`]) for all activation rows, four at a time.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn q6_k_x8m(w: &[u8], rb: usize, a: &[Q8KRow], out: &mut [f32], stride: usize) {
+    let rows = split8(w, rb);
+    let nb = rb / 210;
+    let das = scales_by_block(a.iter().map(|r| r.d), nb);
+    let mut accs = vec![_mm256_setzero_ps(); a.len()];
+    let m4 = a.len() / 4 * 4;
+    for ib in 0..nb {
+        let lanes = k6_lanes(&rows, ib);
+        let das = &das[ib * a.len()..(ib + 1) * a.len()];
+        let row = |i: usize| {
+            let q: &[i8; QK_K] = a[i].qs[ib * QK_K..(ib + 1) * QK_K].try_into().unwrap();
+            (q, &a[i].bsums[ib * 16..ib * 16 + 16], das[i])
+        };
+        for i in (0..m4).step_by(4) {
+            let rs = [row(i), row(i + 1), row(i + 2), row(i + 3)];
+            k6_lanes_rows(&lanes, rs, &mut accs[i..i + 4]);
+        }
+        for i in m4..a.len() {
+            k6_lanes_rows(&lanes, [row(i)], &mut accs[i..i + 1]);
+        }
+    }
+    for (i, acc) in accs.into_iter().enumerate() {
+        store8(out, i * stride, acc);
+    }
+}
+
+/// Eight Q6_K rows times one activation row in the tiled product's order ([`q6_k_x8m`] on one
+/// row).
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn q6_k_x8(w: &[u8], rb: usize, a: Q8KRow) -> [f32; 8] {
+    let mut out = [0.0f32; 8];
+    q6_k_x8m(w, rb, &[a], &mut out, 8);
+    out
 }
 
 #[cfg(test)]
@@ -343,6 +638,22 @@ mod tests {
                         let got = all[(g + r) * 8 + t];
                         assert_eq!(got.to_bits(), want[r].to_bits(), "Q4_K gemm k={k}");
                     }
+                }
+            }
+            let w = random_weights(&mut rng, GgmlType::Q6_K, 8, k);
+            let rb = w.len() / 8;
+            // SAFETY: as above (seven activation rows: four at a time, then one by one).
+            unsafe { q6_k_x8m(&w, rb, &a[..7], &mut all, 8) };
+            for t in 0..8 {
+                let row = &w[t * rb..(t + 1) * rb];
+                for (i, a) in a[..7].iter().enumerate() {
+                    // SAFETY: as above.
+                    let want = unsafe { o::dot_q6_k_tiled(row, *a) };
+                    assert_eq!(
+                        all[i * 8 + t].to_bits(),
+                        want.to_bits(),
+                        "Q6_K k={k} row {t}"
+                    );
                 }
             }
         }
