@@ -26,6 +26,9 @@ pub struct Q8Act {
     pub d: Vec<f32>,
     /// Q8_1 only: per-block `d * sum(qs)` (f16 values widened to f32); empty for Q8_0.
     pub s: Vec<f32>,
+    /// Per-block `sum(qs)`, exact (the eight-row Q4_0 product subtracts `8 · sum` once per block
+    /// instead of centring every weight).
+    pub isum: Vec<i32>,
 }
 
 /// Rows of activations in Q8_K super-blocks of 256.
@@ -50,6 +53,8 @@ pub struct Q8Row<'a> {
     pub d: &'a [f32],
     /// Block sums times scale (Q8_1 only).
     pub s: &'a [f32],
+    /// Exact block sums.
+    pub isum: &'a [i32],
 }
 
 /// A borrowed row of [`Q8KAct`].
@@ -75,6 +80,7 @@ impl Q8Act {
             } else {
                 &self.s[i * nb..(i + 1) * nb]
             },
+            isum: &self.isum[i * nb..(i + 1) * nb],
         }
     }
 }
@@ -155,6 +161,7 @@ pub fn quantize_q8(isa: Isa, x: &[f32], k: usize, with_sums: bool) -> Q8Act {
         stride,
         d: vec![0.0; nb],
         s: if with_sums { vec![0.0; nb] } else { Vec::new() },
+        isum: vec![0; nb],
     };
     #[cfg(target_arch = "x86_64")]
     if isa.has_avx2() {
@@ -167,7 +174,8 @@ pub fn quantize_q8(isa: Isa, x: &[f32], k: usize, with_sums: bool) -> Q8Act {
     out
 }
 
-/// The portable Q8_0/Q8_1 quantizer of rows of `k` values (fills `out.s` when it is not empty).
+/// The portable Q8_0/Q8_1 quantizer of rows of `k` values (fills `out.s` when it is not empty, and
+/// `out.isum`).
 pub fn quantize_q8_scalar(x: &[f32], k: usize, out: &mut Q8Act) {
     let with_sums = !out.s.is_empty();
     for (ib, (xb, qb)) in blocks_mut(x, &mut out.qs, k, out.stride, QK).enumerate() {
@@ -180,6 +188,7 @@ pub fn quantize_q8_scalar(x: &[f32], k: usize, out: &mut Q8Act) {
             sum += *q as i32;
         }
         out.d[ib] = f16::from_f32(d).to_f32();
+        out.isum[ib] = sum;
         if with_sums {
             out.s[ib] = f16::from_f32(d * sum as f32).to_f32();
         }

@@ -14,8 +14,9 @@ pub type Q8x4 = unsafe fn(&[u8], [Q8Row; 4]) -> [f32; 4];
 pub type Q8Kx4 = unsafe fn(&[u8], [Q8KRow; 4]) -> [f32; 4];
 
 /// Kernels that take eight consecutive weight rows at once (`x8`: times one activation row;
-/// `x8m`: times many, in the order llama.cpp uses for whole groups of four, written to
-/// `out[i * stride + t]`; the first `usize` is the row length in bytes), with the one-row kernels
+/// `x8m`: each group of eight in a multiple of eight rows times many activation rows, in the order
+/// llama.cpp uses for whole groups of four, written to `out[i * stride + 8g + t]`; the first
+/// `usize` is the row length in bytes), with the one-row kernels
 /// of the same results (`one`, `four`) for the rows past the last multiple of eight. One struct
 /// per activation format: fn pointers over borrowed rows must name the row type with an elided
 /// lifetime to stay callable on any borrow.
@@ -238,13 +239,13 @@ impl Tile<'_> {
         let n8 = self.rows.len() / 8 * 8;
         let full = self.m / 4 * 4;
         let acts: Vec<R> = (0..full).map(&row).collect();
+        let j0 = self.rows.start;
+        if full > 0 && n8 > 0 {
+            // SAFETY: as in `run`; `out` holds rows 0..full of stride `s` up to column n8.
+            unsafe { x8m(&self.w[j0 * rb..(j0 + n8) * rb], rb, &acts, self.out, s) };
+        }
         for g in (0..n8).step_by(8) {
-            let j = self.rows.start + g;
-            let w = &self.w[j * rb..(j + 8) * rb];
-            if full > 0 {
-                // SAFETY: as in `run`; `out` holds rows 0..full of stride `s` past column g + 8.
-                unsafe { x8m(w, rb, &acts, &mut self.out[g..], s) };
-            }
+            let w = &self.w[(j0 + g) * rb..(j0 + g + 8) * rb];
             for i in full..self.m {
                 // SAFETY: as in `run`.
                 let v = unsafe { x8(w, rb, row(i)) };

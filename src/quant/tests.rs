@@ -194,10 +194,12 @@ fn q8_quantizers_avx2_bit_exact() {
                     } else {
                         Vec::new()
                     },
+                    isum: vec![0; blocks],
                 };
                 super::act::quantize_q8_scalar(&x, x.len(), &mut s);
                 assert_eq!(a.qs, s.qs, "qs, {blocks} blocks, sums {with_sums}");
                 assert_eq!(a.d, s.d, "d, {blocks} blocks");
+                assert_eq!(a.isum, s.isum, "isum, {blocks} blocks");
                 assert_eq!(a.s, s.s, "s, {blocks} blocks");
             }
         }

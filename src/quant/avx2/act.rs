@@ -6,8 +6,8 @@ use crate::quant::blocks::QK;
 use half::f16;
 use std::arch::x86_64::*;
 
-/// Quantizes `x` (rows of `k` values) into `out` (sized by the caller), filling `out.s` when it is
-/// not empty.
+/// Quantizes `x` (rows of `k` values) into `out` (sized by the caller), filling `out.isum`, and
+/// `out.s` when it is not empty.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub fn quantize_q8(x: &[f32], k: usize, out: &mut Q8Act) {
     let with_sums = !out.s.is_empty();
@@ -41,11 +41,12 @@ pub fn quantize_q8(x: &[f32], k: usize, out: &mut Q8Act) {
         let i2 = _mm256_cvtps_epi32(_mm256_round_ps::<NEAREST>(_mm256_mul_ps(v[2], mul)));
         let i3 = _mm256_cvtps_epi32(_mm256_round_ps::<NEAREST>(_mm256_mul_ps(v[3], mul)));
         out.d[ib] = f16::from_f32(d).to_f32();
+        let sum = hsum_i32_8(_mm256_add_epi32(
+            _mm256_add_epi32(i0, i1),
+            _mm256_add_epi32(i2, i3),
+        ));
+        out.isum[ib] = sum;
         if with_sums {
-            let sum = hsum_i32_8(_mm256_add_epi32(
-                _mm256_add_epi32(i0, i1),
-                _mm256_add_epi32(i2, i3),
-            ));
             out.s[ib] = f16::from_f32(d * sum as f32).to_f32();
         }
         let p01 = _mm256_packs_epi32(i0, i1);

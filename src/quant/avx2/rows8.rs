@@ -163,30 +163,103 @@ fn store8(out: &mut [f32], at: usize, v: __m256) {
     unsafe { _mm256_storeu_ps(s.as_mut_ptr(), v) }
 }
 
+/// Q4_0 blocks unpacked per [`Q40_CHUNK`] for [`q4_0_x8m`]: `q[c][v]`, lane t: values
+/// `4v..4v + 4` of block c of row t, in 0..16.
+const Q40_CHUNK: usize = 8;
+
+/// A chunk of unpacked Q4_0 blocks of eight rows, for [`q40_rows`].
+struct Q40Chunk<'a> {
+    /// `q[c][v]`, lane t: values `4v..4v + 4` of block `b0 + c` of row t, in 0..16.
+    q: &'a [[__m256i; 8]],
+    /// Lane t: the scale of block `b0 + c` of row t.
+    dw: &'a [__m256],
+    /// The first block.
+    b0: usize,
+    /// The activation scales, `das[b * m + i]` for block b of activation row i.
+    das: &'a [f32],
+    /// Activation rows.
+    m: usize,
+}
+
+/// `R` activation rows (`a`, the first is row `i0`) times a chunk of eight Q4_0 rows: adds each
+/// block's `isum · (d_w · d_a)` to `acc[r]` in block order (see [`q4_0_x8m`]).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q40_rows<const R: usize>(ck: &Q40Chunk, a: &[Q8Row], i0: usize, acc: &mut [__m256]) {
+    let ones = _mm256_set1_epi16(1);
+    let y: [&[i8]; R] = std::array::from_fn(|r| &a[r].qs[ck.b0 * QK..]);
+    let mut s: [__m256; R] = std::array::from_fn(|r| acc[r]);
+    for (c, (q, &dw)) in ck.q.iter().zip(ck.dw).enumerate() {
+        let b = ck.b0 + c;
+        let mut p16 = [_mm256_setzero_si256(); R];
+        for (v, &q) in q.iter().enumerate() {
+            for r in 0..R {
+                let yb: &[i8; QK] = y[r][c * QK..(c + 1) * QK].try_into().unwrap();
+                p16[r] = _mm256_add_epi16(p16[r], _mm256_maddubs_epi16(q, bcast4(yb, 4 * v)));
+            }
+        }
+        for r in 0..R {
+            let isum = _mm256_sub_epi32(
+                _mm256_madd_epi16(p16[r], ones),
+                _mm256_set1_epi32(8 * a[r].isum[b]),
+            );
+            let d = _mm256_mul_ps(dw, _mm256_set1_ps(ck.das[b * ck.m + i0 + r]));
+            s[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), d, s[r]);
+        }
+    }
+    acc[..R].copy_from_slice(&s);
+}
+
 /// Eight Q4_0 rows times every activation row of `a` as `ggml_gemm_q4_0_8x8_q8_0` computes them
-/// (the arithmetic of [`q4_0_x8`]), into `out[i * stride + t]` for activation row i and weight
-/// row t. Each block of the eight rows is decoded once for all activation rows, whose accumulators
-/// live in `out`.
+/// (the arithmetic of [`q4_0_x8`]), for each group of eight rows in `w` (a multiple of eight rows
+/// of `rb` bytes), into `out[i * stride + 8g + t]` for activation row i and row t of group g.
+///
+/// One weight row per i32 lane as in [`k4_lanes_rows`]: four values of every row times the same
+/// four activation bytes. The unsigned values `q` go into `vpmaddubsw` as they are and the
+/// activations' exact block sum times 8 is subtracted once per block (`Σ (q - 8) · y`); the i16
+/// sums stay below 8 · 2 · 15 · 127 = 30480. Blocks are unpacked [`Q40_CHUNK`] at a time for all
+/// activation rows, whose accumulators stay in a register over the chunk.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub fn q4_0_x8m(w: &[u8], rb: usize, a: &[Q8Row], out: &mut [f32], stride: usize) {
     use blocks::q4_0::*;
-    let rows = split8(w, rb);
     let nb = rb / 18;
-    let da = scales_by_block(a.iter().map(|r| r.d), nb);
-    let mut acc = vec![_mm256_setzero_ps(); a.len()];
-    for b in 0..nb {
-        let off = b * 18;
-        let (qx, ax) = q4_0_decode8(&rows, off);
-        let dw = scales8(&rows, off, D);
-        let da = &da[b * a.len()..(b + 1) * a.len()];
-        for ((ar, acc), &da) in a.iter().zip(acc.iter_mut()).zip(da) {
-            let isum = q4_0_isums(&qx, &ax, load32_i8(ar.qs, b * QK));
-            let d = _mm256_mul_ps(dw, _mm256_set1_ps(da));
-            *acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), d, *acc);
+    let das = scales_by_block(a.iter().map(|r| r.d), nb);
+    let m4 = _mm256_set1_epi8(0xF);
+    let mut accs = vec![_mm256_setzero_ps(); a.len()];
+    for (grp, w) in w.chunks_exact(8 * rb).enumerate() {
+        let rows = split8(w, rb);
+        accs.fill(_mm256_setzero_ps());
+        for b0 in (0..nb).step_by(Q40_CHUNK) {
+            let n = Q40_CHUNK.min(nb - b0);
+            let mut q = [[_mm256_setzero_si256(); 8]; Q40_CHUNK];
+            let mut dw = [_mm256_setzero_ps(); Q40_CHUNK];
+            for c in 0..n {
+                let off = (b0 + c) * 18;
+                let t = transpose_8x4(&std::array::from_fn(|t| load16(rows[t], off + QS)));
+                for g in 0..4 {
+                    q[c][g] = _mm256_and_si256(t[g], m4);
+                    q[c][g + 4] = _mm256_and_si256(_mm256_srli_epi16(t[g], 4), m4);
+                }
+                dw[c] = scales8(&rows, off, D);
+            }
+            let ck = Q40Chunk {
+                q: &q[..n],
+                dw: &dw[..n],
+                b0,
+                das: &das,
+                m: a.len(),
+            };
+            let m4 = a.len() / 4 * 4;
+            for i in (0..m4).step_by(4) {
+                q40_rows::<4>(&ck, &a[i..i + 4], i, &mut accs[i..i + 4]);
+            }
+            for i in m4..a.len() {
+                q40_rows::<1>(&ck, &a[i..i + 1], i, &mut accs[i..i + 1]);
+            }
         }
-    }
-    for (i, acc) in acc.into_iter().enumerate() {
-        store8(out, i * stride, acc);
+        for (i, acc) in accs.iter().enumerate() {
+            store8(out, i * stride + 8 * grp, *acc);
+        }
     }
 }
 
@@ -268,7 +341,7 @@ fn transpose_8x8(m: &[__m256i; 8]) -> [__m256i; 8] {
 /// The four bytes at `q[at..at + 4]` in every i32 lane.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn bcast4(q: &[i8; QK_K], at: usize) -> __m256i {
+fn bcast4<const N: usize>(q: &[i8; N], at: usize) -> __m256i {
     let b = &q[at..at + 4];
     _mm256_set1_epi32(i32::from_le_bytes([
         b[0] as u8, b[1] as u8, b[2] as u8, b[3] as u8,
@@ -387,35 +460,39 @@ fn k4_lanes_rows<const R: usize>(
 
 /// Eight Q4_K rows times every activation row of `a` as `ggml_gemm_q4_K_8x8_q8_K` computes them,
 /// bit-identical to [`super::orders::dot_q4_k_r8_x4`] on each pair of rows: like [`q4_k_x8`], but
-/// the multiply-adds run per 64 values. Writes `out[i * stride + t]` for activation row i and
-/// weight row t. Each super-block of the eight rows is unpacked once ([`k4_lanes`]) for all
-/// activation rows, four at a time.
+/// the multiply-adds run per 64 values. For each group of eight rows in `w` (a multiple of eight
+/// rows of `rb` bytes), writes `out[i * stride + 8g + t]` for activation row i and row t of group
+/// g. Each super-block of the eight rows is unpacked once ([`k4_lanes`]) for all activation rows,
+/// four at a time.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub fn q4_k_x8m(w: &[u8], rb: usize, a: &[Q8KRow], out: &mut [f32], stride: usize) {
     use blocks::q4_k::*;
-    let rows = split8(w, rb);
     let nb = rb / 144;
     let das = scales_by_block(a.iter().map(|r| r.d), nb);
     let mut accs = vec![[_mm256_setzero_ps(); 2]; a.len()];
     let m4 = a.len() / 4 * 4;
-    for ib in 0..nb {
-        let lanes = k4_lanes(&rows, ib);
-        let dd = (scales8(&rows, ib * 144, D), scales8(&rows, ib * 144, DMIN));
-        let das = &das[ib * a.len()..(ib + 1) * a.len()];
-        let row = |i: usize| {
-            let q: &[i8; QK_K] = a[i].qs[ib * QK_K..(ib + 1) * QK_K].try_into().unwrap();
-            (q, &a[i].bsums[ib * 16..ib * 16 + 16], das[i])
-        };
-        for i in (0..m4).step_by(4) {
-            let rs = [row(i), row(i + 1), row(i + 2), row(i + 3)];
-            k4_lanes_rows(&lanes, dd, rs, &mut accs[i..i + 4]);
+    for (grp, w) in w.chunks_exact(8 * rb).enumerate() {
+        let rows = split8(w, rb);
+        accs.fill([_mm256_setzero_ps(); 2]);
+        for ib in 0..nb {
+            let lanes = k4_lanes(&rows, ib);
+            let dd = (scales8(&rows, ib * 144, D), scales8(&rows, ib * 144, DMIN));
+            let das = &das[ib * a.len()..(ib + 1) * a.len()];
+            let row = |i: usize| {
+                let q: &[i8; QK_K] = a[i].qs[ib * QK_K..(ib + 1) * QK_K].try_into().unwrap();
+                (q, &a[i].bsums[ib * 16..ib * 16 + 16], das[i])
+            };
+            for i in (0..m4).step_by(4) {
+                let rs = [row(i), row(i + 1), row(i + 2), row(i + 3)];
+                k4_lanes_rows(&lanes, dd, rs, &mut accs[i..i + 4]);
+            }
+            for i in m4..a.len() {
+                k4_lanes_rows(&lanes, dd, [row(i)], &mut accs[i..i + 1]);
+            }
         }
-        for i in m4..a.len() {
-            k4_lanes_rows(&lanes, dd, [row(i)], &mut accs[i..i + 1]);
+        for (i, [acc, acc_m]) in accs.iter().enumerate() {
+            store8(out, i * stride + 8 * grp, _mm256_sub_ps(*acc, *acc_m));
         }
-    }
-    for (i, [acc, acc_m]) in accs.into_iter().enumerate() {
-        store8(out, i * stride, _mm256_sub_ps(acc, acc_m));
     }
 }
 
@@ -534,33 +611,36 @@ fn k6_lanes_rows<const R: usize>(
 }
 
 /// Eight Q6_K rows times every activation row of `a` in the tiled product's order, bit-identical
-/// to [`super::orders::dot_q6_k_tiled`] on each pair of rows. Writes `out[i * stride + t]` for
-/// activation row i and weight row t. Each super-block of the eight rows is unpacked once
-/// ([`k6_lanes`]) for all activation rows, four at a time.
+/// to [`super::orders::dot_q6_k_tiled`] on each pair of rows. For each group of eight rows in `w`,
+/// writes `out[i * stride + 8g + t]` as [`q4_k_x8m`] does. Each super-block of the eight rows is
+/// unpacked once ([`k6_lanes`]) for all activation rows, four at a time.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub fn q6_k_x8m(w: &[u8], rb: usize, a: &[Q8KRow], out: &mut [f32], stride: usize) {
-    let rows = split8(w, rb);
     let nb = rb / 210;
     let das = scales_by_block(a.iter().map(|r| r.d), nb);
     let mut accs = vec![_mm256_setzero_ps(); a.len()];
     let m4 = a.len() / 4 * 4;
-    for ib in 0..nb {
-        let lanes = k6_lanes(&rows, ib);
-        let das = &das[ib * a.len()..(ib + 1) * a.len()];
-        let row = |i: usize| {
-            let q: &[i8; QK_K] = a[i].qs[ib * QK_K..(ib + 1) * QK_K].try_into().unwrap();
-            (q, &a[i].bsums[ib * 16..ib * 16 + 16], das[i])
-        };
-        for i in (0..m4).step_by(4) {
-            let rs = [row(i), row(i + 1), row(i + 2), row(i + 3)];
-            k6_lanes_rows(&lanes, rs, &mut accs[i..i + 4]);
+    for (grp, w) in w.chunks_exact(8 * rb).enumerate() {
+        let rows = split8(w, rb);
+        accs.fill(_mm256_setzero_ps());
+        for ib in 0..nb {
+            let lanes = k6_lanes(&rows, ib);
+            let das = &das[ib * a.len()..(ib + 1) * a.len()];
+            let row = |i: usize| {
+                let q: &[i8; QK_K] = a[i].qs[ib * QK_K..(ib + 1) * QK_K].try_into().unwrap();
+                (q, &a[i].bsums[ib * 16..ib * 16 + 16], das[i])
+            };
+            for i in (0..m4).step_by(4) {
+                let rs = [row(i), row(i + 1), row(i + 2), row(i + 3)];
+                k6_lanes_rows(&lanes, rs, &mut accs[i..i + 4]);
+            }
+            for i in m4..a.len() {
+                k6_lanes_rows(&lanes, [row(i)], &mut accs[i..i + 1]);
+            }
         }
-        for i in m4..a.len() {
-            k6_lanes_rows(&lanes, [row(i)], &mut accs[i..i + 1]);
+        for (i, acc) in accs.iter().enumerate() {
+            store8(out, i * stride + 8 * grp, *acc);
         }
-    }
-    for (i, acc) in accs.into_iter().enumerate() {
-        store8(out, i * stride, acc);
     }
 }
 
@@ -583,7 +663,7 @@ mod tests {
     use crate::quant::GgmlType;
 
     /// Every lane equals the one-row kernel on that row, bit for bit: gemv against the one-row
-    /// gemv order, all-rows gemm against the four-row gemm order.
+    /// gemv order, all-rows gemm (two groups of eight rows) against the four-row gemm order.
     #[test]
     fn eight_rows_equal_one_row_kernels() {
         if !Isa::best().has_avx2() {
@@ -591,66 +671,71 @@ mod tests {
         }
         let mut rng = Rng(0x0008_0808);
         const M: usize = 8;
+        const N: usize = 16;
         for k in [256usize, 2048, 5632] {
             let x: Vec<f32> = (0..M * k).map(|_| rng.f32() * 4.0).collect();
             let q = quantize_q8(Isa::scalar(), &x, k, false);
             let a: Vec<Q8Row> = (0..M).map(|r| q.row(r, k)).collect();
-            let w = random_weights(&mut rng, GgmlType::Q4_0, 8, k);
-            let rb = w.len() / 8;
-            let mut all = vec![0.0f32; M * 8];
+            let w = random_weights(&mut rng, GgmlType::Q4_0, N, k);
+            let rb = w.len() / N;
+            let mut all = vec![0.0f32; M * N];
             // SAFETY: AVX2, FMA and F16C were detected above.
             let one = unsafe { q4_0_x8(&w, rb, a[0]) };
             // SAFETY: as above.
-            unsafe { q4_0_x8m(&w, rb, &a, &mut all, 8) };
-            for t in 0..8 {
+            unsafe { q4_0_x8m(&w, rb, &a, &mut all, N) };
+            for t in 0..N {
                 let row = &w[t * rb..(t + 1) * rb];
                 // SAFETY: as above.
                 let want = unsafe { o::dot_q4_0_r8(row, a[0]) };
-                assert_eq!(one[t].to_bits(), want.to_bits(), "Q4_0 gemv k={k} row {t}");
+                if t < 8 {
+                    assert_eq!(one[t].to_bits(), want.to_bits(), "Q4_0 gemv k={k} row {t}");
+                }
                 for g in (0..M).step_by(4) {
                     let four = [a[g], a[g + 1], a[g + 2], a[g + 3]];
                     // SAFETY: as above.
                     let want = unsafe { o::dot_q4_0_r8_x4(row, four) };
                     for r in 0..4 {
-                        let got = all[(g + r) * 8 + t];
+                        let got = all[(g + r) * N + t];
                         assert_eq!(got.to_bits(), want[r].to_bits(), "Q4_0 gemm k={k}");
                     }
                 }
             }
             let qk = quantize_q8_k(&x, k);
             let a: Vec<Q8KRow> = (0..M).map(|r| qk.row(r, k)).collect();
-            let w = random_weights(&mut rng, GgmlType::Q4_K, 8, k);
-            let rb = w.len() / 8;
+            let w = random_weights(&mut rng, GgmlType::Q4_K, N, k);
+            let rb = w.len() / N;
             // SAFETY: as above.
             let one = unsafe { q4_k_x8(&w, rb, a[0]) };
             // SAFETY: as above.
-            unsafe { q4_k_x8m(&w, rb, &a, &mut all, 8) };
-            for t in 0..8 {
+            unsafe { q4_k_x8m(&w, rb, &a, &mut all, N) };
+            for t in 0..N {
                 let row = &w[t * rb..(t + 1) * rb];
                 // SAFETY: as above.
                 let want = unsafe { o::dot_q4_k_r8(row, a[0]) };
-                assert_eq!(one[t].to_bits(), want.to_bits(), "Q4_K gemv k={k} row {t}");
+                if t < 8 {
+                    assert_eq!(one[t].to_bits(), want.to_bits(), "Q4_K gemv k={k} row {t}");
+                }
                 for g in (0..M).step_by(4) {
                     let four = [a[g], a[g + 1], a[g + 2], a[g + 3]];
                     // SAFETY: as above.
                     let want = unsafe { o::dot_q4_k_r8_x4(row, four) };
                     for r in 0..4 {
-                        let got = all[(g + r) * 8 + t];
+                        let got = all[(g + r) * N + t];
                         assert_eq!(got.to_bits(), want[r].to_bits(), "Q4_K gemm k={k}");
                     }
                 }
             }
-            let w = random_weights(&mut rng, GgmlType::Q6_K, 8, k);
-            let rb = w.len() / 8;
+            let w = random_weights(&mut rng, GgmlType::Q6_K, N, k);
+            let rb = w.len() / N;
             // SAFETY: as above (seven activation rows: four at a time, then one by one).
-            unsafe { q6_k_x8m(&w, rb, &a[..7], &mut all, 8) };
-            for t in 0..8 {
+            unsafe { q6_k_x8m(&w, rb, &a[..7], &mut all, N) };
+            for t in 0..N {
                 let row = &w[t * rb..(t + 1) * rb];
                 for (i, a) in a[..7].iter().enumerate() {
                     // SAFETY: as above.
                     let want = unsafe { o::dot_q6_k_tiled(row, *a) };
                     assert_eq!(
-                        all[i * 8 + t].to_bits(),
+                        all[i * N + t].to_bits(),
                         want.to_bits(),
                         "Q6_K k={k} row {t}"
                     );
