@@ -57,6 +57,20 @@ pub struct Q8Row<'a> {
     pub isum: &'a [i32],
 }
 
+/// Eight consecutive rows of a [`Q8Act`] for the eight-row kernels: the values in place, the
+/// scales (and Q8_1 sums) transposed so that one block's eight scales are contiguous.
+#[derive(Debug, Clone)]
+pub struct Q8Eight<'a> {
+    /// The first row's values; the other rows follow `stride` apart.
+    pub qs: &'a [i8],
+    /// Distance between rows in `qs`.
+    pub stride: usize,
+    /// `d[8 * b + r]`: row r's scale of block b.
+    pub d: Vec<f32>,
+    /// `s[8 * b + r]`: row r's `d * sum` of block b (Q8_1; empty for Q8_0).
+    pub s: Vec<f32>,
+}
+
 /// A borrowed row of [`Q8KAct`].
 #[derive(Debug, Clone, Copy)]
 pub struct Q8KRow<'a> {
@@ -81,6 +95,26 @@ impl Q8Act {
                 &self.s[i * nb..(i + 1) * nb]
             },
             isum: &self.isum[i * nb..(i + 1) * nb],
+        }
+    }
+}
+
+impl Q8Act {
+    /// Rows `i0..i0 + 8` of rows of `k` values, for the eight-row kernels.
+    pub fn eight(&self, i0: usize, k: usize) -> Q8Eight<'_> {
+        let nb = k / QK;
+        let tr = |v: &[f32]| -> Vec<f32> {
+            if v.is_empty() {
+                return Vec::new();
+            }
+            let v = &v[i0 * nb..(i0 + 8) * nb];
+            (0..8 * nb).map(|j| v[(j % 8) * nb + j / 8]).collect()
+        };
+        Q8Eight {
+            qs: &self.qs[i0 * self.stride..],
+            stride: self.stride,
+            d: tr(&self.d),
+            s: tr(&self.s),
         }
     }
 }

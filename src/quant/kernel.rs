@@ -2,13 +2,16 @@
 //! on AVX2, for the product's shape (the path llama.cpp's x86 backend takes), picked once per
 //! product.
 
-use super::act::{Act, Q8KRow, Q8Row};
+use super::act::{Act, Q8Act, Q8Eight, Q8KRow, Q8Row};
 use super::isa::Isa;
 use super::{dot, GgmlType};
 use half::{bf16, f16};
 
 /// One weight row times four activation rows.
 pub type Q8x4 = unsafe fn(&[u8], [Q8Row; 4]) -> [f32; 4];
+
+/// One weight row times eight activation rows.
+pub type Q8x8 = unsafe fn(&[u8], &Q8Eight) -> [f32; 8];
 
 /// One weight row times four Q8_K activation rows.
 pub type Q8Kx4 = unsafe fn(&[u8], [Q8KRow; 4]) -> [f32; 4];
@@ -50,8 +53,8 @@ pub struct EightQ8K {
 /// is what makes calling them sound.
 #[derive(Clone, Copy)]
 pub enum Kernel {
-    /// Q8_0 or Q8_1 activations; optionally a kernel that takes four activation rows at once.
-    Q8(unsafe fn(&[u8], Q8Row) -> f32, Option<Q8x4>),
+    /// Q8_0 or Q8_1 activations; optionally a kernel that takes eight activation rows at once.
+    Q8(unsafe fn(&[u8], Q8Row) -> f32, Option<Q8x8>),
     /// Q8_K activations; optionally a kernel that takes four activation rows at once (the rows
     /// past the last multiple of four go through the first).
     Q8K(unsafe fn(&[u8], Q8KRow) -> f32, Option<Q8Kx4>),
@@ -77,11 +80,11 @@ impl Kernel {
                 GgmlType::F32 => Kernel::F32(v::dot_f32),
                 GgmlType::F16 => Kernel::F16(v::dot_f16),
                 GgmlType::BF16 => Kernel::BF16(v::dot_bf16),
-                GgmlType::Q4_0 => Kernel::Q8(v::dot_q4_0, Some(v::dot_q4_0_x4)),
-                GgmlType::Q4_1 => Kernel::Q8(v::dot_q4_1, Some(v::dot_q4_1_x4)),
-                GgmlType::Q5_0 => Kernel::Q8(v::dot_q5_0, Some(v::dot_q5_0_x4)),
-                GgmlType::Q5_1 => Kernel::Q8(v::dot_q5_1, Some(v::dot_q5_1_x4)),
-                GgmlType::Q8_0 => Kernel::Q8(v::dot_q8_0, Some(v::dot_q8_0_x4)),
+                GgmlType::Q4_0 => Kernel::Q8(v::dot_q4_0, Some(v::dot_q4_0_x8)),
+                GgmlType::Q4_1 => Kernel::Q8(v::dot_q4_1, Some(v::dot_q4_1_x8)),
+                GgmlType::Q5_0 => Kernel::Q8(v::dot_q5_0, Some(v::dot_q5_0_x8)),
+                GgmlType::Q5_1 => Kernel::Q8(v::dot_q5_1, Some(v::dot_q5_1_x8)),
+                GgmlType::Q8_0 => Kernel::Q8(v::dot_q8_0, Some(v::dot_q8_0_x8)),
                 GgmlType::Q2_K => Kernel::Q8K(v::dot_q2_k, None),
                 GgmlType::Q3_K => Kernel::Q8K(v::dot_q3_k, None),
                 GgmlType::Q4_K => Kernel::Q8K(v::dot_q4_k, None),
@@ -198,11 +201,9 @@ impl Kernel {
             (Kernel::Q8KRows(e), Act::Q8K(a)) => {
                 t.run_x8(e.one, e.four, e.x8, e.x8m, |i| a.row(i, k))
             }
-            (Kernel::Q8(f, Some(f4)), Act::Q8_0(a) | Act::Q8_1(a)) => {
-                t.run_x4(f, f4, |i| a.row(i, k))
-            }
+            (Kernel::Q8(f, Some(f8)), Act::Q8_0(a) | Act::Q8_1(a)) => t.run_x8act(f, f8, a, k),
             (Kernel::Q8(f, _), Act::Q8_0(a) | Act::Q8_1(a)) => t.run(f, |i| a.row(i, k)),
-            (Kernel::Q8K(f, Some(f4)), Act::Q8K(a)) => t.run_x4(f, f4, |i| a.row(i, k)),
+            (Kernel::Q8K(f, Some(f4)), Act::Q8K(a)) => t.run_xn(f, f4, |i| a.row(i, k)),
             (Kernel::Q8K(f, None), Act::Q8K(a)) => t.run(f, |i| a.row(i, k)),
             (Kernel::F32(f), Act::F32(a)) => t.run(f, |i| &a[i * k..(i + 1) * k]),
             (Kernel::F16(f), Act::F16(a)) => t.run(f, |i| &a[i * k..(i + 1) * k]),
@@ -225,7 +226,7 @@ struct Tile<'a> {
 impl Tile<'_> {
     /// Eight weight rows at a time: the activation rows up to the last multiple of four through
     /// `x8m` (llama.cpp's gemm), the rest through `x8` (its gemv); the weight rows past the last
-    /// multiple of eight through `run_x4` with `f` and `f4`.
+    /// multiple of eight through `run_xn` with `f` and `f4`.
     #[inline]
     fn run_x8<R: Copy>(
         self,
@@ -261,26 +262,53 @@ impl Tile<'_> {
                 out: &mut self.out[n8..],
                 stride: s,
             };
-            rest.run_x4(f, f4, row);
+            rest.run_xn(f, f4, row);
         }
     }
 
-    /// Like `run`, but four activation rows at a time through `f4` (the rest through `f`).
+    /// Like `run`, but eight activation rows at a time through `f8` (the rest through `f`).
     #[inline]
-    fn run_x4<R: Copy>(
+    fn run_x8act(self, f: unsafe fn(&[u8], Q8Row) -> f32, f8: Q8x8, a: &Q8Act, k: usize) {
+        let rb = self.row_bytes;
+        let s = self.stride;
+        let full = self.m / 8 * 8;
+        for i in (0..full).step_by(8) {
+            let a8 = a.eight(i, k);
+            for (r, j) in self.rows.clone().enumerate() {
+                // SAFETY: as in `run`.
+                let v = unsafe { f8(&self.w[j * rb..(j + 1) * rb], &a8) };
+                for (q, v) in v.into_iter().enumerate() {
+                    self.out[(i + q) * s + r] = v;
+                }
+            }
+        }
+        let rest = Tile {
+            w: self.w,
+            row_bytes: rb,
+            rows: self.rows,
+            m: self.m - full,
+            out: &mut self.out[full * s..],
+            stride: s,
+        };
+        rest.run(f, |i| a.row(full + i, k));
+    }
+
+    /// Like `run`, but `N` activation rows at a time through `fn_` (the rest through `f`).
+    #[inline]
+    fn run_xn<R: Copy, const N: usize>(
         self,
         f: unsafe fn(&[u8], R) -> f32,
-        f4: unsafe fn(&[u8], [R; 4]) -> [f32; 4],
+        fn_: unsafe fn(&[u8], [R; N]) -> [f32; N],
         row: impl Fn(usize) -> R,
     ) {
         let rb = self.row_bytes;
         let (n, s) = (self.rows.len(), self.stride);
-        let full = self.m / 4 * 4;
-        for i in (0..full).step_by(4) {
-            let a = [row(i), row(i + 1), row(i + 2), row(i + 3)];
+        let full = self.m / N * N;
+        for i in (0..full).step_by(N) {
+            let a: [R; N] = std::array::from_fn(|q| row(i + q));
             for (r, j) in self.rows.clone().enumerate() {
                 // SAFETY: as in `run`.
-                let v = unsafe { f4(&self.w[j * rb..(j + 1) * rb], a) };
+                let v = unsafe { fn_(&self.w[j * rb..(j + 1) * rb], a) };
                 for (q, v) in v.into_iter().enumerate() {
                     self.out[(i + q) * s + r] = v;
                 }

@@ -2,17 +2,17 @@
 //! counterpart of the scalar function of the same name in `quant::dot`.
 
 use super::*;
-use crate::quant::act::{Q8KRow, Q8Row};
+use crate::quant::act::{Q8Eight, Q8KRow, Q8Row};
 use crate::quant::blocks::{self, u32_at, QK, QK_K};
 use half::{bf16, f16};
 
 /// Generates, for one 32-value block format, the one-row kernel `$one(w, a) -> f32` and the
-/// four-activation-row kernel `$four(w, [a; 4]) -> [f32; 4]` (weights decoded once per block, each
+/// eight-activation-row kernel `$eight(w, a) -> [f32; 8]` (weights decoded once per block, each
 /// activation row with its own accumulator in the same order, so both give identical results).
 /// `$decode(block) -> (qx, d, m)` unpacks a block to 32 bytes, its scale and its min (0 if none);
 /// `$signed` says whether `qx` is signed (products through `_mm256_sign_epi8`) or unsigned.
 macro_rules! q8_family {
-    ($one:ident, $four:ident, $bytes:expr, $decode:ident, $signed:expr, $min:expr, $doc:expr) => {
+    ($one:ident, $eight:ident, $bytes:expr, $decode:ident, $signed:expr, $min:expr, $doc:expr) => {
         #[doc = $doc]
         #[target_feature(enable = "avx2,fma,f16c")]
         pub fn $one(w: &[u8], a: Q8Row) -> f32 {
@@ -36,11 +36,19 @@ macro_rules! q8_family {
             hsum_f32_8(acc) + summs
         }
 
-        #[doc = concat!($doc, " Four activation rows at once.")]
+        #[doc = concat!($doc, " Eight activation rows at once ([`Q8Eight`]).")]
         #[target_feature(enable = "avx2,fma,f16c")]
-        pub fn $four(w: &[u8], a: [Q8Row; 4]) -> [f32; 4] {
-            let mut acc = [_mm256_setzero_ps(); 4];
-            let mut summs = [0.0f32; 4];
+        pub fn $eight(w: &[u8], a: &Q8Eight) -> [f32; 8] {
+            let nb = w.len() / $bytes;
+            let (k, stride) = (nb * QK, a.stride);
+            assert!(
+                a.qs.len() >= 7 * stride + k
+                    && a.d.len() >= 8 * nb
+                    && (!$min || a.s.len() >= 8 * nb),
+                "eight activation rows of {k}"
+            );
+            let mut acc = [_mm256_setzero_ps(); 8];
+            let mut summs = _mm256_setzero_ps();
             for (i, b) in w.chunks_exact($bytes).enumerate() {
                 let (qx, dx, mx) = $decode(b);
                 let ax = if $signed {
@@ -48,21 +56,48 @@ macro_rules! q8_family {
                 } else {
                     qx
                 };
-                for r in 0..4 {
-                    if $min {
-                        summs[r] += mx * a[r].s[i];
-                    }
-                    let qy = load32_i8(a[r].qs, i * QK);
+                let dxv = _mm256_set1_ps(dx);
+                // SAFETY: the eight scales of block i (and sums) lie inside `a.d` (and `a.s`), as
+                // asserted above; the loads are unaligned.
+                let dy = unsafe { _mm256_loadu_ps(a.d.as_ptr().add(8 * i)) };
+                if $min {
+                    // SAFETY: as above.
+                    let s = unsafe { _mm256_loadu_ps(a.s.as_ptr().add(8 * i)) };
+                    summs = _mm256_add_ps(summs, _mm256_mul_ps(_mm256_set1_ps(mx), s));
+                }
+                // `dx · dy` of the eight rows in one product (the rounding of the scalar one),
+                // then each row's lane broadcast by in-lane shuffles of the two halves.
+                let d = _mm256_mul_ps(dxv, dy);
+                let halves = [
+                    _mm256_permute2f128_ps(d, d, 0x00),
+                    _mm256_permute2f128_ps(d, d, 0x11),
+                ];
+                let mut qp = a.qs[i * QK..].as_ptr();
+                for r in 0..8 {
+                    // SAFETY: row r < 8: its block i lies inside `a.qs`, as asserted above; the
+                    // load is unaligned.
+                    let qy = unsafe { _mm256_loadu_si256(qp as *const __m256i) };
+                    qp = qp.wrapping_add(stride);
                     let sy = if $signed {
                         _mm256_sign_epi8(qy, qx)
                     } else {
                         qy
                     };
                     let p = mul_sum_us8_pairs_float(ax, sy);
-                    acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dx * a[r].d[i]), p, acc[r]);
+                    let h = halves[r / 4];
+                    let d = match r % 4 {
+                        0 => _mm256_shuffle_ps::<0x00>(h, h),
+                        1 => _mm256_shuffle_ps::<0x55>(h, h),
+                        2 => _mm256_shuffle_ps::<0xAA>(h, h),
+                        _ => _mm256_shuffle_ps::<0xFF>(h, h),
+                    };
+                    acc[r] = _mm256_fmadd_ps(d, p, acc[r]);
                 }
             }
-            std::array::from_fn(|r| hsum_f32_8(acc[r]) + summs[r])
+            let mut sm = [0.0f32; 8];
+            // SAFETY: `sm` holds 8 floats; the store is unaligned.
+            unsafe { _mm256_storeu_ps(sm.as_mut_ptr(), summs) };
+            std::array::from_fn(|r| hsum_f32_8(acc[r]) + sm[r])
         }
     };
 }
@@ -120,7 +155,7 @@ fn decode_q8_0(b: &[u8]) -> (__m256i, f32, f32) {
 
 q8_family!(
     dot_q4_0,
-    dot_q4_0_x4,
+    dot_q4_0_x8,
     18,
     decode_q4_0,
     true,
@@ -129,7 +164,7 @@ q8_family!(
 );
 q8_family!(
     dot_q4_1,
-    dot_q4_1_x4,
+    dot_q4_1_x8,
     20,
     decode_q4_1,
     false,
@@ -138,7 +173,7 @@ q8_family!(
 );
 q8_family!(
     dot_q5_0,
-    dot_q5_0_x4,
+    dot_q5_0_x8,
     22,
     decode_q5_0,
     true,
@@ -147,7 +182,7 @@ q8_family!(
 );
 q8_family!(
     dot_q5_1,
-    dot_q5_1_x4,
+    dot_q5_1_x8,
     24,
     decode_q5_1,
     false,
@@ -156,7 +191,7 @@ q8_family!(
 );
 q8_family!(
     dot_q8_0,
-    dot_q8_0_x4,
+    dot_q8_0_x8,
     34,
     decode_q8_0,
     true,
