@@ -27,6 +27,7 @@ pub mod model;
 pub mod pager;
 pub mod quant;
 pub mod session;
+pub mod team;
 pub mod tokenizer;
 
 pub use error::{Error, ErrorCode, Result};

@@ -28,7 +28,7 @@ mod tests;
 
 use crate::quant::Isa;
 use half::f16;
-use rayon::prelude::*;
+use parking_lot::Mutex;
 
 /// Shapes of one layer's attention.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,7 +93,7 @@ const TOKEN_BLOCK: usize = 16;
 
 /// Attention of the queries `q` (`[t][n_head][head_dim]` f32, at positions `pos0..pos0+t`) over
 /// the cached keys and values of positions `0..=` each query's own, causal, with scores scaled by
-/// `scale`. Returns `[t][n_head * head_dim]`. Runs on the current rayon pool.
+/// `scale`. Returns `[t][n_head * head_dim]`. Runs on the current team ([`crate::team::for_each`]).
 pub fn attention(
     isa: Isa,
     dims: &AttnDims,
@@ -109,37 +109,36 @@ pub fn attention(
         pos0 + t <= dims.n_ctx && k_cache.len() >= dims.k_len() && v_cache.len() >= dims.v_len()
     );
     let blocks = t.div_ceil(TOKEN_BLOCK);
-    let parts: Vec<(usize, usize, Vec<f32>)> = (0..nh * blocks)
-        .into_par_iter()
-        .map(|task| {
-            let (h, b) = (task / blocks, task % blocks);
-            let i0 = b * TOKEN_BLOCK;
-            let i1 = (i0 + TOKEN_BLOCK).min(t);
-            let mut out = vec![0f32; (i1 - i0) * d];
-            let mut w = Scratch::new(pos0 + i1, d);
-            for i in i0..i1 {
-                let qi = &q[(i * nh + h) * d..][..d];
-                let o = &mut out[(i - i0) * d..][..d];
-                head_row(
-                    isa,
-                    dims,
-                    h,
-                    qi,
-                    k_cache,
-                    v_cache,
-                    pos0 + i,
-                    t >= 2,
-                    scale,
-                    &mut w,
-                    o,
-                );
-            }
-            (h, i0, out)
-        })
-        .collect();
+    let slots: Vec<Mutex<Vec<f32>>> = (0..nh * blocks).map(|_| Mutex::new(Vec::new())).collect();
+    crate::team::for_each(nh * blocks, &|task| {
+        let (h, b) = (task / blocks, task % blocks);
+        let i0 = b * TOKEN_BLOCK;
+        let i1 = (i0 + TOKEN_BLOCK).min(t);
+        let mut out = vec![0f32; (i1 - i0) * d];
+        let mut w = Scratch::new(pos0 + i1, d);
+        for i in i0..i1 {
+            let qi = &q[(i * nh + h) * d..][..d];
+            let o = &mut out[(i - i0) * d..][..d];
+            head_row(
+                isa,
+                dims,
+                h,
+                qi,
+                k_cache,
+                v_cache,
+                pos0 + i,
+                t >= 2,
+                scale,
+                &mut w,
+                o,
+            );
+        }
+        *slots[task].lock() = out;
+    });
     let mut out = vec![0f32; t * nh * d];
-    for (h, i0, part) in parts {
-        for (r, row) in part.chunks_exact(d).enumerate() {
+    for (task, part) in slots.into_iter().enumerate() {
+        let (h, i0) = (task / blocks, task % blocks * TOKEN_BLOCK);
+        for (r, row) in part.into_inner().chunks_exact(d).enumerate() {
             out[((i0 + r) * nh + h) * d..][..d].copy_from_slice(row);
         }
     }

@@ -38,6 +38,7 @@ pub struct Model {
     core: Option<Arc<ModelCore>>,
     tokenizer: Tokenizer,
     pool: Arc<rayon::ThreadPool>,
+    team: crate::team::Team,
     backend: BackendKind,
     memory_budget: u64,
 }
@@ -158,11 +159,18 @@ impl Model {
             backend.name(),
             opts.backend.name()
         );
+        let team = crate::team::Team::new(threads).map_err(|e| {
+            Error::new(
+                ErrorCode::Internal,
+                format!("cannot start worker threads: {e}"),
+            )
+        })?;
         let model = Model {
             file,
             core,
             tokenizer,
             pool: Arc::new(pool),
+            team,
             backend,
             memory_budget: opts.memory_budget,
         };
@@ -198,6 +206,12 @@ impl Model {
     /// The worker threads.
     pub fn pool(&self) -> &Arc<rayon::ThreadPool> {
         &self.pool
+    }
+
+    /// Runs `f` on the model's worker threads: inside its rayon pool, with its spinning team
+    /// (decoding's small products) current.
+    pub fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        self.pool.install(|| crate::team::with(&self.team, f))
     }
 
     /// Number of worker threads.

@@ -1,5 +1,5 @@
 //! The public quantized product `y = x · Wᵀ`: checks shapes, converts the activations once, and
-//! splits the weight rows over the current rayon pool.
+//! splits the weight rows over the current team ([`crate::team`]).
 
 use super::act::Act;
 use super::isa::Isa;
@@ -7,11 +7,11 @@ use super::kernel::Kernel;
 use super::GgmlType;
 use crate::bail;
 use crate::error::Result;
-use rayon::prelude::*;
+use parking_lot::Mutex;
 
 /// Computes `y[i*n + j] = sum_t x[i*k + t] * W[j][t]` for `m` activation rows `x` (`m*k` f32) and
 /// the `n` weight rows of `k` values in `w` (GGUF layout, format `ty`), on the fastest kernels this
-/// CPU has. Runs on the current rayon pool.
+/// CPU has. Runs on the current team ([`crate::team::for_each`]).
 ///
 /// Activations are converted once to llama.cpp's `vec_dot_type` for `ty` (Q8_0, Q8_1, Q8_K, F16,
 /// BF16 or f32). Fails with `InvalidArgument` when a length does not match the shapes.
@@ -79,29 +79,35 @@ pub fn matmul_with(
     }
     let act = Act::quantize(isa, ty, x, k);
     let kern = Kernel::for_product(isa, ty, n, k, m);
-    let threads = rayon::current_num_threads().max(1);
     if m == 1 {
-        let chunk = n.div_ceil(threads * 4).next_multiple_of(8);
-        y.par_chunks_mut(chunk).enumerate().for_each(|(c, yc)| {
+        // Decode: a few hundred of these per token, on the spinning team when there is one.
+        let chunk = n
+            .div_ceil(crate::team::threads().max(1) * 4)
+            .next_multiple_of(8);
+        let parts: Vec<Mutex<&mut [f32]>> = y.chunks_mut(chunk).map(Mutex::new).collect();
+        crate::team::for_each(parts.len(), &|c| {
+            let mut yc = parts[c].lock();
             let j0 = c * chunk;
-            kern.tile(w, rb, j0..j0 + yc.len(), &act, 1, k, yc, 0);
+            let len = yc.len();
+            kern.tile(w, rb, j0..j0 + len, &act, 1, k, &mut yc, 0);
         });
         return Ok(());
     }
+    let threads = crate::team::threads().max(1);
     // Prefill: each task takes a block of weight rows (kept in cache) against every activation row;
     // a multiple of 8 rows, for the kernels that take eight at a time.
     let rows = n.div_ceil(threads * 4).next_multiple_of(8).clamp(8, 64);
-    let tiles: Vec<(usize, Vec<f32>)> = (0..n.div_ceil(rows))
-        .into_par_iter()
-        .map(|t| {
-            let r = t * rows..((t + 1) * rows).min(n);
-            let mut buf = vec![0.0f32; m * r.len()];
-            let len = r.len();
-            kern.tile(w, rb, r.clone(), &act, m, k, &mut buf, len);
-            (r.start, buf)
-        })
+    let tiles: Vec<Mutex<(usize, Vec<f32>)>> = (0..n.div_ceil(rows))
+        .map(|_| Mutex::new((0, Vec::new())))
         .collect();
-    for (j0, buf) in tiles {
+    crate::team::for_each(tiles.len(), &|t| {
+        let r = t * rows..((t + 1) * rows).min(n);
+        let mut buf = vec![0.0f32; m * r.len()];
+        let len = r.len();
+        kern.tile(w, rb, r.clone(), &act, m, k, &mut buf, len);
+        *tiles[t].lock() = (r.start, buf);
+    });
+    for (j0, buf) in tiles.into_iter().map(Mutex::into_inner) {
         let len = buf.len() / m;
         for (i, src) in buf.chunks_exact(len).enumerate() {
             y[i * n + j0..i * n + j0 + len].copy_from_slice(src);

@@ -284,10 +284,7 @@ impl Session {
                 (false, false) => WantLogits::None,
             };
             let engine = &mut self.engine;
-            let out = self
-                .model
-                .pool()
-                .install(|| engine.eval(chunk, want, cancel))?;
+            let out = self.model.run(|| engine.eval(chunk, want, cancel))?;
             logits.extend_from_slice(&out);
             self.tokens.extend_from_slice(chunk);
         }
@@ -373,8 +370,7 @@ impl Session {
             let engine = &mut self.engine;
             self.logits = self
                 .model
-                .pool()
-                .install(|| engine.eval(&[tok], WantLogits::Last, cancel))?;
+                .run(|| engine.eval(&[tok], WantLogits::Last, cancel))?;
             self.tokens.push(tok);
             *generated += 1;
             let piece = self
