@@ -115,7 +115,8 @@ impl Kernel {
     /// On AVX2 this follows the path llama.cpp's x86 CPU backend takes for the same product, so
     /// that results are bit-identical: Q4_0 and Q4_K weights with a multiple of 8 rows are
     /// repacked there (gemm for each group of four activation rows, gemv for the rest), other
-    /// K-quant weights go through the tiled product for 8 or more activation rows, and F16/BF16
+    /// K-quant weights go through the tiled product for 8 or more activation rows (Q6_K eight
+    /// weight rows at a time when `n` is a multiple of 8), and F16/BF16
     /// weights through tinyBLAS for 2 or more (when `n` is a multiple of 4 and `k` of 8).
     /// Elsewhere it is [`Kernel::select`].
     pub fn for_product(isa: Isa, ty: GgmlType, n: usize, k: usize, m: usize) -> Kernel {
