@@ -267,33 +267,6 @@ impl Tile<'_> {
         }
     }
 
-    /// Like `run`, but eight activation rows at a time through `f8` (the rest through `f`).
-    #[inline]
-    fn run_x8act(self, f: unsafe fn(&[u8], Q8Row) -> f32, f8: Q8x8, a: &Q8Act, k: usize) {
-        let rb = self.row_bytes;
-        let s = self.stride;
-        let full = self.m / 8 * 8;
-        for i in (0..full).step_by(8) {
-            let a8 = a.eight(i, k);
-            for (r, j) in self.rows.clone().enumerate() {
-                // SAFETY: as in `run`.
-                let v = unsafe { f8(&self.w[j * rb..(j + 1) * rb], &a8) };
-                for (q, v) in v.into_iter().enumerate() {
-                    self.out[(i + q) * s + r] = v;
-                }
-            }
-        }
-        let rest = Tile {
-            w: self.w,
-            row_bytes: rb,
-            rows: self.rows,
-            m: self.m - full,
-            out: &mut self.out[full * s..],
-            stride: s,
-        };
-        rest.run(f, |i| a.row(full + i, k));
-    }
-
     /// Like `run`, but `N` activation rows at a time through `fn_` (the rest through `f`).
     #[inline]
     fn run_xn<R: Copy, const N: usize>(
@@ -302,14 +275,40 @@ impl Tile<'_> {
         fn_: unsafe fn(&[u8], [R; N]) -> [f32; N],
         row: impl Fn(usize) -> R,
     ) {
+        let group = |i: usize| -> [R; N] { std::array::from_fn(|q| row(i + q)) };
+        // SAFETY: as in `run`.
+        self.run_groups(f, group, |w, a| unsafe { fn_(w, *a) }, &row);
+    }
+
+    /// Like `run`, but eight activation rows at a time through `f8` (the rest through `f`).
+    #[inline]
+    fn run_x8act(self, f: unsafe fn(&[u8], Q8Row) -> f32, f8: Q8x8, a: &Q8Act, k: usize) {
+        // SAFETY: as in `run`.
+        self.run_groups(
+            f,
+            |i| a.eight(i, k),
+            |w, a8| unsafe { f8(w, a8) },
+            |i| a.row(i, k),
+        );
+    }
+
+    /// The activation rows in groups of `N` (`group(i)`: rows `i..i + N`) through `dot`, each
+    /// against every weight row; the rows past the last multiple of `N` through `f`.
+    #[inline]
+    fn run_groups<R: Copy, G, const N: usize>(
+        self,
+        f: unsafe fn(&[u8], R) -> f32,
+        group: impl Fn(usize) -> G,
+        dot: impl Fn(&[u8], &G) -> [f32; N],
+        row: impl Fn(usize) -> R,
+    ) {
         let rb = self.row_bytes;
         let (n, s) = (self.rows.len(), self.stride);
         let full = self.m / N * N;
         for i in (0..full).step_by(N) {
-            let a: [R; N] = std::array::from_fn(|q| row(i + q));
+            let g = group(i);
             for (r, j) in self.rows.clone().enumerate() {
-                // SAFETY: as in `run`.
-                let v = unsafe { fn_(&self.w[j * rb..(j + 1) * rb], a) };
+                let v = dot(&self.w[j * rb..(j + 1) * rb], &g);
                 for (q, v) in v.into_iter().enumerate() {
                     self.out[(i + q) * s + r] = v;
                 }

@@ -54,23 +54,13 @@ fn hsum_i32_8x8(v: &[__m256i; 8]) -> __m256i {
     )
 }
 
-/// Transposes eight rows of four i32 into four vectors of eight: lane t of `out[j]` is `m[t][j]`.
+/// Transposes eight rows of four i32 into four vectors of eight: lane t of `out[j]` is `m[t][j]`
+/// ([`transpose_8x8`] on the rows widened; the unused upper halves are never computed).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn transpose_8x4(m: &[__m128i; 8]) -> [__m256i; 4] {
-    let t4 = |a: __m128i, b: __m128i, c: __m128i, d: __m128i| {
-        let (t0, t1) = (_mm_unpacklo_epi32(a, b), _mm_unpacklo_epi32(c, d));
-        let (t2, t3) = (_mm_unpackhi_epi32(a, b), _mm_unpackhi_epi32(c, d));
-        [
-            _mm_unpacklo_epi64(t0, t1),
-            _mm_unpackhi_epi64(t0, t1),
-            _mm_unpacklo_epi64(t2, t3),
-            _mm_unpackhi_epi64(t2, t3),
-        ]
-    };
-    let lo = t4(m[0], m[1], m[2], m[3]);
-    let hi = t4(m[4], m[5], m[6], m[7]);
-    std::array::from_fn(|j| _mm256_set_m128i(hi[j], lo[j]))
+    let t = transpose_8x8(&m.map(|v| _mm256_castsi128_si256(v)));
+    [t[0], t[1], t[2], t[3]]
 }
 
 /// Splits `w` into its eight rows of `rb` bytes.
@@ -418,7 +408,7 @@ fn k4_lanes(rows: &[&[u8]; 8], ib: usize) -> K4Lanes {
 fn k4_lanes_rows<const R: usize>(
     w: &K4Lanes,
     (d, dmin): (__m256, __m256),
-    a: [(&[i8; QK_K], &[i16], f32); R],
+    a: [KRow; R],
     acc: &mut [[__m256; 2]],
 ) {
     let mut pairs = [[0i32; 4]; R];
@@ -474,31 +464,67 @@ fn k4_lanes_rows<const R: usize>(
 #[target_feature(enable = "avx2,fma,f16c")]
 pub fn q4_k_x8m(w: &[u8], rb: usize, a: &[Q8KRow], out: &mut [f32], stride: usize) {
     use blocks::q4_k::*;
-    let nb = rb / 144;
+    let unpack = |rows: &[&[u8]; 8], ib: usize| {
+        let dd = (scales8(rows, ib * 144, D), scales8(rows, ib * 144, DMIN));
+        (k4_lanes(rows, ib), dd)
+    };
+    k_x8m(
+        (w, rb, 144),
+        a,
+        (out, stride),
+        [_mm256_setzero_ps(); 2],
+        unpack,
+        |(l, dd), rs: [KRow; 4], acc| k4_lanes_rows(l, *dd, rs, acc),
+        |(l, dd), rs: [KRow; 1], acc| k4_lanes_rows(l, *dd, rs, acc),
+        |[acc, acc_m]| _mm256_sub_ps(acc, acc_m),
+    );
+}
+
+/// One activation row's super-block for the lanes kernels: values, group sums, scale.
+type KRow<'a> = (&'a [i8; QK_K], &'a [i16], f32);
+
+/// The loops of the Q8_K batch products ([`q4_k_x8m`], [`q6_k_x8m`]): for each group of eight
+/// weight rows (`w`: rows of `rb` bytes, super-blocks of `bytes`) and each super-block, `unpack`
+/// once, then every activation row of `a` through `rows4` four at a time and `rows1` for the rest,
+/// into accumulators that start at `zero`; `result` turns each into the eight outputs written to
+/// `out[i * stride + 8g..]`.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn k_x8m<L, Acc: Copy>(
+    (w, rb, bytes): (&[u8], usize, usize),
+    a: &[Q8KRow],
+    (out, stride): (&mut [f32], usize),
+    zero: Acc,
+    unpack: impl Fn(&[&[u8]; 8], usize) -> L,
+    rows4: impl Fn(&L, [KRow; 4], &mut [Acc]),
+    rows1: impl Fn(&L, [KRow; 1], &mut [Acc]),
+    result: impl Fn(Acc) -> __m256,
+) {
+    let nb = rb / bytes;
     let das = scales_by_block(a.iter().map(|r| r.d), nb);
-    let mut accs = vec![[_mm256_setzero_ps(); 2]; a.len()];
+    let mut accs = vec![zero; a.len()];
     let m4 = a.len() / 4 * 4;
     for (grp, w) in w.chunks_exact(8 * rb).enumerate() {
         let rows = split8(w, rb);
-        accs.fill([_mm256_setzero_ps(); 2]);
+        accs.fill(zero);
         for ib in 0..nb {
-            let lanes = k4_lanes(&rows, ib);
-            let dd = (scales8(&rows, ib * 144, D), scales8(&rows, ib * 144, DMIN));
+            let lanes = unpack(&rows, ib);
             let das = &das[ib * a.len()..(ib + 1) * a.len()];
-            let row = |i: usize| {
+            let row = |i: usize| -> KRow {
                 let q: &[i8; QK_K] = a[i].qs[ib * QK_K..(ib + 1) * QK_K].try_into().unwrap();
                 (q, &a[i].bsums[ib * 16..ib * 16 + 16], das[i])
             };
             for i in (0..m4).step_by(4) {
                 let rs = [row(i), row(i + 1), row(i + 2), row(i + 3)];
-                k4_lanes_rows(&lanes, dd, rs, &mut accs[i..i + 4]);
+                rows4(&lanes, rs, &mut accs[i..i + 4]);
             }
             for i in m4..a.len() {
-                k4_lanes_rows(&lanes, dd, [row(i)], &mut accs[i..i + 1]);
+                rows1(&lanes, [row(i)], &mut accs[i..i + 1]);
             }
         }
-        for (i, [acc, acc_m]) in accs.iter().enumerate() {
-            store8(out, i * stride + 8 * grp, _mm256_sub_ps(*acc, *acc_m));
+        for (i, acc) in accs.iter().enumerate() {
+            store8(out, i * stride + 8 * grp, result(*acc));
         }
     }
 }
@@ -579,11 +605,7 @@ fn k6_lanes(rows: &[&[u8]; 8], ib: usize) -> K6Lanes {
 #[allow(clippy::needless_range_loop)]
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn k6_lanes_rows<const R: usize>(
-    w: &K6Lanes,
-    a: [(&[i8; QK_K], &[i16], f32); R],
-    acc: &mut [__m256],
-) {
+fn k6_lanes_rows<const R: usize>(w: &K6Lanes, a: [KRow; R], acc: &mut [__m256]) {
     let mut isum = [_mm256_setzero_si256(); R];
     for g in 0..16 {
         let q = w.q[g];
@@ -623,32 +645,16 @@ fn k6_lanes_rows<const R: usize>(
 /// unpacked once ([`k6_lanes`]) for all activation rows, four at a time.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub fn q6_k_x8m(w: &[u8], rb: usize, a: &[Q8KRow], out: &mut [f32], stride: usize) {
-    let nb = rb / 210;
-    let das = scales_by_block(a.iter().map(|r| r.d), nb);
-    let mut accs = vec![_mm256_setzero_ps(); a.len()];
-    let m4 = a.len() / 4 * 4;
-    for (grp, w) in w.chunks_exact(8 * rb).enumerate() {
-        let rows = split8(w, rb);
-        accs.fill(_mm256_setzero_ps());
-        for ib in 0..nb {
-            let lanes = k6_lanes(&rows, ib);
-            let das = &das[ib * a.len()..(ib + 1) * a.len()];
-            let row = |i: usize| {
-                let q: &[i8; QK_K] = a[i].qs[ib * QK_K..(ib + 1) * QK_K].try_into().unwrap();
-                (q, &a[i].bsums[ib * 16..ib * 16 + 16], das[i])
-            };
-            for i in (0..m4).step_by(4) {
-                let rs = [row(i), row(i + 1), row(i + 2), row(i + 3)];
-                k6_lanes_rows(&lanes, rs, &mut accs[i..i + 4]);
-            }
-            for i in m4..a.len() {
-                k6_lanes_rows(&lanes, [row(i)], &mut accs[i..i + 1]);
-            }
-        }
-        for (i, acc) in accs.iter().enumerate() {
-            store8(out, i * stride + 8 * grp, *acc);
-        }
-    }
+    k_x8m(
+        (w, rb, 210),
+        a,
+        (out, stride),
+        _mm256_setzero_ps(),
+        |rows, ib| k6_lanes(rows, ib),
+        |l, rs: [KRow; 4], acc| k6_lanes_rows(l, rs, acc),
+        |l, rs: [KRow; 1], acc| k6_lanes_rows(l, rs, acc),
+        |acc| acc,
+    );
 }
 
 /// Eight Q6_K rows times one activation row in the tiled product's order ([`q6_k_x8m`] on one
