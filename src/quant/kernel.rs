@@ -13,6 +13,9 @@ pub type Q8x4 = unsafe fn(&[u8], [Q8Row; 4]) -> [f32; 4];
 /// One weight row times eight activation rows.
 pub type Q8x8 = unsafe fn(&[u8], &Q8Eight) -> [f32; 8];
 
+/// Eight consecutive weight rows (the `usize` is the row length in bytes) times one activation row.
+pub type Q8Rows8 = unsafe fn(&[u8], usize, Q8Row) -> [f32; 8];
+
 /// One weight row times four Q8_K activation rows.
 pub type Q8Kx4 = unsafe fn(&[u8], [Q8KRow; 4]) -> [f32; 4];
 
@@ -53,8 +56,13 @@ pub struct EightQ8K {
 /// is what makes calling them sound.
 #[derive(Clone, Copy)]
 pub enum Kernel {
-    /// Q8_0 or Q8_1 activations; optionally a kernel that takes eight activation rows at once.
-    Q8(unsafe fn(&[u8], Q8Row) -> f32, Option<Q8x8>),
+    /// Q8_0 or Q8_1 activations; optionally kernels that take eight activation rows at once and
+    /// eight weight rows at once, with the results of the first.
+    Q8(
+        unsafe fn(&[u8], Q8Row) -> f32,
+        Option<Q8x8>,
+        Option<Q8Rows8>,
+    ),
     /// Q8_K activations; optionally a kernel that takes four activation rows at once (the rows
     /// past the last multiple of four go through the first).
     Q8K(unsafe fn(&[u8], Q8KRow) -> f32, Option<Q8Kx4>),
@@ -80,11 +88,21 @@ impl Kernel {
                 GgmlType::F32 => Kernel::F32(v::dot_f32),
                 GgmlType::F16 => Kernel::F16(v::dot_f16),
                 GgmlType::BF16 => Kernel::BF16(v::dot_bf16),
-                GgmlType::Q4_0 => Kernel::Q8(v::dot_q4_0, Some(v::dot_q4_0_x8)),
-                GgmlType::Q4_1 => Kernel::Q8(v::dot_q4_1, Some(v::dot_q4_1_x8)),
-                GgmlType::Q5_0 => Kernel::Q8(v::dot_q5_0, Some(v::dot_q5_0_x8)),
-                GgmlType::Q5_1 => Kernel::Q8(v::dot_q5_1, Some(v::dot_q5_1_x8)),
-                GgmlType::Q8_0 => Kernel::Q8(v::dot_q8_0, Some(v::dot_q8_0_x8)),
+                GgmlType::Q4_0 => {
+                    Kernel::Q8(v::dot_q4_0, Some(v::dot_q4_0_x8), Some(v::dot_q4_0_rows8))
+                }
+                GgmlType::Q4_1 => {
+                    Kernel::Q8(v::dot_q4_1, Some(v::dot_q4_1_x8), Some(v::dot_q4_1_rows8))
+                }
+                GgmlType::Q5_0 => {
+                    Kernel::Q8(v::dot_q5_0, Some(v::dot_q5_0_x8), Some(v::dot_q5_0_rows8))
+                }
+                GgmlType::Q5_1 => {
+                    Kernel::Q8(v::dot_q5_1, Some(v::dot_q5_1_x8), Some(v::dot_q5_1_rows8))
+                }
+                GgmlType::Q8_0 => {
+                    Kernel::Q8(v::dot_q8_0, Some(v::dot_q8_0_x8), Some(v::dot_q8_0_rows8))
+                }
                 GgmlType::Q2_K => Kernel::Q8K(v::dot_q2_k, None),
                 GgmlType::Q3_K => Kernel::Q8K(v::dot_q3_k, None),
                 GgmlType::Q4_K => Kernel::Q8K(v::dot_q4_k, None),
@@ -97,11 +115,11 @@ impl Kernel {
             GgmlType::F32 => Kernel::F32(dot::dot_f32),
             GgmlType::F16 => Kernel::F16(dot::dot_f16),
             GgmlType::BF16 => Kernel::BF16(dot::dot_bf16),
-            GgmlType::Q4_0 => Kernel::Q8(dot::dot_q4_0, None),
-            GgmlType::Q4_1 => Kernel::Q8(dot::dot_q4_1, None),
-            GgmlType::Q5_0 => Kernel::Q8(dot::dot_q5_0, None),
-            GgmlType::Q5_1 => Kernel::Q8(dot::dot_q5_1, None),
-            GgmlType::Q8_0 => Kernel::Q8(dot::dot_q8_0, None),
+            GgmlType::Q4_0 => Kernel::Q8(dot::dot_q4_0, None, None),
+            GgmlType::Q4_1 => Kernel::Q8(dot::dot_q4_1, None, None),
+            GgmlType::Q5_0 => Kernel::Q8(dot::dot_q5_0, None, None),
+            GgmlType::Q5_1 => Kernel::Q8(dot::dot_q5_1, None, None),
+            GgmlType::Q8_0 => Kernel::Q8(dot::dot_q8_0, None, None),
             GgmlType::Q2_K => Kernel::Q8K(dot::dot_q2_k, None),
             GgmlType::Q3_K => Kernel::Q8K(dot::dot_q3_k, None),
             GgmlType::Q4_K => Kernel::Q8K(dot::dot_q4_k, None),
@@ -202,8 +220,12 @@ impl Kernel {
             (Kernel::Q8KRows(e), Act::Q8K(a)) => {
                 t.run_x8(e.one, e.four, e.x8, e.x8m, |i| a.row(i, k))
             }
-            (Kernel::Q8(f, Some(f8)), Act::Q8_0(a) | Act::Q8_1(a)) => t.run_x8act(f, f8, a, k),
-            (Kernel::Q8(f, _), Act::Q8_0(a) | Act::Q8_1(a)) => t.run(f, |i| a.row(i, k)),
+            (Kernel::Q8(f, Some(f8), r8), Act::Q8_0(a) | Act::Q8_1(a)) => {
+                t.run_x8act(f, f8, r8, a, k)
+            }
+            (Kernel::Q8(f, None, r8), Act::Q8_0(a) | Act::Q8_1(a)) => {
+                t.run_rows8(f, r8, |i| a.row(i, k))
+            }
             (Kernel::Q8K(f, Some(f4)), Act::Q8K(a)) => t.run_xn(f, f4, |i| a.row(i, k)),
             (Kernel::Q8K(f, None), Act::Q8K(a)) => t.run(f, |i| a.row(i, k)),
             (Kernel::F32(f), Act::F32(a)) => t.run(f, |i| &a[i * k..(i + 1) * k]),
@@ -224,7 +246,7 @@ struct Tile<'a> {
     stride: usize,
 }
 
-impl Tile<'_> {
+impl<'a> Tile<'a> {
     /// Eight weight rows at a time: the activation rows up to the last multiple of four through
     /// `x8m` (llama.cpp's gemm), the rest through `x8` (its gemv); the weight rows past the last
     /// multiple of eight through `run_xn` with `f` and `f4`.
@@ -277,31 +299,35 @@ impl Tile<'_> {
     ) {
         let group = |i: usize| -> [R; N] { std::array::from_fn(|q| row(i + q)) };
         // SAFETY: as in `run`.
-        self.run_groups(f, group, |w, a| unsafe { fn_(w, *a) }, &row);
+        let (rest, full) = self.run_groups(group, |w, a| unsafe { fn_(w, *a) });
+        rest.run(f, |i| row(full + i));
     }
 
-    /// Like `run`, but eight activation rows at a time through `f8` (the rest through `f`).
+    /// Like `run`, but eight activation rows at a time through `f8` (the rest through
+    /// [`Tile::run_rows8`] with `f` and `r8`).
     #[inline]
-    fn run_x8act(self, f: unsafe fn(&[u8], Q8Row) -> f32, f8: Q8x8, a: &Q8Act, k: usize) {
+    fn run_x8act(
+        self,
+        f: unsafe fn(&[u8], Q8Row) -> f32,
+        f8: Q8x8,
+        r8: Option<Q8Rows8>,
+        a: &Q8Act,
+        k: usize,
+    ) {
         // SAFETY: as in `run`.
-        self.run_groups(
-            f,
-            |i| a.eight(i, k),
-            |w, a8| unsafe { f8(w, a8) },
-            |i| a.row(i, k),
-        );
+        let (rest, full) = self.run_groups(|i| a.eight(i, k), |w, a8| unsafe { f8(w, a8) });
+        rest.run_rows8(f, r8, |i| a.row(full + i, k));
     }
 
     /// The activation rows in groups of `N` (`group(i)`: rows `i..i + N`) through `dot`, each
-    /// against every weight row; the rows past the last multiple of `N` through `f`.
+    /// against every weight row. Returns the tile of the rows past the last multiple of `N`, and
+    /// the index of its first row.
     #[inline]
-    fn run_groups<R: Copy, G, const N: usize>(
+    fn run_groups<G, const N: usize>(
         self,
-        f: unsafe fn(&[u8], R) -> f32,
         group: impl Fn(usize) -> G,
         dot: impl Fn(&[u8], &G) -> [f32; N],
-        row: impl Fn(usize) -> R,
-    ) {
+    ) -> (Tile<'a>, usize) {
         let rb = self.row_bytes;
         let (n, s) = (self.rows.len(), self.stride);
         let full = self.m / N * N;
@@ -323,7 +349,41 @@ impl Tile<'_> {
             stride: s,
         };
         debug_assert!(rest.m == 0 || rest.out.len() >= (rest.m - 1) * s + n);
-        rest.run(f, |i| row(full + i));
+        (rest, full)
+    }
+
+    /// Like `run`, but eight weight rows at a time through `r8` when there is one (the rows past
+    /// the last multiple of eight, and all of them without `r8`, through `f`).
+    #[inline]
+    fn run_rows8<'r>(
+        self,
+        f: unsafe fn(&[u8], Q8Row) -> f32,
+        r8: Option<Q8Rows8>,
+        row: impl Fn(usize) -> Q8Row<'r>,
+    ) {
+        let Some(r8) = r8.filter(|_| self.m > 0) else {
+            return self.run(f, row);
+        };
+        let (rb, s, j0) = (self.row_bytes, self.stride, self.rows.start);
+        let n8 = self.rows.len() / 8 * 8;
+        for i in 0..self.m {
+            let a = row(i);
+            for g in (0..n8).step_by(8) {
+                let w = &self.w[(j0 + g) * rb..(j0 + g + 8) * rb];
+                // SAFETY: as in `run`.
+                let v = unsafe { r8(w, rb, a) };
+                self.out[i * s + g..i * s + g + 8].copy_from_slice(&v);
+            }
+        }
+        let rest = Tile {
+            w: self.w,
+            row_bytes: rb,
+            rows: j0 + n8..self.rows.end,
+            m: self.m,
+            out: &mut self.out[n8..],
+            stride: s,
+        };
+        rest.run(f, row);
     }
 
     #[inline]

@@ -1,6 +1,7 @@
 //! AVX2 dot products of one weight row with one activation row, one function per format, each the
 //! counterpart of the scalar function of the same name in `quant::dot`.
 
+use super::rows8;
 use super::*;
 use crate::quant::act::{Q8Eight, Q8KRow, Q8Row};
 use crate::quant::blocks::{self, u32_at, QK, QK_K};
@@ -12,7 +13,7 @@ use half::{bf16, f16};
 /// `$decode(block) -> (qx, d, m)` unpacks a block to 32 bytes, its scale and its min (0 if none);
 /// `$signed` says whether `qx` is signed (products through `_mm256_sign_epi8`) or unsigned.
 macro_rules! q8_family {
-    ($one:ident, $eight:ident, $bytes:expr, $decode:ident, $signed:expr, $min:expr, $doc:expr) => {
+    ($one:ident, $eight:ident, $rows8:ident, $bytes:expr, $decode:ident, $signed:expr, $min:expr, $doc:expr) => {
         #[doc = $doc]
         #[target_feature(enable = "avx2,fma,f16c")]
         pub fn $one(w: &[u8], a: Q8Row) -> f32 {
@@ -99,6 +100,65 @@ macro_rules! q8_family {
             unsafe { _mm256_storeu_ps(sm.as_mut_ptr(), summs) };
             std::array::from_fn(|r| hsum_f32_8(acc[r]) + sm[r])
         }
+
+        #[doc = concat!($doc, " Eight weight rows (`rb` bytes each, consecutive in `w`) at once,")]
+        #[doc = "each in its own accumulator with the float steps of the one-row kernel: eight"]
+        #[doc = "independent multiply-add chains instead of one (whose latency bounded decode)."]
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub fn $rows8(w: &[u8], rb: usize, a: Q8Row) -> [f32; 8] {
+            let nb = rb / $bytes;
+            assert!(
+                w.len() >= 8 * rb
+                    && a.qs.len() >= nb * QK
+                    && a.d.len() >= nb
+                    && (!$min || a.s.len() >= nb),
+                "eight weight rows of {nb} blocks"
+            );
+            let w0 = w.as_ptr();
+            let mut acc = [_mm256_setzero_ps(); 8];
+            let mut summs = _mm256_setzero_ps();
+            for i in 0..nb {
+                let off = i * $bytes;
+                rows8::prefetch_next(w, rb, off * 8, 8 * $bytes);
+                // Raw pointers: checking eight rows' bounds per block cost as much as the products.
+                // SAFETY (here and below): rows 0..8 hold `rb >= nb * $bytes` bytes each inside
+                // `w`, as asserted above, so block i of each row is readable.
+                let blk =
+                    |r: usize| unsafe { std::slice::from_raw_parts(w0.add(r * rb + off), $bytes) };
+                let qy = load32_i8(a.qs, i * QK);
+                // Every format of the family keeps its f16 scale first and its min (if any) next.
+                let dx = unsafe { rows8::f16x8_strided(w0.add(off), rb) };
+                let d = _mm256_mul_ps(dx, _mm256_set1_ps(a.d[i]));
+                if $min {
+                    let m = unsafe { rows8::f16x8_strided(w0.add(off + 2), rb) };
+                    summs = _mm256_add_ps(summs, _mm256_mul_ps(m, _mm256_set1_ps(a.s[i])));
+                }
+                let halves = [
+                    _mm256_permute2f128_ps(d, d, 0x00),
+                    _mm256_permute2f128_ps(d, d, 0x11),
+                ];
+                for r in 0..8 {
+                    let (qx, _, _) = $decode(blk(r));
+                    let p = if $signed {
+                        mul_sum_i8_pairs_float(qx, qy)
+                    } else {
+                        mul_sum_us8_pairs_float(qx, qy)
+                    };
+                    let h = halves[r / 4];
+                    let d = match r % 4 {
+                        0 => _mm256_shuffle_ps::<0x00>(h, h),
+                        1 => _mm256_shuffle_ps::<0x55>(h, h),
+                        2 => _mm256_shuffle_ps::<0xAA>(h, h),
+                        _ => _mm256_shuffle_ps::<0xFF>(h, h),
+                    };
+                    acc[r] = _mm256_fmadd_ps(d, p, acc[r]);
+                }
+            }
+            let mut sm = [0.0f32; 8];
+            // SAFETY: `sm` holds 8 floats; the store is unaligned.
+            unsafe { _mm256_storeu_ps(sm.as_mut_ptr(), summs) };
+            std::array::from_fn(|r| hsum_f32_8(acc[r]) + sm[r])
+        }
     };
 }
 
@@ -156,6 +216,7 @@ fn decode_q8_0(b: &[u8]) -> (__m256i, f32, f32) {
 q8_family!(
     dot_q4_0,
     dot_q4_0_x8,
+    dot_q4_0_rows8,
     18,
     decode_q4_0,
     true,
@@ -165,6 +226,7 @@ q8_family!(
 q8_family!(
     dot_q4_1,
     dot_q4_1_x8,
+    dot_q4_1_rows8,
     20,
     decode_q4_1,
     false,
@@ -174,6 +236,7 @@ q8_family!(
 q8_family!(
     dot_q5_0,
     dot_q5_0_x8,
+    dot_q5_0_rows8,
     22,
     decode_q5_0,
     true,
@@ -183,6 +246,7 @@ q8_family!(
 q8_family!(
     dot_q5_1,
     dot_q5_1_x8,
+    dot_q5_1_rows8,
     24,
     decode_q5_1,
     false,
@@ -192,6 +256,7 @@ q8_family!(
 q8_family!(
     dot_q8_0,
     dot_q8_0_x8,
+    dot_q8_0_rows8,
     34,
     decode_q8_0,
     true,

@@ -15,7 +15,6 @@
 //! sums: with one activation row, the transposition costs more than the sums it saves (measured:
 //! decode 22 -> 15 tok/s on the TinyLlama-shape Q4_K_M file).
 
-use super::orders::{k4_decode, k4_row};
 use super::*;
 use crate::quant::act::{Q8KRow, Q8Row};
 use crate::quant::blocks::{self, QK, QK_K};
@@ -23,7 +22,7 @@ use crate::quant::blocks::{self, QK, QK_K};
 /// Eight f16 (as bits) to eight f32.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn f16x8(bits: [u16; 8]) -> __m256 {
+pub(super) fn f16x8(bits: [u16; 8]) -> __m256 {
     // SAFETY: `bits` is 8 u16 (16 bytes); the load is unaligned.
     _mm256_cvtph_ps(unsafe { _mm_loadu_si128(bits.as_ptr() as *const __m128i) })
 }
@@ -31,10 +30,23 @@ fn f16x8(bits: [u16; 8]) -> __m256 {
 /// The eight f16 at `off` of each row's block at `block`, as f32 (lane t: row t).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn scales8(rows: &[&[u8]; 8], block: usize, off: usize) -> __m256 {
+pub(super) fn scales8(rows: &[&[u8]; 8], block: usize, off: usize) -> __m256 {
     f16x8(std::array::from_fn(|t| {
         let b = &rows[t][block + off..block + off + 2];
         u16::from_le_bytes([b[0], b[1]])
+    }))
+}
+
+/// The eight f16 at `p + t * stride` (t = 0..8), as f32.
+///
+/// # Safety
+/// The two bytes at each of those addresses must be readable.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn f16x8_strided(p: *const u8, stride: usize) -> __m256 {
+    // SAFETY: the caller guarantees the reads; they are unaligned.
+    f16x8(std::array::from_fn(|t| unsafe {
+        p.add(t * stride).cast::<u16>().read_unaligned()
     }))
 }
 
@@ -65,7 +77,7 @@ fn transpose_8x4(m: &[__m128i; 8]) -> [__m256i; 4] {
 
 /// Splits `w` into its eight rows of `rb` bytes.
 #[inline]
-fn split8(w: &[u8], rb: usize) -> [&[u8]; 8] {
+pub(super) fn split8(w: &[u8], rb: usize) -> [&[u8]; 8] {
     std::array::from_fn(|t| &w[t * rb..(t + 1) * rb])
 }
 
@@ -75,7 +87,7 @@ fn split8(w: &[u8], rb: usize) -> [&[u8]; 8] {
 /// side by side defeats the hardware prefetchers, which follow one stream per page.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn prefetch_next(w: &[u8], rb: usize, at: usize, len: usize) {
+pub(super) fn prefetch_next(w: &[u8], rb: usize, at: usize, len: usize) {
     let p = w.as_ptr().wrapping_add(8 * rb + at);
     let mut o = 0;
     while o < len {
@@ -280,18 +292,52 @@ fn scales_by_block<'a>(rows: impl ExactSizeIterator<Item = &'a [f32]>, nb: usize
 #[target_feature(enable = "avx2,fma,f16c")]
 pub fn q4_k_x8(w: &[u8], rb: usize, a: Q8KRow) -> [f32; 8] {
     use blocks::q4_k::*;
-    let rows = split8(w, rb);
+    assert!(
+        w.len() >= 8 * rb && a.qs.len() >= rb / 144 * QK_K,
+        "eight rows of {rb} bytes"
+    );
+    let w0 = w.as_ptr();
+    let m4 = _mm256_set1_epi8(0xF);
+    // Byte k of a row's scales, zero-extended, in every i16 lane (pshufb zeroes for 0x80).
+    let pick: [__m256i; 8] = std::array::from_fn(|k| _mm256_set1_epi16(k as i16 | -0x8000));
     let (mut acc, mut acc_m) = (_mm256_setzero_ps(), _mm256_setzero_ps());
     for ib in 0..rb / 144 {
         let block = ib * 144;
         prefetch_next(w, rb, block * 8, 8 * 144);
+        let bs = &a.bsums[ib * 16..ib * 16 + 16];
+        // SAFETY: `bs` holds exactly 16 i16 (32 bytes); the load is unaligned.
+        let q8sums = unsafe { _mm256_loadu_si256(bs.as_ptr() as *const __m256i) };
+        let q8s = _mm_hadd_epi16(
+            _mm256_castsi256_si128(q8sums),
+            _mm256_extracti128_si256(q8sums, 1),
+        );
         let mut v = [_mm256_setzero_si256(); 8];
         let mut m = [_mm_setzero_si128(); 8];
         for t in 0..8 {
-            let blk = k4_decode(&rows[t][block..block + 144], SCALES, QS, None);
-            let (s, mn) = k4_row(&blk, &a, ib);
-            v[t] = _mm256_add_epi32(_mm256_add_epi32(s[0], s[1]), _mm256_add_epi32(s[2], s[3]));
-            m[t] = mn;
+            // SAFETY: rows 0..8 of `rb` bytes lie inside `w` (asserted above). Raw pointers:
+            // checking eight rows' bounds per block cost a tenth of the product.
+            let b = unsafe { std::slice::from_raw_parts(w0.add(t * rb + block), 144) };
+            let (sc, mn) = k4_scales_vec(&b[SCALES..SCALES + 12]);
+            m[t] = _mm_madd_epi16(mn, q8s);
+            let sc = _mm256_broadcastsi128_si256(sc);
+            let mut s = _mm256_setzero_si256();
+            for j in 0..4 {
+                let q4 = load32(b, QS + 32 * j);
+                let q4l = _mm256_and_si256(q4, m4);
+                let q4h = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
+                let q8l = load32_i8(a.qs, ib * QK_K + 64 * j);
+                let q8h = load32_i8(a.qs, ib * QK_K + 64 * j + 32);
+                let pl = _mm256_madd_epi16(
+                    _mm256_shuffle_epi8(sc, pick[2 * j]),
+                    _mm256_maddubs_epi16(q4l, q8l),
+                );
+                let ph = _mm256_madd_epi16(
+                    _mm256_shuffle_epi8(sc, pick[2 * j + 1]),
+                    _mm256_maddubs_epi16(q4h, q8h),
+                );
+                s = _mm256_add_epi32(s, _mm256_add_epi32(pl, ph));
+            }
+            v[t] = s;
         }
         let mj = transpose_8x4(&m);
         let mins = _mm256_add_epi32(
@@ -299,12 +345,31 @@ pub fn q4_k_x8(w: &[u8], rb: usize, a: Q8KRow) -> [f32; 8] {
             _mm256_add_epi32(mj[2], mj[3]),
         );
         let da = _mm256_set1_ps(a.d[ib]);
-        let ds = _mm256_mul_ps(scales8(&rows, block, D), da);
-        let dm = _mm256_mul_ps(scales8(&rows, block, DMIN), da);
+        // SAFETY: as above.
+        let ds = _mm256_mul_ps(unsafe { f16x8_strided(w0.add(block + D), rb) }, da);
+        let dm = _mm256_mul_ps(unsafe { f16x8_strided(w0.add(block + DMIN), rb) }, da);
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum_i32_8x8(&v)), ds, acc);
         acc_m = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mins), dm, acc_m);
     }
     store([_mm256_sub_ps(acc, acc_m)])[0]
+}
+
+/// The 8 scales of a Q4_K/Q5_K super-block from its 12 packed bytes, as the bytes 0-7 of a vector,
+/// and its 8 mins as i16 (llama.cpp's `kmask` unpacking, four u32 operations per field).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn k4_scales_vec(q: &[u8]) -> (__m128i, __m128i) {
+    const KMASK1: u32 = 0x3f3f_3f3f;
+    const KMASK2: u32 = 0x0f0f_0f0f;
+    const KMASK3: u32 = 0x0303_0303;
+    let u = |o: usize| u32::from_le_bytes([q[o], q[o + 1], q[o + 2], q[o + 3]]);
+    let (u0, u1, u2) = (u(0), u(4), u(8));
+    let sc_hi = (u2 & KMASK2) | (((u0 >> 6) & KMASK3) << 4);
+    let mn_lo = u1 & KMASK1;
+    let mn_hi = ((u2 >> 4) & KMASK2) | (((u1 >> 6) & KMASK3) << 4);
+    let sc = _mm_set_epi32(0, 0, sc_hi as i32, (u0 & KMASK1) as i32);
+    let mn = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, mn_hi as i32, mn_lo as i32));
+    (sc, mn)
 }
 
 /// Transposes an 8×8 matrix of i32: lane t of `out[j]` is lane j of `m[t]`.
@@ -752,6 +817,43 @@ mod tests {
                         want.to_bits(),
                         "Q6_K k={k} row {t}"
                     );
+                }
+            }
+        }
+    }
+
+    /// The eight-weight-row gemv of every Q8_0/Q8_1 format equals its one-row kernel on each row,
+    /// bit for bit (rows of 1, 18 and 48 blocks; random scales, mins and values).
+    #[test]
+    fn q8_family_rows8_equal_one_row() {
+        use super::super::dot as d;
+        if !Isa::best().has_avx2() {
+            return;
+        }
+        type One = unsafe fn(&[u8], Q8Row) -> f32;
+        type Rows = unsafe fn(&[u8], usize, Q8Row) -> [f32; 8];
+        let kernels: [(GgmlType, One, Rows); 5] = [
+            (GgmlType::Q4_0, d::dot_q4_0, d::dot_q4_0_rows8),
+            (GgmlType::Q4_1, d::dot_q4_1, d::dot_q4_1_rows8),
+            (GgmlType::Q5_0, d::dot_q5_0, d::dot_q5_0_rows8),
+            (GgmlType::Q5_1, d::dot_q5_1, d::dot_q5_1_rows8),
+            (GgmlType::Q8_0, d::dot_q8_0, d::dot_q8_0_rows8),
+        ];
+        let mut rng = Rng(0x0808_0001);
+        for (ty, one, rows) in kernels {
+            for k in [32usize, 576, 1536] {
+                let x: Vec<f32> = (0..k).map(|_| rng.f32() * 4.0 - 2.0).collect();
+                let with_sums = matches!(ty, GgmlType::Q4_1 | GgmlType::Q5_1);
+                let q = quantize_q8(Isa::scalar(), &x, k, with_sums);
+                let a = q.row(0, k);
+                let w = random_weights(&mut rng, ty, 8, k);
+                let rb = w.len() / 8;
+                // SAFETY: AVX2, FMA and F16C were detected above.
+                let got = unsafe { rows(&w, rb, a) };
+                for (t, g) in got.iter().enumerate() {
+                    // SAFETY: as above.
+                    let want = unsafe { one(&w[t * rb..(t + 1) * rb], a) };
+                    assert_eq!(g.to_bits(), want.to_bits(), "{} k={k} row {t}", ty.name());
                 }
             }
         }
