@@ -114,23 +114,17 @@ macro_rules! q8_family {
                     && (!$min || a.s.len() >= nb),
                 "eight weight rows of {nb} blocks"
             );
-            let w0 = w.as_ptr();
+            let rows = rows8::Rows8::new(w, rb);
             let mut acc = [_mm256_setzero_ps(); 8];
             let mut summs = _mm256_setzero_ps();
             for i in 0..nb {
                 let off = i * $bytes;
                 rows8::prefetch_next(w, rb, off * 8, 8 * $bytes);
-                // Raw pointers: checking eight rows' bounds per block cost as much as the products.
-                // SAFETY (here and below): rows 0..8 hold `rb >= nb * $bytes` bytes each inside
-                // `w`, as asserted above, so block i of each row is readable.
-                let blk =
-                    |r: usize| unsafe { std::slice::from_raw_parts(w0.add(r * rb + off), $bytes) };
                 let qy = load32_i8(a.qs, i * QK);
                 // Every format of the family keeps its f16 scale first and its min (if any) next.
-                let dx = unsafe { rows8::f16x8_strided(w0.add(off), rb) };
-                let d = _mm256_mul_ps(dx, _mm256_set1_ps(a.d[i]));
+                let d = _mm256_mul_ps(rows.f16s(off), _mm256_set1_ps(a.d[i]));
                 if $min {
-                    let m = unsafe { rows8::f16x8_strided(w0.add(off + 2), rb) };
+                    let m = rows.f16s(off + 2);
                     summs = _mm256_add_ps(summs, _mm256_mul_ps(m, _mm256_set1_ps(a.s[i])));
                 }
                 let halves = [
@@ -138,7 +132,7 @@ macro_rules! q8_family {
                     _mm256_permute2f128_ps(d, d, 0x11),
                 ];
                 for r in 0..8 {
-                    let (qx, _, _) = $decode(blk(r));
+                    let (qx, _, _) = $decode(rows.at::<$bytes>(r, off));
                     let p = if $signed {
                         mul_sum_i8_pairs_float(qx, qy)
                     } else {

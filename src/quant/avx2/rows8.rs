@@ -27,29 +27,6 @@ pub(super) fn f16x8(bits: [u16; 8]) -> __m256 {
     _mm256_cvtph_ps(unsafe { _mm_loadu_si128(bits.as_ptr() as *const __m128i) })
 }
 
-/// The eight f16 at `off` of each row's block at `block`, as f32 (lane t: row t).
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn scales8(rows: &[&[u8]; 8], block: usize, off: usize) -> __m256 {
-    f16x8(std::array::from_fn(|t| {
-        let b = &rows[t][block + off..block + off + 2];
-        u16::from_le_bytes([b[0], b[1]])
-    }))
-}
-
-/// The eight f16 at `p + t * stride` (t = 0..8), as f32.
-///
-/// # Safety
-/// The two bytes at each of those addresses must be readable.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-pub(super) unsafe fn f16x8_strided(p: *const u8, stride: usize) -> __m256 {
-    // SAFETY: the caller guarantees the reads; they are unaligned.
-    f16x8(std::array::from_fn(|t| unsafe {
-        p.add(t * stride).cast::<u16>().read_unaligned()
-    }))
-}
-
 /// The sums of the lanes of each of eight vectors: lane t of the result is the sum of `v[t]`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -75,10 +52,49 @@ fn transpose_8x4(m: &[__m128i; 8]) -> [__m256i; 4] {
     [t[0], t[1], t[2], t[3]]
 }
 
-/// Splits `w` into its eight rows of `rb` bytes.
-#[inline]
-pub(super) fn split8(w: &[u8], rb: usize) -> [&[u8]; 8] {
-    std::array::from_fn(|t| &w[t * rb..(t + 1) * rb])
+/// Eight consecutive rows of `rb` bytes. Reading the same block of each row costs one bounds
+/// check for all eight (the offset against `rb`) instead of one per row: with eight checks per
+/// block, the gemv kernels spent about as long checking as multiplying.
+#[derive(Clone, Copy)]
+pub(super) struct Rows8<'a> {
+    w: &'a [u8],
+    rb: usize,
+}
+
+impl<'a> Rows8<'a> {
+    /// The first eight rows of `rb` bytes of `w`.
+    ///
+    /// # Panics
+    /// When `w` is shorter than eight rows.
+    #[inline]
+    pub(super) fn new(w: &'a [u8], rb: usize) -> Self {
+        assert!(w.len() >= 8 * rb, "eight rows of {rb} bytes");
+        Rows8 { w, rb }
+    }
+
+    /// Bytes `off..off + N` of row `t`.
+    ///
+    /// # Panics
+    /// When `t >= 8` or the bytes run past the row.
+    #[inline(always)]
+    pub(super) fn at<const N: usize>(self, t: usize, off: usize) -> &'a [u8; N] {
+        assert!(
+            t < 8 && N <= self.rb && off <= self.rb - N,
+            "row {t} bytes {off}+{N}"
+        );
+        // SAFETY: row t < 8 is bytes t*rb..(t+1)*rb of `w`, which holds 8*rb (checked by `new`),
+        // and off + N <= rb; [u8; N] has alignment 1.
+        unsafe { &*self.w.as_ptr().add(t * self.rb + off).cast::<[u8; N]>() }
+    }
+
+    /// The f16 at byte `off` of each row, as f32 (lane t: row t).
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) fn f16s(self, off: usize) -> __m256 {
+        f16x8(std::array::from_fn(|t| {
+            u16::from_le_bytes(*self.at::<2>(t, off))
+        }))
+    }
 }
 
 /// Asks for the `len` bytes at `at` of the eight rows that follow these in memory (the next group
@@ -101,11 +117,12 @@ pub(super) fn prefetch_next(w: &[u8], rb: usize, at: usize, len: usize) {
 /// values `ax`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn q4_0_decode8(rows: &[&[u8]; 8], off: usize) -> ([__m256i; 8], [__m256i; 8]) {
+fn q4_0_decode8(rows: Rows8, off: usize) -> ([__m256i; 8], [__m256i; 8]) {
     use blocks::q4_0::*;
     let m8 = _mm256_set1_epi8(8);
-    let qx: [__m256i; 8] =
-        std::array::from_fn(|t| _mm256_sub_epi8(bytes_from_nibbles_32(rows[t], off + QS), m8));
+    let qx: [__m256i; 8] = std::array::from_fn(|t| {
+        _mm256_sub_epi8(bytes_from_nibbles_32(rows.at::<16>(t, off + QS), 0), m8)
+    });
     let ax = std::array::from_fn(|t| _mm256_sign_epi8(qx[t], qx[t]));
     (qx, ax)
 }
@@ -150,14 +167,14 @@ fn store<const R: usize>(acc: [__m256; R]) -> [[f32; 8]; R] {
 #[target_feature(enable = "avx2,fma,f16c")]
 pub fn q4_0_x8(w: &[u8], rb: usize, a: Q8Row) -> [f32; 8] {
     use blocks::q4_0::*;
-    let rows = split8(w, rb);
+    let rows = Rows8::new(w, rb);
     let mut acc = _mm256_setzero_ps();
     for i in 0..rb / 18 {
         let off = i * 18;
         prefetch_next(w, rb, off * 8, 144);
-        let (qx, ax) = q4_0_decode8(&rows, off);
+        let (qx, ax) = q4_0_decode8(rows, off);
         let isum = q4_0_isums(&qx, &ax, load32_i8(a.qs, i * QK));
-        let d = _mm256_mul_ps(scales8(&rows, off, D), _mm256_set1_ps(a.d[i]));
+        let d = _mm256_mul_ps(rows.f16s(off + D), _mm256_set1_ps(a.d[i]));
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), d, acc);
     }
     store([acc])[0]
@@ -236,7 +253,7 @@ pub fn q4_0_x8m(w: &[u8], rb: usize, a: &[Q8Row], out: &mut [f32], stride: usize
     let m4 = _mm256_set1_epi8(0xF);
     let mut accs = vec![_mm256_setzero_ps(); a.len()];
     for (grp, w) in w.chunks_exact(8 * rb).enumerate() {
-        let rows = split8(w, rb);
+        let rows = Rows8::new(w, rb);
         accs.fill(_mm256_setzero_ps());
         for b0 in (0..nb).step_by(Q40_CHUNK) {
             let n = Q40_CHUNK.min(nb - b0);
@@ -244,12 +261,14 @@ pub fn q4_0_x8m(w: &[u8], rb: usize, a: &[Q8Row], out: &mut [f32], stride: usize
             let mut dw = [_mm256_setzero_ps(); Q40_CHUNK];
             for c in 0..n {
                 let off = (b0 + c) * 18;
-                let t = transpose_8x4(&std::array::from_fn(|t| load16(rows[t], off + QS)));
+                let t = transpose_8x4(&std::array::from_fn(|t| {
+                    load16(rows.at::<16>(t, off + QS), 0)
+                }));
                 for g in 0..4 {
                     q[c][g] = _mm256_and_si256(t[g], m4);
                     q[c][g + 4] = _mm256_and_si256(_mm256_srli_epi16(t[g], 4), m4);
                 }
-                dw[c] = scales8(&rows, off, D);
+                dw[c] = rows.f16s(off + D);
             }
             let ck = Q40Chunk {
                 q: &q[..n],
@@ -292,11 +311,7 @@ fn scales_by_block<'a>(rows: impl ExactSizeIterator<Item = &'a [f32]>, nb: usize
 #[target_feature(enable = "avx2,fma,f16c")]
 pub fn q4_k_x8(w: &[u8], rb: usize, a: Q8KRow) -> [f32; 8] {
     use blocks::q4_k::*;
-    assert!(
-        w.len() >= 8 * rb && a.qs.len() >= rb / 144 * QK_K,
-        "eight rows of {rb} bytes"
-    );
-    let w0 = w.as_ptr();
+    let rows = Rows8::new(w, rb);
     let m4 = _mm256_set1_epi8(0xF);
     // Byte k of a row's scales, zero-extended, in every i16 lane (pshufb zeroes for 0x80).
     let pick: [__m256i; 8] = std::array::from_fn(|k| _mm256_set1_epi16(k as i16 | -0x8000));
@@ -314,9 +329,7 @@ pub fn q4_k_x8(w: &[u8], rb: usize, a: Q8KRow) -> [f32; 8] {
         let mut v = [_mm256_setzero_si256(); 8];
         let mut m = [_mm_setzero_si128(); 8];
         for t in 0..8 {
-            // SAFETY: rows 0..8 of `rb` bytes lie inside `w` (asserted above). Raw pointers:
-            // checking eight rows' bounds per block cost a tenth of the product.
-            let b = unsafe { std::slice::from_raw_parts(w0.add(t * rb + block), 144) };
+            let b = rows.at::<144>(t, block);
             let (sc, mn) = k4_scales_vec(&b[SCALES..SCALES + 12]);
             m[t] = _mm_madd_epi16(mn, q8s);
             let sc = _mm256_broadcastsi128_si256(sc);
@@ -345,9 +358,8 @@ pub fn q4_k_x8(w: &[u8], rb: usize, a: Q8KRow) -> [f32; 8] {
             _mm256_add_epi32(mj[2], mj[3]),
         );
         let da = _mm256_set1_ps(a.d[ib]);
-        // SAFETY: as above.
-        let ds = _mm256_mul_ps(unsafe { f16x8_strided(w0.add(block + D), rb) }, da);
-        let dm = _mm256_mul_ps(unsafe { f16x8_strided(w0.add(block + DMIN), rb) }, da);
+        let ds = _mm256_mul_ps(rows.f16s(block + D), da);
+        let dm = _mm256_mul_ps(rows.f16s(block + DMIN), da);
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum_i32_8x8(&v)), ds, acc);
         acc_m = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mins), dm, acc_m);
     }
@@ -425,7 +437,7 @@ struct K4Lanes {
 #[allow(clippy::needless_range_loop)]
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn k4_lanes(rows: &[&[u8]; 8], ib: usize) -> K4Lanes {
+fn k4_lanes(rows: Rows8, ib: usize) -> K4Lanes {
     use blocks::q4_k::*;
     let block = ib * 144;
     let m4 = _mm256_set1_epi8(0xF);
@@ -433,7 +445,7 @@ fn k4_lanes(rows: &[&[u8]; 8], ib: usize) -> K4Lanes {
     for j in 0..4 {
         // Byte i of the 32 at QS + 32j: value i of sub-block 2j (low nibble) and of 2j + 1 (high).
         let t = transpose_8x8(&std::array::from_fn(|t| {
-            load32(rows[t], block + QS + 32 * j)
+            load32(rows.at::<32>(t, block + QS + 32 * j), 0)
         }));
         for g in 0..8 {
             q[2 * j][g] = _mm256_and_si256(t[g], m4);
@@ -441,8 +453,8 @@ fn k4_lanes(rows: &[&[u8]; 8], ib: usize) -> K4Lanes {
         }
     }
     let (mut sc, mut mn) = ([[0i32; 8]; 8], [[0i32; 8]; 4]);
-    for (t, row) in rows.iter().enumerate() {
-        let (s, m) = blocks::scales_mins_k4(&row[block + SCALES..block + SCALES + 12]);
+    for t in 0..8 {
+        let (s, m) = blocks::scales_mins_k4(rows.at::<12>(t, block + SCALES));
         for j in 0..8 {
             sc[j][t] = s[j] as i32 * 0x1_0001;
         }
@@ -529,8 +541,8 @@ fn k4_lanes_rows<const R: usize>(
 #[target_feature(enable = "avx2,fma,f16c")]
 pub fn q4_k_x8m(w: &[u8], rb: usize, a: &[Q8KRow], out: &mut [f32], stride: usize) {
     use blocks::q4_k::*;
-    let unpack = |rows: &[&[u8]; 8], ib: usize| {
-        let dd = (scales8(rows, ib * 144, D), scales8(rows, ib * 144, DMIN));
+    let unpack = |rows: Rows8, ib: usize| {
+        let dd = (rows.f16s(ib * 144 + D), rows.f16s(ib * 144 + DMIN));
         (k4_lanes(rows, ib), dd)
     };
     k_x8m(
@@ -561,7 +573,7 @@ fn k_x8m<L, Acc: Copy>(
     a: &[Q8KRow],
     (out, stride): (&mut [f32], usize),
     zero: Acc,
-    unpack: impl Fn(&[&[u8]; 8], usize) -> L,
+    unpack: impl Fn(Rows8, usize) -> L,
     rows4: impl Fn(&L, [KRow; 4], &mut [Acc]),
     rows1: impl Fn(&L, [KRow; 1], &mut [Acc]),
     result: impl Fn(Acc) -> __m256,
@@ -571,10 +583,10 @@ fn k_x8m<L, Acc: Copy>(
     let mut accs = vec![zero; a.len()];
     let m4 = a.len() / 4 * 4;
     for (grp, w) in w.chunks_exact(8 * rb).enumerate() {
-        let rows = split8(w, rb);
+        let rows = Rows8::new(w, rb);
         accs.fill(zero);
         for ib in 0..nb {
-            let lanes = unpack(&rows, ib);
+            let lanes = unpack(rows, ib);
             let das = &das[ib * a.len()..(ib + 1) * a.len()];
             let row = |i: usize| -> KRow {
                 let q: &[i8; QK_K] = a[i].qs[ib * QK_K..(ib + 1) * QK_K].try_into().unwrap();
@@ -612,10 +624,14 @@ struct K6Lanes {
 #[allow(clippy::needless_range_loop)]
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn k6_lanes(rows: &[&[u8]; 8], ib: usize) -> K6Lanes {
+fn k6_lanes(rows: Rows8, ib: usize) -> K6Lanes {
     use blocks::q6_k::*;
     let block = ib * 210;
-    let tr = |off: usize| transpose_8x8(&std::array::from_fn(|t| load32(rows[t], block + off)));
+    let tr = |off: usize| {
+        transpose_8x8(&std::array::from_fn(|t| {
+            load32(rows.at::<32>(t, block + off), 0)
+        }))
+    };
     let m15 = _mm256_set1_epi8(15);
     let mut q = [[_mm256_setzero_si256(); 4]; 16];
     for j in 0..2 {
@@ -638,8 +654,8 @@ fn k6_lanes(rows: &[&[u8]; 8], ib: usize) -> K6Lanes {
         }
     }
     let (mut sc, mut sc2) = ([[0i32; 8]; 16], [[0i32; 8]; 8]);
-    for (t, row) in rows.iter().enumerate() {
-        let s = &row[block + SCALES..block + SCALES + 16];
+    for t in 0..8 {
+        let s = rows.at::<16>(t, block + SCALES);
         for g in 0..16 {
             let u = s[g] as i8 as i16 as u16 as u32;
             sc[g][t] = (u | u << 16) as i32;
@@ -654,7 +670,7 @@ fn k6_lanes(rows: &[&[u8]; 8], ib: usize) -> K6Lanes {
         q,
         sc: std::array::from_fn(|g| v(&sc[g])),
         sc2: std::array::from_fn(|p| v(&sc2[p])),
-        d: scales8(rows, block, D),
+        d: rows.f16s(block + D),
     }
 }
 
