@@ -29,6 +29,11 @@ pub struct Q8Act {
     /// Per-block `sum(qs)`, exact (the eight-row Q4_0 product subtracts `8 · sum` once per block
     /// instead of centring every weight).
     pub isum: Vec<i32>,
+    /// `d` of each whole group of eight rows transposed for [`Q8Act::eight`]: group g's scale of
+    /// block b for its row t at `(g * nb + b) * 8 + t`.
+    pub d8: Vec<f32>,
+    /// `s` transposed as `d8` (Q8_1; empty for Q8_0).
+    pub s8: Vec<f32>,
 }
 
 /// Rows of activations in Q8_K super-blocks of 256.
@@ -66,9 +71,9 @@ pub struct Q8Eight<'a> {
     /// Distance between rows in `qs`.
     pub stride: usize,
     /// `d[8 * b + r]`: row r's scale of block b.
-    pub d: Vec<f32>,
+    pub d: &'a [f32],
     /// `s[8 * b + r]`: row r's `d * sum` of block b (Q8_1; empty for Q8_0).
-    pub s: Vec<f32>,
+    pub s: &'a [f32],
 }
 
 /// A borrowed row of [`Q8KAct`].
@@ -101,21 +106,43 @@ impl Q8Act {
 
 impl Q8Act {
     /// Rows `i0..i0 + 8` of rows of `k` values, for the eight-row kernels.
+    ///
+    /// # Panics
+    /// When `i0` is not a multiple of 8 or the rows run past the last whole group of eight.
     pub fn eight(&self, i0: usize, k: usize) -> Q8Eight<'_> {
+        assert!(
+            i0.is_multiple_of(8),
+            "groups of eight rows start at a multiple of 8"
+        );
         let nb = k / QK;
-        let tr = |v: &[f32]| -> Vec<f32> {
-            if v.is_empty() {
-                return Vec::new();
-            }
-            let v = &v[i0 * nb..(i0 + 8) * nb];
-            (0..8 * nb).map(|j| v[(j % 8) * nb + j / 8]).collect()
-        };
+        let group = (i0 * nb)..((i0 + 8) * nb);
         Q8Eight {
             qs: &self.qs[i0 * self.stride..],
             stride: self.stride,
-            d: tr(&self.d),
-            s: tr(&self.s),
+            d: &self.d8[group.clone()],
+            s: if self.s8.is_empty() {
+                &[]
+            } else {
+                &self.s8[group]
+            },
         }
+    }
+
+    /// Fills `d8` and `s8` from `d` and `s` (rows of `nb` blocks).
+    fn transpose_eights(&mut self, nb: usize) {
+        let by_eights = |v: &[f32]| -> Vec<f32> {
+            let mut out = vec![0.0f32; v.len() / (8 * nb) * 8 * nb];
+            for (og, vg) in out.chunks_exact_mut(8 * nb).zip(v.chunks_exact(8 * nb)) {
+                for (t, row) in vg.chunks_exact(nb).enumerate() {
+                    for (b, &x) in row.iter().enumerate() {
+                        og[b * 8 + t] = x;
+                    }
+                }
+            }
+            out
+        };
+        self.d8 = by_eights(&self.d);
+        self.s8 = by_eights(&self.s);
     }
 }
 
@@ -196,15 +223,15 @@ pub fn quantize_q8(isa: Isa, x: &[f32], k: usize, with_sums: bool) -> Q8Act {
         d: vec![0.0; nb],
         s: if with_sums { vec![0.0; nb] } else { Vec::new() },
         isum: vec![0; nb],
+        ..Default::default()
     };
-    #[cfg(target_arch = "x86_64")]
-    if isa.has_avx2() {
+    match () {
+        #[cfg(target_arch = "x86_64")]
         // SAFETY: `has_avx2` is true only after run-time detection of AVX2, FMA and F16C.
-        unsafe { super::avx2::act::quantize_q8(x, k, &mut out) };
-        return out;
+        () if isa.has_avx2() => unsafe { super::avx2::act::quantize_q8(x, k, &mut out) },
+        () => quantize_q8_scalar(x, k, &mut out),
     }
-    let _ = isa;
-    quantize_q8_scalar(x, k, &mut out);
+    out.transpose_eights(k / QK);
     out
 }
 

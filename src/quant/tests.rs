@@ -195,6 +195,7 @@ fn q8_quantizers_avx2_bit_exact() {
                         Vec::new()
                     },
                     isum: vec![0; blocks],
+                    ..Default::default()
                 };
                 super::act::quantize_q8_scalar(&x, x.len(), &mut s);
                 assert_eq!(a.qs, s.qs, "qs, {blocks} blocks, sums {with_sums}");

@@ -67,12 +67,8 @@ macro_rules! q8_family {
                     summs = _mm256_add_ps(summs, _mm256_mul_ps(_mm256_set1_ps(mx), s));
                 }
                 // `dx · dy` of the eight rows in one product (the rounding of the scalar one),
-                // then each row's lane broadcast by in-lane shuffles of the two halves.
-                let d = _mm256_mul_ps(dxv, dy);
-                let halves = [
-                    _mm256_permute2f128_ps(d, d, 0x00),
-                    _mm256_permute2f128_ps(d, d, 0x11),
-                ];
+                // then each row's value broadcast from memory.
+                let dd = f32x8_array(_mm256_mul_ps(dxv, dy));
                 let mut qp = a.qs[i * QK..].as_ptr();
                 for r in 0..8 {
                     // SAFETY: row r < 8: its block i lies inside `a.qs`, as asserted above; the
@@ -85,14 +81,7 @@ macro_rules! q8_family {
                         qy
                     };
                     let p = mul_sum_us8_pairs_float(ax, sy);
-                    let h = halves[r / 4];
-                    let d = match r % 4 {
-                        0 => _mm256_shuffle_ps::<0x00>(h, h),
-                        1 => _mm256_shuffle_ps::<0x55>(h, h),
-                        2 => _mm256_shuffle_ps::<0xAA>(h, h),
-                        _ => _mm256_shuffle_ps::<0xFF>(h, h),
-                    };
-                    acc[r] = _mm256_fmadd_ps(d, p, acc[r]);
+                    acc[r] = _mm256_fmadd_ps(broadcast_mem(&dd[r]), p, acc[r]);
                 }
             }
             let mut sm = [0.0f32; 8];
@@ -127,10 +116,7 @@ macro_rules! q8_family {
                     let m = rows.f16s(off + 2);
                     summs = _mm256_add_ps(summs, _mm256_mul_ps(m, _mm256_set1_ps(a.s[i])));
                 }
-                let halves = [
-                    _mm256_permute2f128_ps(d, d, 0x00),
-                    _mm256_permute2f128_ps(d, d, 0x11),
-                ];
+                let dd = f32x8_array(d);
                 for r in 0..8 {
                     let (qx, _, _) = $decode(rows.at::<$bytes>(r, off));
                     let p = if $signed {
@@ -138,14 +124,7 @@ macro_rules! q8_family {
                     } else {
                         mul_sum_us8_pairs_float(qx, qy)
                     };
-                    let h = halves[r / 4];
-                    let d = match r % 4 {
-                        0 => _mm256_shuffle_ps::<0x00>(h, h),
-                        1 => _mm256_shuffle_ps::<0x55>(h, h),
-                        2 => _mm256_shuffle_ps::<0xAA>(h, h),
-                        _ => _mm256_shuffle_ps::<0xFF>(h, h),
-                    };
-                    acc[r] = _mm256_fmadd_ps(d, p, acc[r]);
+                    acc[r] = _mm256_fmadd_ps(broadcast_mem(&dd[r]), p, acc[r]);
                 }
             }
             let mut sm = [0.0f32; 8];

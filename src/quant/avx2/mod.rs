@@ -61,6 +61,36 @@ pub fn f16_at(b: &[u8], off: usize) -> f32 {
     f16_to_f32(u16::from_le_bytes([b[off], b[off + 1]]))
 }
 
+/// The eight lanes of `v`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn f32x8_array(v: __m256) -> [f32; 8] {
+    let mut out = [0.0f32; 8];
+    // SAFETY: `out` holds 8 floats; the store is unaligned.
+    unsafe { _mm256_storeu_ps(out.as_mut_ptr(), v) };
+    out
+}
+
+/// `*x` in all eight lanes, as a `vbroadcastss` from memory: a load, where LLVM rewrites
+/// `_mm256_broadcast_ss` of a value it has in a register into shuffles, which compete with the
+/// products for the vector ALUs (the eight-activation-row products broadcast one scale per
+/// product).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn broadcast_mem(x: &f32) -> __m256 {
+    let out: __m256;
+    // SAFETY: `x` is a valid reference to 4 readable bytes; the instruction only reads them.
+    unsafe {
+        std::arch::asm!(
+            "vbroadcastss {y}, dword ptr [{p}]",
+            p = in(reg) x as *const f32,
+            y = out(ymm_reg) out,
+            options(pure, readonly, nostack, preserves_flags),
+        );
+    }
+    out
+}
+
 /// How far ahead of the block being read the one-row kernels ask for weight bytes. In decode the
 /// weights stream from memory; the hardware prefetchers alone left the kernels stalled on loads.
 pub const PREFETCH_AHEAD: usize = 1024;
