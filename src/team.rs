@@ -226,6 +226,22 @@ pub fn for_each(n: usize, f: &(dyn Fn(usize) + Sync)) {
     }
 }
 
+/// Runs `f(first_row, rows)` over `data` cut into runs of whole rows of `row_len` values, about
+/// 16K values each, on the current team ([`for_each`]); in one call on this thread when `data` is
+/// under two runs (a decode step's rows), where handing work out would cost more than it saves.
+pub fn for_rows<T: Send>(data: &mut [T], row_len: usize, f: &(dyn Fn(usize, &mut [T]) + Sync)) {
+    const PART: usize = 16 * 1024;
+    let per = (PART / row_len.max(1)).max(1);
+    if data.len() < 2 * PART || data.len() <= per * row_len {
+        return f(0, data);
+    }
+    let parts: Vec<parking_lot::Mutex<&mut [T]>> = data
+        .chunks_mut(per * row_len)
+        .map(parking_lot::Mutex::new)
+        .collect();
+    for_each(parts.len(), &|i| f(i * per, &mut parts[i].lock()));
+}
+
 /// Number of threads [`for_each`] runs on.
 pub fn threads() -> usize {
     let team = CURRENT.with(|c| c.get());

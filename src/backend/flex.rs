@@ -38,14 +38,16 @@ impl ChordBackend for Cpu {
         let w = contiguous(weight.clone());
         let w = f32s(&w);
         let mut y = f32s(&x).to_vec();
-        for row in y.chunks_exact_mut(d) {
-            let sum: f64 = row.iter().map(|v| (v * v) as f64).sum();
-            let mean = (sum / d as f64) as f32;
-            let scale = 1.0 / (mean + eps).sqrt();
-            for (v, w) in row.iter_mut().zip(w) {
-                *v = *v * scale * w;
+        crate::team::for_rows(&mut y, d, &|_, rows| {
+            for row in rows.chunks_exact_mut(d) {
+                let sum: f64 = row.iter().map(|v| (v * v) as f64).sum();
+                let mean = (sum / d as f64) as f32;
+                let scale = 1.0 / (mean + eps).sqrt();
+                for (v, w) in row.iter_mut().zip(w) {
+                    *v = *v * scale * w;
+                }
             }
-        }
+        });
         let out = FlexTensor::from_data(TensorData::new(y, [t, d]));
         Tensor::from_primitive(TensorPrimitive::Float(out))
     }
@@ -55,7 +57,11 @@ impl ChordBackend for Cpu {
         let [t, d] = gate.dims();
         let (gate, up) = (contiguous(gate), contiguous(up));
         let mut y = vec![0f32; t * d];
-        attn::swiglu(Isa::best(), f32s(&gate), f32s(&up), &mut y);
+        let (gate, up) = (f32s(&gate), f32s(&up));
+        crate::team::for_rows(&mut y, d, &|r0, rows| {
+            let at = r0 * d..r0 * d + rows.len();
+            attn::swiglu(Isa::best(), &gate[at.clone()], &up[at], rows);
+        });
         let out = FlexTensor::from_data(TensorData::new(y, [t, d]));
         Tensor::from_primitive(TensorPrimitive::Float(out))
     }
@@ -74,16 +80,18 @@ impl ChordBackend for Cpu {
         let (cos, sin) = (contiguous(cos.clone()), contiguous(sin.clone()));
         let (cos, sin) = (f32s(&cos), f32s(&sin));
         let mut y = f32s(&x).to_vec();
-        for (i, row) in y.chunks_exact_mut(heads * dim).enumerate() {
-            let (c, s) = (&cos[i * half..][..half], &sin[i * half..][..half]);
-            for head in row.chunks_exact_mut(dim) {
-                for (p, pair) in head[..rope_dim].chunks_exact_mut(2).enumerate() {
-                    let (x0, x1) = (pair[0], pair[1]);
-                    pair[0] = x0.mul_add(c[p], -(x1 * s[p]));
-                    pair[1] = x0.mul_add(s[p], x1 * c[p]);
+        crate::team::for_rows(&mut y, heads * dim, &|r0, rows| {
+            for (i, row) in (r0..).zip(rows.chunks_exact_mut(heads * dim)) {
+                let (c, s) = (&cos[i * half..][..half], &sin[i * half..][..half]);
+                for head in row.chunks_exact_mut(dim) {
+                    for (p, pair) in head[..rope_dim].chunks_exact_mut(2).enumerate() {
+                        let (x0, x1) = (pair[0], pair[1]);
+                        pair[0] = x0.mul_add(c[p], -(x1 * s[p]));
+                        pair[1] = x0.mul_add(s[p], x1 * c[p]);
+                    }
                 }
             }
-        }
+        });
         let out = FlexTensor::from_data(TensorData::new(y, [t, heads, dim]));
         Tensor::from_primitive(TensorPrimitive::Float(out))
     }

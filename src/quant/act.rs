@@ -87,7 +87,64 @@ pub struct Q8KRow<'a> {
     pub bsums: &'a [i16],
 }
 
+/// Consecutive rows of a [`Q8Act`] for one quantizer call to fill (see [`Q8Act::parts`]).
+#[derive(Debug)]
+pub struct Q8Rows<'a> {
+    /// The rows' values, `stride` apart.
+    pub qs: &'a mut [i8],
+    /// Distance between rows in `qs`.
+    pub stride: usize,
+    /// The rows' block scales.
+    pub d: &'a mut [f32],
+    /// The rows' `d * sum` (Q8_1; empty for Q8_0).
+    pub s: &'a mut [f32],
+    /// The rows' exact block sums.
+    pub isum: &'a mut [i32],
+}
+
+/// Consecutive rows of a [`Q8KAct`] for one quantizer call to fill.
+#[derive(Debug)]
+struct Q8KRows<'a> {
+    qs: &'a mut [i8],
+    stride: usize,
+    d: &'a mut [f32],
+    bsums: &'a mut [i16],
+}
+
+/// Rows per part when a quantizer runs on the current team: about 32K values, so that a part costs
+/// much more than handing it to a thread; one part (no team) below twice that.
+fn rows_per_part(rows: usize, k: usize) -> usize {
+    if rows * k < 2 * 32768 {
+        rows.max(1)
+    } else {
+        (32768 / k).max(1)
+    }
+}
+
 impl Q8Act {
+    /// The rows split into parts of `per` rows (the last may be shorter) of `nb` blocks each.
+    pub fn parts(&mut self, per: usize, nb: usize) -> Vec<Q8Rows<'_>> {
+        let stride = self.stride;
+        let s: Box<dyn Iterator<Item = &mut [f32]>> = if self.s.is_empty() {
+            Box::new(std::iter::repeat_with(|| &mut [][..]))
+        } else {
+            Box::new(self.s.chunks_mut(per * nb))
+        };
+        self.qs
+            .chunks_mut(per * stride)
+            .zip(self.d.chunks_mut(per * nb))
+            .zip(s)
+            .zip(self.isum.chunks_mut(per * nb))
+            .map(|(((qs, d), s), isum)| Q8Rows {
+                qs,
+                stride,
+                d,
+                s,
+                isum,
+            })
+            .collect()
+    }
+
     /// Row `i` of rows of `k` values.
     pub fn row(&self, i: usize, k: usize) -> Q8Row<'_> {
         let nb = k / QK;
@@ -194,6 +251,26 @@ impl<'a> Act<'a> {
     }
 }
 
+/// Runs `quantize(x rows, part)` for each part of `parts` on the current team, the rows of `x`
+/// (of `k` values) split as the parts are.
+fn run_parts<P: Send>(
+    x: &[f32],
+    k: usize,
+    per: usize,
+    parts: Vec<P>,
+    quantize: impl Fn(&[f32], &mut P) + Sync,
+) {
+    if parts.len() == 1 {
+        let mut parts = parts;
+        return quantize(x, &mut parts[0]);
+    }
+    let parts: Vec<parking_lot::Mutex<P>> = parts.into_iter().map(parking_lot::Mutex::new).collect();
+    crate::team::for_each(parts.len(), &|i| {
+        let x = &x[i * per * k..((i + 1) * per * k).min(x.len())];
+        quantize(x, &mut parts[i].lock());
+    });
+}
+
 /// The blocks of `bs` values of `x` (rows of `k`) beside their places in `qs` (rows `stride`
 /// apart), in order.
 pub(super) fn blocks_mut<'a>(
@@ -225,21 +302,22 @@ pub fn quantize_q8(isa: Isa, x: &[f32], k: usize, with_sums: bool) -> Q8Act {
         isum: vec![0; nb],
         ..Default::default()
     };
-    match () {
+    let per = rows_per_part(x.len() / k, k);
+    run_parts(x, k, per, out.parts(per, k / QK), |x, part| match () {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `has_avx2` is true only after run-time detection of AVX2, FMA and F16C.
-        () if isa.has_avx2() => unsafe { super::avx2::act::quantize_q8(x, k, &mut out) },
-        () => quantize_q8_scalar(x, k, &mut out),
-    }
+        () if isa.has_avx2() => unsafe { super::avx2::act::quantize_q8(x, k, part) },
+        () => quantize_q8_scalar(x, k, part),
+    });
     out.transpose_eights(k / QK);
     out
 }
 
 /// The portable Q8_0/Q8_1 quantizer of rows of `k` values (fills `out.s` when it is not empty, and
 /// `out.isum`).
-pub fn quantize_q8_scalar(x: &[f32], k: usize, out: &mut Q8Act) {
+pub fn quantize_q8_scalar(x: &[f32], k: usize, out: &mut Q8Rows) {
     let with_sums = !out.s.is_empty();
-    for (ib, (xb, qb)) in blocks_mut(x, &mut out.qs, k, out.stride, QK).enumerate() {
+    for (ib, (xb, qb)) in blocks_mut(x, out.qs, k, out.stride, QK).enumerate() {
         let amax = xb.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         let d = amax / 127.0;
         let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
@@ -279,7 +357,26 @@ pub fn quantize_q8_k(x: &[f32], k: usize) -> Q8KAct {
         d: vec![0.0; nb],
         bsums: vec![0; nb * 16],
     };
-    for (ib, (xb, qb)) in blocks_mut(x, &mut out.qs, k, stride, QK_K).enumerate() {
+    let (per, nbr) = (rows_per_part(x.len() / k, k), k / QK_K);
+    let parts: Vec<Q8KRows> = out
+        .qs
+        .chunks_mut(per * stride)
+        .zip(out.d.chunks_mut(per * nbr))
+        .zip(out.bsums.chunks_mut(per * nbr * 16))
+        .map(|((qs, d), bsums)| Q8KRows {
+            qs,
+            stride,
+            d,
+            bsums,
+        })
+        .collect();
+    run_parts(x, k, per, parts, |x, part| quantize_q8_k_rows(x, k, part));
+    out
+}
+
+/// [`quantize_q8_k`] of the rows of `x` into `out`.
+fn quantize_q8_k_rows(x: &[f32], k: usize, out: &mut Q8KRows) {
+    for (ib, (xb, qb)) in blocks_mut(x, out.qs, k, out.stride, QK_K).enumerate() {
         let mut max = 0.0f32;
         let mut amax = 0.0f32;
         for &v in xb {
@@ -300,5 +397,4 @@ pub fn quantize_q8_k(x: &[f32], k: usize) -> Q8KAct {
         }
         out.d[ib] = 1.0 / iscale;
     }
-    out
 }

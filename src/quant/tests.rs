@@ -197,7 +197,7 @@ fn q8_quantizers_avx2_bit_exact() {
                     isum: vec![0; blocks],
                     ..Default::default()
                 };
-                super::act::quantize_q8_scalar(&x, x.len(), &mut s);
+                super::act::quantize_q8_scalar(&x, x.len(), &mut s.parts(1, blocks)[0]);
                 assert_eq!(a.qs, s.qs, "qs, {blocks} blocks, sums {with_sums}");
                 assert_eq!(a.d, s.d, "d, {blocks} blocks");
                 assert_eq!(a.isum, s.isum, "isum, {blocks} blocks");
@@ -232,6 +232,37 @@ fn q8_quantizers_round_trip() {
     }
     let zero = quantize_q8_k(&[0.0; QK_K], QK_K);
     assert!(zero.qs.iter().all(|&q| q == 0) && zero.d[0] == 0.0);
+}
+
+/// Quantizing many rows at once (split into parts over two threads) gives each row exactly what
+/// quantizing it alone gives.
+#[test]
+fn q8_quantizers_split_rows_like_single_rows() {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    let mut rng = Rng(0x51);
+    let (rows, k) = (41usize, 2048usize);
+    let x = rng.floats(rows * k, 3.0);
+    pool.install(|| {
+        for isa in [Isa::scalar(), Isa::best()] {
+            for sums in [false, true] {
+                let all = quantize_q8(isa, &x, k, sums);
+                for r in 0..rows {
+                    let one = quantize_q8(isa, &x[r * k..(r + 1) * k], k, sums);
+                    let (a, o) = (all.row(r, k), one.row(0, k));
+                    assert_eq!((a.qs, a.d, a.s, a.isum), (o.qs, o.d, o.s, o.isum), "row {r}");
+                }
+            }
+        }
+        let all = quantize_q8_k(&x, k);
+        for r in 0..rows {
+            let one = quantize_q8_k(&x[r * k..(r + 1) * k], k);
+            let (a, o) = (all.row(r, k), one.row(0, k));
+            assert_eq!((a.qs, a.d, a.bsums), (o.qs, o.d, o.bsums), "Q8_K row {r}");
+        }
+    });
 }
 
 /// Whether a batch row may differ in its last bits from the same row alone: on AVX2, K-quant

@@ -1,6 +1,6 @@
 //! AVX2 activation quantizer: llama.cpp's x86 `quantize_row_q8_0` / `quantize_row_q8_1`.
 
-use super::super::act::{blocks_mut, Q8Act};
+use super::super::act::{blocks_mut, Q8Rows};
 use super::hsum_i32_8;
 use crate::quant::blocks::QK;
 use half::f16;
@@ -9,11 +9,11 @@ use std::arch::x86_64::*;
 /// Quantizes `x` (rows of `k` values) into `out` (sized by the caller), filling `out.isum`, and
 /// `out.s` when it is not empty.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub fn quantize_q8(x: &[f32], k: usize, out: &mut Q8Act) {
+pub fn quantize_q8(x: &[f32], k: usize, out: &mut Q8Rows) {
     let with_sums = !out.s.is_empty();
     let sign = _mm256_set1_ps(-0.0);
     let perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-    for (ib, (xb, qb)) in blocks_mut(x, &mut out.qs, k, out.stride, QK).enumerate() {
+    for (ib, (xb, qb)) in blocks_mut(x, out.qs, k, out.stride, QK).enumerate() {
         // SAFETY: `xb` holds exactly 32 floats; the four unaligned loads read 8 each.
         let v = unsafe {
             [
