@@ -172,6 +172,16 @@ impl<B: ChordBackend> Transformer<B> {
             let scale = 1.0 / (cfg.head_dim as f32).sqrt();
             let attn = B::kv_attention(q, &self.cache[l], pos0, scale);
             x = x + B::qmatmul(attn, &lw.wo)?;
+            if l + 1 == cfg.n_layer {
+                // The last layer's feed-forward only feeds the logits: like llama.cpp (its
+                // `inp_out_ids`), run it on the positions whose logits are wanted, so that the
+                // products take the same (single-row) path as there, and not at all for none.
+                x = match want {
+                    WantLogits::None => break,
+                    WantLogits::Last => x.narrow(0, t - 1, 1),
+                    WantLogits::All => x,
+                };
+            }
 
             let h = B::rms_norm(x.clone(), &self.ffn_norm[l], cfg.rms_eps);
             let gate = B::qmatmul(h.clone(), &lw.w_gate)?;
@@ -182,8 +192,9 @@ impl<B: ChordBackend> Transformer<B> {
 
         let x = match want {
             WantLogits::None => return Ok(Vec::new()),
-            WantLogits::Last => x.narrow(0, t - 1, 1),
-            WantLogits::All => x,
+            // Already one row unless the model has no layers.
+            WantLogits::Last if x.dims()[0] > 1 => x.narrow(0, t - 1, 1),
+            _ => x,
         };
         let x = B::rms_norm(x, &self.output_norm, cfg.rms_eps);
         let logits = if w.n_output_chunks() == 1 {

@@ -264,7 +264,8 @@ fn run_parts<P: Send>(
         let mut parts = parts;
         return quantize(x, &mut parts[0]);
     }
-    let parts: Vec<parking_lot::Mutex<P>> = parts.into_iter().map(parking_lot::Mutex::new).collect();
+    let parts: Vec<parking_lot::Mutex<P>> =
+        parts.into_iter().map(parking_lot::Mutex::new).collect();
     crate::team::for_each(parts.len(), &|i| {
         let x = &x[i * per * k..((i + 1) * per * k).min(x.len())];
         quantize(x, &mut parts[i].lock());

@@ -252,7 +252,11 @@ fn q8_quantizers_split_rows_like_single_rows() {
                 for r in 0..rows {
                     let one = quantize_q8(isa, &x[r * k..(r + 1) * k], k, sums);
                     let (a, o) = (all.row(r, k), one.row(0, k));
-                    assert_eq!((a.qs, a.d, a.s, a.isum), (o.qs, o.d, o.s, o.isum), "row {r}");
+                    assert_eq!(
+                        (a.qs, a.d, a.s, a.isum),
+                        (o.qs, o.d, o.s, o.isum),
+                        "row {r}"
+                    );
                 }
             }
         }
