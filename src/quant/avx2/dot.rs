@@ -111,14 +111,15 @@ macro_rules! q8_family {
                 rows8::prefetch_next(w, rb, off * 8, 8 * $bytes);
                 let qy = load32_i8(a.qs, i * QK);
                 // Every format of the family keeps its f16 scale first and its min (if any) next.
-                let d = _mm256_mul_ps(rows.f16s(off), _mm256_set1_ps(a.d[i]));
+                let blk = rows.block::<$bytes>(off);
+                let d = _mm256_mul_ps(rows8::f16s_of(&blk, 0), _mm256_set1_ps(a.d[i]));
                 if $min {
-                    let m = rows.f16s(off + 2);
+                    let m = rows8::f16s_of(&blk, 2);
                     summs = _mm256_add_ps(summs, _mm256_mul_ps(m, _mm256_set1_ps(a.s[i])));
                 }
                 let dd = f32x8_array(d);
                 for r in 0..8 {
-                    let (qx, _, _) = $decode(rows.at::<$bytes>(r, off));
+                    let (qx, _, _) = $decode(blk[r]);
                     let p = if $signed {
                         mul_sum_i8_pairs_float(qx, qy)
                     } else {

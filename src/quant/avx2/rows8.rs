@@ -27,6 +27,15 @@ pub(super) fn f16x8(bits: [u16; 8]) -> __m256 {
     _mm256_cvtph_ps(unsafe { _mm_loadu_si128(bits.as_ptr() as *const __m128i) })
 }
 
+/// The f16 at byte `off` of each of eight blocks, as f32 (lane t: block t).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn f16s_of<const N: usize>(blk: &[&[u8; N]; 8], off: usize) -> __m256 {
+    f16x8(std::array::from_fn(|t| {
+        u16::from_le_bytes([blk[t][off], blk[t][off + 1]])
+    }))
+}
+
 /// The sums of the lanes of each of eight vectors: lane t of the result is the sum of `v[t]`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -78,13 +87,30 @@ impl<'a> Rows8<'a> {
     /// When `t >= 8` or the bytes run past the row.
     #[inline(always)]
     pub(super) fn at<const N: usize>(self, t: usize, off: usize) -> &'a [u8; N] {
+        // A message without arguments: formatting ones made every block store them for the panic.
         assert!(
             t < 8 && N <= self.rb && off <= self.rb - N,
-            "row {t} bytes {off}+{N}"
+            "bytes past the end of a row"
         );
         // SAFETY: row t < 8 is bytes t*rb..(t+1)*rb of `w`, which holds 8*rb (checked by `new`),
         // and off + N <= rb; [u8; N] has alignment 1.
         unsafe { &*self.w.as_ptr().add(t * self.rb + off).cast::<[u8; N]>() }
+    }
+
+    /// Bytes `off..off + N` of each of the eight rows: one bounds check for all of them.
+    ///
+    /// # Panics
+    /// When the bytes run past the row.
+    #[inline(always)]
+    pub(super) fn block<const N: usize>(self, off: usize) -> [&'a [u8; N]; 8] {
+        assert!(
+            N <= self.rb && off <= self.rb - N,
+            "bytes past the end of a row"
+        );
+        // SAFETY: as in `at`: t < 8 and off + N <= rb.
+        std::array::from_fn(|t| unsafe {
+            &*self.w.as_ptr().add(t * self.rb + off).cast::<[u8; N]>()
+        })
     }
 
     /// The f16 at byte `off` of each row, as f32 (lane t: row t).
@@ -117,12 +143,11 @@ pub(super) fn prefetch_next(w: &[u8], rb: usize, at: usize, len: usize) {
 /// values `ax`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn q4_0_decode8(rows: Rows8, off: usize) -> ([__m256i; 8], [__m256i; 8]) {
+fn q4_0_decode8(blk: &[&[u8; 18]; 8]) -> ([__m256i; 8], [__m256i; 8]) {
     use blocks::q4_0::*;
     let m8 = _mm256_set1_epi8(8);
-    let qx: [__m256i; 8] = std::array::from_fn(|t| {
-        _mm256_sub_epi8(bytes_from_nibbles_32(rows.at::<16>(t, off + QS), 0), m8)
-    });
+    let qx: [__m256i; 8] =
+        std::array::from_fn(|t| _mm256_sub_epi8(bytes_from_nibbles_32(blk[t], QS), m8));
     let ax = std::array::from_fn(|t| _mm256_sign_epi8(qx[t], qx[t]));
     (qx, ax)
 }
@@ -172,9 +197,10 @@ pub fn q4_0_x8(w: &[u8], rb: usize, a: Q8Row) -> [f32; 8] {
     for i in 0..rb / 18 {
         let off = i * 18;
         prefetch_next(w, rb, off * 8, 144);
-        let (qx, ax) = q4_0_decode8(rows, off);
+        let blk = rows.block::<18>(off);
+        let (qx, ax) = q4_0_decode8(&blk);
         let isum = q4_0_isums(&qx, &ax, load32_i8(a.qs, i * QK));
-        let d = _mm256_mul_ps(rows.f16s(off + D), _mm256_set1_ps(a.d[i]));
+        let d = _mm256_mul_ps(f16s_of(&blk, D), _mm256_set1_ps(a.d[i]));
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), d, acc);
     }
     store([acc])[0]
@@ -328,8 +354,8 @@ pub fn q4_k_x8(w: &[u8], rb: usize, a: Q8KRow) -> [f32; 8] {
         );
         let mut v = [_mm256_setzero_si256(); 8];
         let mut m = [_mm_setzero_si128(); 8];
-        for t in 0..8 {
-            let b = rows.at::<144>(t, block);
+        let blk = rows.block::<144>(block);
+        for (t, &b) in blk.iter().enumerate() {
             let (sc, mn) = k4_scales_vec(&b[SCALES..SCALES + 12]);
             m[t] = _mm_madd_epi16(mn, q8s);
             let sc = _mm256_broadcastsi128_si256(sc);
@@ -358,8 +384,8 @@ pub fn q4_k_x8(w: &[u8], rb: usize, a: Q8KRow) -> [f32; 8] {
             _mm256_add_epi32(mj[2], mj[3]),
         );
         let da = _mm256_set1_ps(a.d[ib]);
-        let ds = _mm256_mul_ps(rows.f16s(block + D), da);
-        let dm = _mm256_mul_ps(rows.f16s(block + DMIN), da);
+        let ds = _mm256_mul_ps(f16s_of(&blk, D), da);
+        let dm = _mm256_mul_ps(f16s_of(&blk, DMIN), da);
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum_i32_8x8(&v)), ds, acc);
         acc_m = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mins), dm, acc_m);
     }
