@@ -226,20 +226,36 @@ pub fn for_each(n: usize, f: &(dyn Fn(usize) + Sync)) {
     }
 }
 
-/// Runs `f(first_row, rows)` over `data` cut into runs of whole rows of `row_len` values, about
-/// 16K values each, on the current team ([`for_each`]); in one call on this thread when `data` is
-/// under two runs (a decode step's rows), where handing work out would cost more than it saves.
-pub fn for_rows<T: Send>(data: &mut [T], row_len: usize, f: &(dyn Fn(usize, &mut [T]) + Sync)) {
-    const PART: usize = 16 * 1024;
-    let per = (PART / row_len.max(1)).max(1);
-    if data.len() < 2 * PART || data.len() <= per * row_len {
-        return f(0, data);
+/// Runs `f(i, &mut parts[i])` for every part on the current team ([`for_each`]); a single part on
+/// this thread.
+pub fn for_parts<P: Send>(parts: &mut [P], f: &(dyn Fn(usize, &mut P) + Sync)) {
+    if let [one] = parts {
+        return f(0, one);
     }
-    let parts: Vec<parking_lot::Mutex<&mut [T]>> = data
-        .chunks_mut(per * row_len)
-        .map(parking_lot::Mutex::new)
-        .collect();
-    for_each(parts.len(), &|i| f(i * per, &mut parts[i].lock()));
+    // Each index is taken once; the locks only let the closure borrow its part mutably.
+    let parts: Vec<parking_lot::Mutex<&mut P>> =
+        parts.iter_mut().map(parking_lot::Mutex::new).collect();
+    for_each(parts.len(), &|i| f(i, &mut parts[i].lock()));
+}
+
+/// Rows of `row_len` values per part when rows are split over the team: about 16K values, so that
+/// a part costs much more than handing it to a thread; all `rows` in one part below two parts'
+/// worth (a decode step's rows), where handing work out would cost more than it saves.
+pub fn rows_per_part(rows: usize, row_len: usize) -> usize {
+    const PART: usize = 16 * 1024;
+    if rows * row_len < 2 * PART {
+        rows.max(1)
+    } else {
+        (PART / row_len.max(1)).max(1)
+    }
+}
+
+/// Runs `f(first_row, rows)` over `data` cut into runs of whole rows of `row_len` values
+/// ([`rows_per_part`]) with [`for_parts`].
+pub fn for_rows<T: Send>(data: &mut [T], row_len: usize, f: &(dyn Fn(usize, &mut [T]) + Sync)) {
+    let per = rows_per_part(data.len() / row_len.max(1), row_len);
+    let mut parts: Vec<&mut [T]> = data.chunks_mut(per * row_len.max(1)).collect();
+    for_parts(&mut parts, &|i, rows| f(i * per, rows));
 }
 
 /// Number of threads [`for_each`] runs on.

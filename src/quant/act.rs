@@ -111,25 +111,12 @@ struct Q8KRows<'a> {
     bsums: &'a mut [i16],
 }
 
-/// Rows per part when a quantizer runs on the current team: about 32K values, so that a part costs
-/// much more than handing it to a thread; one part (no team) below twice that.
-fn rows_per_part(rows: usize, k: usize) -> usize {
-    if rows * k < 2 * 32768 {
-        rows.max(1)
-    } else {
-        (32768 / k).max(1)
-    }
-}
-
 impl Q8Act {
     /// The rows split into parts of `per` rows (the last may be shorter) of `nb` blocks each.
     pub fn parts(&mut self, per: usize, nb: usize) -> Vec<Q8Rows<'_>> {
         let stride = self.stride;
-        let s: Box<dyn Iterator<Item = &mut [f32]>> = if self.s.is_empty() {
-            Box::new(std::iter::repeat_with(|| &mut [][..]))
-        } else {
-            Box::new(self.s.chunks_mut(per * nb))
-        };
+        // Q8_0 has no sums: every part gets an empty slice.
+        let s = (self.s.chunks_mut(per * nb)).chain(std::iter::repeat_with(|| &mut [][..]));
         self.qs
             .chunks_mut(per * stride)
             .zip(self.d.chunks_mut(per * nb))
@@ -251,24 +238,18 @@ impl<'a> Act<'a> {
     }
 }
 
-/// Runs `quantize(x rows, part)` for each part of `parts` on the current team, the rows of `x`
-/// (of `k` values) split as the parts are.
+/// Runs `quantize(x rows, part)` for each part of `parts` on the current team
+/// ([`crate::team::for_parts`]), the rows of `x` (of `k` values) split `per` to a part as the
+/// parts are.
 fn run_parts<P: Send>(
     x: &[f32],
     k: usize,
     per: usize,
-    parts: Vec<P>,
+    parts: &mut [P],
     quantize: impl Fn(&[f32], &mut P) + Sync,
 ) {
-    if parts.len() == 1 {
-        let mut parts = parts;
-        return quantize(x, &mut parts[0]);
-    }
-    let parts: Vec<parking_lot::Mutex<P>> =
-        parts.into_iter().map(parking_lot::Mutex::new).collect();
-    crate::team::for_each(parts.len(), &|i| {
-        let x = &x[i * per * k..((i + 1) * per * k).min(x.len())];
-        quantize(x, &mut parts[i].lock());
+    crate::team::for_parts(parts, &|i, part| {
+        quantize(&x[i * per * k..((i + 1) * per * k).min(x.len())], part)
     });
 }
 
@@ -303,8 +284,8 @@ pub fn quantize_q8(isa: Isa, x: &[f32], k: usize, with_sums: bool) -> Q8Act {
         isum: vec![0; nb],
         ..Default::default()
     };
-    let per = rows_per_part(x.len() / k, k);
-    run_parts(x, k, per, out.parts(per, k / QK), |x, part| match () {
+    let per = crate::team::rows_per_part(x.len() / k, k);
+    run_parts(x, k, per, &mut out.parts(per, k / QK), |x, part| match () {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `has_avx2` is true only after run-time detection of AVX2, FMA and F16C.
         () if isa.has_avx2() => unsafe { super::avx2::act::quantize_q8(x, k, part) },
@@ -358,8 +339,8 @@ pub fn quantize_q8_k(x: &[f32], k: usize) -> Q8KAct {
         d: vec![0.0; nb],
         bsums: vec![0; nb * 16],
     };
-    let (per, nbr) = (rows_per_part(x.len() / k, k), k / QK_K);
-    let parts: Vec<Q8KRows> = out
+    let (per, nbr) = (crate::team::rows_per_part(x.len() / k, k), k / QK_K);
+    let mut parts: Vec<Q8KRows> = out
         .qs
         .chunks_mut(per * stride)
         .zip(out.d.chunks_mut(per * nbr))
@@ -371,7 +352,9 @@ pub fn quantize_q8_k(x: &[f32], k: usize) -> Q8KAct {
             bsums,
         })
         .collect();
-    run_parts(x, k, per, parts, |x, part| quantize_q8_k_rows(x, k, part));
+    run_parts(x, k, per, &mut parts, |x, part| {
+        quantize_q8_k_rows(x, k, part)
+    });
     out
 }
 

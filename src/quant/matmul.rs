@@ -7,7 +7,6 @@ use super::kernel::Kernel;
 use super::GgmlType;
 use crate::bail;
 use crate::error::Result;
-use parking_lot::Mutex;
 
 /// Computes `y[i*n + j] = sum_t x[i*k + t] * W[j][t]` for `m` activation rows `x` (`m*k` f32) and
 /// the `n` weight rows of `k` values in `w` (GGUF layout, format `ty`), on the fastest kernels this
@@ -84,12 +83,10 @@ pub fn matmul_with(
         let chunk = n
             .div_ceil(crate::team::threads().max(1) * 4)
             .next_multiple_of(8);
-        let parts: Vec<Mutex<&mut [f32]>> = y.chunks_mut(chunk).map(Mutex::new).collect();
-        crate::team::for_each(parts.len(), &|c| {
-            let mut yc = parts[c].lock();
+        let mut parts: Vec<&mut [f32]> = y.chunks_mut(chunk).collect();
+        crate::team::for_parts(&mut parts, &|c, yc| {
             let j0 = c * chunk;
-            let len = yc.len();
-            kern.tile(w, rb, j0..j0 + len, &act, 1, k, &mut yc, 0);
+            kern.tile(w, rb, j0..j0 + yc.len(), &act, 1, k, yc, 0);
         });
         return Ok(());
     }
@@ -97,17 +94,15 @@ pub fn matmul_with(
     // Prefill: each task takes a block of weight rows (kept in cache) against every activation row;
     // a multiple of 8 rows, for the kernels that take eight at a time.
     let rows = n.div_ceil(threads * 4).next_multiple_of(8).clamp(8, 64);
-    let tiles: Vec<Mutex<(usize, Vec<f32>)>> = (0..n.div_ceil(rows))
-        .map(|_| Mutex::new((0, Vec::new())))
-        .collect();
-    crate::team::for_each(tiles.len(), &|t| {
+    let mut tiles: Vec<(usize, Vec<f32>)> = vec![(0, Vec::new()); n.div_ceil(rows)];
+    crate::team::for_parts(&mut tiles, &|t, tile| {
         let r = t * rows..((t + 1) * rows).min(n);
         let mut buf = vec![0.0f32; m * r.len()];
         let len = r.len();
         kern.tile(w, rb, r.clone(), &act, m, k, &mut buf, len);
-        *tiles[t].lock() = (r.start, buf);
+        *tile = (r.start, buf);
     });
-    for (j0, buf) in tiles.into_iter().map(Mutex::into_inner) {
+    for (j0, buf) in tiles {
         let len = buf.len() / m;
         for (i, src) in buf.chunks_exact(len).enumerate() {
             y[i * n + j0..i * n + j0 + len].copy_from_slice(src);

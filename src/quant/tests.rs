@@ -238,10 +238,7 @@ fn q8_quantizers_round_trip() {
 /// quantizing it alone gives.
 #[test]
 fn q8_quantizers_split_rows_like_single_rows() {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(2)
-        .build()
-        .unwrap();
+    let pool = two_threads();
     let mut rng = Rng(0x51);
     let (rows, k) = (41usize, 2048usize);
     let x = rng.floats(rows * k, 3.0);
@@ -279,12 +276,17 @@ fn batch_order_differs(ty: GgmlType) -> bool {
         )
 }
 
-#[test]
-fn matmul_rows_match_single_rows_and_scalar() {
-    let pool = rayon::ThreadPoolBuilder::new()
+/// A rayon pool of two threads (no team is current in tests: products fall back to it).
+fn two_threads() -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
         .num_threads(2)
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn matmul_rows_match_single_rows_and_scalar() {
+    let pool = two_threads();
     let mut rng = Rng(99);
     pool.install(|| {
         for ty in GgmlType::ALL {

@@ -22,7 +22,7 @@ use crate::quant::blocks::{self, QK, QK_K};
 /// Eight f16 (as bits) to eight f32.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn f16x8(bits: [u16; 8]) -> __m256 {
+fn f16x8(bits: [u16; 8]) -> __m256 {
     // SAFETY: `bits` is 8 u16 (16 bytes); the load is unaligned.
     _mm256_cvtph_ps(unsafe { _mm_loadu_si128(bits.as_ptr() as *const __m128i) })
 }
@@ -87,14 +87,7 @@ impl<'a> Rows8<'a> {
     /// When `t >= 8` or the bytes run past the row.
     #[inline(always)]
     pub(super) fn at<const N: usize>(self, t: usize, off: usize) -> &'a [u8; N] {
-        // A message without arguments: formatting ones made every block store them for the panic.
-        assert!(
-            t < 8 && N <= self.rb && off <= self.rb - N,
-            "bytes past the end of a row"
-        );
-        // SAFETY: row t < 8 is bytes t*rb..(t+1)*rb of `w`, which holds 8*rb (checked by `new`),
-        // and off + N <= rb; [u8; N] has alignment 1.
-        unsafe { &*self.w.as_ptr().add(t * self.rb + off).cast::<[u8; N]>() }
+        self.block::<N>(off)[t]
     }
 
     /// Bytes `off..off + N` of each of the eight rows: one bounds check for all of them.
@@ -103,11 +96,13 @@ impl<'a> Rows8<'a> {
     /// When the bytes run past the row.
     #[inline(always)]
     pub(super) fn block<const N: usize>(self, off: usize) -> [&'a [u8; N]; 8] {
+        // A message without arguments: formatting ones made every block store them for the panic.
         assert!(
             N <= self.rb && off <= self.rb - N,
             "bytes past the end of a row"
         );
-        // SAFETY: as in `at`: t < 8 and off + N <= rb.
+        // SAFETY: row t < 8 is bytes t*rb..(t+1)*rb of `w`, which holds 8*rb (checked by `new`),
+        // and off + N <= rb; [u8; N] has alignment 1.
         std::array::from_fn(|t| unsafe {
             &*self.w.as_ptr().add(t * self.rb + off).cast::<[u8; N]>()
         })
@@ -117,9 +112,7 @@ impl<'a> Rows8<'a> {
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     pub(super) fn f16s(self, off: usize) -> __m256 {
-        f16x8(std::array::from_fn(|t| {
-            u16::from_le_bytes(*self.at::<2>(t, off))
-        }))
+        f16s_of(&self.block::<2>(off), 0)
     }
 }
 
