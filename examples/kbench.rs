@@ -3,11 +3,12 @@
 //! decode-shaped runs stream from memory as a model does (use a few MiB to measure from cache).
 //!
 //! ```text
-//! RAYON_NUM_THREADS=2 cargo run --release --example kbench -- [TYPE] [M] [MB] [N]
+//! RAYON_NUM_THREADS=2 cargo run --release --example kbench -- [TYPE] [M] [MB] [N] [K]
 //!   TYPE q4_0 | q4_1 | q5_0 | q5_1 | q8_0 | q4_k | q5_k | q6_k (default q4_k)
 //!   M    activation rows (default 1: decode; 128: a prefill)
 //!   MB   MiB of weights cycled through (default 512)
 //!   N    weight rows per matrix (default 5632)
+//!   K    values per weight row (default 2048; 5632 for the FFN's down projection)
 //! ```
 //!
 //! Prints the best of several passes as weight bytes per second (what bounds decode) and, for M >
@@ -36,8 +37,10 @@ fn main() {
         "q6_k" => GgmlType::Q6_K,
         t => panic!("unknown type {t}"),
     };
-    let (m, mb, n, k) = (arg(1, 1), arg(2, 512), arg(3, 5632), 2048usize);
-    let rb = ty.row_bytes(k).expect("2048 is a whole number of blocks");
+    let (m, mb, n, k) = (arg(1, 1), arg(2, 512), arg(3, 5632), arg(4, 2048));
+    let rb = ty
+        .row_bytes(k)
+        .unwrap_or_else(|| panic!("K = {k} is not a whole number of {} blocks", ty.name()));
     let mats = ((mb << 20) / (n * rb)).max(1);
     let mut w: Vec<Vec<u8>> = (0..mats).map(|i| random_bytes(n * rb, i as u64)).collect();
     let block = ty.row_bytes(ty.block_size()).expect("one block");

@@ -23,8 +23,11 @@ impl ChordBackend for Cpu {
         let x = flex(x.into_primitive()).to_contiguous();
         let xs = x.storage::<f32>();
         let xs = &xs[x.layout().start_offset()..][..m * k];
-        let mut y = vec![0f32; m * w.rows];
-        crate::quant::matmul(w.ty, w.bytes(), w.rows, k, xs, m, &mut y)?;
+        // Not zeroed first: the product writes every element.
+        let mut y = Vec::with_capacity(m * w.rows);
+        crate::quant::matmul_uninit(w.ty, w.bytes(), w.rows, k, xs, m, y.spare_capacity_mut())?;
+        // SAFETY: `matmul_uninit` returned `Ok`, so it wrote all `m * rows` elements.
+        unsafe { y.set_len(m * w.rows) };
         let out = FlexTensor::from_data(TensorData::new(y, [m, w.rows]));
         Ok(Tensor::from_primitive(TensorPrimitive::Float(out)))
     }

@@ -4,6 +4,7 @@
 
 use super::act::{Act, Q8Act, Q8Eight, Q8KRow, Q8Row};
 use super::isa::Isa;
+use super::out::Out;
 use super::{dot, GgmlType};
 use half::{bf16, f16};
 
@@ -21,7 +22,7 @@ pub type Q8Kx4 = unsafe fn(&[u8], [Q8KRow; 4]) -> [f32; 4];
 
 /// Kernels that take eight consecutive weight rows at once (`x8`: times one activation row;
 /// `x8m`: each group of eight in a multiple of eight rows times many activation rows, in the order
-/// llama.cpp uses for whole groups of four, written to `out[i * stride + 8g + t]`; the first
+/// llama.cpp uses for whole groups of four, written to row i, column `8g + t` of the output; the
 /// `usize` is the row length in bytes), with the one-row kernels
 /// of the same results (`one`, `four`) for the rows past the last multiple of eight. One struct
 /// per activation format: fn pointers over borrowed rows must name the row type with an elided
@@ -35,7 +36,7 @@ pub struct EightQ8 {
     /// Eight weight rows times one activation row.
     pub x8: unsafe fn(&[u8], usize, Q8Row) -> [f32; 8],
     /// Eight weight rows times many activation rows.
-    pub x8m: unsafe fn(&[u8], usize, &[Q8Row], &mut [f32], usize),
+    pub x8m: unsafe fn(&[u8], usize, &[Q8Row], &mut Out),
 }
 
 /// [`EightQ8`] for Q8_K activations.
@@ -48,7 +49,7 @@ pub struct EightQ8K {
     /// Eight weight rows times one activation row.
     pub x8: unsafe fn(&[u8], usize, Q8KRow) -> [f32; 8],
     /// Eight weight rows times many activation rows.
-    pub x8m: unsafe fn(&[u8], usize, &[Q8KRow], &mut [f32], usize),
+    pub x8m: unsafe fn(&[u8], usize, &[Q8KRow], &mut Out),
 }
 
 /// A row dot product for one activation format. The pointers are `unsafe fn` because the AVX2
@@ -188,30 +189,27 @@ impl Kernel {
         Self::select(isa, ty)
     }
 
-    /// Computes `out[i * stride + r] = dot(weight row rows.start + r, activation row i)` for the
-    /// weight rows `rows` (of `row_bytes` each, in `w`) and activation rows `0..m` of length `k`.
+    /// Writes row i, column r of `out` with `dot(weight row rows.start + r, activation row i)`
+    /// for the weight rows `rows` (of `row_bytes` each, in `w`) and the activation rows
+    /// `0..out.rows()` of length `k`.
     ///
     /// # Panics
     /// When `act` is not the activation format of this kernel.
-    #[allow(clippy::too_many_arguments)]
     pub fn tile(
         self,
         w: &[u8],
         row_bytes: usize,
         rows: std::ops::Range<usize>,
         act: &Act,
-        m: usize,
         k: usize,
-        out: &mut [f32],
-        stride: usize,
+        out: Out,
     ) {
         let t = Tile {
             w,
             row_bytes,
             rows,
-            m,
+            m: out.rows(),
             out,
-            stride,
         };
         match (self, act) {
             (Kernel::Q8Rows(e), Act::Q8_0(a) | Act::Q8_1(a)) => {
@@ -242,8 +240,7 @@ struct Tile<'a> {
     row_bytes: usize,
     rows: std::ops::Range<usize>,
     m: usize,
-    out: &'a mut [f32],
-    stride: usize,
+    out: Out<'a>,
 }
 
 impl<'a> Tile<'a> {
@@ -252,28 +249,28 @@ impl<'a> Tile<'a> {
     /// multiple of eight through `run_xn` with `f` and `f4`.
     #[inline]
     fn run_x8<R: Copy>(
-        self,
+        mut self,
         f: unsafe fn(&[u8], R) -> f32,
         f4: unsafe fn(&[u8], [R; 4]) -> [f32; 4],
         x8: unsafe fn(&[u8], usize, R) -> [f32; 8],
-        x8m: unsafe fn(&[u8], usize, &[R], &mut [f32], usize),
+        x8m: unsafe fn(&[u8], usize, &[R], &mut Out),
         row: impl Fn(usize) -> R,
     ) {
-        let (rb, s) = (self.row_bytes, self.stride);
+        let rb = self.row_bytes;
         let n8 = self.rows.len() / 8 * 8;
         let full = self.m / 4 * 4;
         let acts: Vec<R> = (0..full).map(&row).collect();
         let j0 = self.rows.start;
         if full > 0 && n8 > 0 {
-            // SAFETY: as in `run`; `out` holds rows 0..full of stride `s` up to column n8.
-            unsafe { x8m(&self.w[j0 * rb..(j0 + n8) * rb], rb, &acts, self.out, s) };
+            // SAFETY: as in `run`.
+            unsafe { x8m(&self.w[j0 * rb..(j0 + n8) * rb], rb, &acts, &mut self.out) };
         }
         for g in (0..n8).step_by(8) {
             let w = &self.w[(j0 + g) * rb..(j0 + g + 8) * rb];
             for i in full..self.m {
                 // SAFETY: as in `run`.
                 let v = unsafe { x8(w, rb, row(i)) };
-                self.out[i * s + g..i * s + g + 8].copy_from_slice(&v);
+                self.out.put(i, g, &v);
             }
         }
         if n8 < self.rows.len() {
@@ -282,8 +279,7 @@ impl<'a> Tile<'a> {
                 row_bytes: rb,
                 rows: self.rows.start + n8..self.rows.end,
                 m: self.m,
-                out: &mut self.out[n8..],
-                stride: s,
+                out: self.out.skip_cols(n8),
             };
             rest.run_xn(f, f4, row);
         }
@@ -329,15 +325,12 @@ impl<'a> Tile<'a> {
         dot: impl Fn(&[u8], &G) -> [f32; N],
     ) -> (Tile<'a>, usize) {
         let rb = self.row_bytes;
-        let (n, s) = (self.rows.len(), self.stride);
+        let mut out = self.out;
         let full = self.m / N * N;
         for i in (0..full).step_by(N) {
             let g = group(i);
             for (r, j) in self.rows.clone().enumerate() {
-                let v = dot(&self.w[j * rb..(j + 1) * rb], &g);
-                for (q, v) in v.into_iter().enumerate() {
-                    self.out[(i + q) * s + r] = v;
-                }
+                out.put_down(i, r, &dot(&self.w[j * rb..(j + 1) * rb], &g));
             }
         }
         let rest = Tile {
@@ -345,10 +338,8 @@ impl<'a> Tile<'a> {
             row_bytes: rb,
             rows: self.rows,
             m: self.m - full,
-            out: &mut self.out[full * s..],
-            stride: s,
+            out: out.skip_rows(full),
         };
-        debug_assert!(rest.m == 0 || rest.out.len() >= (rest.m - 1) * s + n);
         (rest, full)
     }
 
@@ -356,7 +347,7 @@ impl<'a> Tile<'a> {
     /// the last multiple of eight, and all of them without `r8`, through `f`).
     #[inline]
     fn run_rows8<'r>(
-        self,
+        mut self,
         f: unsafe fn(&[u8], Q8Row) -> f32,
         r8: Option<Q8Rows8>,
         row: impl Fn(usize) -> Q8Row<'r>,
@@ -364,7 +355,7 @@ impl<'a> Tile<'a> {
         let Some(r8) = r8.filter(|_| self.m > 0) else {
             return self.run(f, row);
         };
-        let (rb, s, j0) = (self.row_bytes, self.stride, self.rows.start);
+        let (rb, j0) = (self.row_bytes, self.rows.start);
         let n8 = self.rows.len() / 8 * 8;
         for i in 0..self.m {
             let a = row(i);
@@ -372,7 +363,7 @@ impl<'a> Tile<'a> {
                 let w = &self.w[(j0 + g) * rb..(j0 + g + 8) * rb];
                 // SAFETY: as in `run`.
                 let v = unsafe { r8(w, rb, a) };
-                self.out[i * s + g..i * s + g + 8].copy_from_slice(&v);
+                self.out.put(i, g, &v);
             }
         }
         let rest = Tile {
@@ -380,22 +371,20 @@ impl<'a> Tile<'a> {
             row_bytes: rb,
             rows: j0 + n8..self.rows.end,
             m: self.m,
-            out: &mut self.out[n8..],
-            stride: s,
+            out: self.out.skip_cols(n8),
         };
         rest.run(f, row);
     }
 
     #[inline]
-    fn run<R: Copy>(self, f: unsafe fn(&[u8], R) -> f32, row: impl Fn(usize) -> R) {
+    fn run<R: Copy>(mut self, f: unsafe fn(&[u8], R) -> f32, row: impl Fn(usize) -> R) {
         let rb = self.row_bytes;
         for i in 0..self.m {
             let a = row(i);
-            let out = &mut self.out[i * self.stride..i * self.stride + self.rows.len()];
-            for (o, j) in out.iter_mut().zip(self.rows.clone()) {
+            for (o, j) in self.out.row(i).iter_mut().zip(self.rows.clone()) {
                 // SAFETY: `f` came from `Kernel::select`, which returns an AVX2 kernel only for an
                 // `Isa` that detected AVX2, FMA and F16C on this CPU.
-                *o = unsafe { f(&self.w[j * rb..(j + 1) * rb], a) };
+                o.write(unsafe { f(&self.w[j * rb..(j + 1) * rb], a) });
             }
         }
     }

@@ -4,9 +4,11 @@
 use super::act::Act;
 use super::isa::Isa;
 use super::kernel::Kernel;
+use super::out::Columns;
 use super::GgmlType;
 use crate::bail;
 use crate::error::Result;
+use std::mem::MaybeUninit;
 
 /// Computes `y[i*n + j] = sum_t x[i*k + t] * W[j][t]` for `m` activation rows `x` (`m*k` f32) and
 /// the `n` weight rows of `k` values in `w` (GGUF layout, format `ty`), on the fastest kernels this
@@ -26,6 +28,20 @@ pub fn matmul(
     matmul_with(Isa::best(), ty, w, n, k, x, m, y)
 }
 
+/// [`matmul`] into memory that need not be initialized: on `Ok` every element of `y` is written
+/// (so an output buffer need not be zeroed first); on `Err` none is.
+pub fn matmul_uninit(
+    ty: GgmlType,
+    w: &[u8],
+    n: usize,
+    k: usize,
+    x: &[f32],
+    m: usize,
+    y: &mut [MaybeUninit<f32>],
+) -> Result<()> {
+    product(Isa::best(), ty, w, n, k, x, m, y)
+}
+
 /// [`matmul`] on an explicit kernel path (tests and benchmarks compare [`Isa::scalar`] with the
 /// detected one).
 #[allow(clippy::too_many_arguments)]
@@ -38,6 +54,24 @@ pub fn matmul_with(
     x: &[f32],
     m: usize,
     y: &mut [f32],
+) -> Result<()> {
+    // SAFETY: `MaybeUninit<f32>` has the layout of `f32`, and `product` only writes initialized
+    // values, so `y` stays initialized.
+    let y = unsafe { &mut *(y as *mut [f32] as *mut [MaybeUninit<f32>]) };
+    product(isa, ty, w, n, k, x, m, y)
+}
+
+/// The product behind [`matmul_with`] and [`matmul_uninit`].
+#[allow(clippy::too_many_arguments)]
+fn product(
+    isa: Isa,
+    ty: GgmlType,
+    w: &[u8],
+    n: usize,
+    k: usize,
+    x: &[f32],
+    m: usize,
+    y: &mut [MaybeUninit<f32>],
 ) -> Result<()> {
     let Some(rb) = ty.row_bytes(k) else {
         bail!(
@@ -73,40 +107,27 @@ pub fn matmul_with(
         return Ok(());
     }
     if k == 0 {
-        y.fill(0.0);
+        y.fill(MaybeUninit::new(0.0));
         return Ok(());
     }
     let act = Act::quantize(isa, ty, x, k);
     let kern = Kernel::for_product(isa, ty, n, k, m);
-    if m == 1 {
-        // Decode: a few hundred of these per token, on the spinning team when there is one.
-        let chunk = n
-            .div_ceil(crate::team::threads().max(1) * 4)
-            .next_multiple_of(8);
-        let mut parts: Vec<&mut [f32]> = y.chunks_mut(chunk).collect();
-        crate::team::for_parts(&mut parts, &|c, yc| {
-            let j0 = c * chunk;
-            kern.tile(w, rb, j0..j0 + yc.len(), &act, 1, k, yc, 0);
-        });
-        return Ok(());
-    }
     let threads = crate::team::threads().max(1);
-    // Prefill: each task takes a block of weight rows (kept in cache) against every activation row;
-    // a multiple of 8 rows, for the kernels that take eight at a time.
-    let rows = n.div_ceil(threads * 4).next_multiple_of(8).clamp(8, 64);
-    let mut tiles: Vec<(usize, Vec<f32>)> = vec![(0, Vec::new()); n.div_ceil(rows)];
-    crate::team::for_parts(&mut tiles, &|t, tile| {
-        let r = t * rows..((t + 1) * rows).min(n);
-        let mut buf = vec![0.0f32; m * r.len()];
-        let len = r.len();
-        kern.tile(w, rb, r.clone(), &act, m, k, &mut buf, len);
-        *tile = (r.start, buf);
+    // Decode (a few hundred products per token, on the spinning team when there is one): about
+    // four parts per thread. Prefill: each task takes a block of weight rows (kept in cache)
+    // against every activation row. Both a multiple of 8 rows, for the kernels that take eight
+    // at a time.
+    let cols = if m == 1 {
+        n.div_ceil(threads * 4).next_multiple_of(8)
+    } else {
+        n.div_ceil(threads * 4).next_multiple_of(8).clamp(8, 64)
+    };
+    let out = Columns::new(y, m, n);
+    crate::team::for_each(n.div_ceil(cols), &|t| {
+        let r = t * cols..((t + 1) * cols).min(n);
+        // SAFETY: task t alone takes columns `t * cols..(t + 1) * cols`.
+        let block = unsafe { out.block(r.clone()) };
+        kern.tile(w, rb, r, &act, k, block);
     });
-    for (j0, buf) in tiles {
-        let len = buf.len() / m;
-        for (i, src) in buf.chunks_exact(len).enumerate() {
-            y[i * n + j0..i * n + j0 + len].copy_from_slice(src);
-        }
-    }
     Ok(())
 }

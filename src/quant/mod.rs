@@ -8,7 +8,7 @@
 //! * `dot`: portable per-row dot products; `avx2`: their x86_64 AVX2 counterparts, and
 //!   (`avx2::orders`) the orders of llama.cpp's repacked, tiled and tinyBLAS x86 products.
 //! * `kernel`: picks the dot product for a format, path and product shape; `matmul`: the threaded
-//!   product. On AVX2 every format gives the same bits as llama.cpp's CPU backend built for AVX2
+//!   product, whose tasks write their blocks of the output in place (`out`). On AVX2 every format gives the same bits as llama.cpp's CPU backend built for AVX2
 //!   (tests/quant_llamacpp.rs checks this against ggml itself).
 
 mod act;
@@ -20,11 +20,12 @@ mod dot;
 mod isa;
 mod kernel;
 mod matmul;
+mod out;
 mod types;
 
 pub use dequant::{dequantize, dequantize_row};
 pub use isa::Isa;
-pub use matmul::{matmul, matmul_with};
+pub use matmul::{matmul, matmul_uninit, matmul_with};
 pub use types::GgmlType;
 
 #[cfg(test)]

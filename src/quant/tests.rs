@@ -6,6 +6,7 @@ use super::blocks::{QK, QK_K};
 use super::dequant::dequantize_row;
 use super::isa::Isa;
 use super::kernel::Kernel;
+use super::out::Out;
 use super::{matmul_with, GgmlType};
 use half::{bf16, f16};
 
@@ -94,7 +95,7 @@ fn sizes(ty: GgmlType) -> Vec<usize> {
 /// Runs one dot product through a kernel.
 fn dot_one(kern: Kernel, w: &[u8], act: &Act, k: usize) -> f32 {
     let mut out = [0.0f32];
-    kern.tile(w, w.len(), 0..1, act, 1, k, &mut out, 1);
+    kern.tile(w, w.len(), 0..1, act, k, Out::init(&mut out, 1, 1, 1));
     out[0]
 }
 
@@ -266,14 +267,20 @@ fn q8_quantizers_split_rows_like_single_rows() {
     });
 }
 
-/// Whether a batch row may differ in its last bits from the same row alone: on AVX2, K-quant
-/// batches follow llama.cpp's gemm (groups of four rows) and tiled (eight rows or more) orders.
-fn batch_order_differs(ty: GgmlType) -> bool {
+/// Whether a batch row of a product with `n` weight rows may differ in its last bits from the
+/// same row alone: on AVX2, K-quant batches follow llama.cpp's gemm (groups of four rows) and
+/// tiled (eight rows or more) orders, repacked Q4_0 (`n` a multiple of 8) its gemm, and F16/BF16
+/// (`n` a multiple of 4) tinyBLAS.
+fn batch_order_differs(ty: GgmlType, n: usize) -> bool {
     Isa::best().has_avx2()
-        && matches!(
-            ty,
-            GgmlType::Q2_K | GgmlType::Q3_K | GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K
-        )
+        && match ty {
+            GgmlType::Q2_K | GgmlType::Q3_K | GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K => {
+                true
+            }
+            GgmlType::Q4_0 => n.is_multiple_of(8),
+            GgmlType::F16 | GgmlType::BF16 => n.is_multiple_of(4),
+            _ => false,
+        }
 }
 
 /// A rayon pool of two threads (no team is current in tests: products fall back to it).
@@ -291,15 +298,23 @@ fn matmul_rows_match_single_rows_and_scalar() {
     pool.install(|| {
         for ty in GgmlType::ALL {
             let k = 2 * ty.block_size().max(256);
-            for (n, m) in [(1usize, 1usize), (37, 1), (70, 3), (130, 9)] {
+            // Outputs start as NaN: an element the product does not write fails the comparisons
+            // (tasks write their blocks in place, into memory that need not be initialized).
+            for (n, m) in [(1usize, 1usize), (37, 1), (70, 3), (130, 9), (264, 17)] {
                 let w = random_weights(&mut rng, ty, n, k);
                 let x = rng.floats(m * k, 1.0);
-                let mut y = vec![0.0; m * n];
+                let mut y = vec![f32::NAN; m * n];
                 matmul_with(Isa::best(), ty, &w, n, k, &x, m, &mut y).unwrap();
-                let mut ys = vec![0.0; m * n];
+                let mut ys = vec![f32::NAN; m * n];
                 matmul_with(Isa::scalar(), ty, &w, n, k, &x, m, &mut ys).unwrap();
+                let mut wf = vec![0.0; n * k];
+                dequantize_row(ty, &w, &mut wf);
+                // The size of the terms of output (i, j): the bound for differences of order.
+                let mag = |i: usize, j: usize| -> f32 {
+                    (0..k).map(|t| (x[i * k + t] * wf[j * k + t]).abs()).sum()
+                };
                 for i in 0..m {
-                    let mut row = vec![0.0; n];
+                    let mut row = vec![f32::NAN; n];
                     matmul_with(
                         Isa::best(),
                         ty,
@@ -311,11 +326,11 @@ fn matmul_rows_match_single_rows_and_scalar() {
                         &mut row,
                     )
                     .unwrap();
-                    if batch_order_differs(ty) {
+                    if batch_order_differs(ty, n) {
                         for j in 0..n {
                             let (a, b) = (y[i * n + j], row[j]);
                             assert!(
-                                (a - b).abs() <= 1e-5 * a.abs().max(b.abs()) + 1e-4,
+                                (a - b).abs() <= 1e-5 * mag(i, j) + 1e-6,
                                 "{} row {i} of {m}, column {j}: {a} vs {b}",
                                 ty.name()
                             );
@@ -329,14 +344,11 @@ fn matmul_rows_match_single_rows_and_scalar() {
                         );
                     }
                 }
-                let mut wf = vec![0.0; n * k];
-                dequantize_row(ty, &w, &mut wf);
                 for i in 0..m {
                     for j in 0..n {
-                        let mag: f32 = (0..k).map(|t| (x[i * k + t] * wf[j * k + t]).abs()).sum();
                         let (a, b) = (y[i * n + j], ys[i * n + j]);
                         assert!(
-                            (a - b).abs() <= 1e-5 * mag + 1e-6,
+                            (a - b).abs() <= 1e-5 * mag(i, j) + 1e-6,
                             "{} ({i},{j}): {a} vs {b}",
                             ty.name()
                         );

@@ -18,6 +18,7 @@
 use super::*;
 use crate::quant::act::{Q8KRow, Q8Row};
 use crate::quant::blocks::{self, QK, QK_K};
+use crate::quant::out::Out;
 
 /// Eight f16 (as bits) to eight f32.
 #[inline]
@@ -199,13 +200,13 @@ pub fn q4_0_x8(w: &[u8], rb: usize, a: Q8Row) -> [f32; 8] {
     store([acc])[0]
 }
 
-/// Stores `v` to `out[at..at + 8]`.
+/// Stores `v` to row `i`, columns `c..c + 8` of `out`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn store8(out: &mut [f32], at: usize, v: __m256) {
-    let s = &mut out[at..at + 8];
+fn store8(out: &mut Out, i: usize, c: usize, v: __m256) {
+    let s = &mut out.row(i)[c..c + 8];
     // SAFETY: `s` holds exactly 8 floats; the store is unaligned.
-    unsafe { _mm256_storeu_ps(s.as_mut_ptr(), v) }
+    unsafe { _mm256_storeu_ps(s.as_mut_ptr().cast(), v) }
 }
 
 /// Q4_0 blocks unpacked per [`Q40_CHUNK`] for [`q4_0_x8m`]: `q[c][v]`, lane t: values
@@ -257,7 +258,7 @@ fn q40_rows<const R: usize>(ck: &Q40Chunk, a: &[Q8Row], i0: usize, acc: &mut [__
 
 /// Eight Q4_0 rows times every activation row of `a` as `ggml_gemm_q4_0_8x8_q8_0` computes them
 /// (the arithmetic of [`q4_0_x8`]), for each group of eight rows in `w` (a multiple of eight rows
-/// of `rb` bytes), into `out[i * stride + 8g + t]` for activation row i and row t of group g.
+/// of `rb` bytes), into row i, column `8g + t` of `out` for activation row i and row t of group g.
 ///
 /// One weight row per i32 lane as in [`k4_lanes_rows`]: four values of every row times the same
 /// four activation bytes. The unsigned values `q` go into `vpmaddubsw` as they are and the
@@ -265,7 +266,7 @@ fn q40_rows<const R: usize>(ck: &Q40Chunk, a: &[Q8Row], i0: usize, acc: &mut [__
 /// sums stay below 8 · 2 · 15 · 127 = 30480. Blocks are unpacked [`Q40_CHUNK`] at a time for all
 /// activation rows, whose accumulators stay in a register over the chunk.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub fn q4_0_x8m(w: &[u8], rb: usize, a: &[Q8Row], out: &mut [f32], stride: usize) {
+pub fn q4_0_x8m(w: &[u8], rb: usize, a: &[Q8Row], out: &mut Out) {
     use blocks::q4_0::*;
     let nb = rb / 18;
     let das = scales_by_block(a.iter().map(|r| r.d), nb);
@@ -305,7 +306,7 @@ pub fn q4_0_x8m(w: &[u8], rb: usize, a: &[Q8Row], out: &mut [f32], stride: usize
             }
         }
         for (i, acc) in accs.iter().enumerate() {
-            store8(out, i * stride + 8 * grp, *acc);
+            store8(out, i, 8 * grp, *acc);
         }
     }
 }
@@ -554,11 +555,11 @@ fn k4_lanes_rows<const R: usize>(
 /// Eight Q4_K rows times every activation row of `a` as `ggml_gemm_q4_K_8x8_q8_K` computes them,
 /// bit-identical to [`super::orders::dot_q4_k_r8_x4`] on each pair of rows: like [`q4_k_x8`], but
 /// the multiply-adds run per 64 values. For each group of eight rows in `w` (a multiple of eight
-/// rows of `rb` bytes), writes `out[i * stride + 8g + t]` for activation row i and row t of group
-/// g. Each super-block of the eight rows is unpacked once ([`k4_lanes`]) for all activation rows,
+/// rows of `rb` bytes), writes row i, column `8g + t` of `out` for activation row i and row t of
+/// group g. Each super-block of the eight rows is unpacked once ([`k4_lanes`]) for all activation rows,
 /// four at a time.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub fn q4_k_x8m(w: &[u8], rb: usize, a: &[Q8KRow], out: &mut [f32], stride: usize) {
+pub fn q4_k_x8m(w: &[u8], rb: usize, a: &[Q8KRow], out: &mut Out) {
     use blocks::q4_k::*;
     let unpack = |rows: Rows8, ib: usize| {
         let dd = (rows.f16s(ib * 144 + D), rows.f16s(ib * 144 + DMIN));
@@ -567,7 +568,7 @@ pub fn q4_k_x8m(w: &[u8], rb: usize, a: &[Q8KRow], out: &mut [f32], stride: usiz
     k_x8m(
         (w, rb, 144),
         a,
-        (out, stride),
+        out,
         [_mm256_setzero_ps(); 2],
         unpack,
         |(l, dd), rs: [KRow; 4], acc| k4_lanes_rows(l, *dd, rs, acc),
@@ -583,14 +584,14 @@ type KRow<'a> = (&'a [i8; QK_K], &'a [i16], f32);
 /// weight rows (`w`: rows of `rb` bytes, super-blocks of `bytes`) and each super-block, `unpack`
 /// once, then every activation row of `a` through `rows4` four at a time and `rows1` for the rest,
 /// into accumulators that start at `zero`; `result` turns each into the eight outputs written to
-/// `out[i * stride + 8g..]`.
+/// row i, columns `8g..8g + 8` of `out`.
 #[allow(clippy::too_many_arguments)]
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 fn k_x8m<L, Acc: Copy>(
     (w, rb, bytes): (&[u8], usize, usize),
     a: &[Q8KRow],
-    (out, stride): (&mut [f32], usize),
+    out: &mut Out,
     zero: Acc,
     unpack: impl Fn(Rows8, usize) -> L,
     rows4: impl Fn(&L, [KRow; 4], &mut [Acc]),
@@ -620,7 +621,7 @@ fn k_x8m<L, Acc: Copy>(
             }
         }
         for (i, acc) in accs.iter().enumerate() {
-            store8(out, i * stride + 8 * grp, result(*acc));
+            store8(out, i, 8 * grp, result(*acc));
         }
     }
 }
@@ -741,14 +742,14 @@ fn k6_lanes_rows<const R: usize>(w: &K6Lanes, a: [KRow; R], acc: &mut [__m256]) 
 
 /// Eight Q6_K rows times every activation row of `a` in the tiled product's order, bit-identical
 /// to [`super::orders::dot_q6_k_tiled`] on each pair of rows. For each group of eight rows in `w`,
-/// writes `out[i * stride + 8g + t]` as [`q4_k_x8m`] does. Each super-block of the eight rows is
+/// writes row i, column `8g + t` of `out` as [`q4_k_x8m`] does. Each super-block of the eight rows is
 /// unpacked once ([`k6_lanes`]) for all activation rows, four at a time.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub fn q6_k_x8m(w: &[u8], rb: usize, a: &[Q8KRow], out: &mut [f32], stride: usize) {
+pub fn q6_k_x8m(w: &[u8], rb: usize, a: &[Q8KRow], out: &mut Out) {
     k_x8m(
         (w, rb, 210),
         a,
-        (out, stride),
+        out,
         _mm256_setzero_ps(),
         |rows, ib| k6_lanes(rows, ib),
         |l, rs: [KRow; 4], acc| k6_lanes_rows(l, rs, acc),
@@ -762,7 +763,7 @@ pub fn q6_k_x8m(w: &[u8], rb: usize, a: &[Q8KRow], out: &mut [f32], stride: usiz
 #[target_feature(enable = "avx2,fma,f16c")]
 pub fn q6_k_x8(w: &[u8], rb: usize, a: Q8KRow) -> [f32; 8] {
     let mut out = [0.0f32; 8];
-    q6_k_x8m(w, rb, &[a], &mut out, 8);
+    q6_k_x8m(w, rb, &[a], &mut Out::init(&mut out, 1, 8, 8));
     out
 }
 
@@ -795,7 +796,7 @@ mod tests {
             // SAFETY: AVX2, FMA and F16C were detected above.
             let one = unsafe { q4_0_x8(&w, rb, a[0]) };
             // SAFETY: as above.
-            unsafe { q4_0_x8m(&w, rb, &a, &mut all, N) };
+            unsafe { q4_0_x8m(&w, rb, &a, &mut Out::init(&mut all, M, N, N)) };
             for t in 0..N {
                 let row = &w[t * rb..(t + 1) * rb];
                 // SAFETY: as above.
@@ -820,7 +821,7 @@ mod tests {
             // SAFETY: as above.
             let one = unsafe { q4_k_x8(&w, rb, a[0]) };
             // SAFETY: as above.
-            unsafe { q4_k_x8m(&w, rb, &a, &mut all, N) };
+            unsafe { q4_k_x8m(&w, rb, &a, &mut Out::init(&mut all, M, N, N)) };
             for t in 0..N {
                 let row = &w[t * rb..(t + 1) * rb];
                 // SAFETY: as above.
@@ -841,7 +842,7 @@ mod tests {
             let w = random_weights(&mut rng, GgmlType::Q6_K, N, k);
             let rb = w.len() / N;
             // SAFETY: as above (seven activation rows: four at a time, then one by one).
-            unsafe { q6_k_x8m(&w, rb, &a[..7], &mut all, N) };
+            unsafe { q6_k_x8m(&w, rb, &a[..7], &mut Out::init(&mut all, 7, N, N)) };
             for t in 0..N {
                 let row = &w[t * rb..(t + 1) * rb];
                 for (i, a) in a[..7].iter().enumerate() {
