@@ -26,8 +26,14 @@ pub mod log;
 pub mod model;
 pub mod pager;
 pub mod quant;
+pub mod recycle;
 pub mod session;
 pub mod team;
 pub mod tokenizer;
 
 pub use error::{Error, ErrorCode, Result};
+
+/// chord's Rust allocations go through [`recycle::Recycling`] (feature `recycle-alloc`).
+#[cfg(feature = "recycle-alloc")]
+#[global_allocator]
+static ALLOCATOR: recycle::Recycling = recycle::Recycling;

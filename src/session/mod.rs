@@ -124,6 +124,7 @@ pub struct Session {
     stats: Stats,
     total: Stats,
     fingerprint: std::cell::OnceCell<u64>,
+    _recycle: crate::recycle::InUse,
 }
 
 impl Session {
@@ -147,6 +148,7 @@ impl Session {
             stats: Stats::default(),
             total: Stats::default(),
             fingerprint: std::cell::OnceCell::new(),
+            _recycle: crate::recycle::InUse::new(),
         })
     }
 
