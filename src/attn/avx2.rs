@@ -88,6 +88,192 @@ pub fn dot_gemm(x: &[f16], y: &[f16]) -> f32 {
     hsum(acc)
 }
 
+/// `R` queries times `J` keys (rows of `d`, a multiple of 8): one chain of [`dot_gemm`] per pair.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn score_tile<const R: usize, const J: usize>(
+    ks: [&[f32]; J],
+    qs: [&[f32]; R],
+    d: usize,
+) -> [[f32; J]; R] {
+    assert!(ks.iter().chain(&qs).all(|x| x.len() >= d) && d.is_multiple_of(8));
+    let mut acc = [[_mm256_setzero_ps(); J]; R];
+    let mut l = 0;
+    while l < d {
+        let mut kv = [_mm256_setzero_ps(); J];
+        for j in 0..J {
+            // SAFETY: `l + 8 <= d <= ks[j].len()` (asserted); unaligned load.
+            kv[j] = unsafe { _mm256_loadu_ps(ks[j].as_ptr().add(l)) };
+        }
+        for r in 0..R {
+            // SAFETY: as above.
+            let qv = unsafe { _mm256_loadu_ps(qs[r].as_ptr().add(l)) };
+            for j in 0..J {
+                acc[r][j] = _mm256_fmadd_ps(kv[j], qv, acc[r][j]);
+            }
+        }
+        l += 8;
+    }
+    let mut out = [[0f32; J]; R];
+    for r in 0..R {
+        for j in 0..J {
+            out[r][j] = hsum(acc[r][j]);
+        }
+    }
+    out
+}
+
+/// See [`super::scores`]: two queries times four keys at a time.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn scores(ks: &[f32], qs: &[f32], d: usize, out: &mut [f32], stride: usize) {
+    let nq = qs.len() / d;
+    let mut r = 0;
+    while r + 2 <= nq {
+        score_rows::<2>(
+            ks,
+            &qs[r * d..(r + 2) * d],
+            d,
+            &mut out[r * stride..],
+            stride,
+        );
+        r += 2;
+    }
+    if r < nq {
+        score_rows::<1>(ks, &qs[r * d..], d, &mut out[r * stride..], stride);
+    }
+}
+
+/// [`scores`] of `R` queries.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn score_rows<const R: usize>(ks: &[f32], qs: &[f32], d: usize, out: &mut [f32], stride: usize) {
+    let nk = ks.len() / d;
+    let k = |j: usize| &ks[j * d..(j + 1) * d];
+    let q: [&[f32]; R] = std::array::from_fn(|r| &qs[r * d..(r + 1) * d]);
+    let mut j = 0;
+    while j + 4 <= nk {
+        let v = score_tile::<R, 4>([k(j), k(j + 1), k(j + 2), k(j + 3)], q, d);
+        for (r, v) in v.iter().enumerate() {
+            out[r * stride + j..][..4].copy_from_slice(v);
+        }
+        j += 4;
+    }
+    for j in j..nk {
+        let v = score_tile::<R, 1>([k(j)], q, d);
+        for (r, v) in v.iter().enumerate() {
+            out[r * stride + j] = v[0];
+        }
+    }
+}
+
+/// See [`super::pv`]: two queries times four channels at a time.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn pv(vf: &[f32], np: usize, ps: &[&[f32]], steps: &[usize], acc: &mut [[f32; 8]]) {
+    let d = vf.len() / np;
+    let mut r = 0;
+    while r < ps.len() {
+        let n = if r + 2 <= ps.len() { 2 } else { 1 };
+        let acc = &mut acc[r * d..(r + n) * d];
+        for c in (0..d).step_by(4) {
+            if n == 2 {
+                pv_tile::<2>(vf, np, c, [ps[r], ps[r + 1]], [steps[r], steps[r + 1]], acc);
+            } else {
+                pv_tile::<1>(vf, np, c, [ps[r]], [steps[r]], acc);
+            }
+        }
+        r += n;
+    }
+}
+
+/// Channels `c..c + 4` (rows of `np` in `vf`; `c + 4 <= d`) of `R` queries: their accumulators in
+/// `acc` (`acc[i * d + c]` for query i) take `steps[i]` groups of 8 of `ps[i]` each, together as
+/// long as both queries have steps left.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn pv_tile<const R: usize>(
+    vf: &[f32],
+    np: usize,
+    c: usize,
+    ps: [&[f32]; R],
+    steps: [usize; R],
+    acc: &mut [[f32; 8]],
+) {
+    let d = acc.len() / R;
+    assert!(c + 4 <= d && vf.len() >= d * np);
+    assert!((0..R).all(|i| 8 * steps[i] <= np.min(ps[i].len())));
+    let mut a = [[_mm256_setzero_ps(); 4]; R];
+    for i in 0..R {
+        for j in 0..4 {
+            // SAFETY: `acc[i * d + c + j]` holds 8 floats; unaligned load.
+            a[i][j] = unsafe { _mm256_loadu_ps(acc[i * d + c + j].as_ptr()) };
+        }
+    }
+    // SAFETY (loads below): value row `c + j < d` holds `np` floats of `vf` and `8 * s + 8 <= np`;
+    // `8 * s + 8 <= ps[i].len()`, as asserted; unaligned loads.
+    let v = |j: usize, s: usize| unsafe { _mm256_loadu_ps(vf.as_ptr().add((c + j) * np + 8 * s)) };
+    let common = steps.iter().copied().min().unwrap_or(0);
+    for s in 0..common {
+        let vv = [v(0, s), v(1, s), v(2, s), v(3, s)];
+        for i in 0..R {
+            // SAFETY: as above.
+            let p = unsafe { _mm256_loadu_ps(ps[i].as_ptr().add(8 * s)) };
+            for j in 0..4 {
+                a[i][j] = _mm256_fmadd_ps(vv[j], p, a[i][j]);
+            }
+        }
+    }
+    for i in 0..R {
+        for s in common..steps[i] {
+            // SAFETY: as above.
+            let p = unsafe { _mm256_loadu_ps(ps[i].as_ptr().add(8 * s)) };
+            for (j, a) in a[i].iter_mut().enumerate() {
+                *a = _mm256_fmadd_ps(v(j, s), p, *a);
+            }
+        }
+    }
+    for i in 0..R {
+        for j in 0..4 {
+            // SAFETY: as for the loads.
+            unsafe { _mm256_storeu_ps(acc[i * d + c + j].as_mut_ptr(), a[i][j]) };
+        }
+    }
+}
+
+/// f16 values widened to f32 (`dst[i] = src[i]`; the lengths are equal).
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn widen(src: &[f16], dst: &mut [f32]) {
+    assert_eq!(src.len(), dst.len());
+    let n8 = src.len() / 8 * 8;
+    for i in (0..n8).step_by(8) {
+        // SAFETY: `i + 8 <= len` for both; unaligned 16-byte load and 32-byte store.
+        unsafe {
+            let h = _mm_loadu_si128(src.as_ptr().add(i) as *const __m128i);
+            _mm256_storeu_ps(dst.as_mut_ptr().add(i), _mm256_cvtph_ps(h));
+        }
+    }
+    for i in n8..src.len() {
+        dst[i] = src[i].to_f32();
+    }
+}
+
+/// f32 values rounded to f16, to nearest even (`dst[i] = src[i]`; the lengths are equal).
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn narrow(src: &[f32], dst: &mut [f16]) {
+    assert_eq!(src.len(), dst.len());
+    let n8 = src.len() / 8 * 8;
+    for i in (0..n8).step_by(8) {
+        // SAFETY: `i + 8 <= len` for both; unaligned 32-byte load and 16-byte store.
+        unsafe {
+            let h =
+                _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm256_loadu_ps(src.as_ptr().add(i)));
+            _mm_storeu_si128(dst.as_mut_ptr().add(i) as *mut __m128i, h);
+        }
+    }
+    for i in n8..src.len() {
+        dst[i] = f16::from_f32(src[i]);
+    }
+}
+
 /// llama.cpp's `ggml_v_expf` for 8 lanes.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]

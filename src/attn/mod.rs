@@ -16,7 +16,10 @@
 //! [`attention`] reproduces that: the cells past the query's position contribute exact zeros, so
 //! padding to 8 (tinyBLAS) or 32 (vec_dot) cells gives the same sums as llama.cpp's 256. The AVX2
 //! path and the portable path compute the same values (the portable one writes every SIMD lane out
-//! with the same fused multiply-adds). Work is split over heads and blocks of tokens with rayon.
+//! with the same fused multiply-adds). Work is split over heads and blocks of 16 tokens on the
+//! team. In a prefill the queries of a block are computed together ([`head_block`]): each chunk of
+//! keys and values is widened from f16 once for the whole block and the products take two queries
+//! at a time, every output still one multiply-add chain in llama.cpp's order.
 
 mod scalar;
 
@@ -103,6 +106,22 @@ pub fn attention(
     pos0: usize,
     scale: f32,
 ) -> Vec<f32> {
+    attention_by(isa, dims, q, k_cache, v_cache, pos0, scale, true)
+}
+
+/// [`attention`], with the prefill's blocks of queries computed together ([`head_block`]) or,
+/// when `blocked` is false, one query at a time ([`head_row`]; the tests compare the two).
+#[allow(clippy::too_many_arguments)]
+fn attention_by(
+    isa: Isa,
+    dims: &AttnDims,
+    q: &[f32],
+    k_cache: &[f16],
+    v_cache: &[f16],
+    pos0: usize,
+    scale: f32,
+    blocked: bool,
+) -> Vec<f32> {
     let (nh, d) = (dims.n_head, dims.head_dim);
     let t = q.len() / (nh * d);
     assert!(
@@ -115,23 +134,36 @@ pub fn attention(
         let i0 = b * TOKEN_BLOCK;
         let i1 = (i0 + TOKEN_BLOCK).min(t);
         let mut out = vec![0f32; (i1 - i0) * d];
-        let mut w = Scratch::new(pos0 + i1, d);
-        for i in i0..i1 {
-            let qi = &q[(i * nh + h) * d..][..d];
-            let o = &mut out[(i - i0) * d..][..d];
-            head_row(
-                isa,
-                dims,
+        // tinyBLAS (two or more tokens) needs head_dim % 8 == 0 for kq, else llama.cpp takes
+        // vec_dot there (`head_row`).
+        if blocked && t >= 2 && d.is_multiple_of(8) {
+            let qs = |r: usize| &q[((i0 + r) * nh + h) * d..][..d];
+            let block = Block {
                 h,
-                qi,
-                k_cache,
-                v_cache,
-                pos0 + i,
-                t >= 2,
+                pos: pos0 + i0,
+                n: i1 - i0,
                 scale,
-                &mut w,
-                o,
-            );
+            };
+            head_block(isa, dims, &block, qs, k_cache, v_cache, &mut out);
+        } else {
+            let mut w = Scratch::new(pos0 + i1, d);
+            for i in i0..i1 {
+                let qi = &q[(i * nh + h) * d..][..d];
+                let o = &mut out[(i - i0) * d..][..d];
+                head_row(
+                    isa,
+                    dims,
+                    h,
+                    qi,
+                    k_cache,
+                    v_cache,
+                    pos0 + i,
+                    t >= 2,
+                    scale,
+                    &mut w,
+                    o,
+                );
+            }
         }
         *slots[task].lock() = out;
     });
@@ -143,6 +175,102 @@ pub fn attention(
         }
     }
     out
+}
+
+/// Keys, and positions of the values, converted to f32 at a time in [`head_block`].
+const CHUNK: usize = 64;
+
+/// A block of consecutive queries of one head.
+struct Block {
+    /// Query head.
+    h: usize,
+    /// Position of the first query.
+    pos: usize,
+    /// Queries.
+    n: usize,
+    /// Score scale.
+    scale: f32,
+}
+
+/// The queries of `b` (`q(r)`: query r, at position `b.pos + r`), each as [`head_row`] computes it
+/// for two or more tokens (tinyBLAS for kq and kqv), into `out` (`[b.n][head_dim]`), with the
+/// work shared: each chunk of keys and of value positions is converted from f16 once for all the
+/// queries, and the products run two queries at a time ([`scores`], [`pv`]). Every output is
+/// still one 8-lane multiply-add chain in llama.cpp's order, so the values are the same bits.
+fn head_block<'q>(
+    isa: Isa,
+    dims: &AttnDims,
+    b: &Block,
+    q: impl Fn(usize) -> &'q [f32],
+    k_cache: &[f16],
+    v_cache: &[f16],
+    out: &mut [f32],
+) {
+    let d = dims.head_dim;
+    let kvh = b.h / (dims.n_head / dims.n_head_kv);
+    // Keys of the last query; a row of scores (and of probabilities) per query, padded to 8.
+    let n_max = b.pos + b.n;
+    let stride = n_max.div_ceil(8) * 8;
+    // The queries rounded to f16, as llama.cpp's product takes them.
+    let mut qf = vec![0f32; b.n * d];
+    let mut h16 = vec![f16::ZERO; stride.max(d)];
+    for (r, row) in qf.chunks_exact_mut(d).enumerate() {
+        narrow(isa, q(r), &mut h16[..d]);
+        widen(isa, &h16[..d], row);
+    }
+    let mut sc = vec![0f32; b.n * stride];
+    let keys = &k_cache[kvh * dims.n_ctx * d..][..n_max * d];
+    let mut kf = vec![0f32; CHUNK * d];
+    for j0 in (0..n_max).step_by(CHUNK) {
+        let nk = CHUNK.min(n_max - j0);
+        widen(isa, &keys[j0 * d..(j0 + nk) * d], &mut kf[..nk * d]);
+        scores(isa, &kf[..nk * d], &qf, d, &mut sc[j0..], stride);
+    }
+    // softmax per query, as in `head_row`; the probabilities rounded to f16 (and zero past each
+    // query's last multiple of 8).
+    let mut pf = vec![0f32; b.n * stride];
+    let mut probs = vec![0f32; stride];
+    let mut steps = vec![0usize; b.n];
+    for r in 0..b.n {
+        let n = b.pos + r + 1;
+        let n8 = n.div_ceil(8) * 8;
+        let s = &mut sc[r * stride..][..n8];
+        let mut max = f32::NEG_INFINITY;
+        for s in &mut s[..n] {
+            *s *= b.scale;
+            max = if max > *s { max } else { *s };
+        }
+        s[n..].fill(f32::NEG_INFINITY);
+        let sum = softmax_exp(isa, s, &mut probs[..n8], max);
+        let inv = (1.0 / sum) as f32;
+        for p in &mut probs[..n8] {
+            *p *= inv;
+        }
+        narrow(isa, &probs[..n8], &mut h16[..n8]);
+        widen(isa, &h16[..n8], &mut pf[r * stride..][..n8]);
+        steps[r] = n8 / 8;
+    }
+    // kqv: one 8-lane accumulator per query and channel, carried across chunks of positions.
+    let vs = dims.v_stride();
+    let mut acc = vec![[0f32; 8]; b.n * d];
+    let mut vf = vec![0f32; d * CHUNK];
+    let mut left = steps.clone();
+    for l0 in (0..stride).step_by(CHUNK) {
+        let np = CHUNK.min(stride - l0);
+        for c in 0..d {
+            let row = &v_cache[(kvh * d + c) * vs + l0..][..np];
+            widen(isa, row, &mut vf[c * np..][..np]);
+        }
+        let now: Vec<usize> = left.iter().map(|&s| s.min(np / 8)).collect();
+        let ps: Vec<&[f32]> = (0..b.n).map(|r| &pf[r * stride + l0..][..np]).collect();
+        pv(isa, &vf[..d * np], np, &ps, &now, &mut acc);
+        for (l, n) in left.iter_mut().zip(&now) {
+            *l -= n;
+        }
+    }
+    for (o, a) in out.iter_mut().zip(&acc) {
+        *o = scalar::hsum(a);
+    }
 }
 
 /// Buffers of one task, sized for positions `0..n`.
@@ -185,9 +313,7 @@ fn head_row(
     let n = pos + 1;
     let n8 = n.div_ceil(8) * 8;
     let n32 = n.div_ceil(32) * 32;
-    for (o, x) in w.q16.iter_mut().zip(q) {
-        *o = f16::from_f32(*x);
-    }
+    narrow(isa, q, &mut w.q16[..d]);
     let keys = &k_cache[kvh * dims.n_ctx * d..][..n * d];
     let key = |j: usize| &keys[j * d..(j + 1) * d];
     // kq: tinyBLAS needs head_dim % 8 == 0 (k % KN), else llama.cpp falls back to vec_dot.
@@ -216,9 +342,10 @@ fn head_row(
     w.scores[n..n8].fill(f32::NEG_INFINITY);
     let sum = softmax_exp(isa, &w.scores[..n8], &mut w.probs[..n8], max);
     let inv = (1.0 / sum) as f32;
-    for (o, p) in w.p16[..n8].iter_mut().zip(&w.probs[..n8]) {
-        *o = f16::from_f32(p * inv);
+    for p in &mut w.probs[..n8] {
+        *p *= inv;
     }
+    narrow(isa, &w.probs[..n8], &mut w.p16[..n8]);
     w.p16[n8..n32].fill(f16::ZERO);
     // kqv: tinyBLAS needs head_dim % 4 == 0 (m % 4) and n_kv % 8 == 0 (always: n_kv % 256 == 0).
     let vs = dims.v_stride();
@@ -267,6 +394,52 @@ fn dot_gemm4(isa: Isa, xs: [&[f16]; 4], y: &[f16]) -> [f32; 4] {
     }
     let _ = isa;
     xs.map(|x| scalar::dot_gemm(x, y))
+}
+
+/// `dst[i] = src[i]` widened from f16 (the lengths are equal).
+fn widen(isa: Isa, src: &[f16], dst: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if isa.has_avx2() {
+        // SAFETY: an `Isa` with AVX2 is only made after detecting AVX2, FMA and F16C.
+        return unsafe { avx2::widen(src, dst) };
+    }
+    let _ = isa;
+    half::slice::HalfFloatSliceExt::convert_to_f32_slice(src, dst)
+}
+
+/// `dst[i] = src[i]` rounded to f16, to nearest even (the lengths are equal).
+fn narrow(isa: Isa, src: &[f32], dst: &mut [f16]) {
+    #[cfg(target_arch = "x86_64")]
+    if isa.has_avx2() {
+        // SAFETY: an `Isa` with AVX2 is only made after detecting AVX2, FMA and F16C.
+        return unsafe { avx2::narrow(src, dst) };
+    }
+    let _ = isa;
+    half::slice::HalfFloatSliceExt::convert_from_f32_slice(dst, src)
+}
+
+/// Scores of the queries `qs` (rows of `d`) against the keys `ks` (rows of `d`), each one
+/// tinyBLAS chain ([`scalar::dot8`]): `out[r * stride + j]` for query r and key j.
+fn scores(isa: Isa, ks: &[f32], qs: &[f32], d: usize, out: &mut [f32], stride: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if isa.has_avx2() {
+        // SAFETY: an `Isa` with AVX2 is only made after detecting AVX2, FMA and F16C.
+        return unsafe { avx2::scores(ks, qs, d, out, stride) };
+    }
+    let _ = isa;
+    scalar::scores(ks, qs, d, out, stride)
+}
+
+/// Adds to `acc[r * d + c]` (query r's 8-lane accumulator of channel c) the first `steps[r]`
+/// groups of 8 of `ps[r]` times value row c (`vf[c * np..][..np]`), in order.
+fn pv(isa: Isa, vf: &[f32], np: usize, ps: &[&[f32]], steps: &[usize], acc: &mut [[f32; 8]]) {
+    #[cfg(target_arch = "x86_64")]
+    if isa.has_avx2() {
+        // SAFETY: an `Isa` with AVX2 is only made after detecting AVX2, FMA and F16C.
+        return unsafe { avx2::pv(vf, np, ps, steps, acc) };
+    }
+    let _ = isa;
+    scalar::pv(vf, np, ps, steps, acc)
 }
 
 /// `y = silu(x) * g` as llama.cpp's `ggml_vec_swiglu_f32` computes it ([`scalar::swiglu`]), on

@@ -50,6 +50,45 @@ pub fn dot_gemm(x: &[f16], y: &[f16]) -> f32 {
     hsum(&acc)
 }
 
+/// [`dot_gemm`] on values already widened to f32.
+pub fn dot8(x: &[f32], y: &[f32]) -> f32 {
+    debug_assert_eq!(x.len() % 8, 0);
+    let mut acc = [0f32; 8];
+    for (cx, cy) in x.chunks_exact(8).zip(y.chunks_exact(8)) {
+        fma8(&mut acc, cx, cy);
+    }
+    hsum(&acc)
+}
+
+/// `acc[l] = x[l] * y[l] + acc[l]` (fused) for the 8 lanes.
+fn fma8(acc: &mut [f32; 8], x: &[f32], y: &[f32]) {
+    for l in 0..8 {
+        acc[l] = x[l].mul_add(y[l], acc[l]);
+    }
+}
+
+/// See [`super::scores`].
+pub fn scores(ks: &[f32], qs: &[f32], d: usize, out: &mut [f32], stride: usize) {
+    for (r, q) in qs.chunks_exact(d).enumerate() {
+        for (j, k) in ks.chunks_exact(d).enumerate() {
+            out[r * stride + j] = dot8(k, q);
+        }
+    }
+}
+
+/// See [`super::pv`].
+pub fn pv(vf: &[f32], np: usize, ps: &[&[f32]], steps: &[usize], acc: &mut [[f32; 8]]) {
+    let d = vf.len() / np;
+    for (r, (p, &st)) in ps.iter().zip(steps).enumerate() {
+        for (c, a) in acc[r * d..(r + 1) * d].iter_mut().enumerate() {
+            let v = &vf[c * np..(c + 1) * np];
+            for s in 0..st {
+                fma8(a, &v[8 * s..8 * s + 8], &p[8 * s..8 * s + 8]);
+            }
+        }
+    }
+}
+
 /// Horizontal sum of 8 lanes in llama.cpp's order: `lo + hi`, then `(t0 + t2) + (t1 + t3)`.
 pub fn hsum(v: &[f32; 8]) -> f32 {
     let t: [f32; 4] = std::array::from_fn(|l| v[l + 4] + v[l]);

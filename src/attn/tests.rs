@@ -189,6 +189,22 @@ fn check(dims: AttnDims, pos0: usize, t: usize, seed: u64) {
     let scale = 1.0 / (dims.head_dim as f32).sqrt();
     let want = reference(&dims, &q, &k, &v, pos0, scale);
     let got = attention(Isa::scalar(), &dims, &q, &k, &v, pos0, scale);
+    // Blocks of queries computed together give the bits of one query at a time, on both paths.
+    let mut isas = vec![Isa::scalar()];
+    isas.extend(Isa::avx2());
+    for isa in isas {
+        let one = attention_by(isa, &dims, &q, &k, &v, pos0, scale, false);
+        let blocked = attention_by(isa, &dims, &q, &k, &v, pos0, scale, true);
+        let same = one
+            .iter()
+            .zip(&blocked)
+            .all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(
+            same,
+            "{} blocked != one by one: {dims:?} pos0 {pos0} t {t}",
+            isa.name()
+        );
+    }
     let err = got
         .iter()
         .zip(&want)
@@ -219,6 +235,12 @@ fn attention_matches_reference_prefill_and_decode() {
     check(dims, 37, 1, 2);
     check(dims, 150, 1, 3);
     check(dims, 100, 50, 4);
+    // Longer: key and value chunks of 64 split inside blocks; an odd last block; small heads.
+    let long = AttnDims { n_ctx: 330, ..dims };
+    check(long, 70, 251, 11);
+    for head_dim in [8, 16] {
+        check(AttnDims { head_dim, ..long }, 0, 133, 12);
+    }
 }
 
 #[test]
