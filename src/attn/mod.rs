@@ -17,7 +17,7 @@
 //! padding to 8 (tinyBLAS) or 32 (vec_dot) cells gives the same sums as llama.cpp's 256. The AVX2
 //! path and the portable path compute the same values (the portable one writes every SIMD lane out
 //! with the same fused multiply-adds). Work is split over heads and blocks of 16 tokens on the
-//! team. In a prefill the queries of a block are computed together ([`head_block`]): each chunk of
+//! team. In a prefill the queries of a block are computed together (`head_block`): each chunk of
 //! keys and values is widened from f16 once for the whole block and the products take two queries
 //! at a time, every output still one multiply-add chain in llama.cpp's order.
 
