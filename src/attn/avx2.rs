@@ -334,6 +334,12 @@ pub fn softmax_exp(x: &[f32], y: &mut [f32], max: f32) -> f64 {
     sum
 }
 
+/// See [`super::scalar::rope_row`] (the same code, compiled with FMA).
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn rope_row(row: &mut [f32], dim: usize, rope_dim: usize, cos: &[f32], sin: &[f32]) {
+    super::scalar::rope_row(row, dim, rope_dim, cos, sin)
+}
+
 /// See [`super::scalar::swiglu`].
 #[target_feature(enable = "avx2,fma,f16c")]
 pub fn swiglu(x: &[f32], g: &[f32], y: &mut [f32]) {

@@ -455,6 +455,18 @@ pub fn swiglu(isa: Isa, x: &[f32], g: &[f32], y: &mut [f32]) {
     scalar::swiglu(x, g, y)
 }
 
+/// RoPE on one row of heads of `dim` values ([`scalar::rope_row`]) on the path `isa` selects.
+/// It lives here with the other arithmetic written after llama.cpp's CPU kernels.
+pub fn rope_row(isa: Isa, row: &mut [f32], dim: usize, rope_dim: usize, cos: &[f32], sin: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if isa.has_avx2() {
+        // SAFETY: an `Isa` with AVX2 is only made after detecting AVX2, FMA and F16C.
+        return unsafe { avx2::rope_row(row, dim, rope_dim, cos, sin) };
+    }
+    let _ = isa;
+    scalar::rope_row(row, dim, rope_dim, cos, sin)
+}
+
 /// [`scalar::softmax_exp`] on the path `isa` selects.
 fn softmax_exp(isa: Isa, x: &[f32], y: &mut [f32], max: f32) -> f64 {
     #[cfg(target_arch = "x86_64")]

@@ -167,3 +167,18 @@ pub fn swiglu(x: &[f32], g: &[f32], y: &mut [f32]) {
         y[i] = x[i] / (1.0 + (-x[i]).exp()) * g[i];
     }
 }
+
+/// llama.cpp's `rotate_pairs` (RoPE on adjacent pairs) as GCC compiles it for x86-64 with FMA
+/// (`-ffp-contract=fast`), on one row of heads of `dim` values, the first `rope_dim` of each
+/// rotated: `fma(x0, cos, -(x1 * sin))` and `fma(x0, sin, x1 * cos)`. Always inlined, so that the
+/// AVX2 path's copy compiles `mul_add` to one instruction rather than a call to `fmaf`.
+#[inline(always)]
+pub fn rope_row(row: &mut [f32], dim: usize, rope_dim: usize, cos: &[f32], sin: &[f32]) {
+    for head in row.chunks_exact_mut(dim) {
+        for (p, pair) in head[..rope_dim].chunks_exact_mut(2).enumerate() {
+            let (x0, x1) = (pair[0], pair[1]);
+            pair[0] = x0.mul_add(cos[p], -(x1 * sin[p]));
+            pair[1] = x0.mul_add(sin[p], x1 * cos[p]);
+        }
+    }
+}

@@ -183,6 +183,23 @@ fn avx2_swiglu_equals_scalar_bits() {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn avx2_rope_equals_scalar_bits() {
+    let Some(isa) = Isa::avx2() else { return };
+    let mut r = Rng(14);
+    // Two heads of 64, the first 32 of each rotated (partial rotary), as in the forward pass.
+    let (cos, sin) = (r.vec(16, 1.0), r.vec(16, 1.0));
+    let x = r.vec(128, 30.0);
+    let (mut a, mut s) = (x.clone(), x.clone());
+    rope_row(isa, &mut a, 64, 32, &cos, &sin);
+    scalar::rope_row(&mut s, 64, 32, &cos, &sin);
+    assert!(a.iter().zip(&s).all(|(a, b)| a.to_bits() == b.to_bits()));
+    let want = x[0].mul_add(cos[0], -(x[1] * sin[0]));
+    assert_eq!(a[0].to_bits(), want.to_bits());
+    assert_eq!(a[32..64], x[32..64]);
+}
+
 fn check(dims: AttnDims, pos0: usize, t: usize, seed: u64) {
     let (k, v) = setup(&dims, pos0 + t, seed);
     let q = Rng(seed + 1).vec(t * dims.n_head * dims.head_dim, 2.0);

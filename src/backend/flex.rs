@@ -69,8 +69,7 @@ impl ChordBackend for Cpu {
         Tensor::from_primitive(TensorPrimitive::Float(out))
     }
 
-    /// llama.cpp's `rotate_pairs` as GCC compiles it for x86-64 with FMA (`-ffp-contract=fast`):
-    /// `fma(x0, cos, -(x1 * sin))` and `fma(x0, sin, x1 * cos)`.
+    /// llama.cpp's `rotate_pairs` ([`attn::rope_row`]).
     fn rope(
         x: Tensor<Self, 3>,
         cos: &Tensor<Self, 3>,
@@ -86,13 +85,7 @@ impl ChordBackend for Cpu {
         crate::team::for_rows(&mut y, heads * dim, &|r0, rows| {
             for (i, row) in (r0..).zip(rows.chunks_exact_mut(heads * dim)) {
                 let (c, s) = (&cos[i * half..][..half], &sin[i * half..][..half]);
-                for head in row.chunks_exact_mut(dim) {
-                    for (p, pair) in head[..rope_dim].chunks_exact_mut(2).enumerate() {
-                        let (x0, x1) = (pair[0], pair[1]);
-                        pair[0] = x0.mul_add(c[p], -(x1 * s[p]));
-                        pair[1] = x0.mul_add(s[p], x1 * c[p]);
-                    }
-                }
+                attn::rope_row(Isa::best(), row, dim, rope_dim, c, s);
             }
         });
         let out = FlexTensor::from_data(TensorData::new(y, [t, heads, dim]));
