@@ -109,9 +109,9 @@ macro_rules! q8_family {
                 let qy = load32_i8(a.qs, i * QK);
                 // Every format of the family keeps its f16 scale first and its min (if any) next.
                 let blk = rows.block::<$bytes>(off);
-                let d = _mm256_mul_ps(rows8::f16s_of(&blk, 0), _mm256_set1_ps(a.d[i]));
+                let (dw, m) = rows8::f16_pairs_of(&blk, 0);
+                let d = _mm256_mul_ps(dw, _mm256_set1_ps(a.d[i]));
                 if $min {
-                    let m = rows8::f16s_of(&blk, 2);
                     summs = _mm256_add_ps(summs, _mm256_mul_ps(m, _mm256_set1_ps(a.s[i])));
                 }
                 let dd = f32x8_array(d);
