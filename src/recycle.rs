@@ -178,11 +178,6 @@ impl Drop for InUse {
     }
 }
 
-/// Bytes the cache holds now.
-pub fn held() -> usize {
-    CACHE.with(|c| c.held)
-}
-
 // SAFETY: every block comes from `System` with the layout asked for (a cached block is reused only
 // for exactly its own size and alignment) and goes back to `System` with that layout, so the
 // `System` contract carries over.
@@ -231,6 +226,11 @@ unsafe impl GlobalAlloc for Recycling {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Bytes the cache holds now.
+    fn held() -> usize {
+        CACHE.with(|c| c.held)
+    }
 
     /// Tests run in parallel and all allocate through the cache: only properties that hold
     /// whatever the other threads do are checked.

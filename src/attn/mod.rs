@@ -254,19 +254,19 @@ fn head_block<'q>(
     let vs = dims.v_stride();
     let mut acc = vec![[0f32; 8]; b.n * d];
     let mut vf = vec![0f32; d * CHUNK];
-    let mut left = steps.clone();
     for l0 in (0..stride).step_by(CHUNK) {
         let np = CHUNK.min(stride - l0);
         for c in 0..d {
             let row = &v_cache[(kvh * d + c) * vs + l0..][..np];
             widen(isa, row, &mut vf[c * np..][..np]);
         }
-        let now: Vec<usize> = left.iter().map(|&s| s.min(np / 8)).collect();
+        // Each query's groups of 8 that fall in this chunk.
+        let now: Vec<usize> = steps
+            .iter()
+            .map(|&s| s.saturating_sub(l0 / 8).min(np / 8))
+            .collect();
         let ps: Vec<&[f32]> = (0..b.n).map(|r| &pf[r * stride + l0..][..np]).collect();
         pv(isa, &vf[..d * np], np, &ps, &now, &mut acc);
-        for (l, n) in left.iter_mut().zip(&now) {
-            *l -= n;
-        }
     }
     for (o, a) in out.iter_mut().zip(&acc) {
         *o = scalar::hsum(a);

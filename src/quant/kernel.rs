@@ -208,7 +208,6 @@ impl Kernel {
             w,
             row_bytes,
             rows,
-            m: out.rows(),
             out,
         };
         match (self, act) {
@@ -239,7 +238,6 @@ struct Tile<'a> {
     w: &'a [u8],
     row_bytes: usize,
     rows: std::ops::Range<usize>,
-    m: usize,
     out: Out<'a>,
 }
 
@@ -258,7 +256,7 @@ impl<'a> Tile<'a> {
     ) {
         let rb = self.row_bytes;
         let n8 = self.rows.len() / 8 * 8;
-        let full = self.m / 4 * 4;
+        let full = self.out.rows() / 4 * 4;
         let acts: Vec<R> = (0..full).map(&row).collect();
         let j0 = self.rows.start;
         if full > 0 && n8 > 0 {
@@ -267,7 +265,7 @@ impl<'a> Tile<'a> {
         }
         for g in (0..n8).step_by(8) {
             let w = &self.w[(j0 + g) * rb..(j0 + g + 8) * rb];
-            for i in full..self.m {
+            for i in full..self.out.rows() {
                 // SAFETY: as in `run`.
                 let v = unsafe { x8(w, rb, row(i)) };
                 self.out.put(i, g, &v);
@@ -278,7 +276,6 @@ impl<'a> Tile<'a> {
                 w: self.w,
                 row_bytes: rb,
                 rows: self.rows.start + n8..self.rows.end,
-                m: self.m,
                 out: self.out.skip_cols(n8),
             };
             rest.run_xn(f, f4, row);
@@ -326,7 +323,7 @@ impl<'a> Tile<'a> {
     ) -> (Tile<'a>, usize) {
         let rb = self.row_bytes;
         let mut out = self.out;
-        let full = self.m / N * N;
+        let full = out.rows() / N * N;
         for i in (0..full).step_by(N) {
             let g = group(i);
             for (r, j) in self.rows.clone().enumerate() {
@@ -337,7 +334,6 @@ impl<'a> Tile<'a> {
             w: self.w,
             row_bytes: rb,
             rows: self.rows,
-            m: self.m - full,
             out: out.skip_rows(full),
         };
         (rest, full)
@@ -352,12 +348,12 @@ impl<'a> Tile<'a> {
         r8: Option<Q8Rows8>,
         row: impl Fn(usize) -> Q8Row<'r>,
     ) {
-        let Some(r8) = r8.filter(|_| self.m > 0) else {
+        let Some(r8) = r8.filter(|_| self.out.rows() > 0) else {
             return self.run(f, row);
         };
         let (rb, j0) = (self.row_bytes, self.rows.start);
         let n8 = self.rows.len() / 8 * 8;
-        for i in 0..self.m {
+        for i in 0..self.out.rows() {
             let a = row(i);
             for g in (0..n8).step_by(8) {
                 let w = &self.w[(j0 + g) * rb..(j0 + g + 8) * rb];
@@ -370,7 +366,6 @@ impl<'a> Tile<'a> {
             w: self.w,
             row_bytes: rb,
             rows: j0 + n8..self.rows.end,
-            m: self.m,
             out: self.out.skip_cols(n8),
         };
         rest.run(f, row);
@@ -379,7 +374,7 @@ impl<'a> Tile<'a> {
     #[inline]
     fn run<R: Copy>(mut self, f: unsafe fn(&[u8], R) -> f32, row: impl Fn(usize) -> R) {
         let rb = self.row_bytes;
-        for i in 0..self.m {
+        for i in 0..self.out.rows() {
             let a = row(i);
             for (o, j) in self.out.row(i).iter_mut().zip(self.rows.clone()) {
                 // SAFETY: `f` came from `Kernel::select`, which returns an AVX2 kernel only for an

@@ -129,12 +129,12 @@ fn product(
     let big = n.saturating_sub(threads * cols) / cols;
     let tail = big * cols;
     let tile = |t: usize| {
-        let start = if t < big {
-            t * cols
+        let (start, len) = if t < big {
+            (t * cols, cols)
         } else {
-            tail + (t - big) * small
+            (tail + (t - big) * small, small)
         };
-        start..(start + if t < big { cols } else { small }).min(n)
+        start..(start + len).min(n)
     };
     let out = Columns::new(y, m, n);
     crate::team::for_each(big + (n - tail).div_ceil(small), &|t| {
