@@ -2,6 +2,7 @@
 #   make            release library + build/bin/chord
 #   make demo       also fetches the default model and generates text with it
 #   make test       installs what the tests need, then runs every test (Rust, C, llama.cpp oracle)
+#   make test-scalar the Rust tests with the kernels on their portable path (CHORD_ISA=scalar; slower)
 #   make test-c     the C API tests (tests/c): plain, under AddressSanitizer, under valgrind
 #   make test-pager peak resident memory of `chord generate` under memory budgets stays within
 #                   budget + KV cache + 64 MiB (scripts/check-pager-rss.py)
@@ -24,7 +25,7 @@ MODEL := $(CACHE)/models/SmolLM2-135M-Instruct.Q4_1.gguf
 BAD_GGUF := $(TEST)/bad-gguf
 VALGRIND := CHORD_TEST_LIGHT=1 valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite --quiet
 
-.PHONY: all lib demo test test-data test-rust test-c test-corpus test-oracle test-pager check-wgpu header-check clean FORCE
+.PHONY: all lib demo test test-data test-rust test-scalar test-c test-corpus test-oracle test-pager check-wgpu header-check clean FORCE
 .PHONY: install uninstall test-pkg check-symbols check-header-compile
 
 all: $(BIN)/chord
@@ -54,6 +55,9 @@ test: test-data
 
 test-rust:
 	cargo test --release
+
+test-scalar:
+	CHORD_ISA=scalar cargo test --release
 
 header-check: $(LIB)
 	git diff --exit-code -- include/chord.h

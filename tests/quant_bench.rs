@@ -78,7 +78,7 @@ fn bench_matmul() {
         .build()
         .unwrap();
     pool.install(|| {
-        let best = Isa::best();
+        let best = Isa::selected().expect("CHORD_ISA");
         let cases: &[(GgmlType, usize, usize, usize)] = &[
             (GgmlType::Q4_1, 1536, 576, 1),
             (GgmlType::Q4_1, 576, 1536, 1),

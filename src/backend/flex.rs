@@ -63,7 +63,7 @@ impl ChordBackend for Cpu {
         let (gate, up) = (f32s(&gate), f32s(&up));
         crate::team::for_rows(&mut y, d, &|r0, rows| {
             let at = r0 * d..r0 * d + rows.len();
-            attn::swiglu(Isa::best(), &gate[at.clone()], &up[at], rows);
+            attn::swiglu(Isa::active(), &gate[at.clone()], &up[at], rows);
         });
         let out = FlexTensor::from_data(TensorData::new(y, [t, d]));
         Tensor::from_primitive(TensorPrimitive::Float(out))
@@ -85,7 +85,7 @@ impl ChordBackend for Cpu {
         crate::team::for_rows(&mut y, heads * dim, &|r0, rows| {
             for (i, row) in (r0..).zip(rows.chunks_exact_mut(heads * dim)) {
                 let (c, s) = (&cos[i * half..][..half], &sin[i * half..][..half]);
-                attn::rope_row(Isa::best(), row, dim, rope_dim, c, s);
+                attn::rope_row(Isa::active(), row, dim, rope_dim, c, s);
             }
         });
         let out = FlexTensor::from_data(TensorData::new(y, [t, heads, dim]));
@@ -157,7 +157,7 @@ impl ChordBackend for Cpu {
         let kc = flex(cache.k.clone().into_primitive());
         let vc = flex(cache.v.clone().into_primitive());
         let out = attn::attention(
-            Isa::best(),
+            Isa::active(),
             &dims,
             f32s(&q),
             kc.storage::<f16>(),

@@ -19,12 +19,15 @@ pub struct chord_model(pub(crate) Arc<Model>);
 /// By default the file stays mapped until the model is freed; with
 /// `chord_model_options_set_use_mmap(opts, 0)` it is read into owned memory instead. The options'
 /// progress callback, if any, runs on this thread and may cancel the load. The load is logged
-/// through the log callback (`chord_set_log_callback`) when one is installed.
+/// through the log callback (`chord_set_log_callback`) when one is installed. The CPU kernels take
+/// the fastest instruction-set path the CPU has, unless the environment variable `CHORD_ISA`
+/// (read once per process) names one: `scalar`, `avx2` or `auto`.
 ///
-/// Statuses: `CHORD_OK`; `CHORD_E_INVALID_ARGUMENT` (NULL path or out), `CHORD_E_INVALID_UTF8`,
-/// `CHORD_E_IO` (cannot open, map or read), `CHORD_E_GGUF_*` (malformed file),
-/// `CHORD_E_UNKNOWN_ARCHITECTURE`, `CHORD_E_BAD_MODEL` (missing or inconsistent metadata or
-/// tensors), `CHORD_E_UNSUPPORTED` (e.g. a backend not built in), `CHORD_E_CANCELLED` (the
+/// Statuses: `CHORD_OK`; `CHORD_E_INVALID_ARGUMENT` (NULL path or out, an unknown `CHORD_ISA`),
+/// `CHORD_E_INVALID_UTF8`, `CHORD_E_IO` (cannot open, map or read), `CHORD_E_GGUF_*` (malformed
+/// file), `CHORD_E_UNKNOWN_ARCHITECTURE`, `CHORD_E_BAD_MODEL` (missing or inconsistent metadata or
+/// tensors), `CHORD_E_UNSUPPORTED` (e.g. a backend not built in, a `CHORD_ISA` path this CPU
+/// lacks), `CHORD_E_CANCELLED` (the
 /// progress callback returned 0; nothing is leaked). On error `*out` is untouched. Thread-safe.
 #[no_mangle]
 pub unsafe extern "C" fn chord_model_load(

@@ -66,6 +66,7 @@ impl Model {
             );
         }
         let backend = opts.backend.resolve()?;
+        crate::quant::Isa::selected()?;
         let report = Reporter(opts.progress.as_ref());
         crate::log!(
             Info,
@@ -155,9 +156,10 @@ impl Model {
             })?;
         crate::log!(
             Info,
-            "backend {} (asked for {}), {threads} worker threads",
+            "backend {} (asked for {}), {}, {threads} worker threads",
             backend.name(),
-            opts.backend.name()
+            opts.backend.name(),
+            crate::quant::Isa::summary()
         );
         let team = crate::team::Team::new(threads).map_err(|e| {
             Error::new(
@@ -467,6 +469,12 @@ impl Model {
         } else {
             let _ = writeln!(s, "hyperparameters: none (vocabulary-only model)");
         }
+        let _ = writeln!(
+            s,
+            "compute: backend {}, {}",
+            self.backend.name(),
+            crate::quant::Isa::summary()
+        );
         let t = &self.tokenizer;
         let _ = writeln!(
             s,

@@ -1,4 +1,13 @@
-//! Which instruction-set path the kernels take, detected once at run time.
+//! Which instruction-set path the kernels take: detected once at run time, or chosen with the
+//! `CHORD_ISA` environment variable (`scalar`, `avx2`; unset or `auto` for the fastest this CPU
+//! has). A value the CPU cannot run, or that chord does not know, is refused with a clear error by
+//! [`Isa::selected`], which model loading and the public products check.
+
+use crate::error::{Error, ErrorCode, Result};
+use std::sync::OnceLock;
+
+/// The environment variable that chooses the kernel path.
+pub const ISA_ENV: &str = "CHORD_ISA";
 
 /// A kernel path. A value that enables AVX2 can only be made after run-time detection, so holding
 /// one is the proof that the AVX2 kernels may run.
@@ -8,12 +17,16 @@ pub struct Isa {
 }
 
 impl Isa {
+    /// The names [`Isa::from_name`] accepts, in order of speed.
+    pub const NAMES: [&'static str; 2] = ["scalar", "avx2"];
+
     /// The portable scalar path (every CPU).
     pub const fn scalar() -> Isa {
         Isa { avx2: false }
     }
 
-    /// The AVX2 path (AVX2 + FMA + F16C), when this CPU has it.
+    /// The AVX2 path (AVX2 + FMA + F16C), when this CPU has it. Its float summation orders are
+    /// those of llama.cpp's CPU backend built for AVX2, bit for bit.
     pub fn avx2() -> Option<Isa> {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2")
@@ -25,10 +38,72 @@ impl Isa {
         None
     }
 
-    /// The fastest path this CPU supports (cached after the first call).
-    pub fn best() -> Isa {
-        static BEST: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
-        *BEST.get_or_init(|| Isa::avx2().unwrap_or(Isa::scalar()))
+    /// The fastest path this CPU supports, whatever `CHORD_ISA` says (tests that compare a fast
+    /// path with the scalar one use it).
+    pub fn detected() -> Isa {
+        Isa::avx2().unwrap_or(Isa::scalar())
+    }
+
+    /// The path named `name` (see [`Isa::NAMES`]; `auto` is [`Isa::detected`]), or an error that
+    /// says why it cannot run here.
+    pub fn from_name(name: &str) -> Result<Isa> {
+        match name {
+            "auto" => Ok(Isa::detected()),
+            "scalar" => Ok(Isa::scalar()),
+            "avx2" => Isa::avx2().ok_or_else(|| {
+                Error::new(
+                    ErrorCode::Unsupported,
+                    format!(
+                        "{ISA_ENV}=avx2: this CPU lacks AVX2, FMA or F16C (it can run: {})",
+                        Isa::detected().name()
+                    ),
+                )
+            }),
+            "avx512" => Err(Error::new(
+                ErrorCode::Unsupported,
+                format!("{ISA_ENV}=avx512: chord has no AVX-512 kernels yet; use avx2 or scalar"),
+            )),
+            other => Err(Error::new(
+                ErrorCode::InvalidArgument,
+                format!(
+                    "{ISA_ENV}={other:?} is not a kernel path: use auto, {}",
+                    Isa::NAMES.join(", ")
+                ),
+            )),
+        }
+    }
+
+    /// The path chosen for this process: `CHORD_ISA` when it is set (read once), else
+    /// [`Isa::detected`]. Fails when `CHORD_ISA` names a path this CPU or this build cannot run.
+    pub fn selected() -> Result<Isa> {
+        static SELECTED: OnceLock<Result<Isa>> = OnceLock::new();
+        SELECTED
+            .get_or_init(|| match std::env::var(ISA_ENV) {
+                Ok(v) if !v.is_empty() => Isa::from_name(&v),
+                Ok(_) | Err(std::env::VarError::NotPresent) => Ok(Isa::detected()),
+                Err(std::env::VarError::NotUnicode(v)) => Err(Error::new(
+                    ErrorCode::InvalidArgument,
+                    format!("{ISA_ENV}={v:?} is not a kernel path"),
+                )),
+            })
+            .clone()
+    }
+
+    /// The path the kernels run on: [`Isa::selected`], or the scalar path when `CHORD_ISA` is
+    /// invalid (unreachable in practice: model loading fails first with the reason).
+    pub fn active() -> Isa {
+        Isa::selected().unwrap_or(Isa::scalar())
+    }
+
+    /// The active path for logs and `chord inspect`: "avx2 kernels", with " (CHORD_ISA)" when the
+    /// environment chose it.
+    pub fn summary() -> String {
+        let chosen = std::env::var_os(ISA_ENV).is_some_and(|v| !v.is_empty());
+        format!(
+            "{} kernels{}",
+            Isa::active().name(),
+            if chosen { " (CHORD_ISA)" } else { "" }
+        )
     }
 
     /// Whether this path uses the AVX2 kernels.
@@ -36,12 +111,43 @@ impl Isa {
         self.avx2
     }
 
-    /// A short name for logs and benchmarks.
+    /// A short name for logs and benchmarks (one of [`Isa::NAMES`]).
     pub fn name(self) -> &'static str {
         if self.avx2 {
             "avx2"
         } else {
             "scalar"
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_bad_names_are_refused() {
+        assert_eq!(Isa::from_name("scalar").unwrap(), Isa::scalar());
+        assert_eq!(Isa::from_name("auto").unwrap(), Isa::detected());
+        for name in Isa::NAMES {
+            if let Ok(isa) = Isa::from_name(name) {
+                assert_eq!(isa.name(), name);
+            }
+        }
+        match Isa::avx2() {
+            Some(a) => assert_eq!(Isa::from_name("avx2").unwrap(), a),
+            None => {
+                let e = Isa::from_name("avx2").unwrap_err();
+                assert_eq!(e.code(), ErrorCode::Unsupported);
+                assert!(e.to_string().contains("lacks AVX2"), "{e}");
+            }
+        }
+        let e = Isa::from_name("avx512").unwrap_err();
+        assert_eq!(e.code(), ErrorCode::Unsupported);
+        for bad in ["AVX2", "neon", " scalar", ""] {
+            let e = Isa::from_name(bad).unwrap_err();
+            assert_eq!(e.code(), ErrorCode::InvalidArgument, "{bad}");
+            assert!(e.to_string().contains("scalar, avx2"), "{e}");
         }
     }
 }

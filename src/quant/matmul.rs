@@ -11,11 +11,13 @@ use crate::error::Result;
 use std::mem::MaybeUninit;
 
 /// Computes `y[i*n + j] = sum_t x[i*k + t] * W[j][t]` for `m` activation rows `x` (`m*k` f32) and
-/// the `n` weight rows of `k` values in `w` (GGUF layout, format `ty`), on the fastest kernels this
-/// CPU has. Runs on the current team ([`crate::team::for_each`]).
+/// the `n` weight rows of `k` values in `w` (GGUF layout, format `ty`), on the kernel path of
+/// [`Isa::selected`] (the fastest this CPU has, or `CHORD_ISA`). Runs on the current team
+/// ([`crate::team::for_each`]).
 ///
 /// Activations are converted once to llama.cpp's `vec_dot_type` for `ty` (Q8_0, Q8_1, Q8_K, F16,
-/// BF16 or f32). Fails with `InvalidArgument` when a length does not match the shapes.
+/// BF16 or f32). Fails with `InvalidArgument` when a length does not match the shapes, and with
+/// the reason when `CHORD_ISA` names a path that cannot run here.
 pub fn matmul(
     ty: GgmlType,
     w: &[u8],
@@ -25,7 +27,7 @@ pub fn matmul(
     m: usize,
     y: &mut [f32],
 ) -> Result<()> {
-    matmul_with(Isa::best(), ty, w, n, k, x, m, y)
+    matmul_with(Isa::selected()?, ty, w, n, k, x, m, y)
 }
 
 /// [`matmul`] into memory that need not be initialized: on `Ok` every element of `y` is written
@@ -39,7 +41,7 @@ pub fn matmul_uninit(
     m: usize,
     y: &mut [MaybeUninit<f32>],
 ) -> Result<()> {
-    product(Isa::best(), ty, w, n, k, x, m, y)
+    product(Isa::selected()?, ty, w, n, k, x, m, y)
 }
 
 /// [`matmul`] on an explicit kernel path (tests and benchmarks compare [`Isa::scalar`] with the

@@ -24,7 +24,7 @@ mod out;
 mod types;
 
 pub use dequant::{dequantize, dequantize_row};
-pub use isa::Isa;
+pub use isa::{Isa, ISA_ENV};
 pub use matmul::{matmul, matmul_uninit, matmul_with};
 pub use types::GgmlType;
 

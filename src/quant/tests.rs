@@ -244,7 +244,7 @@ fn q8_quantizers_split_rows_like_single_rows() {
     let (rows, k) = (41usize, 2048usize);
     let x = rng.floats(rows * k, 3.0);
     pool.install(|| {
-        for isa in [Isa::scalar(), Isa::best()] {
+        for isa in [Isa::scalar(), Isa::detected()] {
             for sums in [false, true] {
                 let all = quantize_q8(isa, &x, k, sums);
                 for r in 0..rows {
@@ -272,7 +272,7 @@ fn q8_quantizers_split_rows_like_single_rows() {
 /// tiled (eight rows or more) orders, repacked Q4_0 (`n` a multiple of 8) its gemm, and F16/BF16
 /// (`n` a multiple of 4) tinyBLAS.
 fn batch_order_differs(ty: GgmlType, n: usize) -> bool {
-    Isa::best().has_avx2()
+    Isa::detected().has_avx2()
         && match ty {
             GgmlType::Q2_K | GgmlType::Q3_K | GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K => {
                 true
@@ -304,7 +304,7 @@ fn matmul_rows_match_single_rows_and_scalar() {
                 let w = random_weights(&mut rng, ty, n, k);
                 let x = rng.floats(m * k, 1.0);
                 let mut y = vec![f32::NAN; m * n];
-                matmul_with(Isa::best(), ty, &w, n, k, &x, m, &mut y).unwrap();
+                matmul_with(Isa::detected(), ty, &w, n, k, &x, m, &mut y).unwrap();
                 let mut ys = vec![f32::NAN; m * n];
                 matmul_with(Isa::scalar(), ty, &w, n, k, &x, m, &mut ys).unwrap();
                 let mut wf = vec![0.0; n * k];
@@ -316,7 +316,7 @@ fn matmul_rows_match_single_rows_and_scalar() {
                 for i in 0..m {
                     let mut row = vec![f32::NAN; n];
                     matmul_with(
-                        Isa::best(),
+                        Isa::detected(),
                         ty,
                         &w,
                         n,
@@ -364,11 +364,31 @@ fn matmul_rejects_bad_shapes() {
     let w = vec![0u8; 2 * 20];
     let x = vec![0.0; 32];
     let mut y = vec![0.0; 2];
-    assert!(matmul_with(Isa::best(), GgmlType::Q4_1, &w, 2, 32, &x, 1, &mut y).is_ok());
-    assert!(matmul_with(Isa::best(), GgmlType::Q4_1, &w, 3, 32, &x, 1, &mut y).is_err());
-    assert!(matmul_with(Isa::best(), GgmlType::Q4_1, &w, 2, 33, &x, 1, &mut y).is_err());
-    assert!(matmul_with(Isa::best(), GgmlType::Q4_1, &w, 2, 32, &x[..31], 1, &mut y).is_err());
-    assert!(matmul_with(Isa::best(), GgmlType::Q4_1, &w, 2, 32, &x, 1, &mut y[..1]).is_err());
+    assert!(matmul_with(Isa::detected(), GgmlType::Q4_1, &w, 2, 32, &x, 1, &mut y).is_ok());
+    assert!(matmul_with(Isa::detected(), GgmlType::Q4_1, &w, 3, 32, &x, 1, &mut y).is_err());
+    assert!(matmul_with(Isa::detected(), GgmlType::Q4_1, &w, 2, 33, &x, 1, &mut y).is_err());
+    assert!(matmul_with(
+        Isa::detected(),
+        GgmlType::Q4_1,
+        &w,
+        2,
+        32,
+        &x[..31],
+        1,
+        &mut y
+    )
+    .is_err());
+    assert!(matmul_with(
+        Isa::detected(),
+        GgmlType::Q4_1,
+        &w,
+        2,
+        32,
+        &x,
+        1,
+        &mut y[..1]
+    )
+    .is_err());
     assert!(super::dequantize(GgmlType::Q4_1, &w[..39], &mut [0.0; 64]).is_err());
     assert!(super::dequantize(GgmlType::Q4_1, &w, &mut [0.0; 63]).is_err());
 }
