@@ -15,14 +15,14 @@ shift $((OPTIND - 1))
 [ $# -gt 0 ] || set -- "$CHORD_DEFAULT_MODEL"
 root="$here/.."
 [ -f "$root/target/release/libchord.a" ] || { echo "build chord first (make)" >&2; exit 1; }
-[ -f "$LLAMA_CPP_BIN/libllama.so" ] || "$here/build-llamacpp.sh"
+[ -f "$LLAMA_CPP_NATIVE_BIN/libllama.so" ] || "$here/build-llamacpp.sh"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 cc=${CC:-cc}
 $cc -O2 -std=c99 -Wall -Wextra -Werror -I"$root/include" -o "$out/ttft-chord" "$here/ttft.c" \
   "$root/target/release/libchord.a" -lpthread -ldl -lm
 $cc -O2 -std=c99 -Wall -Wextra -DTTFT_LLAMA -I"$LLAMA_CPP_DIR/include" -I"$LLAMA_CPP_DIR/ggml/include" \
-  -o "$out/ttft-llama" "$here/ttft.c" -L"$LLAMA_CPP_BIN" -lllama -Wl,-rpath,"$LLAMA_CPP_BIN"
+  -o "$out/ttft-llama" "$here/ttft.c" -L"$LLAMA_CPP_NATIVE_BIN" -lllama -Wl,-rpath,"$LLAMA_CPP_NATIVE_BIN"
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $threads threads, 16-token prompt, median of $reps runs each"
 printf '%-40s %12s %12s %7s %s\n' model "llama s" "chord s" ratio "first token (llama, chord)"
 for m in "$@"; do

@@ -14,11 +14,12 @@ shift $((OPTIND - 1))
 [ $# -gt 0 ] || set -- "$CHORD_DEFAULT_MODEL"
 chord="${CHORD_BIN:-$here/../build/bin/chord}"
 [ -x "$chord" ] || { echo "build chord first (make)" >&2; exit 1; }
-[ -x "$LLAMA_CPP_BIN/llama-bench" ] || "$here/build-llamacpp.sh"
+[ -x "$LLAMA_CPP_NATIVE_BIN/llama-bench" ] || "$here/build-llamacpp.sh"
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $threads threads, pp$pp tg$tg depth $depth, median of $reps runs each"
+echo "llama.cpp: the native build for this CPU ($(basename "$LLAMA_CPP_NATIVE_BUILD"))"
 printf '%-40s %10s %10s %7s %10s %10s %7s\n' model "llama pp" "chord pp" ratio "llama tg" "chord tg" ratio
 for m in "$@"; do
-  lj=$(LD_LIBRARY_PATH="$LLAMA_CPP_BIN" "$LLAMA_CPP_BIN/llama-bench" -m "$m" -t "$threads" -p "$pp" -n "$tg" -d "$depth" -r "$reps" -o json 2>/dev/null)
+  lj=$(LD_LIBRARY_PATH="$LLAMA_CPP_NATIVE_BIN" "$LLAMA_CPP_NATIVE_BIN/llama-bench" -m "$m" -t "$threads" -p "$pp" -n "$tg" -d "$depth" -r "$reps" -o json 2>/dev/null)
   cj=$("$chord" bench -m "$m" --threads "$threads" -p "$pp" -n "$tg" -d "$depth" -r "$reps" --json)
   python3 - "$m" "$lj" "$cj" <<'PY'
 import json, os, statistics, sys

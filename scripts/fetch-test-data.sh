@@ -12,7 +12,7 @@ for fmt in F16 BF16 Q8_0 Q4_0 Q5_0 Q5_1 Q3_K_M Q4_K_M Q5_K_M Q6_K; do
   out="$CHORD_MODELS/SmolLM2-135M-Instruct.$fmt.gguf"
   [ -s "$out" ] && continue
   echo "chord: requantizing SmolLM2 to $fmt..." >&2
-  "$LLAMA_CPP_BIN/llama-quantize" --allow-requantize "$src" "$out.part" "$fmt" >"$CHORD_CACHE/quantize-$fmt.log" 2>&1 \
+  "$LLAMA_CPP_PINNED_BIN/llama-quantize" --allow-requantize "$src" "$out.part" "$fmt" >"$CHORD_CACHE/quantize-$fmt.log" 2>&1 \
     || { echo "chord: llama-quantize $fmt failed, see $CHORD_CACHE/quantize-$fmt.log" >&2; exit 1; }
   mv "$out.part" "$out"
 done
@@ -28,7 +28,7 @@ for fmt in Q4_K_M Q8_0 Q4_0; do
     mv "$tl.F16.gguf.part" "$tl.F16.gguf"
   fi
   echo "chord: quantizing the TinyLlama-shape model to $fmt..." >&2
-  "$LLAMA_CPP_BIN/llama-quantize" "$tl.F16.gguf" "$out.part" "$fmt" >"$CHORD_CACHE/quantize-tinyllama-$fmt.log" 2>&1 \
+  "$LLAMA_CPP_PINNED_BIN/llama-quantize" "$tl.F16.gguf" "$out.part" "$fmt" >"$CHORD_CACHE/quantize-tinyllama-$fmt.log" 2>&1 \
     || { echo "chord: llama-quantize $fmt failed, see $CHORD_CACHE/quantize-tinyllama-$fmt.log" >&2; exit 1; }
   mv "$out.part" "$out"
 done

@@ -6,8 +6,8 @@
 //   REPACK: 1 puts the weight in the CPU_REPACK buffer where the CPU device accepts the product
 //           with it there (llama.cpp's choice for mat-mul weights), 0 in a plain CPU buffer
 //   OUT_F32: M rows of n f32, y[i][j] = x[i] . W[j]
-// Build: cc -O2 -I$LLAMA_CPP_DIR/ggml/include scripts/ggml-matmul.c -L$LLAMA_CPP_BIN
-//        -lggml -lggml-base -lggml-cpu -Wl,-rpath,$LLAMA_CPP_BIN -o ggml-matmul
+// Build: cc -O2 -I$LLAMA_CPP_DIR/ggml/include scripts/ggml-matmul.c -L$LLAMA_CPP_PINNED_BIN
+//        -lggml -lggml-base -lggml-cpu -Wl,-rpath,$LLAMA_CPP_PINNED_BIN -o ggml-matmul
 #include "ggml-alloc.h"
 #include "ggml-backend.h"
 #include "ggml-cpu.h"

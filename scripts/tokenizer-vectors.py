@@ -5,7 +5,7 @@ llama.cpp itself produces, for chord's tokenizer tests (tests/tokenizer_vectors.
 Run from the repository root, with llama.cpp's Python bindings and its freshly built library:
 
     . scripts/env.sh
-    LLAMA_CPP_LIB_PATH="$LLAMA_CPP_BIN" "$CHORD_VENV/bin/python" scripts/tokenizer-vectors.py
+    LLAMA_CPP_LIB_PATH="$LLAMA_CPP_PINNED_BIN" "$CHORD_VENV/bin/python" scripts/tokenizer-vectors.py
 
 Vocabularies: SmolLM2 (the default test model, `smollm` pre-tokenizer) with a few hundred varied
 strings, and llama.cpp's own llama-spm and llama-bpe vocab files with a handful. Every string runs

@@ -1,31 +1,34 @@
 //! chord's quantized products against ggml's own, bit for bit, on the real SmolLM2-135M tensors.
 //!
-//! `scripts/ggml-matmul.c` (built here with `cc` against the llama.cpp build that the oracle uses,
-//! `$LLAMA_CPP_BIN`) runs `ggml_mul_mat` on one tensor of a GGUF file, with the weight in the
+//! `scripts/ggml-matmul.c` (built here with `cc` against the pinned llama.cpp oracle,
+//! `$LLAMA_CPP_PINNED_BIN`: built for AVX2, the same on every machine, see scripts/env.sh) runs
+//! `ggml_mul_mat` on one tensor of a GGUF file, with the weight in the
 //! CPU_REPACK buffer as llama.cpp puts mat-mul weights. For every format of every test file, the
 //! first tensor of that format is multiplied with pseudo-random activations for several batch
 //! sizes (1, the gemv/vec_dot path; 4 and 8, the gemm/tinyBLAS paths; 7 and 13, both) and every
-//! output must have the same bits as chord's `quant::matmul`. A missing model, llama.cpp build or
-//! C compiler fails the test.
+//! output must have the same bits as chord's `quant::matmul_with` on its AVX2 path, whatever
+//! `CHORD_ISA` says (that path reproduces the pinned build's order). A missing model, llama.cpp
+//! build, C compiler or AVX2 fails the test.
 mod common;
 
 use chord::gguf::GgufFile;
-use chord::quant::{matmul, GgmlType};
+use chord::quant::{matmul_with, GgmlType, Isa};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
-/// The llama.cpp build folder of scripts/env.sh (`$LLAMA_CPP_BIN`, else asked from env.sh).
+/// The pinned llama.cpp build folder of scripts/env.sh (`$LLAMA_CPP_PINNED_BIN`, else asked from
+/// env.sh).
 fn llama_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("LLAMA_CPP_BIN") {
+    if let Some(p) = std::env::var_os("LLAMA_CPP_PINNED_BIN") {
         return PathBuf::from(p);
     }
     let env = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/env.sh");
     let out = Command::new("bash")
         .arg("-c")
         .arg(format!(
-            ". '{}' && printf %s \"$LLAMA_CPP_BIN\"",
+            ". '{}' && printf %s \"$LLAMA_CPP_PINNED_BIN\"",
             env.display()
         ))
         .output()
@@ -165,7 +168,9 @@ fn check_model(fmt: &str, model: &Path, formats: &[GgmlType]) -> Vec<String> {
             }
             let want = ggml_product(&model, &t.name, &x, m, n);
             let mut got = vec![0.0f32; m * n];
-            matmul(ty, file.tensor_data(t), n, k, &x, m, &mut got).unwrap();
+            let avx2 =
+                Isa::avx2().expect("the pinned oracle is an AVX2 build: this CPU lacks AVX2");
+            matmul_with(avx2, ty, file.tensor_data(t), n, k, &x, m, &mut got).unwrap();
             let bad: Vec<usize> = (0..m * n)
                 .filter(|&i| got[i].to_bits() != want[i].to_bits())
                 .collect();
