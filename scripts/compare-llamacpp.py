@@ -1,18 +1,21 @@
 #!/usr/bin/env python3
-"""Compares chord with llama.cpp on the same GGUF file and the same tokens.
+"""Compares chord with llama.cpp on the same GGUF file and the same tokens, in one of two modes.
 
-For each model given:
-  * logits: the text is tokenized by llama.cpp, the first N tokens are evaluated by both, and the
-    per-position distributions are compared: mean KL(llama.cpp || chord) and top-1 agreement;
-  * greedy: for each prompt, 64 tokens generated greedily by both must give the same text.
-Each check must meet the strict bar of issue 2: mean KL <= 1e-3, top-1 >= 99%, greedy equal for
->= 9 of 10 prompts. chord reproduces the floating-point order of llama.cpp's CPU backend built for
-AVX2 (scripts/build-llamacpp.sh) in every tensor format, so on an AVX2 machine the logits are
-bit-identical (KL 0).
-For information, each line also shows llama.cpp's own spread on the same file and tokens, measured
-in the same run by comparing its two CPU attention paths (flash attention on vs off): on small
-quantized models, 8-bit activation rounding amplifies last-bit differences, and that spread alone
-is above the strict bar (SmolLM2-135M Q4_1: mean KL ~5.6e-3, top-1 ~94%).
+--mode strict (with the pinned llama.cpp oracle, an AVX2 build; see scripts/env.sh): chord's AVX2
+  path reproduces that build's floating-point order in every tensor format, so
+  * logits: the text is tokenized by llama.cpp, the first N tokens are evaluated by both as one
+    batched sequence, and every logit must have the same bits;
+  * greedy: for each of 10 prompts, 64 tokens generated greedily (prefill, then one token at a time)
+    by both must give the same text.
+  The caller runs chord with CHORD_ISA=avx2; the loaded llama.cpp must report no AVX-512.
+
+--mode reference (with the machine's best llama.cpp build, the native one): other vector widths sum
+  in other orders, and on small quantized models last-bit differences grow through the 8-bit
+  activation quantization to a mean KL of about 5e-3 per token, so neither side is the truth. Both
+  are held against the exact float64 forward pass of scripts/reference_forward.py on the same
+  tokens: chord's mean KL(reference || chord) must not exceed llama.cpp's mean
+  KL(reference || llama.cpp) by more than MAX_Z standard errors of their paired difference (see
+  MAX_Z below for why). The figures are printed.
 
 Run with the venv from scripts/build-llamacpp.sh and LLAMA_CPP_LIB_PATH set (see run-oracle-tests.sh).
 Prints one line per check and ends with 'N passed, N failed'; exits 1 on any failure.
@@ -25,6 +28,9 @@ import tempfile
 
 import numpy as np
 import llama_cpp
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from reference_forward import Reference, kl_divergence  # noqa: E402
 
 PROMPTS = [
     "The capital of France is",
@@ -56,17 +62,98 @@ def llama_greedy(llm, prompt, n):
     return llm.detokenize(out).decode("utf-8", errors="replace")
 
 
-def log_softmax(x):
-    x = x.astype(np.float64)
-    m = x.max(axis=-1, keepdims=True)
-    return x - m - np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
+def system_info():
+    return llama_cpp.llama_print_system_info().decode()
 
 
-def divergence(ref, got):
-    """Per-position KL(ref || got) and the top-1 agreement."""
-    lp, lq = log_softmax(ref), log_softmax(got)
-    kl = (np.exp(lp) * (lp - lq)).sum(axis=-1)
-    return kl, float((ref.argmax(-1) == got.argmax(-1)).mean())
+def top1(ref, got):
+    return float((ref.argmax(-1) == got.argmax(-1)).mean())
+
+
+def mean_se(x):
+    return float(x.mean()), float(x.std(ddof=1) / np.sqrt(len(x)))
+
+
+# The reference bound. Two correct implementations that round differently (llama.cpp built for AVX2
+# and for AVX-512 are two) have per-token KL divergences from the exact pass whose mean difference
+# is noise: measured on SmolLM2 in 11 formats on an AVX-512 machine, where chord is bit-identical to
+# llama.cpp's AVX2 build, that difference against llama.cpp's AVX-512 build spread from -3.8 to +1.3
+# standard errors, and 2 of the 11 files were more than one standard error of llama.cpp's mean
+# above it. So chord may be worse than llama.cpp by at most MAX_Z standard errors of the paired
+# difference, estimated from BLOCKS means of consecutive positions (positions along one sequence are
+# not independent). A real defect (a wrong scale, norm or quantizer) moves the mean by far more.
+MAX_Z = 3.0
+BLOCKS = 32
+
+
+def paired(d):
+    """Mean of the per-position differences d and its standard error from block means."""
+    b = d[: len(d) // BLOCKS * BLOCKS].reshape(BLOCKS, -1).mean(axis=1)
+    return float(d.mean()), float(b.std(ddof=1) / np.sqrt(BLOCKS))
+
+
+def chord_logits(a, model, toks, shape):
+    with tempfile.NamedTemporaryFile(suffix=".f32") as f:
+        cmd = [a.chord, "logits", "-m", model, "--threads", str(a.threads), "--tokens", " ".join(map(str, toks)), "--out", f.name]
+        subprocess.run(cmd, check=True)
+        return np.fromfile(f.name, dtype=np.float32).reshape(shape)
+
+
+def llama_logits(a, model, text):
+    llm = llama_cpp.Llama(model, n_ctx=a.tokens + 16, n_batch=512, n_threads=a.threads, logits_all=True, verbose=False)
+    add_bos = llama_cpp.llama_vocab_get_add_bos(llm._model.vocab)
+    toks = llm.tokenize(text.encode(), add_bos=bool(add_bos), special=False)[: a.tokens]
+    if len(toks) < a.tokens:
+        sys.exit(f"{a.text} gives only {len(toks)} tokens, {a.tokens} wanted")
+    llm.eval(toks)
+    return toks, np.array(llm.scores[: len(toks)], dtype=np.float32)
+
+
+def strict(a, model, text):
+    """Bit identity with the pinned oracle: logits of a batched sequence, then greedy texts."""
+    name = os.path.basename(model)
+    toks, ref = llama_logits(a, model, text)
+    got = chord_logits(a, model, toks, ref.shape)
+    differ = int((ref.view(np.uint32) != got.view(np.uint32)).sum())
+    ok_logits = differ == 0
+    kl = kl_divergence(ref, got)
+    print(f"{'PASS' if ok_logits else 'FAIL'} logits {name}: {len(toks)} tokens, {differ} of {ref.size} logits differ in their bits, "
+          f"max |dlogit| {np.abs(ref - got).max():.3g}, mean KL {kl.mean():.3e}, top-1 {100 * top1(ref, got):.2f}%", flush=True)
+    del ref, got
+
+    llm = llama_cpp.Llama(model, n_ctx=512, n_threads=a.threads, logits_all=True, verbose=False)
+    same = 0
+    for p in PROMPTS:
+        want = llama_greedy(llm, p, a.greedy_tokens)
+        r = subprocess.run([a.chord, "generate", "-m", model, "-p", p, "-n", str(a.greedy_tokens), "--temp", "0", "--threads", str(a.threads)],
+                           check=True, capture_output=True)
+        have = r.stdout.decode("utf-8", errors="replace")
+        have = have[:-1] if have.endswith("\n") else have
+        if have == want:
+            same += 1
+        else:
+            print(f"  greedy differs for {p!r}:\n    llama.cpp: {want!r}\n    chord:     {have!r}")
+    ok_greedy = same == len(PROMPTS)
+    print(f"{'PASS' if ok_greedy else 'FAIL'} greedy {name}: {same}/{len(PROMPTS)} continuations of {a.greedy_tokens} tokens equal", flush=True)
+    return [ok_logits, ok_greedy]
+
+
+def reference(a, model, text):
+    """chord and the machine's llama.cpp against the exact float64 forward pass."""
+    name = os.path.basename(model)
+    toks, lla = llama_logits(a, model, text)
+    got = chord_logits(a, model, toks, lla.shape)
+    exact = Reference(model).logits(toks)
+    kl_c, kl_l = kl_divergence(exact, got), kl_divergence(exact, lla)
+    (mc, sc), (ml, sl) = mean_se(kl_c), mean_se(kl_l)
+    md, se = paired(kl_c - kl_l)
+    ok = md <= MAX_Z * se
+    print(f"{'PASS' if ok else 'FAIL'} reference {name}: {len(toks)} tokens, mean KL from the exact f64 pass: "
+          f"chord {mc:.3e} +- {sc:.1e} (top-1 {100 * top1(exact, got):.2f}%), "
+          f"llama.cpp {ml:.3e} +- {sl:.1e} (top-1 {100 * top1(exact, lla):.2f}%); "
+          f"chord - llama.cpp {md:+.2e} = {md / se:+.2f} standard errors (at most {MAX_Z:g}); "
+          f"chord vs llama.cpp: mean KL {kl_divergence(lla, got).mean():.3e}, top-1 {100 * top1(lla, got):.2f}%", flush=True)
+    return [ok]
 
 
 def main():
@@ -76,59 +163,21 @@ def main():
     ap.add_argument("--tokens", type=int, default=1024)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--greedy-tokens", type=int, default=64)
-    ap.add_argument("--max-kl", type=float, default=1e-3)
-    ap.add_argument("--min-top1", type=float, default=0.99)
-    ap.add_argument("--min-greedy", type=int, default=9)
+    ap.add_argument("--mode", choices=["strict", "reference"], required=True)
     ap.add_argument("models", nargs="+")
     a = ap.parse_args()
     text = open(a.text, encoding="utf-8").read()
+    info = system_info()
+    avx512 = "AVX512 = 1" in info
+    print(f"llama.cpp ({os.environ.get('LLAMA_CPP_LIB_PATH', 'default library')}): {info.strip()}", flush=True)
+    if a.mode == "strict" and avx512:
+        sys.exit("the strict mode needs the pinned llama.cpp oracle (AVX2), and this library uses AVX-512")
+    if a.mode == "strict" and os.environ.get("CHORD_ISA") != "avx2":
+        sys.exit("the strict mode runs chord with CHORD_ISA=avx2, the path that reproduces the pinned oracle")
     passed = failed = 0
     for model in a.models:
-        name = os.path.basename(model)
-        n_ctx = a.tokens + 16
-
-        def llama_logits(flash):
-            llm = llama_cpp.Llama(model, n_ctx=n_ctx, n_batch=512, n_threads=a.threads, logits_all=True, verbose=False, flash_attn=flash)
-            add_bos = llama_cpp.llama_vocab_get_add_bos(llm._model.vocab)
-            toks = llm.tokenize(text.encode(), add_bos=bool(add_bos), special=False)[: a.tokens]
-            if len(toks) < a.tokens:
-                sys.exit(f"{a.text} gives only {len(toks)} tokens, {a.tokens} wanted")
-            llm.eval(toks)
-            return toks, np.array(llm.scores[: len(toks)], dtype=np.float32)
-
-        toks, ref = llama_logits(False)
-        _, ref_fa = llama_logits(True)
-        with tempfile.NamedTemporaryFile(suffix=".f32") as f:
-            cmd = [a.chord, "logits", "-m", model, "--threads", str(a.threads), "--tokens", " ".join(map(str, toks)), "--out", f.name]
-            subprocess.run(cmd, check=True)
-            got = np.fromfile(f.name, dtype=np.float32).reshape(ref.shape)
-        kl, top1 = divergence(ref, got)
-        kl_fa, top1_fa = divergence(ref, ref_fa)
-        ok = kl.mean() <= a.max_kl and top1 >= a.min_top1
-        print(f"{'PASS' if ok else 'FAIL'} logits {name}: {len(toks)} tokens, mean KL {kl.mean():.3e} (max {kl.max():.3e}), "
-              f"top-1 {100 * top1:.2f}%, max |dlogit| {np.abs(ref - got).max():.3f}; llama.cpp FA on vs off: mean KL {kl_fa.mean():.3e}, "
-              f"top-1 {100 * top1_fa:.2f}%", flush=True)
-        passed, failed = passed + ok, failed + (not ok)
-        del ref, got, ref_fa
-
-        llm = llama_cpp.Llama(model, n_ctx=512, n_threads=a.threads, logits_all=True, verbose=False)
-        llm_fa = llama_cpp.Llama(model, n_ctx=512, n_threads=a.threads, logits_all=True, verbose=False, flash_attn=True)
-        same = same_fa = 0
-        for p in PROMPTS:
-            want = llama_greedy(llm, p, a.greedy_tokens)
-            same_fa += llama_greedy(llm_fa, p, a.greedy_tokens) == want
-            r = subprocess.run([a.chord, "generate", "-m", model, "-p", p, "-n", str(a.greedy_tokens), "--temp", "0", "--threads", str(a.threads)],
-                               check=True, capture_output=True)
-            have = r.stdout.decode("utf-8", errors="replace")
-            have = have[:-1] if have.endswith("\n") else have
-            if have == want:
-                same += 1
-            else:
-                print(f"  greedy differs for {p!r}:\n    llama.cpp: {want!r}\n    chord:     {have!r}")
-        ok = same >= a.min_greedy
-        print(f"{'PASS' if ok else 'FAIL'} greedy {name}: {same}/{len(PROMPTS)} continuations of {a.greedy_tokens} tokens equal; "
-              f"llama.cpp FA on vs off: {same_fa}/{len(PROMPTS)}", flush=True)
-        passed, failed = passed + ok, failed + (not ok)
+        for ok in (strict if a.mode == "strict" else reference)(a, model, text):
+            passed, failed = passed + ok, failed + (not ok)
     print(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 

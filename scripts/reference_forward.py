@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""An exact reference forward pass for GGUF models, in float64 with numpy: the judge that neither
+chord nor llama.cpp is.
+
+chord and llama.cpp both round on the way: activations are quantized to 8 bits per block before each
+product with a quantized weight, the KV cache is f16, sums run in f32 in an order that depends on the
+CPU's vector width. Two correct implementations therefore differ in the last bits, and on small
+quantized models those differences grow to a mean KL divergence of about 5e-3 per token. Comparing
+chord with one llama.cpp build bit for bit only works where chord reproduces that build's order
+(scripts/env.sh: the pinned AVX2 oracle). Everywhere else both are held against this pass: the
+weights dequantized exactly as ggml defines them (gguf-py's `gguf.quants.dequantize`, f32 values),
+then every step in float64 with no activation quantization and no f16 cache. An implementation is as
+good as llama.cpp when its mean KL divergence from these logits is no larger than llama.cpp's own
+(scripts/compare-llamacpp.py --reference).
+
+Architectures: `llama` (RMS norm, normal-mode RoPE with optional rope_freqs and linear scaling,
+grouped-query attention with optional q/k/v/o biases, SwiGLU feed-forward, tied or separate output).
+Another architecture is another `Arch` entry below; an unknown one is an error, never a guess.
+
+Library use:  Reference(path).logits(tokens) -> float64 array [len(tokens), n_vocab]
+Command line: reference_forward.py MODEL --tokens "ID ID ..." [--out FILE]   (writes f64 logits)
+"""
+import argparse
+import sys
+
+import numpy as np
+from gguf import GGUFReader
+from gguf.quants import dequantize
+
+
+class Unsupported(Exception):
+    """The file uses an architecture or feature that this reference does not implement."""
+
+
+def _field(reader, key, default=None):
+    f = reader.fields.get(key)
+    if f is None:
+        if default is None:
+            raise Unsupported(f"missing metadata key {key}")
+        return default
+    v = f.contents()
+    return v
+
+
+class Reference:
+    """The float64 forward pass of one GGUF file. Weights are dequantized per use, layer by layer,
+    so memory stays at one layer's weights plus the activations of the token sequence."""
+
+    def __init__(self, path):
+        self.reader = GGUFReader(path)
+        self.tensors = {t.name: t for t in self.reader.tensors}
+        arch = _field(self.reader, "general.architecture")
+        if arch != "llama":
+            raise Unsupported(f"architecture {arch!r}: the reference implements llama only")
+        p = "llama."
+        g = lambda k, d=None: _field(self.reader, p + k, d)  # noqa: E731
+        self.n_layer = int(g("block_count"))
+        self.n_embd = int(g("embedding_length"))
+        self.n_head = int(g("attention.head_count"))
+        self.n_head_kv = int(g("attention.head_count_kv", self.n_head))
+        self.head_dim = self.n_embd // self.n_head
+        self.n_rot = int(g("rope.dimension_count", self.head_dim))
+        self.eps = float(g("attention.layer_norm_rms_epsilon"))
+        self.freq_base = float(g("rope.freq_base", 10000.0))
+        scaling = g("rope.scaling.type", "none")
+        if scaling not in ("none", "linear"):
+            raise Unsupported(f"RoPE scaling {scaling!r}")
+        factor = float(g("rope.scaling.factor", 1.0)) if scaling == "linear" else 1.0
+        self.freq_scale = 1.0 / factor if factor else 1.0
+
+    def weight(self, name):
+        """Tensor `name` as float64, shape [rows, row length] (ggml's ne[1], ne[0])."""
+        t = self.tensors.get(name)
+        if t is None:
+            raise Unsupported(f"missing tensor {name}")
+        w = dequantize(t.data, t.tensor_type).astype(np.float64)
+        ne = [int(x) for x in t.shape]
+        return w.reshape(-1, ne[0]) if len(ne) > 1 else w.reshape(ne[0])
+
+    def _linear(self, x, name):
+        y = x @ self.weight(name + ".weight").T
+        if name + ".bias" in self.tensors:
+            y += self.weight(name + ".bias")
+        return y
+
+    def _rms_norm(self, x, name):
+        x = x / np.sqrt((x * x).mean(axis=-1, keepdims=True) + self.eps)
+        return x * self.weight(name)
+
+    def _rope(self, x, pos):
+        """Normal-mode (adjacent pairs) rotation of x [n_tok, heads, head_dim] at positions pos."""
+        half = self.n_rot // 2
+        inv = self.freq_base ** (-2.0 * np.arange(half, dtype=np.float64) / self.n_rot)
+        if "rope_freqs.weight" in self.tensors:
+            inv = inv / self.weight("rope_freqs.weight")[:half]
+        theta = (pos.astype(np.float64) * self.freq_scale)[:, None] * inv[None, :]
+        cos, sin = np.cos(theta)[:, None, :], np.sin(theta)[:, None, :]
+        out = x.copy()
+        x0, x1 = x[..., 0 : self.n_rot : 2], x[..., 1 : self.n_rot : 2]
+        out[..., 0 : self.n_rot : 2] = x0 * cos - x1 * sin
+        out[..., 1 : self.n_rot : 2] = x0 * sin + x1 * cos
+        return out
+
+    def _attention(self, x, i, pos):
+        n = x.shape[0]
+        q = self._linear(x, f"blk.{i}.attn_q").reshape(n, self.n_head, self.head_dim)
+        k = self._linear(x, f"blk.{i}.attn_k").reshape(n, self.n_head_kv, self.head_dim)
+        v = self._linear(x, f"blk.{i}.attn_v").reshape(n, self.n_head_kv, self.head_dim)
+        q, k = self._rope(q, pos), self._rope(k, pos)
+        group = self.n_head // self.n_head_kv
+        mask = np.triu(np.full((n, n), -np.inf), 1)
+        out = np.empty((n, self.n_head, self.head_dim))
+        for h in range(self.n_head):
+            kv = h // group
+            s = q[:, h, :] @ k[:, kv, :].T / np.sqrt(self.head_dim) + mask
+            s = np.exp(s - s.max(axis=-1, keepdims=True))
+            out[:, h, :] = (s / s.sum(axis=-1, keepdims=True)) @ v[:, kv, :]
+        return self._linear(out.reshape(n, self.n_embd), f"blk.{i}.attn_output")
+
+    def _feed_forward(self, x, i):
+        gate = self._linear(x, f"blk.{i}.ffn_gate")
+        up = self._linear(x, f"blk.{i}.ffn_up")
+        return self._linear(gate / (1.0 + np.exp(-gate)) * up, f"blk.{i}.ffn_down")
+
+    def logits(self, tokens):
+        """The logits of every position of `tokens` (one sequence from position 0), float64."""
+        tokens = np.asarray(tokens, dtype=np.int64)
+        pos = np.arange(len(tokens))
+        x = self.weight("token_embd.weight")[tokens]
+        for i in range(self.n_layer):
+            x = x + self._attention(self._rms_norm(x, f"blk.{i}.attn_norm.weight"), i, pos)
+            x = x + self._feed_forward(self._rms_norm(x, f"blk.{i}.ffn_norm.weight"), i)
+        x = self._rms_norm(x, "output_norm.weight")
+        head = "output.weight" if "output.weight" in self.tensors else "token_embd.weight"
+        return x @ self.weight(head).T
+
+
+def log_softmax(x):
+    x = np.asarray(x, dtype=np.float64)
+    m = x.max(axis=-1, keepdims=True)
+    return x - m - np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
+
+
+def kl_divergence(ref, got):
+    """Per-position KL(ref || got) of two logit arrays [positions, vocab]."""
+    lp, lq = log_softmax(ref), log_softmax(got)
+    return (np.exp(lp) * (lp - lq)).sum(axis=-1)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("model")
+    ap.add_argument("--tokens", required=True, help="token ids separated by spaces")
+    ap.add_argument("--out", help="write the logits here as little-endian f64 [positions x vocab]")
+    a = ap.parse_args()
+    try:
+        logits = Reference(a.model).logits([int(t) for t in a.tokens.split()])
+    except Unsupported as e:
+        sys.exit(f"reference_forward: {a.model}: {e}")
+    if a.out:
+        logits.astype("<f8").tofile(a.out)
+    else:
+        for row in logits:
+            top = np.argsort(-row)[:5]
+            print(" ".join(f"{t}:{row[t]:.4f}" for t in top))
+
+
+if __name__ == "__main__":
+    main()
