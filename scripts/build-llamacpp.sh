@@ -44,8 +44,9 @@ build() {
   # shellcheck disable=SC2086 # the ISA flags are a word list
   cmake -S "$LLAMA_CPP_DIR" -B "$dir" -DCMAKE_BUILD_TYPE=Release \
     -DBUILD_SHARED_LIBS=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
-    -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=OFF -DGGML_NATIVE=OFF $isa >"$log"
-  cmake --build "$dir" -j"$(nproc)" --target "$@" >>"$log" \
+    -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=OFF -DGGML_NATIVE=OFF $isa >"$log" 2>&1 \
+    || { echo "chord: configuring llama.cpp failed, see $log" >&2; exit 1; }
+  cmake --build "$dir" -j"$(nproc)" --target "$@" >>"$log" 2>&1 \
     || { echo "chord: building llama.cpp failed, see $log" >&2; exit 1; }
 }
 

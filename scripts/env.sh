@@ -35,11 +35,9 @@ _k=$(_isa_key "$LLAMA_CPP_NATIVE_ISA")
 export LLAMA_CPP_NATIVE_ISA
 export LLAMA_CPP_NATIVE_BUILD="$LLAMA_CPP_DIR/build-${_k:-generic}"
 export LLAMA_CPP_NATIVE_BIN="$LLAMA_CPP_NATIVE_BUILD/bin"
-# The pinned flags, whatever this CPU has (the build script refuses a CPU that cannot run them).
-_flags=" avx avx2 fma f16c bmi2 "
-# shellcheck disable=SC2086
-LLAMA_CPP_PINNED_ISA=$(_isa_flags $_pinned_pairs)
-export LLAMA_CPP_PINNED_ISA
+# The pinned flags, whatever this CPU has (the build script refuses a CPU that cannot run them); on
+# an x86-64-v3 CPU without AVX-512 the native flags above are these, in this order.
+export LLAMA_CPP_PINNED_ISA=" -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
 export LLAMA_CPP_PINNED_BUILD="$LLAMA_CPP_DIR/build-$(_isa_key "$LLAMA_CPP_PINNED_ISA")"
 export LLAMA_CPP_PINNED_BIN="$LLAMA_CPP_PINNED_BUILD/bin"
 unset _flags _k _pinned_pairs
