@@ -153,7 +153,7 @@ def reference(a, model, text):
     print(f"{'PASS' if ok else 'FAIL'} reference {name}: {len(toks)} tokens, mean KL from the exact f64 pass: "
           f"chord {mc:.3e} +- {sc:.1e} (top-1 {100 * top1(exact, got):.2f}%), "
           f"llama.cpp {ml:.3e} +- {sl:.1e} (top-1 {100 * top1(exact, lla):.2f}%); "
-          f"chord - llama.cpp {md:+.2e} = {md / se:+.2f} standard errors (at most {MAX_Z:g}); "
+          f"chord - llama.cpp {md:+.2e} = {md / se if se > 0 else 0.0:+.2f} standard errors (at most {MAX_Z:g}); "
           f"chord vs llama.cpp: mean KL {kl_divergence(lla, got).mean():.3e}, top-1 {100 * top1(lla, got):.2f}%", flush=True)
     return [ok]
 
