@@ -18,19 +18,13 @@ export LLAMA_CPP_DIR="$CHORD_CACHE/llama.cpp-$LLAMA_CPP_PY_VERSION"
 #   (AVX-512, VNNI, BF16...). The speed peer of the benchmarks, and the llama.cpp that the tolerance
 #   checks (scripts/compare-llamacpp.py --reference) hold chord against.
 # On a CPU whose features are exactly the pinned set (AVX2-only x86-64-v3), both are one folder.
-_isa_flags() { # word list of feature:CMAKE_NAME pairs -> "-DGGML_X=ON ..." for those in $_flags
-  local out="" pair
-  for pair in "$@"; do
-    case "$_flags" in *" ${pair%%:*} "*) out="$out -DGGML_${pair#*:}=ON" ;; esac
-  done
-  printf '%s' "$out"
-}
 _isa_key() { printf '%s' "$1" | sed 's/ -DGGML_//g; s/=ON/-/g; s/-$//' | tr 'A-Z' 'a-z'; }
-_pinned_pairs="avx:AVX avx2:AVX2 fma:FMA f16c:F16C bmi2:BMI2"
 _flags=" $(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | cut -d: -f2) "
-# shellcheck disable=SC2086 # word lists
-LLAMA_CPP_NATIVE_ISA=$(_isa_flags $_pinned_pairs avx512f:AVX512 avx512vbmi:AVX512_VBMI \
-  avx512_vnni:AVX512_VNNI avx512_bf16:AVX512_BF16 avx_vnni:AVX_VNNI)
+LLAMA_CPP_NATIVE_ISA=""
+for _pair in avx:AVX avx2:AVX2 fma:FMA f16c:F16C bmi2:BMI2 avx512f:AVX512 avx512vbmi:AVX512_VBMI \
+             avx512_vnni:AVX512_VNNI avx512_bf16:AVX512_BF16 avx_vnni:AVX_VNNI; do
+  case "$_flags" in *" ${_pair%%:*} "*) LLAMA_CPP_NATIVE_ISA="$LLAMA_CPP_NATIVE_ISA -DGGML_${_pair#*:}=ON" ;; esac
+done
 _k=$(_isa_key "$LLAMA_CPP_NATIVE_ISA")
 export LLAMA_CPP_NATIVE_ISA
 export LLAMA_CPP_NATIVE_BUILD="$LLAMA_CPP_DIR/build-${_k:-generic}"
@@ -40,6 +34,6 @@ export LLAMA_CPP_NATIVE_BIN="$LLAMA_CPP_NATIVE_BUILD/bin"
 export LLAMA_CPP_PINNED_ISA=" -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
 export LLAMA_CPP_PINNED_BUILD="$LLAMA_CPP_DIR/build-$(_isa_key "$LLAMA_CPP_PINNED_ISA")"
 export LLAMA_CPP_PINNED_BIN="$LLAMA_CPP_PINNED_BUILD/bin"
-unset _flags _k _pinned_pairs
-unset -f _isa_flags _isa_key
+unset _flags _pair _k
+unset -f _isa_key
 export CHORD_DEFAULT_MODEL="$CHORD_MODELS/SmolLM2-135M-Instruct.Q4_1.gguf"

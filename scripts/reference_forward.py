@@ -38,8 +38,7 @@ def _field(reader, key, default=None):
         if default is None:
             raise Unsupported(f"missing metadata key {key}")
         return default
-    v = f.contents()
-    return v
+    return f.contents()
 
 
 class Reference:

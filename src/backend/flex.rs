@@ -61,9 +61,10 @@ impl ChordBackend for Cpu {
         let (gate, up) = (contiguous(gate), contiguous(up));
         let mut y = vec![0f32; t * d];
         let (gate, up) = (f32s(&gate), f32s(&up));
+        let isa = Isa::active();
         crate::team::for_rows(&mut y, d, &|r0, rows| {
             let at = r0 * d..r0 * d + rows.len();
-            attn::swiglu(Isa::active(), &gate[at.clone()], &up[at], rows);
+            attn::swiglu(isa, &gate[at.clone()], &up[at], rows);
         });
         let out = FlexTensor::from_data(TensorData::new(y, [t, d]));
         Tensor::from_primitive(TensorPrimitive::Float(out))
@@ -82,10 +83,11 @@ impl ChordBackend for Cpu {
         let (cos, sin) = (contiguous(cos.clone()), contiguous(sin.clone()));
         let (cos, sin) = (f32s(&cos), f32s(&sin));
         let mut y = f32s(&x).to_vec();
+        let isa = Isa::active();
         crate::team::for_rows(&mut y, heads * dim, &|r0, rows| {
             for (i, row) in (r0..).zip(rows.chunks_exact_mut(heads * dim)) {
                 let (c, s) = (&cos[i * half..][..half], &sin[i * half..][..half]);
-                attn::rope_row(Isa::active(), row, dim, rope_dim, c, s);
+                attn::rope_row(isa, row, dim, rope_dim, c, s);
             }
         });
         let out = FlexTensor::from_data(TensorData::new(y, [t, heads, dim]));

@@ -66,7 +66,7 @@ impl Model {
             );
         }
         let backend = opts.backend.resolve()?;
-        crate::quant::Isa::selected()?;
+        crate::quant::Isa::selected()?; // a CHORD_ISA that cannot run here fails the load
         let report = Reporter(opts.progress.as_ref());
         crate::log!(
             Info,

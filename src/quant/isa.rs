@@ -73,20 +73,27 @@ impl Isa {
         }
     }
 
+    /// `CHORD_ISA` read once for the process: the path it chose (or [`Isa::detected`] when unset or
+    /// empty) and whether it was set, or why it cannot run here.
+    fn choice() -> &'static Result<(Isa, bool)> {
+        static CHOICE: OnceLock<Result<(Isa, bool)>> = OnceLock::new();
+        CHOICE.get_or_init(|| match std::env::var(ISA_ENV) {
+            Ok(v) if !v.is_empty() => Isa::from_name(&v).map(|isa| (isa, true)),
+            Ok(_) | Err(std::env::VarError::NotPresent) => Ok((Isa::detected(), false)),
+            Err(std::env::VarError::NotUnicode(v)) => Err(Error::new(
+                ErrorCode::InvalidArgument,
+                format!("{ISA_ENV}={v:?} is not a kernel path"),
+            )),
+        })
+    }
+
     /// The path chosen for this process: `CHORD_ISA` when it is set (read once), else
     /// [`Isa::detected`]. Fails when `CHORD_ISA` names a path this CPU or this build cannot run.
     pub fn selected() -> Result<Isa> {
-        static SELECTED: OnceLock<Result<Isa>> = OnceLock::new();
-        SELECTED
-            .get_or_init(|| match std::env::var(ISA_ENV) {
-                Ok(v) if !v.is_empty() => Isa::from_name(&v),
-                Ok(_) | Err(std::env::VarError::NotPresent) => Ok(Isa::detected()),
-                Err(std::env::VarError::NotUnicode(v)) => Err(Error::new(
-                    ErrorCode::InvalidArgument,
-                    format!("{ISA_ENV}={v:?} is not a kernel path"),
-                )),
-            })
-            .clone()
+        Isa::choice()
+            .as_ref()
+            .map(|&(isa, _)| isa)
+            .map_err(Clone::clone)
     }
 
     /// The path the kernels run on: [`Isa::selected`], or the scalar path when `CHORD_ISA` is
@@ -98,7 +105,7 @@ impl Isa {
     /// The active path for logs and `chord inspect`: "avx2 kernels", with " (CHORD_ISA)" when the
     /// environment chose it.
     pub fn summary() -> String {
-        let chosen = std::env::var_os(ISA_ENV).is_some_and(|v| !v.is_empty());
+        let chosen = matches!(Isa::choice(), Ok((_, true)));
         format!(
             "{} kernels{}",
             Isa::active().name(),

@@ -364,31 +364,12 @@ fn matmul_rejects_bad_shapes() {
     let w = vec![0u8; 2 * 20];
     let x = vec![0.0; 32];
     let mut y = vec![0.0; 2];
-    assert!(matmul_with(Isa::detected(), GgmlType::Q4_1, &w, 2, 32, &x, 1, &mut y).is_ok());
-    assert!(matmul_with(Isa::detected(), GgmlType::Q4_1, &w, 3, 32, &x, 1, &mut y).is_err());
-    assert!(matmul_with(Isa::detected(), GgmlType::Q4_1, &w, 2, 33, &x, 1, &mut y).is_err());
-    assert!(matmul_with(
-        Isa::detected(),
-        GgmlType::Q4_1,
-        &w,
-        2,
-        32,
-        &x[..31],
-        1,
-        &mut y
-    )
-    .is_err());
-    assert!(matmul_with(
-        Isa::detected(),
-        GgmlType::Q4_1,
-        &w,
-        2,
-        32,
-        &x,
-        1,
-        &mut y[..1]
-    )
-    .is_err());
+    let (isa, q) = (Isa::detected(), GgmlType::Q4_1);
+    assert!(matmul_with(isa, q, &w, 2, 32, &x, 1, &mut y).is_ok());
+    assert!(matmul_with(isa, q, &w, 3, 32, &x, 1, &mut y).is_err());
+    assert!(matmul_with(isa, q, &w, 2, 33, &x, 1, &mut y).is_err());
+    assert!(matmul_with(isa, q, &w, 2, 32, &x[..31], 1, &mut y).is_err());
+    assert!(matmul_with(isa, q, &w, 2, 32, &x, 1, &mut y[..1]).is_err());
     assert!(super::dequantize(GgmlType::Q4_1, &w[..39], &mut [0.0; 64]).is_err());
     assert!(super::dequantize(GgmlType::Q4_1, &w, &mut [0.0; 63]).is_err());
 }
