@@ -1,6 +1,6 @@
 //! Which instruction-set path the kernels take: detected once at run time, or chosen with the
-//! `CHORD_ISA` environment variable (`scalar`, `avx2`; unset or `auto` for the fastest this CPU
-//! has). A value the CPU cannot run, or that chord does not know, is refused with a clear error by
+//! `CHORD_ISA` environment variable (`scalar`, `avx2`, `avx512`; unset or `auto` for the fastest
+//! this CPU has). A value the CPU cannot run, or that chord does not know, is refused with a clear error by
 //! [`Isa::selected`], which model loading and the public products check.
 
 use crate::error::{Error, ErrorCode, Result};
@@ -9,20 +9,30 @@ use std::sync::OnceLock;
 /// The environment variable that chooses the kernel path.
 pub const ISA_ENV: &str = "CHORD_ISA";
 
-/// A kernel path. A value that enables AVX2 can only be made after run-time detection, so holding
-/// one is the proof that the AVX2 kernels may run.
+/// A kernel path. A value that enables AVX2 or AVX-512 can only be made after run-time detection,
+/// so holding one is the proof that those kernels may run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Isa {
-    avx2: bool,
+    level: Level,
+}
+
+/// The instruction sets of a path, each including the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Level {
+    Scalar,
+    Avx2,
+    Avx512,
 }
 
 impl Isa {
     /// The names [`Isa::from_name`] accepts, in order of speed.
-    pub const NAMES: [&'static str; 2] = ["scalar", "avx2"];
+    pub const NAMES: [&'static str; 3] = ["scalar", "avx2", "avx512"];
 
     /// The portable scalar path (every CPU).
     pub const fn scalar() -> Isa {
-        Isa { avx2: false }
+        Isa {
+            level: Level::Scalar,
+        }
     }
 
     /// The AVX2 path (AVX2 + FMA + F16C), when this CPU has it. Its float summation orders are
@@ -33,7 +43,26 @@ impl Isa {
             && std::arch::is_x86_feature_detected!("fma")
             && std::arch::is_x86_feature_detected!("f16c")
         {
-            return Some(Isa { avx2: true });
+            return Some(Isa { level: Level::Avx2 });
+        }
+        None
+    }
+
+    /// The AVX-512 path (AVX-512 F, BW, VL and VNNI, on top of [`Isa::avx2`]'s features), when this
+    /// CPU has it: Intel since Cascade Lake, AMD since Zen 4. Where it has no kernel of its own a
+    /// product runs the AVX2 one; its kernels keep the AVX2 ones' float orders, so the results are
+    /// the same bits.
+    pub fn avx512() -> Option<Isa> {
+        #[cfg(target_arch = "x86_64")]
+        if Isa::avx2().is_some()
+            && std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+            && std::arch::is_x86_feature_detected!("avx512vnni")
+        {
+            return Some(Isa {
+                level: Level::Avx512,
+            });
         }
         None
     }
@@ -41,7 +70,7 @@ impl Isa {
     /// The fastest path this CPU supports, whatever `CHORD_ISA` says (tests that compare a fast
     /// path with the scalar one use it).
     pub fn detected() -> Isa {
-        Isa::avx2().unwrap_or(Isa::scalar())
+        Isa::avx512().or_else(Isa::avx2).unwrap_or(Isa::scalar())
     }
 
     /// The path named `name` (see [`Isa::NAMES`]; `auto` is [`Isa::detected`]), or an error that
@@ -59,10 +88,15 @@ impl Isa {
                     ),
                 )
             }),
-            "avx512" => Err(Error::new(
-                ErrorCode::Unsupported,
-                format!("{ISA_ENV}=avx512: chord has no AVX-512 kernels yet; use avx2 or scalar"),
-            )),
+            "avx512" => Isa::avx512().ok_or_else(|| {
+                Error::new(
+                    ErrorCode::Unsupported,
+                    format!(
+                        "{ISA_ENV}=avx512: this CPU lacks AVX-512 F, BW, VL or VNNI (it can run: {})",
+                        Isa::detected().name()
+                    ),
+                )
+            }),
             other => Err(Error::new(
                 ErrorCode::InvalidArgument,
                 format!(
@@ -113,17 +147,22 @@ impl Isa {
         )
     }
 
-    /// Whether this path uses the AVX2 kernels.
+    /// Whether this path may use the AVX2 kernels (the AVX2 and AVX-512 paths).
     pub fn has_avx2(self) -> bool {
-        self.avx2
+        self.level >= Level::Avx2
+    }
+
+    /// Whether this path uses the AVX-512 kernels.
+    pub fn has_avx512(self) -> bool {
+        self.level >= Level::Avx512
     }
 
     /// A short name for logs and benchmarks (one of [`Isa::NAMES`]).
     pub fn name(self) -> &'static str {
-        if self.avx2 {
-            "avx2"
-        } else {
-            "scalar"
+        match self.level {
+            Level::Scalar => "scalar",
+            Level::Avx2 => "avx2",
+            Level::Avx512 => "avx512",
         }
     }
 }
@@ -149,12 +188,21 @@ mod tests {
                 assert!(e.to_string().contains("lacks AVX2"), "{e}");
             }
         }
-        let e = Isa::from_name("avx512").unwrap_err();
-        assert_eq!(e.code(), ErrorCode::Unsupported);
-        for bad in ["AVX2", "neon", " scalar", ""] {
+        match Isa::avx512() {
+            Some(a) => {
+                assert_eq!(Isa::from_name("avx512").unwrap(), a);
+                assert!(a.has_avx2() && a.has_avx512());
+            }
+            None => {
+                let e = Isa::from_name("avx512").unwrap_err();
+                assert_eq!(e.code(), ErrorCode::Unsupported);
+                assert!(e.to_string().contains("lacks AVX-512"), "{e}");
+            }
+        }
+        for bad in ["AVX2", "neon", " scalar", "", "avx512f"] {
             let e = Isa::from_name(bad).unwrap_err();
             assert_eq!(e.code(), ErrorCode::InvalidArgument, "{bad}");
-            assert!(e.to_string().contains("scalar, avx2"), "{e}");
+            assert!(e.to_string().contains("scalar, avx2, avx512"), "{e}");
         }
     }
 }

@@ -80,8 +80,31 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    /// The kernel for `ty` weights on `isa`: AVX2 where one exists and `isa` allows it, else scalar.
+    /// The kernel for `ty` weights on `isa`: AVX-512 or AVX2 where one exists and `isa` allows it,
+    /// else scalar.
     pub fn select(isa: Isa, ty: GgmlType) -> Kernel {
+        #[cfg(target_arch = "x86_64")]
+        if isa.has_avx512() {
+            use super::avx512::dot as v;
+            match ty {
+                GgmlType::Q4_0 => {
+                    return Kernel::Q8(v::dot_q4_0, Some(v::dot_q4_0_x8), Some(v::dot_q4_0_rows8))
+                }
+                GgmlType::Q4_1 => {
+                    return Kernel::Q8(v::dot_q4_1, Some(v::dot_q4_1_x8), Some(v::dot_q4_1_rows8))
+                }
+                GgmlType::Q5_0 => {
+                    return Kernel::Q8(v::dot_q5_0, Some(v::dot_q5_0_x8), Some(v::dot_q5_0_rows8))
+                }
+                GgmlType::Q5_1 => {
+                    return Kernel::Q8(v::dot_q5_1, Some(v::dot_q5_1_x8), Some(v::dot_q5_1_rows8))
+                }
+                GgmlType::Q8_0 => {
+                    return Kernel::Q8(v::dot_q8_0, Some(v::dot_q8_0_x8), Some(v::dot_q8_0_rows8))
+                }
+                _ => {}
+            }
+        }
         #[cfg(target_arch = "x86_64")]
         if isa.has_avx2() {
             use super::avx2::dot as v;
@@ -131,7 +154,7 @@ impl Kernel {
 
     /// The kernel for a product of `n` rows of `k` `ty` weights with `m` activation rows on `isa`.
     ///
-    /// On AVX2 this follows the path llama.cpp's x86 CPU backend takes for the same product, so
+    /// On AVX2 (and AVX-512, whose kernels give the same bits) this follows the path llama.cpp's x86 CPU backend takes for the same product, so
     /// that results are bit-identical: Q4_0 and Q4_K weights with a multiple of 8 rows are
     /// repacked there (gemm for each group of four activation rows, gemv for the rest), other
     /// K-quant weights go through the tiled product for 8 or more activation rows (Q6_K eight
@@ -143,14 +166,16 @@ impl Kernel {
         if isa.has_avx2() {
             use super::avx2::orders as o;
             use super::avx2::rows8 as r8;
+            use super::avx512::rows8 as r512;
             let repacked = n.is_multiple_of(8);
+            let vnni = isa.has_avx512();
             match ty {
                 GgmlType::Q4_0 if repacked => {
                     return Kernel::Q8Rows(EightQ8 {
                         one: o::dot_q4_0_r8,
                         four: o::dot_q4_0_r8_x4,
                         x8: r8::q4_0_x8,
-                        x8m: r8::q4_0_x8m,
+                        x8m: if vnni { r512::q4_0_x8m } else { r8::q4_0_x8m },
                     })
                 }
                 GgmlType::Q4_K if repacked => {
@@ -158,7 +183,7 @@ impl Kernel {
                         one: o::dot_q4_k_r8,
                         four: o::dot_q4_k_r8_x4,
                         x8: r8::q4_k_x8,
-                        x8m: r8::q4_k_x8m,
+                        x8m: if vnni { r512::q4_k_x8m } else { r8::q4_k_x8m },
                     })
                 }
                 GgmlType::Q2_K if m >= 8 => return Kernel::Q8K(o::dot_q2_k_tiled, None),
@@ -170,7 +195,7 @@ impl Kernel {
                         one: o::dot_q6_k_tiled,
                         four: o::dot_q6_k_tiled_x4,
                         x8: r8::q6_k_x8,
-                        x8m: r8::q6_k_x8m,
+                        x8m: if vnni { r512::q6_k_x8m } else { r8::q6_k_x8m },
                     })
                 }
                 GgmlType::Q6_K if m >= 8 => return Kernel::Q8K(o::dot_q6_k_tiled, None),

@@ -120,13 +120,14 @@ fn product(
     // against every activation row, and the last `threads` blocks' worth of rows go in quarter
     // blocks, so that the threads run out of work close together (a whole block of the
     // TinyLlama-shape down projection takes about 1.4 ms here). All a multiple of 8 rows, for the
-    // kernels that take eight at a time.
+    // kernels that take eight at a time, and of 16 in prefill, for the AVX-512 ones that take
+    // sixteen.
     let (cols, small) = if m == 1 {
         let c = n.div_ceil(threads * 4).next_multiple_of(8);
         (c, c)
     } else {
-        let c = n.div_ceil(threads * 4).next_multiple_of(8).clamp(8, 64);
-        (c, (c / 4).next_multiple_of(8))
+        let c = n.div_ceil(threads * 4).next_multiple_of(16).clamp(16, 64);
+        (c, (c / 4).next_multiple_of(16))
     };
     let big = n.saturating_sub(threads * cols) / cols;
     let tail = big * cols;

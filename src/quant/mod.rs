@@ -6,7 +6,8 @@
 //! * `dequant`: bit-exact reference dequantization ([`dequantize`], [`dequantize_row`]).
 //! * `act`: activation rows converted to the format each weight type multiplies with.
 //! * `dot`: portable per-row dot products; `avx2`: their x86_64 AVX2 counterparts, and
-//!   (`avx2::orders`) the orders of llama.cpp's repacked, tiled and tinyBLAS x86 products.
+//!   (`avx2::orders`) the orders of llama.cpp's repacked, tiled and tinyBLAS x86 products;
+//!   `avx512`: the 8-bit products again with AVX-512 VNNI sums, same float steps, same bits.
 //! * `kernel`: picks the dot product for a format, path and product shape; `matmul`: the threaded
 //!   product, whose tasks write their blocks of the output in place (`out`). On AVX2 every format gives the same bits as llama.cpp's CPU backend built for AVX2
 //!   (tests/quant_llamacpp.rs checks this against ggml itself).
@@ -14,6 +15,8 @@
 mod act;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 mod blocks;
 mod dequant;
 mod dot;

@@ -373,3 +373,53 @@ fn matmul_rejects_bad_shapes() {
     assert!(super::dequantize(GgmlType::Q4_1, &w[..39], &mut [0.0; 64]).is_err());
     assert!(super::dequantize(GgmlType::Q4_1, &w, &mut [0.0; 63]).is_err());
 }
+
+/// The AVX-512 path gives the AVX2 path's results bit for bit (its kernels keep the AVX2 float
+/// steps and only form the exact integer sums with VNNI), for every format and the product shapes
+/// that take each kernel: decode (one activation row), fewer than four, four and eight activation
+/// rows and more with tails; weight rows in groups of sixteen, eight and none, with tails; rows of
+/// one block and of many. Prints that it did not run where the CPU lacks AVX-512 VNNI.
+#[test]
+fn avx512_products_equal_avx2_bit_for_bit() {
+    let (Some(avx512), Some(avx2)) = (Isa::avx512(), Isa::avx2()) else {
+        println!(
+            "not run: this CPU lacks AVX-512 F/BW/VL/VNNI (it runs {})",
+            Isa::detected().name()
+        );
+        return;
+    };
+    let pool = two_threads();
+    let mut rng = Rng(0x0512);
+    pool.install(|| {
+        for ty in GgmlType::ALL {
+            for blocks in [1usize, 3, 9] {
+                let k = blocks * ty.block_size();
+                for (n, m) in [
+                    (8usize, 1usize),
+                    (37, 1),
+                    (64, 1),
+                    (16, 3),
+                    (24, 4),
+                    (40, 9),
+                    (48, 12),
+                    (136, 17),
+                    (264, 33),
+                ] {
+                    let w = random_weights(&mut rng, ty, n, k);
+                    let x = rng.floats(m * k, 2.0);
+                    let (mut a, mut b) = (vec![f32::NAN; m * n], vec![f32::NAN; m * n]);
+                    matmul_with(avx512, ty, &w, n, k, &x, m, &mut a).unwrap();
+                    matmul_with(avx2, ty, &w, n, k, &x, m, &mut b).unwrap();
+                    for (j, (p, q)) in a.iter().zip(&b).enumerate() {
+                        assert_eq!(
+                            p.to_bits(),
+                            q.to_bits(),
+                            "{} k={k} n={n} m={m}: output {j}: {p} vs {q}",
+                            ty.name()
+                        );
+                    }
+                }
+            }
+        }
+    });
+}

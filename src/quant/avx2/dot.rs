@@ -7,15 +7,18 @@ use crate::quant::act::{Q8Eight, Q8KRow, Q8Row};
 use crate::quant::blocks::{self, u32_at, QK, QK_K};
 use half::{bf16, f16};
 
-/// Generates, for one 32-value block format, the one-row kernel `$one(w, a) -> f32` and the
-/// eight-activation-row kernel `$eight(w, a) -> [f32; 8]` (weights decoded once per block, each
-/// activation row with its own accumulator in the same order, so both give identical results).
+/// Generates, for one 32-value block format, the one-row kernel `$one(w, a) -> f32`, the
+/// eight-weight-row kernel `$rows8` and, when named, the eight-activation-row kernel
+/// `$eight(w, a) -> [f32; 8]` (weights decoded once per block, each activation row with its own
+/// accumulator in the same order, so all give identical results), compiled for the target features `$feat` with
+/// `$us8(ax, sy)` as the product of unsigned by signed bytes summed in groups of four to eight
+/// floats (the AVX-512 module instantiates it again with VNNI's).
 /// `$decode(block) -> (qx, d, m)` unpacks a block to 32 bytes, its scale and its min (0 if none);
 /// `$signed` says whether `qx` is signed (products through `_mm256_sign_epi8`) or unsigned.
 macro_rules! q8_family {
-    ($one:ident, $eight:ident, $rows8:ident, $bytes:expr, $decode:ident, $signed:expr, $min:expr, $doc:expr) => {
+    ($feat:literal, $us8:ident, $one:ident, $rows8:ident, $bytes:expr, $decode:ident, $signed:expr, $min:expr, $doc:expr $(, eight: $eight:ident)?) => {
         #[doc = $doc]
-        #[target_feature(enable = "avx2,fma,f16c")]
+        #[target_feature(enable = $feat)]
         pub fn $one(w: &[u8], a: Q8Row) -> f32 {
             let mut acc = _mm256_setzero_ps();
             let mut summs = 0.0f32;
@@ -28,17 +31,18 @@ macro_rules! q8_family {
                 }
                 let qy = load32_i8(qy, 0);
                 let p = if $signed {
-                    mul_sum_i8_pairs_float(qx, qy)
+                    $us8(_mm256_sign_epi8(qx, qx), _mm256_sign_epi8(qy, qx))
                 } else {
-                    mul_sum_us8_pairs_float(qx, qy)
+                    $us8(qx, qy)
                 };
                 acc = _mm256_fmadd_ps(_mm256_set1_ps(dx * dy), p, acc);
             }
             hsum_f32_8(acc) + summs
         }
 
+        $(
         #[doc = concat!($doc, " Eight activation rows at once ([`Q8Eight`]).")]
-        #[target_feature(enable = "avx2,fma,f16c")]
+        #[target_feature(enable = $feat)]
         pub fn $eight(w: &[u8], a: &Q8Eight) -> [f32; 8] {
             let nb = w.len() / $bytes;
             let (k, stride) = (nb * QK, a.stride);
@@ -80,7 +84,7 @@ macro_rules! q8_family {
                     } else {
                         qy
                     };
-                    let p = mul_sum_us8_pairs_float(ax, sy);
+                    let p = $us8(ax, sy);
                     acc[r] = _mm256_fmadd_ps(broadcast_mem(&dd[r]), p, acc[r]);
                 }
             }
@@ -89,11 +93,12 @@ macro_rules! q8_family {
             unsafe { _mm256_storeu_ps(sm.as_mut_ptr(), summs) };
             std::array::from_fn(|r| hsum_f32_8(acc[r]) + sm[r])
         }
+        )?
 
         #[doc = concat!($doc, " Eight weight rows (`rb` bytes each, consecutive in `w`) at once,")]
         #[doc = "each in its own accumulator with the float steps of the one-row kernel: eight"]
         #[doc = "independent multiply-add chains instead of one (whose latency bounded decode)."]
-        #[target_feature(enable = "avx2,fma,f16c")]
+        #[target_feature(enable = $feat)]
         pub fn $rows8(w: &[u8], rb: usize, a: Q8Row) -> [f32; 8] {
             let nb = rb / $bytes;
             let rows = rows8::Rows8::new(w, rb);
@@ -118,9 +123,9 @@ macro_rules! q8_family {
                 for r in 0..8 {
                     let (qx, _, _) = $decode(blk[r]);
                     let p = if $signed {
-                        mul_sum_i8_pairs_float(qx, qy)
+                        $us8(_mm256_sign_epi8(qx, qx), _mm256_sign_epi8(qy, qx))
                     } else {
-                        mul_sum_us8_pairs_float(qx, qy)
+                        $us8(qx, qy)
                     };
                     acc[r] = _mm256_fmadd_ps(broadcast_mem(&dd[r]), p, acc[r]);
                 }
@@ -132,11 +137,12 @@ macro_rules! q8_family {
         }
     };
 }
+pub(in crate::quant) use q8_family;
 
 /// A Q4_0 block: values 0..16 minus 8.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn decode_q4_0(b: &[u8]) -> (__m256i, f32, f32) {
+pub(in crate::quant) fn decode_q4_0(b: &[u8]) -> (__m256i, f32, f32) {
     use blocks::q4_0::*;
     let q = _mm256_sub_epi8(bytes_from_nibbles_32(b, QS), _mm256_set1_epi8(8));
     (q, f16_at(b, D), 0.0)
@@ -145,7 +151,7 @@ fn decode_q4_0(b: &[u8]) -> (__m256i, f32, f32) {
 /// A Q4_1 block: values 0..16, scale and min.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn decode_q4_1(b: &[u8]) -> (__m256i, f32, f32) {
+pub(in crate::quant) fn decode_q4_1(b: &[u8]) -> (__m256i, f32, f32) {
     use blocks::q4_1::*;
     (bytes_from_nibbles_32(b, QS), f16_at(b, D), f16_at(b, M))
 }
@@ -153,7 +159,7 @@ fn decode_q4_1(b: &[u8]) -> (__m256i, f32, f32) {
 /// A Q5_0 block: values 0..32 minus 16.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn decode_q5_0(b: &[u8]) -> (__m256i, f32, f32) {
+pub(in crate::quant) fn decode_q5_0(b: &[u8]) -> (__m256i, f32, f32) {
     use blocks::q5_0::*;
     let hi = _mm256_andnot_si256(
         bytes_from_bits_32(u32_at(b, QH)),
@@ -169,7 +175,7 @@ fn decode_q5_0(b: &[u8]) -> (__m256i, f32, f32) {
 /// A Q5_1 block: values 0..32, scale and min.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn decode_q5_1(b: &[u8]) -> (__m256i, f32, f32) {
+pub(in crate::quant) fn decode_q5_1(b: &[u8]) -> (__m256i, f32, f32) {
     use blocks::q5_1::*;
     let hi = _mm256_and_si256(bytes_from_bits_32(u32_at(b, QH)), _mm256_set1_epi8(0x10));
     let q = _mm256_or_si256(bytes_from_nibbles_32(b, QS), hi);
@@ -179,60 +185,70 @@ fn decode_q5_1(b: &[u8]) -> (__m256i, f32, f32) {
 /// A Q8_0 block: signed values.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn decode_q8_0(b: &[u8]) -> (__m256i, f32, f32) {
+pub(in crate::quant) fn decode_q8_0(b: &[u8]) -> (__m256i, f32, f32) {
     use blocks::q8_0::*;
     (load32(b, QS), f16_at(b, D), 0.0)
 }
 
 q8_family!(
+    "avx2,fma,f16c",
+    mul_sum_us8_pairs_float,
     dot_q4_0,
-    dot_q4_0_x8,
     dot_q4_0_rows8,
     18,
     decode_q4_0,
     true,
     false,
-    "Q4_0 weights times Q8_0 activations."
+    "Q4_0 weights times Q8_0 activations.",
+    eight: dot_q4_0_x8
 );
 q8_family!(
+    "avx2,fma,f16c",
+    mul_sum_us8_pairs_float,
     dot_q4_1,
-    dot_q4_1_x8,
     dot_q4_1_rows8,
     20,
     decode_q4_1,
     false,
     true,
-    "Q4_1 weights times Q8_1 activations."
+    "Q4_1 weights times Q8_1 activations.",
+    eight: dot_q4_1_x8
 );
 q8_family!(
+    "avx2,fma,f16c",
+    mul_sum_us8_pairs_float,
     dot_q5_0,
-    dot_q5_0_x8,
     dot_q5_0_rows8,
     22,
     decode_q5_0,
     true,
     false,
-    "Q5_0 weights times Q8_0 activations."
+    "Q5_0 weights times Q8_0 activations.",
+    eight: dot_q5_0_x8
 );
 q8_family!(
+    "avx2,fma,f16c",
+    mul_sum_us8_pairs_float,
     dot_q5_1,
-    dot_q5_1_x8,
     dot_q5_1_rows8,
     24,
     decode_q5_1,
     false,
     true,
-    "Q5_1 weights times Q8_1 activations."
+    "Q5_1 weights times Q8_1 activations.",
+    eight: dot_q5_1_x8
 );
 q8_family!(
+    "avx2,fma,f16c",
+    mul_sum_us8_pairs_float,
     dot_q8_0,
-    dot_q8_0_x8,
     dot_q8_0_rows8,
     34,
     decode_q8_0,
     true,
     false,
-    "Q8_0 weights times Q8_0 activations."
+    "Q8_0 weights times Q8_0 activations.",
+    eight: dot_q8_0_x8
 );
 
 /// Loads the 16 Q8_K group sums of super-block `ib`.

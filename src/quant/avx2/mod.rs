@@ -161,12 +161,3 @@ pub fn mul_sum_us8_pairs_float(ax: __m256i, sy: __m256i) -> __m256 {
     let dot = _mm256_maddubs_epi16(ax, sy);
     _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_set1_epi16(1), dot))
 }
-
-/// Signed bytes times signed bytes, summed in groups of 4 to 8 floats.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-pub fn mul_sum_i8_pairs_float(x: __m256i, y: __m256i) -> __m256 {
-    let ax = _mm256_sign_epi8(x, x);
-    let sy = _mm256_sign_epi8(y, x);
-    mul_sum_us8_pairs_float(ax, sy)
-}

@@ -31,7 +31,7 @@ fn f16x8(bits: [u16; 8]) -> __m256 {
 /// The f16 at byte `off` of each of eight blocks, as f32 (lane t: block t).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn f16s_of<const N: usize>(blk: &[&[u8; N]; 8], off: usize) -> __m256 {
+pub(in crate::quant) fn f16s_of<const N: usize>(blk: &[&[u8; N]; 8], off: usize) -> __m256 {
     if off + 4 <= N {
         return f16_pairs_of(blk, off).0;
     }
@@ -46,7 +46,10 @@ pub(super) fn f16s_of<const N: usize>(blk: &[&[u8; N]; 8], off: usize) -> __m256
 /// per block in the Q4_1 gemv against 8 rows' 72 of arithmetic.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn f16_pairs_of<const N: usize>(blk: &[&[u8; N]; 8], off: usize) -> (__m256, __m256) {
+pub(in crate::quant) fn f16_pairs_of<const N: usize>(
+    blk: &[&[u8; N]; 8],
+    off: usize,
+) -> (__m256, __m256) {
     let w: [i32; 8] = std::array::from_fn(|t| {
         let b = &blk[t][off..off + 4];
         i32::from_le_bytes([b[0], b[1], b[2], b[3]])
@@ -93,7 +96,7 @@ fn transpose_8x4(m: &[__m128i; 8]) -> [__m256i; 4] {
 /// check for all eight (the offset against `rb`) instead of one per row: with eight checks per
 /// block, the gemv kernels spent about as long checking as multiplying.
 #[derive(Clone, Copy)]
-pub(super) struct Rows8<'a> {
+pub(in crate::quant) struct Rows8<'a> {
     w: &'a [u8],
     rb: usize,
 }
@@ -104,7 +107,7 @@ impl<'a> Rows8<'a> {
     /// # Panics
     /// When `w` is shorter than eight rows.
     #[inline]
-    pub(super) fn new(w: &'a [u8], rb: usize) -> Self {
+    pub(in crate::quant) fn new(w: &'a [u8], rb: usize) -> Self {
         assert!(w.len() >= 8 * rb, "eight rows of {rb} bytes");
         Rows8 { w, rb }
     }
@@ -114,7 +117,7 @@ impl<'a> Rows8<'a> {
     /// # Panics
     /// When `t >= 8` or the bytes run past the row.
     #[inline(always)]
-    pub(super) fn at<const N: usize>(self, t: usize, off: usize) -> &'a [u8; N] {
+    pub(in crate::quant) fn at<const N: usize>(self, t: usize, off: usize) -> &'a [u8; N] {
         self.block::<N>(off)[t]
     }
 
@@ -123,7 +126,7 @@ impl<'a> Rows8<'a> {
     /// # Panics
     /// When the bytes run past the row.
     #[inline(always)]
-    pub(super) fn block<const N: usize>(self, off: usize) -> [&'a [u8; N]; 8] {
+    pub(in crate::quant) fn block<const N: usize>(self, off: usize) -> [&'a [u8; N]; 8] {
         // A message without arguments: formatting ones made every block store them for the panic.
         assert!(
             N <= self.rb && off <= self.rb - N,
@@ -139,7 +142,7 @@ impl<'a> Rows8<'a> {
     /// The f16 at byte `off` of each row, as f32 (lane t: row t).
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) fn f16s(self, off: usize) -> __m256 {
+    pub(in crate::quant) fn f16s(self, off: usize) -> __m256 {
         if off + 4 <= self.rb {
             return f16_pairs_of(&self.block::<4>(off), 0).0;
         }
@@ -149,7 +152,7 @@ impl<'a> Rows8<'a> {
     /// The f16s at bytes `off` and `off + 2` of each row, as f32 ([`f16_pairs_of`]).
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) fn f16_pairs(self, off: usize) -> (__m256, __m256) {
+    pub(in crate::quant) fn f16_pairs(self, off: usize) -> (__m256, __m256) {
         f16_pairs_of(&self.block::<4>(off), 0)
     }
 }
@@ -160,7 +163,7 @@ impl<'a> Rows8<'a> {
 /// side by side defeats the hardware prefetchers, which follow one stream per page.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) fn prefetch_next(w: &[u8], rb: usize, at: usize, len: usize) {
+pub(in crate::quant) fn prefetch_next(w: &[u8], rb: usize, at: usize, len: usize) {
     let p = w.as_ptr().wrapping_add(8 * rb + at);
     let mut o = 0;
     while o < len {
@@ -240,7 +243,7 @@ pub fn q4_0_x8(w: &[u8], rb: usize, a: Q8Row) -> [f32; 8] {
 /// Stores `v` to row `i`, columns `c..c + 8` of `out`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn store8(out: &mut Out, i: usize, c: usize, v: __m256) {
+pub(in crate::quant) fn store8(out: &mut Out, i: usize, c: usize, v: __m256) {
     let s = &mut out.row(i)[c..c + 8];
     // SAFETY: `s` holds exactly 8 floats; the store is unaligned.
     unsafe { _mm256_storeu_ps(s.as_mut_ptr().cast(), v) }
@@ -251,17 +254,17 @@ fn store8(out: &mut Out, i: usize, c: usize, v: __m256) {
 const Q40_CHUNK: usize = 8;
 
 /// A chunk of unpacked Q4_0 blocks of eight rows, for [`q40_rows`].
-struct Q40Chunk<'a> {
+pub(in crate::quant) struct Q40Chunk<'a> {
     /// `q[c][v]`, lane t: values `4v..4v + 4` of block `b0 + c` of row t, in 0..16.
-    q: &'a [[__m256i; 8]],
+    pub(in crate::quant) q: &'a [[__m256i; 8]],
     /// Lane t: the scale of block `b0 + c` of row t.
-    dw: &'a [__m256],
+    pub(in crate::quant) dw: &'a [__m256],
     /// The first block.
-    b0: usize,
+    pub(in crate::quant) b0: usize,
     /// The activation scales, `das[b * m + i]` for block b of activation row i.
-    das: &'a [f32],
+    pub(in crate::quant) das: &'a [f32],
     /// Activation rows.
-    m: usize,
+    pub(in crate::quant) m: usize,
 }
 
 /// `R` activation rows (`a`, the first is row `i0`) times a chunk of eight Q4_0 rows: adds each
@@ -304,10 +307,15 @@ fn q40_rows<const R: usize>(ck: &Q40Chunk, a: &[Q8Row], i0: usize, acc: &mut [__
 /// activation rows, whose accumulators stay in a register over the chunk.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub fn q4_0_x8m(w: &[u8], rb: usize, a: &[Q8Row], out: &mut Out) {
-    use blocks::q4_0::*;
+    q4_0_x8m_at(w, rb, a, out, 0);
+}
+
+/// [`q4_0_x8m`] with the first group of rows written to column `col0` of `out` (the AVX-512
+/// kernel passes the rows past its last group of sixteen).
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(in crate::quant) fn q4_0_x8m_at(w: &[u8], rb: usize, a: &[Q8Row], out: &mut Out, col0: usize) {
     let nb = rb / 18;
     let das = scales_by_block(a.iter().map(|r| r.d), nb);
-    let m4 = _mm256_set1_epi8(0xF);
     let mut accs = vec![_mm256_setzero_ps(); a.len()];
     for (grp, w) in w.chunks_exact(8 * rb).enumerate() {
         let rows = Rows8::new(w, rb);
@@ -317,15 +325,7 @@ pub fn q4_0_x8m(w: &[u8], rb: usize, a: &[Q8Row], out: &mut Out) {
             let mut q = [[_mm256_setzero_si256(); 8]; Q40_CHUNK];
             let mut dw = [_mm256_setzero_ps(); Q40_CHUNK];
             for c in 0..n {
-                let off = (b0 + c) * 18;
-                let t = transpose_8x4(&std::array::from_fn(|t| {
-                    load16(rows.at::<16>(t, off + QS), 0)
-                }));
-                for g in 0..4 {
-                    q[c][g] = _mm256_and_si256(t[g], m4);
-                    q[c][g + 4] = _mm256_and_si256(_mm256_srli_epi16(t[g], 4), m4);
-                }
-                dw[c] = rows.f16s(off + D);
+                (q[c], dw[c]) = q40_unpack(rows, b0 + c);
             }
             let ck = Q40Chunk {
                 q: &q[..n],
@@ -343,15 +343,37 @@ pub fn q4_0_x8m(w: &[u8], rb: usize, a: &[Q8Row], out: &mut Out) {
             }
         }
         for (i, acc) in accs.iter().enumerate() {
-            store8(out, i, 8 * grp, *acc);
+            store8(out, i, col0 + 8 * grp, *acc);
         }
     }
+}
+
+/// Block `b` of eight Q4_0 rows unpacked for [`q40_rows`]: `q[v]`, lane t: values `4v..4v + 4` of
+/// row t, in 0..16; and lane t: row t's scale.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(in crate::quant) fn q40_unpack(rows: Rows8, b: usize) -> ([__m256i; 8], __m256) {
+    use blocks::q4_0::*;
+    let off = b * 18;
+    let m4 = _mm256_set1_epi8(0xF);
+    let t = transpose_8x4(&std::array::from_fn(|t| {
+        load16(rows.at::<16>(t, off + QS), 0)
+    }));
+    let mut q = [_mm256_setzero_si256(); 8];
+    for g in 0..4 {
+        q[g] = _mm256_and_si256(t[g], m4);
+        q[g + 4] = _mm256_and_si256(_mm256_srli_epi16(t[g], 4), m4);
+    }
+    (q, rows.f16s(off + D))
 }
 
 /// The activation rows' block scales transposed: element `b * m + i` is row i's scale of block b
 /// (m rows). Read in that order, one block of every row, they stay in few cache lines; in the rows'
 /// own arrays each row's scale would be a line of its own.
-fn scales_by_block<'a>(rows: impl ExactSizeIterator<Item = &'a [f32]>, nb: usize) -> Vec<f32> {
+pub(in crate::quant) fn scales_by_block<'a>(
+    rows: impl ExactSizeIterator<Item = &'a [f32]>,
+    nb: usize,
+) -> Vec<f32> {
     let m = rows.len();
     let mut out = vec![0.0f32; nb * m];
     for (i, d) in rows.enumerate() {
@@ -474,7 +496,7 @@ fn transpose_8x8(m: &[__m256i; 8]) -> [__m256i; 8] {
 /// The four bytes at `q[at..at + 4]` in every i32 lane.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn bcast4<const N: usize>(q: &[i8; N], at: usize) -> __m256i {
+pub(in crate::quant) fn bcast4<const N: usize>(q: &[i8; N], at: usize) -> __m256i {
     let b = &q[at..at + 4];
     _mm256_set1_epi32(i32::from_le_bytes([
         b[0] as u8, b[1] as u8, b[2] as u8, b[3] as u8,
@@ -482,13 +504,13 @@ fn bcast4<const N: usize>(q: &[i8; N], at: usize) -> __m256i {
 }
 
 /// One super-block of eight Q4_K rows laid out for products with one row per i32 lane.
-struct K4Lanes {
+pub(in crate::quant) struct K4Lanes {
     /// `q[s][g]`, lane t: the four 4-bit values `4g..4g + 4` of sub-block s of row t, as bytes.
-    q: [[__m256i; 8]; 8],
+    pub(in crate::quant) q: [[__m256i; 8]; 8],
     /// Lane t: sub-block s's scale of row t, in both i16 halves.
-    sc: [__m256i; 8],
+    pub(in crate::quant) sc: [__m256i; 8],
     /// Lane t: the mins of sub-blocks 2j (low i16) and 2j + 1 (high i16) of row t.
-    mn: [__m256i; 4],
+    pub(in crate::quant) mn: [__m256i; 4],
 }
 
 /// Unpacks super-block `ib` of the eight Q4_K rows into [`K4Lanes`].
@@ -496,7 +518,7 @@ struct K4Lanes {
 #[allow(clippy::needless_range_loop)]
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn k4_lanes(rows: Rows8, ib: usize) -> K4Lanes {
+pub(in crate::quant) fn k4_lanes(rows: Rows8, ib: usize) -> K4Lanes {
     use blocks::q4_k::*;
     let block = ib * 144;
     let m4 = _mm256_set1_epi8(0xF);
@@ -599,6 +621,12 @@ fn k4_lanes_rows<const R: usize>(
 /// four at a time.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub fn q4_k_x8m(w: &[u8], rb: usize, a: &[Q8KRow], out: &mut Out) {
+    q4_k_x8m_at(w, rb, a, out, 0);
+}
+
+/// [`q4_k_x8m`] with the first group of rows written to column `col0` of `out`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(in crate::quant) fn q4_k_x8m_at(w: &[u8], rb: usize, a: &[Q8KRow], out: &mut Out, col0: usize) {
     use blocks::q4_k::*;
     let unpack = |rows: Rows8, ib: usize| {
         // The scale and the min are adjacent.
@@ -607,7 +635,7 @@ pub fn q4_k_x8m(w: &[u8], rb: usize, a: &[Q8KRow], out: &mut Out) {
         (k4_lanes(rows, ib), dd)
     };
     k_x8m(
-        (w, rb, 144),
+        (w, rb, 144, col0),
         a,
         out,
         [_mm256_setzero_ps(); 2],
@@ -619,18 +647,18 @@ pub fn q4_k_x8m(w: &[u8], rb: usize, a: &[Q8KRow], out: &mut Out) {
 }
 
 /// One activation row's super-block for the lanes kernels: values, group sums, scale.
-type KRow<'a> = (&'a [i8; QK_K], &'a [i16], f32);
+pub(in crate::quant) type KRow<'a> = (&'a [i8; QK_K], &'a [i16], f32);
 
 /// The loops of the Q8_K batch products ([`q4_k_x8m`], [`q6_k_x8m`]): for each group of eight
 /// weight rows (`w`: rows of `rb` bytes, super-blocks of `bytes`) and each super-block, `unpack`
 /// once, then every activation row of `a` through `rows4` four at a time and `rows1` for the rest,
 /// into accumulators that start at `zero`; `result` turns each into the eight outputs written to
-/// row i, columns `8g..8g + 8` of `out`.
+/// row i, columns `col0 + 8g..col0 + 8g + 8` of `out`.
 #[allow(clippy::too_many_arguments)]
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn k_x8m<L, Acc: Copy>(
-    (w, rb, bytes): (&[u8], usize, usize),
+pub(in crate::quant) fn k_x8m<L, Acc: Copy>(
+    (w, rb, bytes, col0): (&[u8], usize, usize, usize),
     a: &[Q8KRow],
     out: &mut Out,
     zero: Acc,
@@ -662,21 +690,21 @@ fn k_x8m<L, Acc: Copy>(
             }
         }
         for (i, acc) in accs.iter().enumerate() {
-            store8(out, i, 8 * grp, result(*acc));
+            store8(out, i, col0 + 8 * grp, result(*acc));
         }
     }
 }
 
 /// One super-block of eight Q6_K rows laid out for products with one row per i32 lane.
-struct K6Lanes {
+pub(in crate::quant) struct K6Lanes {
     /// `q[g][i]`, lane t: the 6-bit values `16g + 4i..16g + 4i + 4` of row t, as bytes.
-    q: [[__m256i; 4]; 16],
+    pub(in crate::quant) q: [[__m256i; 4]; 16],
     /// Lane t: group g's scale of row t, in both i16 halves.
-    sc: [__m256i; 16],
+    pub(in crate::quant) sc: [__m256i; 16],
     /// Lane t: the scales of groups 2p (low i16) and 2p + 1 (high i16) of row t.
-    sc2: [__m256i; 8],
+    pub(in crate::quant) sc2: [__m256i; 8],
     /// Lane t: the super-block scale of row t.
-    d: __m256,
+    pub(in crate::quant) d: __m256,
 }
 
 /// Unpacks super-block `ib` of the eight Q6_K rows into [`K6Lanes`]: the packed bytes are
@@ -685,7 +713,7 @@ struct K6Lanes {
 #[allow(clippy::needless_range_loop)]
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn k6_lanes(rows: Rows8, ib: usize) -> K6Lanes {
+pub(in crate::quant) fn k6_lanes(rows: Rows8, ib: usize) -> K6Lanes {
     use blocks::q6_k::*;
     let block = ib * 210;
     let tr = |off: usize| {
@@ -787,8 +815,14 @@ fn k6_lanes_rows<const R: usize>(w: &K6Lanes, a: [KRow; R], acc: &mut [__m256]) 
 /// unpacked once ([`k6_lanes`]) for all activation rows, four at a time.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub fn q6_k_x8m(w: &[u8], rb: usize, a: &[Q8KRow], out: &mut Out) {
+    q6_k_x8m_at(w, rb, a, out, 0);
+}
+
+/// [`q6_k_x8m`] with the first group of rows written to column `col0` of `out`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(in crate::quant) fn q6_k_x8m_at(w: &[u8], rb: usize, a: &[Q8KRow], out: &mut Out, col0: usize) {
     k_x8m(
-        (w, rb, 210),
+        (w, rb, 210, col0),
         a,
         out,
         _mm256_setzero_ps(),
