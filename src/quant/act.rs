@@ -34,6 +34,14 @@ pub struct Q8Act {
     pub d8: Vec<f32>,
     /// `s` transposed as `d8` (Q8_1; empty for Q8_0).
     pub s8: Vec<f32>,
+    /// AVX-512 only (else empty): the values of each whole group of eight rows with rows `2q` and
+    /// `2q + 1` side by side, block by block, for the kernels that take two rows to a 512-bit
+    /// vector: group g's block b of rows `2q`, `2q + 1` at `((g * nb + b) * 4 + q) * 64`.
+    pub pairs: Vec<i8>,
+    /// AVX-512 only (else empty), laid out as `pairs` in i32 lanes (a quarter of the index):
+    /// `-128` times the sum of each four values, which turns a product with weights offset by 128
+    /// (unsigned, for `vpdpbusd`) back into the product with the signed weights.
+    pub corr: Vec<i32>,
 }
 
 /// Rows of activations in Q8_K super-blocks of 256.
@@ -74,6 +82,10 @@ pub struct Q8Eight<'a> {
     pub d: &'a [f32],
     /// `s[8 * b + r]`: row r's `d * sum` of block b (Q8_1; empty for Q8_0).
     pub s: &'a [f32],
+    /// The rows' values in pairs ([`Q8Act::pairs`]) from block 0 (AVX-512 only, else empty).
+    pub pairs: &'a [i8],
+    /// Their offset corrections ([`Q8Act::corr`]) (AVX-512 only, else empty).
+    pub corr: &'a [i32],
 }
 
 /// A borrowed row of [`Q8KAct`].
@@ -160,7 +172,10 @@ impl Q8Act {
         );
         let nb = k / QK;
         let group = (i0 * nb)..((i0 + 8) * nb);
+        let paired = (i0 * nb * QK).min(self.pairs.len());
         Q8Eight {
+            pairs: &self.pairs[paired..],
+            corr: &self.corr[(paired / 4).min(self.corr.len())..],
             qs: &self.qs[i0 * self.stride..],
             stride: self.stride,
             d: &self.d8[group.clone()],
@@ -187,6 +202,26 @@ impl Q8Act {
         };
         self.d8 = by_eights(&self.d);
         self.s8 = by_eights(&self.s);
+    }
+
+    /// Fills `pairs` and `corr` for the whole groups of eight rows (rows of `nb` blocks).
+    fn pair_eights(&mut self, nb: usize) {
+        let groups = self.qs.len() / self.stride / 8;
+        self.pairs = vec![0; groups * 8 * nb * QK];
+        self.corr = vec![0; groups * 8 * nb * QK / 4];
+        for g in 0..groups {
+            for b in 0..nb {
+                for r in 0..8 {
+                    let src = (8 * g + r) * self.stride + b * QK;
+                    let dst = ((g * nb + b) * 4 + r / 2) * 64 + (r % 2) * QK;
+                    let y = &self.qs[src..src + QK];
+                    self.pairs[dst..dst + QK].copy_from_slice(y);
+                    for (c, four) in self.corr[dst / 4..dst / 4 + 8].iter_mut().zip(y.chunks(4)) {
+                        *c = -128 * four.iter().map(|&v| v as i32).sum::<i32>();
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -292,6 +327,9 @@ pub fn quantize_q8(isa: Isa, x: &[f32], k: usize, with_sums: bool) -> Q8Act {
         () => quantize_q8_scalar(x, k, part),
     });
     out.transpose_eights(k / QK);
+    if isa.has_avx512() {
+        out.pair_eights(k / QK);
+    }
     out
 }
 

@@ -67,12 +67,13 @@ q8_family!(
 );
 
 /// One weight row of a Q8_0/Q8_1-activation format times eight activation rows, two rows to a
-/// 512-bit vector: the float steps of [`super::super::avx2::dot`]'s `dot_*_x8` kernels lane for
-/// lane (each row's eight lanes of `cvt(isum) · (d_w · d_a)` fused into its accumulator block by
-/// block, then summed in `hsum_float_8`'s order, plus the mins' sum), so the results are the
-/// same bits. `decode(block) -> (qx, d, m)` as the AVX2 decoders; `SIGNED`: `qx` is signed (its
-/// sign moves to the activations, by a masked negation where AVX2 uses `vpsignb`); `MIN`: the
-/// format has mins (Q8_1 activations with sums).
+/// 512-bit vector ([`Q8Eight::pairs`]): the float steps of [`super::super::avx2::dot`]'s
+/// `dot_*_x8` kernels lane for lane (each row's eight lanes of `cvt(isum) · (d_w · d_a)` fused into
+/// its accumulator block by block, then summed in `hsum_float_8`'s order, plus the mins' sum), so
+/// the results are the same bits. `decode(block) -> (qx, d, m)` as the AVX2 decoders; `SIGNED`:
+/// `qx` is signed, and goes into `vpdpbusd` offset by 128 with the activations' precomputed
+/// correction ([`Q8Eight::corr`]) as the starting sum, where AVX2 moves its sign to the
+/// activations; `MIN`: the format has mins (Q8_1 activations with sums).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
 fn x8<const BYTES: usize, const SIGNED: bool, const MIN: bool>(
@@ -81,10 +82,12 @@ fn x8<const BYTES: usize, const SIGNED: bool, const MIN: bool>(
     decode: impl Fn(&[u8]) -> (__m256i, f32, f32),
 ) -> [f32; 8] {
     let nb = w.len() / BYTES;
-    let (k, stride) = (nb * QK, a.stride);
     assert!(
-        a.qs.len() >= 7 * stride + k && a.d.len() >= 8 * nb && (!MIN || a.s.len() >= 8 * nb),
-        "eight activation rows of {k}"
+        a.pairs.len() >= nb * 8 * QK
+            && (!SIGNED || a.corr.len() >= nb * 2 * QK)
+            && a.d.len() >= 8 * nb
+            && (!MIN || a.s.len() >= 8 * nb),
+        "eight paired activation rows of {nb} blocks"
     );
     // Lanes 0-7 take row 2q's scale, lanes 8-15 row 2q + 1's.
     let pick: [__m512i; 4] = std::array::from_fn(|q| {
@@ -98,13 +101,14 @@ fn x8<const BYTES: usize, const SIGNED: bool, const MIN: bool>(
     for (i, b) in w.chunks_exact(BYTES).enumerate() {
         let (qx, dx, mx) = decode(b);
         let qx = _mm512_broadcast_i64x4(qx);
-        let (ax, neg) = if SIGNED {
-            (_mm512_abs_epi8(qx), _mm512_movepi8_mask(qx))
+        let ux = if SIGNED {
+            _mm512_xor_si512(qx, _mm512_set1_epi8(-128))
         } else {
-            (qx, 0)
+            qx
         };
-        // SAFETY: the eight scales of block i (and sums) lie inside `a.d` (and `a.s`), as
-        // asserted above; the loads are unaligned.
+        // SAFETY: the eight scales of block i (and sums) lie inside `a.d` (and `a.s`), and its
+        // pairs and corrections inside `a.pairs` and `a.corr`, as asserted above; the loads are
+        // unaligned.
         let dy = unsafe { _mm256_loadu_ps(a.d.as_ptr().add(8 * i)) };
         if MIN {
             // SAFETY: as above.
@@ -113,17 +117,16 @@ fn x8<const BYTES: usize, const SIGNED: bool, const MIN: bool>(
         }
         let dd = _mm512_castps256_ps512(_mm256_mul_ps(_mm256_set1_ps(dx), dy));
         for (q, acc) in acc.iter_mut().enumerate() {
-            let at = |r: usize| &a.qs[r * stride + i * QK..r * stride + (i + 1) * QK];
-            let y = _mm512_inserti64x4::<1>(
-                _mm512_castsi256_si512(load32_i8(at(2 * q), 0)),
-                load32_i8(at(2 * q + 1), 0),
-            );
-            let sy = if SIGNED {
-                _mm512_mask_sub_epi8(y, neg, _mm512_setzero_si512(), y)
+            let at = (i * 4 + q) * 64;
+            // SAFETY: as above.
+            let y = unsafe { _mm512_loadu_si512(a.pairs.as_ptr().add(at).cast()) };
+            let start = if SIGNED {
+                // SAFETY: as above.
+                unsafe { _mm512_loadu_si512(a.corr.as_ptr().add(at / 4).cast()) }
             } else {
-                y
+                _mm512_setzero_si512()
             };
-            let p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ax, sy));
+            let p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(start, ux, y));
             *acc = _mm512_fmadd_ps(_mm512_permutexvar_ps(pick[q], dd), p, *acc);
         }
     }
