@@ -3,7 +3,8 @@
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use std::collections::HashMap;
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap};
 
 /// Sampling settings. The defaults are llama.cpp's (`common_params_sampling`).
 #[derive(Debug, Clone, PartialEq)]
@@ -49,13 +50,46 @@ impl Default for SamplerParams {
 pub struct Sampler {
     params: SamplerParams,
     rng: StdRng,
+    /// The candidates, kept between tokens so that no vocabulary-sized buffer is allocated per
+    /// token (only filled with every token when top-k keeps them all).
+    cand: Vec<(u32, f32)>,
+}
+
+/// The candidates' order: descending logit, ties by lower id (a total order: ids are unique).
+fn by_logit(a: &(u32, f32), b: &(u32, f32)) -> Ordering {
+    b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
+}
+
+/// A candidate in a heap whose top is the worst one kept (see [`by_logit`]).
+#[derive(Clone, Copy)]
+struct Kept((u32, f32));
+
+impl PartialEq for Kept {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Kept {}
+impl PartialOrd for Kept {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Kept {
+    fn cmp(&self, other: &Self) -> Ordering {
+        by_logit(&self.0, &other.0)
+    }
 }
 
 impl Sampler {
     /// Creates a sampler seeded with `params.seed`.
     pub fn new(params: SamplerParams) -> Self {
         let rng = StdRng::seed_from_u64(params.seed);
-        Sampler { params, rng }
+        Sampler {
+            params,
+            rng,
+            cand: Vec::new(),
+        }
     }
 
     /// The settings.
@@ -64,27 +98,46 @@ impl Sampler {
     }
 
     /// Picks the next token from `logits`, given the tokens so far (for the penalties).
+    ///
+    /// The logits are read in place: the penalties change a few of them (kept aside, see
+    /// [`Penalized`]), top-k keeps its `k` best in a heap as it scans, and only top-k 0 (keep
+    /// every token) fills a vocabulary-sized list, reused from token to token.
     pub fn sample(&mut self, logits: &[f32], history: &[u32]) -> u32 {
         let p = &self.params;
-        let mut logits = logits.to_vec();
-        apply_penalties(&mut logits, history, p);
+        let pen = Penalized::new(logits, history, p);
         if p.temperature <= 0.0 {
-            return argmax(&logits);
+            return pen.argmax(logits);
         }
-        let mut cand: Vec<(u32, f32)> = logits
-            .iter()
-            .enumerate()
-            .map(|(i, &l)| (i as u32, l))
-            .collect();
+        let cand = &mut self.cand;
+        cand.clear();
+        if p.top_k > 0 && p.top_k < logits.len() {
+            let mut heap: BinaryHeap<Kept> = BinaryHeap::with_capacity(p.top_k + 1);
+            // The worst kept logit once the heap is full: a logit below it is out without the full
+            // comparison (`<` is false for NaN and for equal values, which take the full one).
+            let mut floor = f32::NEG_INFINITY;
+            pen.for_each(logits, |c| {
+                if c.1 < floor {
+                    return;
+                }
+                if heap.len() < p.top_k {
+                    heap.push(Kept(c));
+                } else if let Some(mut worst) = heap.peek_mut() {
+                    if by_logit(&c, &worst.0) == Ordering::Less {
+                        *worst = Kept(c);
+                    }
+                }
+                if heap.len() == p.top_k {
+                    floor = heap.peek().map_or(floor, |w| w.0 .1);
+                }
+            });
+            cand.extend(heap.into_iter().map(|k| k.0));
+        } else {
+            pen.for_each(logits, |c| cand.push(c));
+        }
         // Sorted by descending logit (ties by lower id), as each filter below expects.
-        let by_logit = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
-        if p.top_k > 0 && p.top_k < cand.len() {
-            cand.select_nth_unstable_by(p.top_k - 1, by_logit);
-            cand.truncate(p.top_k);
-        }
         cand.sort_unstable_by(by_logit);
         if p.top_p < 1.0 {
-            let probs = softmax(&cand, 1.0);
+            let probs = softmax(cand, 1.0);
             let mut cum = 0.0;
             let mut keep = cand.len();
             for (i, pr) in probs.iter().enumerate() {
@@ -102,7 +155,7 @@ impl Sampler {
             let keep = cand.iter().take_while(|c| c.1 >= min_logit).count();
             cand.truncate(keep.max(1));
         }
-        let probs = softmax(&cand, p.temperature);
+        let probs = softmax(cand, p.temperature);
         let r: f32 = self.rng.random::<f32>();
         let mut cum = 0.0;
         for (c, pr) in cand.iter().zip(&probs) {
@@ -117,13 +170,7 @@ impl Sampler {
 
 /// Index of the largest logit (the lowest index among equals).
 pub fn argmax(logits: &[f32]) -> u32 {
-    let mut best = 0;
-    for (i, &l) in logits.iter().enumerate() {
-        if l > logits[best] {
-            best = i;
-        }
-    }
-    best as u32
+    Penalized::default().argmax(logits)
 }
 
 fn softmax(cand: &[(u32, f32)], temp: f32) -> Vec<f32> {
@@ -133,26 +180,74 @@ fn softmax(cand: &[(u32, f32)], temp: f32) -> Vec<f32> {
     e.into_iter().map(|v| v / sum).collect()
 }
 
-fn apply_penalties(logits: &mut [f32], history: &[u32], p: &SamplerParams) {
-    let off = p.repeat_penalty == 1.0 && p.frequency_penalty == 0.0 && p.presence_penalty == 0.0;
-    if off || p.penalty_last_n == 0 {
-        return;
-    }
-    let recent = &history[history.len().saturating_sub(p.penalty_last_n)..];
-    let mut counts: HashMap<u32, u32> = HashMap::new();
-    for &t in recent {
-        *counts.entry(t).or_default() += 1;
-    }
-    for (&tok, &n) in &counts {
-        let Some(l) = logits.get_mut(tok as usize) else {
-            continue;
-        };
-        if *l <= 0.0 {
-            *l *= p.repeat_penalty;
-        } else {
-            *l /= p.repeat_penalty;
+/// The logits the penalties change, by ascending token id, with their new values: the rest of the
+/// vocabulary is read from the model's logits as it is.
+#[derive(Debug, Default)]
+struct Penalized(Vec<(u32, f32)>);
+
+impl Penalized {
+    /// The penalized logits of the tokens in the last `penalty_last_n` of `history`.
+    fn new(logits: &[f32], history: &[u32], p: &SamplerParams) -> Self {
+        let off =
+            p.repeat_penalty == 1.0 && p.frequency_penalty == 0.0 && p.presence_penalty == 0.0;
+        if off || p.penalty_last_n == 0 {
+            return Penalized::default();
         }
-        *l -= n as f32 * p.frequency_penalty + p.presence_penalty;
+        let recent = &history[history.len().saturating_sub(p.penalty_last_n)..];
+        let mut counts: HashMap<u32, u32> = HashMap::new();
+        for &t in recent {
+            *counts.entry(t).or_default() += 1;
+        }
+        let mut out: Vec<(u32, f32)> = counts
+            .into_iter()
+            .filter_map(|(tok, n)| {
+                let mut l = *logits.get(tok as usize)?;
+                if l <= 0.0 {
+                    l *= p.repeat_penalty;
+                } else {
+                    l /= p.repeat_penalty;
+                }
+                l -= n as f32 * p.frequency_penalty + p.presence_penalty;
+                Some((tok, l))
+            })
+            .collect();
+        out.sort_unstable_by_key(|c| c.0);
+        Penalized(out)
+    }
+
+    /// Calls `f` with every `(id, logit)` in id order, penalized where a penalty applies.
+    #[inline]
+    fn for_each(&self, logits: &[f32], mut f: impl FnMut((u32, f32))) {
+        let mut start = 0;
+        for &(tok, l) in &self.0 {
+            let t = tok as usize;
+            for (i, &v) in logits[start..t].iter().enumerate() {
+                f(((start + i) as u32, v));
+            }
+            f((tok, l));
+            start = t + 1;
+        }
+        for (i, &v) in logits[start..].iter().enumerate() {
+            f(((start + i) as u32, v));
+        }
+    }
+
+    /// The index of the largest logit after the penalties (the lowest index among equals).
+    fn argmax(&self, logits: &[f32]) -> u32 {
+        let Some(&l0) = logits.first() else {
+            return 0;
+        };
+        let first = match self.0.first() {
+            Some(&(0, l)) => l,
+            _ => l0,
+        };
+        let (mut best, mut max) = (0u32, first);
+        self.for_each(logits, |(i, l)| {
+            if l > max {
+                (best, max) = (i, l);
+            }
+        });
+        best
     }
 }
 
@@ -229,6 +324,113 @@ mod tests {
                 ..Default::default()
             });
             assert_eq!(s.sample(&logits, &[]), 0);
+        }
+    }
+}
+
+/// The sampler against a plain implementation of the same steps over copies of the vocabulary (what
+/// `sample` did before it read the logits in place): the same token for every setting and seed.
+#[cfg(test)]
+mod same_as_copying {
+    use super::*;
+
+    /// Penalties on a copy of the logits, then every candidate sorted and filtered.
+    fn reference(p: &SamplerParams, rng: &mut StdRng, logits: &[f32], history: &[u32]) -> u32 {
+        let mut logits = logits.to_vec();
+        let pen = Penalized::new(&logits, history, p);
+        for &(t, l) in &pen.0 {
+            logits[t as usize] = l;
+        }
+        if p.temperature <= 0.0 {
+            let mut best = 0;
+            for (i, &l) in logits.iter().enumerate() {
+                if l > logits[best] {
+                    best = i;
+                }
+            }
+            return best as u32;
+        }
+        let mut cand: Vec<(u32, f32)> = (0..logits.len() as u32).zip(logits).collect();
+        cand.sort_by(by_logit);
+        if p.top_k > 0 {
+            cand.truncate(p.top_k);
+        }
+        if p.top_p < 1.0 {
+            let probs = softmax(&cand, 1.0);
+            let mut cum = 0.0;
+            let keep = probs
+                .iter()
+                .position(|pr| {
+                    cum += pr;
+                    cum >= p.top_p
+                })
+                .map_or(cand.len(), |i| i + 1);
+            cand.truncate(keep.max(1));
+        }
+        if p.min_p > 0.0 {
+            let min_logit = cand[0].1 + p.min_p.ln();
+            let keep = cand.iter().take_while(|c| c.1 >= min_logit).count();
+            cand.truncate(keep.max(1));
+        }
+        let probs = softmax(&cand, p.temperature);
+        let r: f32 = rng.random::<f32>();
+        let mut cum = 0.0;
+        for (c, pr) in cand.iter().zip(&probs) {
+            cum += pr;
+            if r < cum {
+                return c.0;
+            }
+        }
+        cand[cand.len() - 1].0
+    }
+
+    #[test]
+    fn tokens_equal_the_copying_sampler() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for n in [1usize, 2, 5, 40, 41, 1000] {
+            // Coarse logits: many ties, which the id order must break the same way.
+            let logits: Vec<f32> = (0..n).map(|_| (next() % 64) as f32 * 0.25 - 8.0).collect();
+            let history: Vec<u32> = (0..70).map(|_| (next() % (n as u64 + 3)) as u32).collect();
+            for (top_k, top_p, min_p, temperature) in [
+                (40, 0.95, 0.05, 0.8),
+                (0, 1.0, 0.0, 1.0),
+                (1, 1.0, 0.0, 1.0),
+                (3, 0.5, 0.0, 2.0),
+                (0, 0.9, 0.2, 0.5),
+                (40, 0.95, 0.05, 0.0),
+            ] {
+                for (repeat_penalty, frequency_penalty, presence_penalty) in
+                    [(1.0, 0.0, 0.0), (1.3, 0.1, 0.2)]
+                {
+                    let p = SamplerParams {
+                        temperature,
+                        top_k,
+                        top_p,
+                        min_p,
+                        repeat_penalty,
+                        frequency_penalty,
+                        presence_penalty,
+                        seed: next(),
+                        ..Default::default()
+                    };
+                    let mut s = Sampler::new(p.clone());
+                    let mut rng = StdRng::seed_from_u64(p.seed);
+                    for step in 0..20 {
+                        let h = &history[..step * 3];
+                        assert_eq!(
+                            s.sample(&logits, h),
+                            reference(&p, &mut rng, &logits, h),
+                            "n={n} {p:?} step {step}"
+                        );
+                    }
+                }
+            }
         }
     }
 }
