@@ -17,14 +17,14 @@ for fmt in F16 BF16 Q8_0 Q4_0 Q5_0 Q5_1 Q3_K_M Q4_K_M Q5_K_M Q6_K; do
   mv "$out.part" "$out"
 done
 # A TinyLlama-1.1B-shape llama with seeded random weights and the real LLaMA SPM vocabulary
-# (scripts/make-random-llama.py), quantized by llama.cpp; the F16 base (2.2 GB) is removed afterwards.
+# (scripts/make-random-model.py), quantized by llama.cpp; the F16 base (2.2 GB) is removed afterwards.
 tl="$CHORD_MODELS/tinyllama-shape-random"
 for fmt in Q4_K_M Q8_0 Q4_0; do
   out="$tl.$fmt.gguf"
   [ -s "$out" ] && continue
   if [ ! -s "$tl.F16.gguf" ]; then
     echo "chord: writing the TinyLlama-shape random model (F16)..." >&2
-    "$CHORD_VENV/bin/python" "$here/make-random-llama.py" "$LLAMA_CPP_DIR/models/ggml-vocab-llama-spm.gguf" "$tl.F16.gguf.part"
+    "$CHORD_VENV/bin/python" "$here/make-random-model.py" tinyllama "$LLAMA_CPP_DIR/models/ggml-vocab-llama-spm.gguf" "$tl.F16.gguf.part"
     mv "$tl.F16.gguf.part" "$tl.F16.gguf"
   fi
   echo "chord: quantizing the TinyLlama-shape model to $fmt..." >&2
@@ -33,4 +33,20 @@ for fmt in Q4_K_M Q8_0 Q4_0; do
   mv "$out.part" "$out"
 done
 rm -f "$tl.F16.gguf"
+# A Qwen2.5-0.5B-shape qwen2 model (4 layers) with seeded random weights and the real Qwen2 BPE
+# vocabulary (scripts/make-random-model.py), kept in F16 and quantized by llama.cpp.
+qw="$CHORD_MODELS/qwen2-shape-random"
+if [ ! -s "$qw.F16.gguf" ]; then
+  echo "chord: writing the Qwen2-shape random model (F16)..." >&2
+  "$CHORD_VENV/bin/python" "$here/make-random-model.py" qwen2 "$LLAMA_CPP_DIR/models/ggml-vocab-qwen2.gguf" "$qw.F16.gguf.part"
+  mv "$qw.F16.gguf.part" "$qw.F16.gguf"
+fi
+for fmt in Q8_0 Q4_K_M Q6_K; do
+  out="$qw.$fmt.gguf"
+  [ -s "$out" ] && continue
+  echo "chord: quantizing the Qwen2-shape model to $fmt..." >&2
+  "$LLAMA_CPP_PINNED_BIN/llama-quantize" "$qw.F16.gguf" "$out.part" "$fmt" >"$CHORD_CACHE/quantize-qwen2-$fmt.log" 2>&1 \
+    || { echo "chord: llama-quantize $fmt failed, see $CHORD_CACHE/quantize-qwen2-$fmt.log" >&2; exit 1; }
+  mv "$out.part" "$out"
+done
 echo "chord: test data ready in $CHORD_MODELS" >&2

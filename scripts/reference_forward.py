@@ -13,9 +13,11 @@ then every step in float64 with no activation quantization and no f16 cache. An 
 good as llama.cpp when its mean KL divergence from these logits is no larger than llama.cpp's own
 (scripts/compare-llamacpp.py --reference).
 
-Architectures: `llama` (RMS norm, normal-mode RoPE with optional rope_freqs and linear scaling,
-grouped-query attention with optional q/k/v/o biases, SwiGLU feed-forward, tied or separate output).
-Another architecture is another `Arch` entry below; an unknown one is an error, never a guess.
+Architectures (`ROPE_MODES`): `llama` (RMS norm, normal-mode RoPE with optional rope_freqs and linear
+scaling, grouped-query attention with optional q/k/v/o biases, SwiGLU feed-forward, tied or separate
+output) and `qwen2` (the same with NEOX-mode RoPE, which rotates value i with value i + n_rot/2).
+Another architecture is another entry there and what differs; an unknown one is an error, never a
+guess.
 
 Library use:  Reference(path).logits(tokens) -> float64 array [len(tokens), n_vocab]
 Command line: reference_forward.py MODEL --tokens "ID ID ..." [--out FILE]   (writes f64 logits)
@@ -26,6 +28,10 @@ import sys
 import numpy as np
 from gguf import GGUFReader
 from gguf.quants import dequantize
+
+
+# The RoPE pairing of each architecture the reference implements (llama.cpp's rope_type).
+ROPE_MODES = {"llama": "normal", "qwen2": "neox"}
 
 
 class Unsupported(Exception):
@@ -49,9 +55,12 @@ class Reference:
         self.reader = GGUFReader(path)
         self.tensors = {t.name: t for t in self.reader.tensors}
         arch = _field(self.reader, "general.architecture")
-        if arch != "llama":
-            raise Unsupported(f"architecture {arch!r}: the reference implements llama only")
-        p = "llama."
+        if arch not in ROPE_MODES:
+            raise Unsupported(f"architecture {arch!r}: the reference implements {', '.join(ROPE_MODES)}")
+        self.rope_mode = ROPE_MODES[arch]
+        # llama.cpp reads rope_freqs for llama only.
+        self.rope_freqs = arch == "llama" and "rope_freqs.weight" in self.tensors
+        p = arch + "."
         g = lambda k, d=None: _field(self.reader, p + k, d)  # noqa: E731
         self.n_layer = int(g("block_count"))
         self.n_embd = int(g("embedding_length"))
@@ -87,17 +96,22 @@ class Reference:
         return x * self.weight(name)
 
     def _rope(self, x, pos):
-        """Normal-mode (adjacent pairs) rotation of x [n_tok, heads, head_dim] at positions pos."""
+        """RoPE of x [n_tok, heads, head_dim] at positions pos: pair i is values (2i, 2i + 1) in
+        normal mode, (i, i + n_rot/2) in NEOX mode."""
         half = self.n_rot // 2
         inv = self.freq_base ** (-2.0 * np.arange(half, dtype=np.float64) / self.n_rot)
-        if "rope_freqs.weight" in self.tensors:
+        if self.rope_freqs:
             inv = inv / self.weight("rope_freqs.weight")[:half]
         theta = (pos.astype(np.float64) * self.freq_scale)[:, None] * inv[None, :]
         cos, sin = np.cos(theta)[:, None, :], np.sin(theta)[:, None, :]
         out = x.copy()
-        x0, x1 = x[..., 0 : self.n_rot : 2], x[..., 1 : self.n_rot : 2]
-        out[..., 0 : self.n_rot : 2] = x0 * cos - x1 * sin
-        out[..., 1 : self.n_rot : 2] = x0 * sin + x1 * cos
+        if self.rope_mode == "neox":
+            lo, hi = slice(0, half), slice(half, self.n_rot)
+        else:
+            lo, hi = slice(0, self.n_rot, 2), slice(1, self.n_rot, 2)
+        x0, x1 = x[..., lo], x[..., hi]
+        out[..., lo] = x0 * cos - x1 * sin
+        out[..., hi] = x0 * sin + x1 * cos
         return out
 
     def _attention(self, x, i, pos):

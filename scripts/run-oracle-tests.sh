@@ -1,21 +1,26 @@
 #!/usr/bin/env bash
-# Checks chord against llama.cpp (the oracle) on SmolLM2-135M in every tensor format, twice
+# Checks chord against llama.cpp (the oracle) on SmolLM2-135M in every tensor format and on the
+# Qwen2-shape random model (qwen2: biases, NEOX RoPE, tied head) in F16, Q8_0, Q4_K_M and Q6_K
 # (scripts/compare-llamacpp.py says how):
 #  1. strict, against the pinned AVX2 build, with chord on its AVX2 path: logits of 1,024 tokens of
 #     real English text bit for bit, and greedy continuations of 10 prompts equal;
 #  2. reference, against this machine's native llama.cpp build, with chord on its own path: both
-#     held against the exact float64 forward pass (scripts/reference_forward.py), figures printed;
+#     held against the exact float64 forward pass (scripts/reference_forward.py), figures printed
+#     (every SmolLM2 file and the Qwen2 Q4_K_M file);
 #  3. the same with chord on its portable path (CHORD_ISA=scalar, what CPUs without AVX2 run), on
 #     one file (it is slower).
-# Usage: run-oracle-tests.sh CHORD_BIN [MODEL...]   (default: the Q4_1 file and its 10 requantized variants)
+# Usage: run-oracle-tests.sh CHORD_BIN [MODEL...]   (default: the files above; given files get all three)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 . "$here/env.sh"
 chord="$1"; shift
 if [ $# -eq 0 ]; then
-  set -- "$CHORD_MODELS"/SmolLM2-135M-Instruct.{Q4_1,F16,BF16,Q8_0,Q4_0,Q5_0,Q5_1,Q3_K_M,Q4_K_M,Q5_K_M,Q6_K}.gguf
+  smol=("$CHORD_MODELS"/SmolLM2-135M-Instruct.{Q4_1,F16,BF16,Q8_0,Q4_0,Q5_0,Q5_1,Q3_K_M,Q4_K_M,Q5_K_M,Q6_K}.gguf)
+  set -- "${smol[@]}" "$CHORD_MODELS"/qwen2-shape-random.{F16,Q8_0,Q4_K_M,Q6_K}.gguf
+  reference_models=("${smol[@]}" "$CHORD_MODELS/qwen2-shape-random.Q4_K_M.gguf")
   scalar_models=("$CHORD_MODELS/SmolLM2-135M-Instruct.Q4_K_M.gguf")
 else
+  reference_models=("$@")
   scalar_models=("$1")
 fi
 text="$here/../tests/data/text/gpl-3.0-excerpt.txt"
@@ -25,7 +30,7 @@ CHORD_ISA=avx2 LLAMA_CPP_LIB_PATH="$LLAMA_CPP_PINNED_BIN" "$CHORD_VENV/bin/pytho
   --mode strict --chord "$chord" --text "$text" "$@" || status=1
 echo "== reference: chord ($("$chord" inspect -m "$1" | sed -n "s/^compute: //p")) and the native llama.cpp build ($(basename "$LLAMA_CPP_NATIVE_BUILD")) against the exact float64 forward pass"
 LLAMA_CPP_LIB_PATH="$LLAMA_CPP_NATIVE_BIN" "$CHORD_VENV/bin/python" "$here/compare-llamacpp.py" \
-  --mode reference --chord "$chord" --text "$text" "$@" || status=1
+  --mode reference --chord "$chord" --text "$text" "${reference_models[@]}" || status=1
 echo "== reference, chord on its portable path: CHORD_ISA=scalar"
 CHORD_ISA=scalar LLAMA_CPP_LIB_PATH="$LLAMA_CPP_NATIVE_BIN" "$CHORD_VENV/bin/python" "$here/compare-llamacpp.py" \
   --mode reference --chord "$chord" --text "$text" "${scalar_models[@]}" || status=1

@@ -336,8 +336,15 @@ pub fn softmax_exp(x: &[f32], y: &mut [f32], max: f32) -> f64 {
 
 /// See [`super::scalar::rope_row`] (the same code, compiled with FMA).
 #[target_feature(enable = "avx2,fma,f16c")]
-pub fn rope_row(row: &mut [f32], dim: usize, rope_dim: usize, cos: &[f32], sin: &[f32]) {
-    super::scalar::rope_row(row, dim, rope_dim, cos, sin)
+pub fn rope_row(
+    row: &mut [f32],
+    dim: usize,
+    rope_dim: usize,
+    mode: super::RopeMode,
+    cos: &[f32],
+    sin: &[f32],
+) {
+    super::scalar::rope_row(row, dim, rope_dim, mode, cos, sin)
 }
 
 /// See [`super::scalar::swiglu`].

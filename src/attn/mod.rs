@@ -455,16 +455,34 @@ pub fn swiglu(isa: Isa, x: &[f32], g: &[f32], y: &mut [f32]) {
     scalar::swiglu(x, g, y)
 }
 
+/// How RoPE pairs the values of a head (llama.cpp's `rope_type`); architectures name theirs
+/// ([`crate::model::Arch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RopeMode {
+    /// Adjacent values `(2i, 2i + 1)` (`LLAMA_ROPE_TYPE_NORM`: llama, Mistral).
+    Normal,
+    /// Values `i` and `i + rope_dim / 2` (`LLAMA_ROPE_TYPE_NEOX`: Qwen, Gemma, Phi-3).
+    Neox,
+}
+
 /// RoPE on one row of heads of `dim` values ([`scalar::rope_row`]) on the path `isa` selects.
 /// It lives here with the other arithmetic written after llama.cpp's CPU kernels.
-pub fn rope_row(isa: Isa, row: &mut [f32], dim: usize, rope_dim: usize, cos: &[f32], sin: &[f32]) {
+pub fn rope_row(
+    isa: Isa,
+    row: &mut [f32],
+    dim: usize,
+    rope_dim: usize,
+    mode: RopeMode,
+    cos: &[f32],
+    sin: &[f32],
+) {
     #[cfg(target_arch = "x86_64")]
     if isa.has_avx2() {
         // SAFETY: an `Isa` with AVX2 is only made after detecting AVX2, FMA and F16C.
-        return unsafe { avx2::rope_row(row, dim, rope_dim, cos, sin) };
+        return unsafe { avx2::rope_row(row, dim, rope_dim, mode, cos, sin) };
     }
     let _ = isa;
-    scalar::rope_row(row, dim, rope_dim, cos, sin)
+    scalar::rope_row(row, dim, rope_dim, mode, cos, sin)
 }
 
 /// [`scalar::softmax_exp`] on the path `isa` selects.

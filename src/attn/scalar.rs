@@ -2,6 +2,7 @@
 //! AVX2 kernels (and as llama.cpp's AVX2 build): every 8-lane vector operation is written out per
 //! lane with the same fused multiply-adds, so this path gives bit-identical results.
 
+use super::RopeMode;
 use half::f16;
 
 /// `ggml_vec_dot_f16` as built for AVX2: four accumulators of 8 lanes over blocks of 32 (element
@@ -168,17 +169,40 @@ pub fn swiglu(x: &[f32], g: &[f32], y: &mut [f32]) {
     }
 }
 
-/// llama.cpp's `rotate_pairs` (RoPE on adjacent pairs) as GCC compiles it for x86-64 with FMA
-/// (`-ffp-contract=fast`), on one row of heads of `dim` values, the first `rope_dim` of each
-/// rotated: `fma(x0, cos, -(x1 * sin))` and `fma(x0, sin, x1 * cos)`. Always inlined, so that the
-/// AVX2 path's copy compiles `mul_add` to one instruction rather than a call to `fmaf`.
+/// llama.cpp's `rotate_pairs` as GCC compiles it for x86-64 with FMA (`-ffp-contract=fast`), on
+/// one row of heads of `dim` values, the first `rope_dim` of each rotated: pair p is values
+/// `(2p, 2p + 1)` ([`RopeMode::Normal`]) or `(p, p + rope_dim / 2)` ([`RopeMode::Neox`]), rotated
+/// as `fma(x0, cos, -(x1 * sin))` and `fma(x0, sin, x1 * cos)`. Always inlined, so that the AVX2
+/// path's copy compiles `mul_add` to one instruction rather than a call to `fmaf`.
 #[inline(always)]
-pub fn rope_row(row: &mut [f32], dim: usize, rope_dim: usize, cos: &[f32], sin: &[f32]) {
+pub fn rope_row(
+    row: &mut [f32],
+    dim: usize,
+    rope_dim: usize,
+    mode: RopeMode,
+    cos: &[f32],
+    sin: &[f32],
+) {
+    let half = rope_dim / 2;
+    let rotate = |x0: f32, x1: f32, p: usize| {
+        (
+            x0.mul_add(cos[p], -(x1 * sin[p])),
+            x0.mul_add(sin[p], x1 * cos[p]),
+        )
+    };
     for head in row.chunks_exact_mut(dim) {
-        for (p, pair) in head[..rope_dim].chunks_exact_mut(2).enumerate() {
-            let (x0, x1) = (pair[0], pair[1]);
-            pair[0] = x0.mul_add(cos[p], -(x1 * sin[p]));
-            pair[1] = x0.mul_add(sin[p], x1 * cos[p]);
+        match mode {
+            RopeMode::Normal => {
+                for (p, pair) in head[..rope_dim].chunks_exact_mut(2).enumerate() {
+                    (pair[0], pair[1]) = rotate(pair[0], pair[1], p);
+                }
+            }
+            RopeMode::Neox => {
+                let (lo, hi) = head[..rope_dim].split_at_mut(half);
+                for (p, (a, b)) in lo.iter_mut().zip(hi).enumerate() {
+                    (*a, *b) = rotate(*a, *b, p);
+                }
+            }
         }
     }
 }

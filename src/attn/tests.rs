@@ -192,11 +192,23 @@ fn avx2_rope_equals_scalar_bits() {
     let (cos, sin) = (r.vec(16, 1.0), r.vec(16, 1.0));
     let x = r.vec(128, 30.0);
     let (mut a, mut s) = (x.clone(), x.clone());
-    rope_row(isa, &mut a, 64, 32, &cos, &sin);
-    scalar::rope_row(&mut s, 64, 32, &cos, &sin);
+    rope_row(isa, &mut a, 64, 32, RopeMode::Normal, &cos, &sin);
+    scalar::rope_row(&mut s, 64, 32, RopeMode::Normal, &cos, &sin);
     assert!(a.iter().zip(&s).all(|(a, b)| a.to_bits() == b.to_bits()));
     let want = x[0].mul_add(cos[0], -(x[1] * sin[0]));
     assert_eq!(a[0].to_bits(), want.to_bits());
+    assert_eq!(a[32..64], x[32..64]);
+    // NEOX pairs value p with p + 16 (half of the 32 rotated), with the same angle.
+    let (mut a, mut s) = (x.clone(), x.clone());
+    rope_row(isa, &mut a, 64, 32, RopeMode::Neox, &cos, &sin);
+    scalar::rope_row(&mut s, 64, 32, RopeMode::Neox, &cos, &sin);
+    assert!(a.iter().zip(&s).all(|(a, b)| a.to_bits() == b.to_bits()));
+    for p in [0, 5, 15] {
+        let want = x[p].mul_add(cos[p], -(x[p + 16] * sin[p]));
+        assert_eq!(a[p].to_bits(), want.to_bits());
+        let want = x[p].mul_add(sin[p], x[p + 16] * cos[p]);
+        assert_eq!(a[p + 16].to_bits(), want.to_bits());
+    }
     assert_eq!(a[32..64], x[32..64]);
 }
 

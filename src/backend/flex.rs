@@ -2,7 +2,7 @@
 //! arithmetic ([`crate::attn`]), all on the tensors' own storage.
 
 use super::{ChordBackend, Cpu, KvCache, KvRows, KvType};
-use crate::attn::{self, AttnDims};
+use crate::attn::{self, AttnDims, RopeMode};
 use crate::error::Result;
 use crate::model::QWeight;
 use crate::quant::Isa;
@@ -76,6 +76,7 @@ impl ChordBackend for Cpu {
         cos: &Tensor<Self, 3>,
         sin: &Tensor<Self, 3>,
         rope_dim: usize,
+        mode: RopeMode,
     ) -> Tensor<Self, 3> {
         let [t, heads, dim] = x.dims();
         let half = rope_dim / 2;
@@ -87,7 +88,7 @@ impl ChordBackend for Cpu {
         crate::team::for_rows(&mut y, heads * dim, &|r0, rows| {
             for (i, row) in (r0..).zip(rows.chunks_exact_mut(heads * dim)) {
                 let (c, s) = (&cos[i * half..][..half], &sin[i * half..][..half]);
-                attn::rope_row(isa, row, dim, rope_dim, c, s);
+                attn::rope_row(isa, row, dim, rope_dim, mode, c, s);
             }
         });
         let out = FlexTensor::from_data(TensorData::new(y, [t, heads, dim]));

@@ -10,6 +10,7 @@
 //! computing what llama.cpp's CPU backend computes (see [`crate::attn`]), and uses the portable
 //! path for an f32 cache.
 
+use crate::attn::RopeMode;
 use crate::error::Result;
 use crate::model::QWeight;
 use burn_tensor::activation::silu;
@@ -63,8 +64,8 @@ pub trait ChordBackend: Backend {
         silu(gate) * up
     }
 
-    /// Rotates adjacent pairs (GGML's "normal" RoPE) of the first `rope_dim` values of each head
-    /// of `x [t, heads, dim]` by the angles whose cosines and sines `cos`/`sin` hold
+    /// Rotates pairs of the first `rope_dim` values of each head of `x [t, heads, dim]` (adjacent
+    /// values, or the two halves: `mode`) by the angles whose cosines and sines `cos`/`sin` hold
     /// (`[t, 1, rope_dim / 2]`): `(x0 cos - x1 sin, x0 sin + x1 cos)`.
     ///
     /// The default uses Burn ops (rounding each product); backends override it to round as
@@ -74,6 +75,7 @@ pub trait ChordBackend: Backend {
         cos: &Tensor<Self, 3>,
         sin: &Tensor<Self, 3>,
         rope_dim: usize,
+        mode: RopeMode,
     ) -> Tensor<Self, 3> {
         let [t, heads, dim] = x.dims();
         let (rot, pass) = if rope_dim < dim {
@@ -84,12 +86,23 @@ pub trait ChordBackend: Backend {
         } else {
             (x, None)
         };
-        let pairs = rot.reshape([t, heads, rope_dim / 2, 2]);
-        let x0 = pairs.clone().narrow(3, 0, 1).squeeze_dim::<3>(3);
-        let x1 = pairs.narrow(3, 1, 1).squeeze_dim::<3>(3);
+        let half = rope_dim / 2;
+        let (x0, x1) = match mode {
+            RopeMode::Normal => {
+                let pairs = rot.reshape([t, heads, half, 2]);
+                (
+                    pairs.clone().narrow(3, 0, 1).squeeze_dim::<3>(3),
+                    pairs.narrow(3, 1, 1).squeeze_dim::<3>(3),
+                )
+            }
+            RopeMode::Neox => (rot.clone().narrow(2, 0, half), rot.narrow(2, half, half)),
+        };
         let y0 = x0.clone() * cos.clone() - x1.clone() * sin.clone();
         let y1 = x0 * sin.clone() + x1 * cos.clone();
-        let rotated = Tensor::stack::<4>(vec![y0, y1], 3).reshape([t, heads, rope_dim]);
+        let rotated = match mode {
+            RopeMode::Normal => Tensor::stack::<4>(vec![y0, y1], 3).reshape([t, heads, rope_dim]),
+            RopeMode::Neox => Tensor::cat(vec![y0, y1], 2),
+        };
         match pass {
             Some(p) => Tensor::cat(vec![rotated, p], 2),
             None => rotated,

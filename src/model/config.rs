@@ -1,17 +1,15 @@
 //! Hyperparameters of a model, read from GGUF metadata and checked for consistency.
 
+use super::arch::Arch;
 use crate::bail;
 use crate::error::Result;
 use crate::gguf::GgufFile;
 
-/// Architectures chord runs. Files name theirs in `general.architecture`.
-pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama"];
-
 /// Transformer hyperparameters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// `general.architecture`.
-    pub arch: String,
+    /// The architecture `general.architecture` names.
+    pub arch: &'static Arch,
     /// Vocabulary size (rows of the embedding matrix).
     pub n_vocab: usize,
     /// Hidden size.
@@ -44,15 +42,8 @@ const MAX_DIM: u64 = 1 << 20;
 impl Config {
     /// Reads and validates the hyperparameters of `file`.
     pub fn from_gguf(file: &GgufFile) -> Result<Config> {
-        let arch = file.get_str("general.architecture")?.to_string();
-        if !SUPPORTED_ARCHITECTURES.contains(&arch.as_str()) {
-            bail!(
-                UnknownArchitecture,
-                "unsupported architecture '{arch}'; chord runs: {}",
-                SUPPORTED_ARCHITECTURES.join(", ")
-            );
-        }
-        let key = |k: &str| format!("{arch}.{k}");
+        let arch = Arch::find(file.get_str("general.architecture")?)?;
+        let key = |k: &str| format!("{}.{k}", arch.name);
         let dim = |k: &str| -> Result<usize> {
             let v = file.get_u64(&key(k))?;
             if v == 0 || v > MAX_DIM {
@@ -84,7 +75,7 @@ impl Config {
             Some(v) => v as usize,
             None => head_dim,
         };
-        if rope_dim > head_dim || rope_dim % 2 != 0 {
+        if rope_dim > head_dim || rope_dim % 2 != 0 || rope_dim == 0 {
             bail!(
                 BadModel,
                 "RoPE dimension {rope_dim} does not fit head size {head_dim}"

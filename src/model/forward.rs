@@ -1,4 +1,5 @@
-//! The llama transformer forward pass as Burn tensor operations, generic over the backend.
+//! The transformer forward pass as Burn tensor operations, generic over the backend; what differs
+//! between architectures comes from the model's [`super::Arch`].
 //!
 //! A [`Transformer`] holds one session's KV cache on the device. `eval` runs a batch of tokens at
 //! the next positions through every layer (prefill when the batch is long, decode when it is one
@@ -39,6 +40,8 @@ pub struct Transformer<B: ChordBackend> {
     cache: Vec<KvCache<B>>,
     attn_norm: Vec<Tensor<B, 1>>,
     ffn_norm: Vec<Tensor<B, 1>>,
+    /// Each layer's q/k/v biases as `[1, width]` rows, when it has them.
+    qkv_bias: Vec<Option<[Tensor<B, 2>; 3]>>,
     output_norm: Tensor<B, 1>,
 }
 
@@ -69,6 +72,13 @@ impl<B: ChordBackend> Transformer<B> {
             .iter()
             .map(|l| vec1(&l.ffn_norm))
             .collect();
+        let row = |v: &[f32]| vec1(v).unsqueeze::<2>();
+        let qkv_bias = core
+            .weights
+            .layers
+            .iter()
+            .map(|l| l.bias.as_ref().map(|b| [row(&b.q), row(&b.k), row(&b.v)]))
+            .collect();
         let output_norm = vec1(&core.weights.output_norm);
         Transformer {
             core,
@@ -78,6 +88,7 @@ impl<B: ChordBackend> Transformer<B> {
             cache,
             attn_norm,
             ffn_norm,
+            qkv_bias,
             output_norm,
         }
     }
@@ -151,20 +162,28 @@ impl<B: ChordBackend> Transformer<B> {
             }
             let lw = w.layer(l)?;
             let h = B::rms_norm(x.clone(), &self.attn_norm[l], cfg.rms_eps);
-            let q = B::qmatmul(h.clone(), &lw.wq)?;
-            let k = B::qmatmul(h.clone(), &lw.wk)?;
-            let v = B::qmatmul(h, &lw.wv)?;
+            let mut q = B::qmatmul(h.clone(), &lw.wq)?;
+            let mut k = B::qmatmul(h.clone(), &lw.wk)?;
+            let mut v = B::qmatmul(h, &lw.wv)?;
+            if let Some([bq, bk, bv]) = &self.qkv_bias[l] {
+                q = q + bq.clone();
+                k = k + bk.clone();
+                v = v + bv.clone();
+            }
+            let mode = cfg.arch.rope;
             let q = B::rope(
                 q.reshape([t, cfg.n_head, cfg.head_dim]),
                 &cos,
                 &sin,
                 cfg.rope_dim,
+                mode,
             );
             let k = B::rope(
                 k.reshape([t, cfg.n_head_kv, cfg.head_dim]),
                 &cos,
                 &sin,
                 cfg.rope_dim,
+                mode,
             );
             let v = v.reshape([t, cfg.n_head_kv, cfg.head_dim]);
             B::kv_store(&mut self.cache[l], pos0, k, v);

@@ -466,6 +466,11 @@ impl Model {
                 "hyperparameters: n_vocab={} n_embd={} n_layer={} n_head={} n_head_kv={} head_dim={} n_ff={} n_ctx_train={} rope_base={} rope_dim={} rms_eps={:e}",
                 c.n_vocab, c.n_embd, c.n_layer, c.n_head, c.n_head_kv, c.head_dim, c.n_ff, c.n_ctx_train, c.rope_base, c.rope_dim, c.rms_eps
             );
+            let biases = self
+                .core
+                .as_ref()
+                .is_some_and(|m| m.weights.layers.iter().any(|l| l.bias.is_some()));
+            let _ = writeln!(s, "layers: {}", c.arch.describe(biases));
         } else {
             let _ = writeln!(s, "hyperparameters: none (vocabulary-only model)");
         }

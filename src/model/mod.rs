@@ -1,10 +1,12 @@
 //! The model: hyperparameters, weight handles and the transformer forward pass.
 
+pub mod arch;
 mod config;
 mod forward;
 mod weights;
 
-pub use config::{Config, SUPPORTED_ARCHITECTURES};
+pub use arch::{Arch, RopeMode};
+pub use config::Config;
 pub use forward::{ModelCore, Transformer, WantLogits};
 pub use weights::{LayerWeights, QWeight, Weights};
 mod loaded;

@@ -80,12 +80,25 @@ impl QWeight {
     }
 }
 
+/// The q/k/v projection biases of a layer (f32, converted at load).
+#[derive(Clone)]
+pub struct QkvBias {
+    /// Added to the queries (`n_head * head_dim`).
+    pub q: Vec<f32>,
+    /// Added to the keys (`n_head_kv * head_dim`).
+    pub k: Vec<f32>,
+    /// Added to the values (`n_head_kv * head_dim`).
+    pub v: Vec<f32>,
+}
+
 /// The weights of one transformer block.
 pub struct LayerWeights {
     /// RMSNorm weight before attention.
     pub attn_norm: Vec<f32>,
     /// Query projection.
     pub wq: QWeight,
+    /// Query, key and value biases (`attn_{q,k,v}.bias`), when the file has them (Qwen 2).
+    pub bias: Option<QkvBias>,
     /// Key projection.
     pub wk: QWeight,
     /// Value projection.
@@ -121,6 +134,7 @@ impl LayerWeights {
         LayerWeights {
             attn_norm: self.attn_norm.clone(),
             wq: self.wq.in_unit(g, 0),
+            bias: self.bias.clone(),
             wk: self.wk.in_unit(g, 1),
             wv: self.wv.in_unit(g, 2),
             wo: self.wo.in_unit(g, 3),
@@ -133,8 +147,12 @@ impl LayerWeights {
 
     /// Bytes of encoded weights in this layer.
     pub fn size(&self) -> usize {
+        let bias = self
+            .bias
+            .as_ref()
+            .map_or(0, |b| b.q.len() + b.k.len() + b.v.len());
         self.matrices().iter().map(|w| w.size()).sum::<usize>()
-            + 4 * (self.attn_norm.len() + self.ffn_norm.len())
+            + 4 * (self.attn_norm.len() + self.ffn_norm.len() + bias)
     }
 }
 
@@ -183,7 +201,8 @@ impl Deref for LayerRef<'_> {
 }
 
 impl Weights {
-    /// Finds, checks and wraps every tensor the llama architecture needs.
+    /// Finds, checks and wraps every tensor the model's architecture needs (and the optional ones
+    /// the file has).
     pub fn from_gguf(file: &GgufFile, cfg: &Config) -> Result<Weights> {
         let q_dim = cfg.n_head * cfg.head_dim;
         let kv_dim = cfg.n_head_kv * cfg.head_dim;
@@ -193,9 +212,25 @@ impl Weights {
         let mut layers = Vec::with_capacity(cfg.n_layer);
         for i in 0..cfg.n_layer {
             let n = |s: &str| format!("blk.{i}.{s}.weight");
+            let b = |s: &str| format!("blk.{i}.{s}.bias");
+            // llama.cpp reads q/k/v biases for every family when the file has them.
+            let bias =
+                match [b("attn_q"), b("attn_k"), b("attn_v")].map(|n| file.tensor(&n).is_some()) {
+                    [false, false, false] => None,
+                    [true, true, true] => Some(QkvBias {
+                        q: vec(&b("attn_q"), q_dim)?,
+                        k: vec(&b("attn_k"), kv_dim)?,
+                        v: vec(&b("attn_v"), kv_dim)?,
+                    }),
+                    _ => bail!(
+                    Unsupported,
+                    "layer {i} has biases for some of its query, key and value projections only"
+                ),
+                };
             layers.push(LayerWeights {
                 attn_norm: vec(&n("attn_norm"), d)?,
                 wq: mat(&n("attn_q"), d, q_dim)?,
+                bias,
                 wk: mat(&n("attn_k"), d, kv_dim)?,
                 wv: mat(&n("attn_v"), d, kv_dim)?,
                 wo: mat(&n("attn_output"), q_dim, d)?,
@@ -211,8 +246,8 @@ impl Weights {
             None => token_embd.clone(),
         };
         let rope_freqs = match file.tensor("rope_freqs.weight") {
-            Some(_) => Some(vec("rope_freqs.weight", cfg.rope_dim / 2)?),
-            None => None,
+            Some(_) if cfg.arch.rope_freqs => Some(vec("rope_freqs.weight", cfg.rope_dim / 2)?),
+            _ => None,
         };
         Ok(Weights {
             token_embd,

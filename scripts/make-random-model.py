@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Writes a GGUF with the shape of a real model, a real vocabulary and seeded random weights.
+
+No model of these shapes and families is shipped by a package registry, so the test models are made
+here (shared/reference/test-data.md), in the tensor layout llama.cpp reads for the architecture:
+
+* `tinyllama` (llama): TinyLlama-1.1B's hyperparameters (hidden 2048, 22 layers, FFN 5632, 32 heads,
+  4 KV heads, separate output head, rope base 10000) with the LLaMA SentencePiece vocabulary.
+* `qwen2` (qwen2): Qwen2.5-0.5B's widths (hidden 896, FFN 4864, 14 heads, 2 KV heads of 64, rope
+  base 1e6, RMS epsilon 1e-6, output head tied to the embeddings, q/k/v biases) over 4 layers, with
+  the Qwen2 BPE vocabulary (151,936 tokens padded as the real file's embedding is).
+
+The vocabulary is copied from one of llama.cpp's `models/ggml-vocab-*.gguf` files. Matrices are
+N(0, 0.02), biases N(0, 0.2), norms near 1, from a fixed seed, so a file is byte-for-byte
+reproducible; a tied head is N(0, 0.1) so that next-token distributions are neither uniform nor
+one-hot. Its text is meaningless, but its logits are a deterministic function that llama.cpp
+computes too, and its size and speed are real. llama-quantize then makes the other formats.
+
+Usage: make-random-model.py SHAPE VOCAB_GGUF OUT_GGUF [--seed N] [--layers N]
+"""
+import argparse
+
+import numpy as np
+from gguf import GGUFReader, GGUFValueType, GGUFWriter, LlamaFileType
+
+SHAPES = {
+    "tinyllama": dict(arch="llama", name="TinyLlama-1.1B-shape random (chord test model)",
+                      hidden=2048, layers=22, ffn=5632, heads=32, kv_heads=4, ctx=2048,
+                      rope_base=10000.0, eps=1e-5, tied=False, bias=False, n_vocab=None),
+    "qwen2": dict(arch="qwen2", name="Qwen2.5-0.5B-shape random (chord test model)",
+                  hidden=896, layers=4, ffn=4864, heads=14, kv_heads=2, ctx=32768,
+                  rope_base=1000000.0, eps=1e-6, tied=True, bias=True, n_vocab=151936),
+}
+
+
+def copy_tokenizer(vocab_path: str, w: GGUFWriter) -> int:
+    """Copies every tokenizer.* key of the vocab file; returns the vocabulary size."""
+    r = GGUFReader(vocab_path)
+    n_vocab = 0
+    for key, field in r.fields.items():
+        if not key.startswith("tokenizer."):
+            continue
+        main = field.types[0]
+        value = field.contents()
+        if main == GGUFValueType.ARRAY:
+            w.add_key_value(key, value, main, sub_type=field.types[1])
+            if key == "tokenizer.ggml.tokens":
+                n_vocab = len(value)
+        else:
+            w.add_key_value(key, value, main)
+    if n_vocab == 0:
+        raise SystemExit(f"{vocab_path}: no tokenizer.ggml.tokens")
+    return n_vocab
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("shape", choices=sorted(SHAPES))
+    ap.add_argument("vocab")
+    ap.add_argument("out")
+    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--layers", type=int)
+    args = ap.parse_args()
+    s = SHAPES[args.shape]
+    hidden, ffn, heads, kv_heads = s["hidden"], s["ffn"], s["heads"], s["kv_heads"]
+    layers = args.layers or s["layers"]
+    head_dim = hidden // heads
+
+    w = GGUFWriter(args.out, s["arch"])
+    w.add_name(s["name"])
+    w.add_context_length(s["ctx"])
+    w.add_embedding_length(hidden)
+    w.add_block_count(layers)
+    w.add_feed_forward_length(ffn)
+    w.add_head_count(heads)
+    w.add_head_count_kv(kv_heads)
+    w.add_rope_dimension_count(head_dim)
+    w.add_rope_freq_base(s["rope_base"])
+    w.add_layer_norm_rms_eps(s["eps"])
+    w.add_file_type(LlamaFileType.MOSTLY_F16)
+    n_tokens = copy_tokenizer(args.vocab, w)
+    # Real files may pad the embedding past the token list (Qwen2: 151,936 rows for 151,665).
+    n_vocab = max(n_tokens, s["n_vocab"] or 0)
+    w.add_vocab_size(n_vocab)
+
+    # (name, numpy shape [rows, cols], kind): GGUF dims are reversed numpy dims.
+    plan = [("token_embd.weight", (n_vocab, hidden), "head" if s["tied"] else "mat")]
+    kv = head_dim * kv_heads
+    for i in range(layers):
+        b = f"blk.{i}."
+        plan += [(b + "attn_norm.weight", (hidden,), "norm"),
+                 (b + "attn_q.weight", (hidden, hidden), "mat")]
+        if s["bias"]:
+            plan += [(b + "attn_q.bias", (hidden,), "bias")]
+        plan += [(b + "attn_k.weight", (kv, hidden), "mat")]
+        if s["bias"]:
+            plan += [(b + "attn_k.bias", (kv,), "bias")]
+        plan += [(b + "attn_v.weight", (kv, hidden), "mat")]
+        if s["bias"]:
+            plan += [(b + "attn_v.bias", (kv,), "bias")]
+        plan += [
+            (b + "attn_output.weight", (hidden, hidden), "mat"),
+            (b + "ffn_norm.weight", (hidden,), "norm"),
+            (b + "ffn_gate.weight", (ffn, hidden), "mat"),
+            (b + "ffn_up.weight", (ffn, hidden), "mat"),
+            (b + "ffn_down.weight", (hidden, ffn), "mat"),
+        ]
+    plan += [("output_norm.weight", (hidden,), "norm")]
+    if not s["tied"]:
+        plan += [("output.weight", (n_vocab, hidden), "mat")]
+
+    # Norms and biases stay F32, as converted models keep them; matrices are F16.
+    f32 = ("norm", "bias")
+    for name, shape, kind in plan:
+        dtype = np.float32 if kind in f32 else np.float16
+        nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        w.add_tensor_info(name, shape, np.dtype(dtype), nbytes)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_ti_data_to_file()
+
+    rng = np.random.default_rng(args.seed)
+    for name, shape, kind in plan:
+        if kind == "norm":
+            t = (1.0 + 0.1 * rng.standard_normal(shape, dtype=np.float32)).astype(np.float32)
+        elif kind == "bias":
+            t = (0.2 * rng.standard_normal(shape, dtype=np.float32)).astype(np.float32)
+        else:
+            scale = 0.1 if kind == "head" else 0.02
+            t = (scale * rng.standard_normal(shape, dtype=np.float32)).astype(np.float16)
+        w.write_tensor_data(t)
+    w.close()
+
+
+if __name__ == "__main__":
+    main()

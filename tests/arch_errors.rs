@@ -1,0 +1,143 @@
+//! Each way an architecture's file can be wrong gives its own clear error from `Model::load`, never
+//! a panic: the real Qwen2-shape test model (scripts/make-random-model.py, Q4_K_M) with one thing
+//! in its header changed in place (same length, so the rest of the file stays valid GGUF), and the
+//! unchanged file loads and describes its architecture.
+mod common;
+
+use chord::model::{Model, ModelOptions};
+use chord::ErrorCode;
+
+/// The test model's bytes.
+fn qwen2_bytes() -> Vec<u8> {
+    std::fs::read(common::model("qwen2-shape-random.Q4_K_M.gguf")).unwrap()
+}
+
+/// Replaces the first occurrence of `from` (a length-prefixed GGUF string when `prefixed`, the
+/// bytes alone otherwise) with `to`, of the same length.
+fn replace(bytes: &mut [u8], from: &str, to: &str, prefixed: bool) {
+    assert_eq!(from.len(), to.len());
+    let mut pat = Vec::new();
+    if prefixed {
+        pat.extend_from_slice(&(from.len() as u64).to_le_bytes());
+    }
+    pat.extend_from_slice(from.as_bytes());
+    let at = bytes
+        .windows(pat.len())
+        .position(|w| w == pat.as_slice())
+        .unwrap_or_else(|| panic!("{from:?} is not in the file"));
+    let start = at + pat.len() - from.len();
+    bytes[start..start + to.len()].copy_from_slice(to.as_bytes());
+}
+
+/// Loads `bytes` from a file of their own.
+fn load(bytes: &[u8], tag: &str) -> chord::Result<Model> {
+    let path = std::env::temp_dir().join(format!("chord-arch-{tag}-{}.gguf", std::process::id()));
+    std::fs::write(&path, bytes).unwrap();
+    let r = Model::load(&path, &ModelOptions::default());
+    let _ = std::fs::remove_file(&path);
+    r
+}
+
+/// Loads `bytes` and checks the error's code and that its message holds `needles`.
+fn fails(bytes: &[u8], tag: &str, code: ErrorCode, needles: &[&str]) {
+    let e = match load(bytes, tag) {
+        Ok(_) => panic!("{tag}: the model loaded"),
+        Err(e) => e,
+    };
+    assert_eq!(e.code(), code, "{tag}: {e}");
+    for n in needles {
+        assert!(
+            e.message().contains(n),
+            "{tag}: {:?} lacks {n:?}",
+            e.message()
+        );
+    }
+}
+
+#[test]
+fn the_unchanged_file_loads_as_qwen2() {
+    let m = load(&qwen2_bytes(), "ok").unwrap();
+    let d = m.describe();
+    assert!(d.contains("architecture: qwen2"), "{d}");
+    assert!(
+        d.contains("layers: RoPE neox (halves), RMSNorm, SwiGLU, q/k/v biases"),
+        "{d}"
+    );
+}
+
+#[test]
+fn an_unknown_architecture_names_itself_and_the_supported_ones() {
+    let mut b = qwen2_bytes();
+    replace(&mut b, "qwen2", "qwen9", true);
+    fails(
+        &b,
+        "unknown",
+        ErrorCode::UnknownArchitecture,
+        &["'qwen9'", "chord runs: llama, qwen2"],
+    );
+}
+
+#[test]
+fn biases_for_some_projections_only_are_refused() {
+    let mut b = qwen2_bytes();
+    replace(&mut b, "blk.0.attn_k.bias", "blk.0.attn_k.biaz", true);
+    fails(
+        &b,
+        "partial-bias",
+        ErrorCode::Unsupported,
+        &["layer 0", "biases for some"],
+    );
+}
+
+#[test]
+fn a_bias_of_the_wrong_shape_names_the_tensor() {
+    let mut b = qwen2_bytes();
+    // The query bias (896 values) and the key bias (128) trade names.
+    replace(&mut b, "blk.1.attn_q.bias", "blk.1.attn_x.bias", true);
+    replace(&mut b, "blk.1.attn_k.bias", "blk.1.attn_q.bias", true);
+    replace(&mut b, "blk.1.attn_x.bias", "blk.1.attn_k.bias", true);
+    fails(
+        &b,
+        "bias-shape",
+        ErrorCode::BadModel,
+        &["blk.1.attn_q.bias", "[128]", "expected [896]"],
+    );
+}
+
+#[test]
+fn a_missing_required_tensor_is_named() {
+    let mut b = qwen2_bytes();
+    replace(&mut b, "blk.3.ffn_up.weight", "blk.3.ffn_uq.weight", true);
+    fails(
+        &b,
+        "missing",
+        ErrorCode::BadModel,
+        &["no tensor 'blk.3.ffn_up.weight'"],
+    );
+}
+
+#[test]
+fn heads_that_do_not_group_are_refused() {
+    let mut b = qwen2_bytes();
+    // qwen2.attention.head_count_kv = 2 (u32) becomes 3: 14 query heads do not group over 3.
+    let key = "qwen2.attention.head_count_kv";
+    let mut pat = (key.len() as u64).to_le_bytes().to_vec();
+    pat.extend_from_slice(key.as_bytes());
+    let at = b
+        .windows(pat.len())
+        .position(|w| w == pat.as_slice())
+        .unwrap()
+        + pat.len();
+    assert_eq!(
+        &b[at..at + 8],
+        &[4, 0, 0, 0, 2, 0, 0, 0],
+        "a u32 value of 2"
+    );
+    b[at + 4] = 3;
+    fails(
+        &b,
+        "heads",
+        ErrorCode::BadModel,
+        &["14 query heads cannot be grouped over 3"],
+    );
+}
