@@ -33,20 +33,23 @@ for fmt in Q4_K_M Q8_0 Q4_0; do
   mv "$out.part" "$out"
 done
 rm -f "$tl.F16.gguf"
-# A Qwen2.5-0.5B-shape qwen2 model (4 layers) with seeded random weights and the real Qwen2 BPE
-# vocabulary (scripts/make-random-model.py), kept in F16 and quantized by llama.cpp.
-qw="$CHORD_MODELS/qwen2-shape-random"
-if [ ! -s "$qw.F16.gguf" ]; then
-  echo "chord: writing the Qwen2-shape random model (F16)..." >&2
-  "$CHORD_VENV/bin/python" "$here/make-random-model.py" qwen2 "$LLAMA_CPP_DIR/models/ggml-vocab-qwen2.gguf" "$qw.F16.gguf.part"
-  mv "$qw.F16.gguf.part" "$qw.F16.gguf"
-fi
-for fmt in Q8_0 Q4_K_M Q6_K; do
-  out="$qw.$fmt.gguf"
-  [ -s "$out" ] && continue
-  echo "chord: quantizing the Qwen2-shape model to $fmt..." >&2
-  "$LLAMA_CPP_PINNED_BIN/llama-quantize" "$qw.F16.gguf" "$out.part" "$fmt" >"$CHORD_CACHE/quantize-qwen2-$fmt.log" 2>&1 \
-    || { echo "chord: llama-quantize $fmt failed, see $CHORD_CACHE/quantize-qwen2-$fmt.log" >&2; exit 1; }
-  mv "$out.part" "$out"
+# Random-weight models of the other families (scripts/make-random-model.py: a real model's widths over
+# 4 layers, its real vocabulary), each kept in F16 and quantized by llama.cpp.
+for fam in qwen2:ggml-vocab-qwen2 qwen3:ggml-vocab-qwen2; do
+  shape=${fam%%:*} vocab=${fam#*:}
+  base="$CHORD_MODELS/$shape-shape-random"
+  if [ ! -s "$base.F16.gguf" ]; then
+    echo "chord: writing the $shape-shape random model (F16)..." >&2
+    "$CHORD_VENV/bin/python" "$here/make-random-model.py" "$shape" "$LLAMA_CPP_DIR/models/$vocab.gguf" "$base.F16.gguf.part"
+    mv "$base.F16.gguf.part" "$base.F16.gguf"
+  fi
+  for fmt in Q8_0 Q4_K_M Q6_K; do
+    out="$base.$fmt.gguf"
+    [ -s "$out" ] && continue
+    echo "chord: quantizing the $shape-shape model to $fmt..." >&2
+    "$LLAMA_CPP_PINNED_BIN/llama-quantize" "$base.F16.gguf" "$out.part" "$fmt" >"$CHORD_CACHE/quantize-$shape-$fmt.log" 2>&1 \
+      || { echo "chord: llama-quantize $fmt failed, see $CHORD_CACHE/quantize-$shape-$fmt.log" >&2; exit 1; }
+    mv "$out.part" "$out"
+  done
 done
 echo "chord: test data ready in $CHORD_MODELS" >&2

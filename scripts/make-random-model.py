@@ -9,6 +9,9 @@ here (shared/reference/test-data.md), in the tensor layout llama.cpp reads for t
 * `qwen2` (qwen2): Qwen2.5-0.5B's widths (hidden 896, FFN 4864, 14 heads, 2 KV heads of 64, rope
   base 1e6, RMS epsilon 1e-6, output head tied to the embeddings, q/k/v biases) over 4 layers, with
   the Qwen2 BPE vocabulary (151,936 tokens padded as the real file's embedding is).
+* `qwen3` (qwen3): Qwen3-0.6B's widths (hidden 1024, FFN 3072, 16 heads of 128, wider than
+  hidden / heads, 8 KV heads, per-head q/k RMS norms, tied head, no biases) over 4 layers, with the
+  same vocabulary (Qwen 3 keeps Qwen 2's tokenizer).
 
 The vocabulary is copied from one of llama.cpp's `models/ggml-vocab-*.gguf` files. Matrices are
 N(0, 0.02), biases N(0, 0.2), norms near 1, from a fixed seed, so a file is byte-for-byte
@@ -30,6 +33,10 @@ SHAPES = {
     "qwen2": dict(arch="qwen2", name="Qwen2.5-0.5B-shape random (chord test model)",
                   hidden=896, layers=4, ffn=4864, heads=14, kv_heads=2, ctx=32768,
                   rope_base=1000000.0, eps=1e-6, tied=True, bias=True, n_vocab=151936),
+    "qwen3": dict(arch="qwen3", name="Qwen3-0.6B-shape random (chord test model)",
+                  hidden=1024, layers=4, ffn=3072, heads=16, kv_heads=8, head_dim=128, ctx=40960,
+                  rope_base=1000000.0, eps=1e-6, tied=True, bias=False, qk_norm=True,
+                  n_vocab=151936),
 }
 
 
@@ -64,7 +71,7 @@ def main() -> None:
     s = SHAPES[args.shape]
     hidden, ffn, heads, kv_heads = s["hidden"], s["ffn"], s["heads"], s["kv_heads"]
     layers = args.layers or s["layers"]
-    head_dim = hidden // heads
+    head_dim = s.get("head_dim", hidden // heads)
 
     w = GGUFWriter(args.out, s["arch"])
     w.add_name(s["name"])
@@ -74,6 +81,9 @@ def main() -> None:
     w.add_feed_forward_length(ffn)
     w.add_head_count(heads)
     w.add_head_count_kv(kv_heads)
+    if head_dim != hidden // heads:
+        w.add_key_length(head_dim)
+        w.add_value_length(head_dim)
     w.add_rope_dimension_count(head_dim)
     w.add_rope_freq_base(s["rope_base"])
     w.add_layer_norm_rms_eps(s["eps"])
@@ -88,18 +98,22 @@ def main() -> None:
     kv = head_dim * kv_heads
     for i in range(layers):
         b = f"blk.{i}."
+        q = head_dim * heads
         plan += [(b + "attn_norm.weight", (hidden,), "norm"),
-                 (b + "attn_q.weight", (hidden, hidden), "mat")]
+                 (b + "attn_q.weight", (q, hidden), "mat")]
         if s["bias"]:
-            plan += [(b + "attn_q.bias", (hidden,), "bias")]
+            plan += [(b + "attn_q.bias", (q,), "bias")]
         plan += [(b + "attn_k.weight", (kv, hidden), "mat")]
         if s["bias"]:
             plan += [(b + "attn_k.bias", (kv,), "bias")]
         plan += [(b + "attn_v.weight", (kv, hidden), "mat")]
         if s["bias"]:
             plan += [(b + "attn_v.bias", (kv,), "bias")]
+        if s.get("qk_norm"):
+            plan += [(b + "attn_q_norm.weight", (head_dim,), "norm"),
+                     (b + "attn_k_norm.weight", (head_dim,), "norm")]
         plan += [
-            (b + "attn_output.weight", (hidden, hidden), "mat"),
+            (b + "attn_output.weight", (hidden, q), "mat"),
             (b + "ffn_norm.weight", (hidden,), "norm"),
             (b + "ffn_gate.weight", (ffn, hidden), "mat"),
             (b + "ffn_up.weight", (ffn, hidden), "mat"),

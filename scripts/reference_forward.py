@@ -15,7 +15,8 @@ good as llama.cpp when its mean KL divergence from these logits is no larger tha
 
 Architectures (`ROPE_MODES`): `llama` (RMS norm, normal-mode RoPE with optional rope_freqs and linear
 scaling, grouped-query attention with optional q/k/v/o biases, SwiGLU feed-forward, tied or separate
-output) and `qwen2` (the same with NEOX-mode RoPE, which rotates value i with value i + n_rot/2).
+output), `qwen2` (the same with NEOX-mode RoPE, which rotates value i with value i + n_rot/2) and
+`qwen3` (NEOX, each query and key head RMS-normalized before RoPE, heads of `key_length` values).
 Another architecture is another entry there and what differs; an unknown one is an error, never a
 guess.
 
@@ -31,7 +32,7 @@ from gguf.quants import dequantize
 
 
 # The RoPE pairing of each architecture the reference implements (llama.cpp's rope_type).
-ROPE_MODES = {"llama": "normal", "qwen2": "neox"}
+ROPE_MODES = {"llama": "normal", "qwen2": "neox", "qwen3": "neox"}
 
 
 class Unsupported(Exception):
@@ -66,7 +67,7 @@ class Reference:
         self.n_embd = int(g("embedding_length"))
         self.n_head = int(g("attention.head_count"))
         self.n_head_kv = int(g("attention.head_count_kv", self.n_head))
-        self.head_dim = self.n_embd // self.n_head
+        self.head_dim = int(g("attention.key_length", self.n_embd // self.n_head))
         self.n_rot = int(g("rope.dimension_count", self.head_dim))
         self.eps = float(g("attention.layer_norm_rms_epsilon"))
         self.freq_base = float(g("rope.freq_base", 10000.0))
@@ -118,6 +119,9 @@ class Reference:
         n = x.shape[0]
         q = self._linear(x, f"blk.{i}.attn_q").reshape(n, self.n_head, self.head_dim)
         k = self._linear(x, f"blk.{i}.attn_k").reshape(n, self.n_head_kv, self.head_dim)
+        if f"blk.{i}.attn_q_norm.weight" in self.tensors:
+            q = self._rms_norm(q, f"blk.{i}.attn_q_norm.weight")
+            k = self._rms_norm(k, f"blk.{i}.attn_k_norm.weight")
         v = self._linear(x, f"blk.{i}.attn_v").reshape(n, self.n_head_kv, self.head_dim)
         q, k = self._rope(q, pos), self._rope(k, pos)
         group = self.n_head // self.n_head_kv
@@ -128,7 +132,7 @@ class Reference:
             s = q[:, h, :] @ k[:, kv, :].T / np.sqrt(self.head_dim) + mask
             s = np.exp(s - s.max(axis=-1, keepdims=True))
             out[:, h, :] = (s / s.sum(axis=-1, keepdims=True)) @ v[:, kv, :]
-        return self._linear(out.reshape(n, self.n_embd), f"blk.{i}.attn_output")
+        return self._linear(out.reshape(n, self.n_head * self.head_dim), f"blk.{i}.attn_output")
 
     def _feed_forward(self, x, i):
         gate = self._linear(x, f"blk.{i}.ffn_gate")

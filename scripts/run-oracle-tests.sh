@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Checks chord against llama.cpp (the oracle) on SmolLM2-135M in every tensor format and on the
-# Qwen2-shape random model (qwen2: biases, NEOX RoPE, tied head) in F16, Q8_0, Q4_K_M and Q6_K
-# (scripts/compare-llamacpp.py says how):
+# random-weight models of the other architectures (scripts/make-random-model.py: qwen2 with biases,
+# NEOX RoPE and a tied head; qwen3 with per-head q/k norms and wide heads) in F16, Q8_0, Q4_K_M and
+# Q6_K (scripts/compare-llamacpp.py says how):
 #  1. strict, against the pinned AVX2 build, with chord on its AVX2 path: logits of 1,024 tokens of
 #     real English text bit for bit, and greedy continuations of 10 prompts equal;
 #  2. reference, against this machine's native llama.cpp build, with chord on its own path: both
 #     held against the exact float64 forward pass (scripts/reference_forward.py), figures printed
-#     (every SmolLM2 file and the Qwen2 Q4_K_M file);
+#     (every SmolLM2 file and each other architecture's Q4_K_M file);
 #  3. the same with chord on its portable path (CHORD_ISA=scalar, what CPUs without AVX2 run), on
 #     one file (it is slower).
 # Usage: run-oracle-tests.sh CHORD_BIN [MODEL...]   (default: the files above; given files get all three)
@@ -16,8 +17,8 @@ here="$(cd "$(dirname "$0")" && pwd)"
 chord="$1"; shift
 if [ $# -eq 0 ]; then
   smol=("$CHORD_MODELS"/SmolLM2-135M-Instruct.{Q4_1,F16,BF16,Q8_0,Q4_0,Q5_0,Q5_1,Q3_K_M,Q4_K_M,Q5_K_M,Q6_K}.gguf)
-  set -- "${smol[@]}" "$CHORD_MODELS"/qwen2-shape-random.{F16,Q8_0,Q4_K_M,Q6_K}.gguf
-  reference_models=("${smol[@]}" "$CHORD_MODELS/qwen2-shape-random.Q4_K_M.gguf")
+  set -- "${smol[@]}" "$CHORD_MODELS"/{qwen2,qwen3}-shape-random.{F16,Q8_0,Q4_K_M,Q6_K}.gguf
+  reference_models=("${smol[@]}" "$CHORD_MODELS"/{qwen2,qwen3}-shape-random.Q4_K_M.gguf)
   scalar_models=("$CHORD_MODELS/SmolLM2-135M-Instruct.Q4_K_M.gguf")
 else
   reference_models=("$@")

@@ -1,15 +1,20 @@
 //! Each way an architecture's file can be wrong gives its own clear error from `Model::load`, never
-//! a panic: the real Qwen2-shape test model (scripts/make-random-model.py, Q4_K_M) with one thing
-//! in its header changed in place (same length, so the rest of the file stays valid GGUF), and the
-//! unchanged file loads and describes its architecture.
+//! a panic: the Qwen2- and Qwen3-shape test models (scripts/make-random-model.py, Q4_K_M) with one
+//! thing in their header changed in place (same length, so the rest of the file stays valid GGUF),
+//! and the unchanged files load and describe their architecture.
 mod common;
 
 use chord::model::{Model, ModelOptions};
 use chord::ErrorCode;
 
-/// The test model's bytes.
+/// The Qwen2 test model's bytes.
 fn qwen2_bytes() -> Vec<u8> {
     std::fs::read(common::model("qwen2-shape-random.Q4_K_M.gguf")).unwrap()
+}
+
+/// The Qwen3 test model's bytes.
+fn qwen3_bytes() -> Vec<u8> {
+    std::fs::read(common::model("qwen3-shape-random.Q4_K_M.gguf")).unwrap()
 }
 
 /// Replaces the first occurrence of `from` (a length-prefixed GGUF string when `prefixed`, the
@@ -73,7 +78,7 @@ fn an_unknown_architecture_names_itself_and_the_supported_ones() {
         &b,
         "unknown",
         ErrorCode::UnknownArchitecture,
-        &["'qwen9'", "chord runs: llama, qwen2"],
+        &["'qwen9'", "chord runs: llama, qwen2, qwen3"],
     );
 }
 
@@ -139,5 +144,56 @@ fn heads_that_do_not_group_are_refused() {
         "heads",
         ErrorCode::BadModel,
         &["14 query heads cannot be grouped over 3"],
+    );
+}
+
+#[test]
+fn the_unchanged_qwen3_file_loads() {
+    let d = load(&qwen3_bytes(), "ok3").unwrap().describe();
+    assert!(d.contains("architecture: qwen3"), "{d}");
+    assert!(d.contains("head_dim=128"), "{d}");
+    assert!(d.contains("q/k RMSNorm per head"), "{d}");
+}
+
+#[test]
+fn a_missing_head_norm_is_named() {
+    let mut b = qwen3_bytes();
+    replace(
+        &mut b,
+        "blk.2.attn_k_norm.weight",
+        "blk.2.attn_k_norx.weight",
+        true,
+    );
+    fails(
+        &b,
+        "qk-norm",
+        ErrorCode::BadModel,
+        &["no tensor 'blk.2.attn_k_norm.weight'"],
+    );
+}
+
+#[test]
+fn value_heads_of_another_width_are_refused() {
+    let mut b = qwen3_bytes();
+    // qwen3.attention.value_length = 128 (u32) becomes 96.
+    let key = "qwen3.attention.value_length";
+    let mut pat = (key.len() as u64).to_le_bytes().to_vec();
+    pat.extend_from_slice(key.as_bytes());
+    let at = b
+        .windows(pat.len())
+        .position(|w| w == pat.as_slice())
+        .unwrap()
+        + pat.len();
+    assert_eq!(
+        &b[at..at + 8],
+        &[4, 0, 0, 0, 128, 0, 0, 0],
+        "a u32 value of 128"
+    );
+    b[at + 4] = 96;
+    fails(
+        &b,
+        "value-length",
+        ErrorCode::Unsupported,
+        &["value heads of 96 values differ from key heads of 128"],
     );
 }

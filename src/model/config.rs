@@ -71,6 +71,14 @@ impl Config {
         if head_dim == 0 || head_dim % 2 != 0 || head_dim > 1024 {
             bail!(BadModel, "head size {head_dim} is not supported");
         }
+        if let Some(v) = file.opt_u64(&key("attention.value_length"))? {
+            if v as usize != head_dim {
+                bail!(
+                    Unsupported,
+                    "value heads of {v} values differ from key heads of {head_dim}"
+                );
+            }
+        }
         let rope_dim = match file.opt_u64(&key("rope.dimension_count"))? {
             Some(v) => v as usize,
             None => head_dim,

@@ -42,6 +42,8 @@ pub struct Transformer<B: ChordBackend> {
     ffn_norm: Vec<Tensor<B, 1>>,
     /// Each layer's q/k/v biases as `[1, width]` rows, when it has them.
     qkv_bias: Vec<Option<[Tensor<B, 2>; 3]>>,
+    /// Each layer's per-head query and key RMSNorm weights, when the architecture has them.
+    qk_norm: Vec<Option<[Tensor<B, 1>; 2]>>,
     output_norm: Tensor<B, 1>,
 }
 
@@ -79,6 +81,12 @@ impl<B: ChordBackend> Transformer<B> {
             .iter()
             .map(|l| l.bias.as_ref().map(|b| [row(&b.q), row(&b.k), row(&b.v)]))
             .collect();
+        let qk_norm = core
+            .weights
+            .layers
+            .iter()
+            .map(|l| l.qk_norm.as_ref().map(|[q, k]| [vec1(q), vec1(k)]))
+            .collect();
         let output_norm = vec1(&core.weights.output_norm);
         Transformer {
             core,
@@ -89,6 +97,7 @@ impl<B: ChordBackend> Transformer<B> {
             attn_norm,
             ffn_norm,
             qkv_bias,
+            qk_norm,
             output_norm,
         }
     }
@@ -169,6 +178,13 @@ impl<B: ChordBackend> Transformer<B> {
                 q = q + bq.clone();
                 k = k + bk.clone();
                 v = v + bv.clone();
+            }
+            if let Some([qn, kn]) = &self.qk_norm[l] {
+                // Each head normalized over its own values (llama.cpp's build_norm on [head_dim,
+                // heads, tokens]).
+                let hd = cfg.head_dim;
+                q = B::rms_norm(q.reshape([t * cfg.n_head, hd]), qn, cfg.rms_eps);
+                k = B::rms_norm(k.reshape([t * cfg.n_head_kv, hd]), kn, cfg.rms_eps);
             }
             let mode = cfg.arch.rope;
             let q = B::rope(

@@ -99,6 +99,9 @@ pub struct LayerWeights {
     pub wq: QWeight,
     /// Query, key and value biases (`attn_{q,k,v}.bias`), when the file has them (Qwen 2).
     pub bias: Option<QkvBias>,
+    /// RMSNorm weights of each query head and each key head (`attn_q_norm`, `attn_k_norm`,
+    /// `head_dim` each), for architectures that normalize them (Qwen 3).
+    pub qk_norm: Option<[Vec<f32>; 2]>,
     /// Key projection.
     pub wk: QWeight,
     /// Value projection.
@@ -135,6 +138,7 @@ impl LayerWeights {
             attn_norm: self.attn_norm.clone(),
             wq: self.wq.in_unit(g, 0),
             bias: self.bias.clone(),
+            qk_norm: self.qk_norm.clone(),
             wk: self.wk.in_unit(g, 1),
             wv: self.wv.in_unit(g, 2),
             wo: self.wo.in_unit(g, 3),
@@ -150,7 +154,8 @@ impl LayerWeights {
         let bias = self
             .bias
             .as_ref()
-            .map_or(0, |b| b.q.len() + b.k.len() + b.v.len());
+            .map_or(0, |b| b.q.len() + b.k.len() + b.v.len())
+            + self.qk_norm.as_ref().map_or(0, |[q, k]| q.len() + k.len());
         self.matrices().iter().map(|w| w.size()).sum::<usize>()
             + 4 * (self.attn_norm.len() + self.ffn_norm.len() + bias)
     }
@@ -227,10 +232,17 @@ impl Weights {
                     "layer {i} has biases for some of its query, key and value projections only"
                 ),
                 };
+            let qk_norm = if cfg.arch.qk_norm {
+                let hd = cfg.head_dim;
+                Some([vec(&n("attn_q_norm"), hd)?, vec(&n("attn_k_norm"), hd)?])
+            } else {
+                None
+            };
             layers.push(LayerWeights {
                 attn_norm: vec(&n("attn_norm"), d)?,
                 wq: mat(&n("attn_q"), d, q_dim)?,
                 bias,
+                qk_norm,
                 wk: mat(&n("attn_k"), d, kv_dim)?,
                 wv: mat(&n("attn_v"), d, kv_dim)?,
                 wo: mat(&n("attn_output"), q_dim, d)?,

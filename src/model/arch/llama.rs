@@ -8,4 +8,5 @@ pub const LLAMA: Arch = Arch {
     name: "llama",
     rope: RopeMode::Normal,
     rope_freqs: true,
+    qk_norm: false,
 };

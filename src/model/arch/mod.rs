@@ -10,6 +10,7 @@
 
 mod llama;
 mod qwen2;
+mod qwen3;
 
 pub use crate::attn::RopeMode;
 use crate::bail;
@@ -25,10 +26,13 @@ pub struct Arch {
     /// Whether the file may carry per-layer RoPE frequency divisors (`rope_freqs.weight`, Llama 3
     /// long-context files).
     pub rope_freqs: bool,
+    /// Whether each query and key head is RMS-normalized before RoPE, with weights of one head's
+    /// size (`attn_q_norm`, `attn_k_norm`; Qwen 3).
+    pub qk_norm: bool,
 }
 
 /// Every architecture chord runs.
-pub const ALL: &[&Arch] = &[&llama::LLAMA, &qwen2::QWEN2];
+pub const ALL: &[&Arch] = &[&llama::LLAMA, &qwen2::QWEN2, &qwen3::QWEN3];
 
 impl Arch {
     /// The architecture a file names, or an `UnknownArchitecture` error that names it and lists
@@ -52,7 +56,12 @@ impl Arch {
             RopeMode::Neox => "RoPE neox (halves)",
         };
         let bias = if biases { ", q/k/v biases" } else { "" };
-        format!("{rope}, RMSNorm, SwiGLU{bias}")
+        let qk = if self.qk_norm {
+            ", q/k RMSNorm per head"
+        } else {
+            ""
+        };
+        format!("{rope}, RMSNorm, SwiGLU{bias}{qk}")
     }
 }
 
@@ -70,7 +79,7 @@ mod tests {
         assert_eq!(e.code(), ErrorCode::UnknownArchitecture);
         assert_eq!(
             e.to_string(),
-            "unsupported architecture 'mamba'; chord runs: llama, qwen2"
+            "unsupported architecture 'mamba'; chord runs: llama, qwen2, qwen3"
         );
     }
 }

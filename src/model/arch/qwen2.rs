@@ -7,4 +7,5 @@ pub const QWEN2: Arch = Arch {
     name: "qwen2",
     rope: RopeMode::Neox,
     rope_freqs: false,
+    qk_norm: false,
 };
