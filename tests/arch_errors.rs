@@ -34,6 +34,21 @@ fn replace(bytes: &mut [u8], from: &str, to: &str, prefixed: bool) {
     bytes[start..start + to.len()].copy_from_slice(to.as_bytes());
 }
 
+/// Changes the u32 value of metadata key `key` from `from` to `to`.
+fn set_u32(bytes: &mut [u8], key: &str, from: u32, to: u32) {
+    let mut pat = (key.len() as u64).to_le_bytes().to_vec();
+    pat.extend_from_slice(key.as_bytes());
+    let at = bytes
+        .windows(pat.len())
+        .position(|w| w == pat.as_slice())
+        .unwrap_or_else(|| panic!("{key} is not in the file"))
+        + pat.len();
+    // The value's type (4: u32), then the value.
+    assert_eq!(bytes[at..at + 4], 4u32.to_le_bytes(), "{key} is a u32");
+    assert_eq!(bytes[at + 4..at + 8], from.to_le_bytes(), "{key} = {from}");
+    bytes[at + 4..at + 8].copy_from_slice(&to.to_le_bytes());
+}
+
 /// Loads `bytes` from a file of their own.
 fn load(bytes: &[u8], tag: &str) -> chord::Result<Model> {
     let path = std::env::temp_dir().join(format!("chord-arch-{tag}-{}.gguf", std::process::id()));
@@ -124,21 +139,8 @@ fn a_missing_required_tensor_is_named() {
 #[test]
 fn heads_that_do_not_group_are_refused() {
     let mut b = qwen2_bytes();
-    // qwen2.attention.head_count_kv = 2 (u32) becomes 3: 14 query heads do not group over 3.
-    let key = "qwen2.attention.head_count_kv";
-    let mut pat = (key.len() as u64).to_le_bytes().to_vec();
-    pat.extend_from_slice(key.as_bytes());
-    let at = b
-        .windows(pat.len())
-        .position(|w| w == pat.as_slice())
-        .unwrap()
-        + pat.len();
-    assert_eq!(
-        &b[at..at + 8],
-        &[4, 0, 0, 0, 2, 0, 0, 0],
-        "a u32 value of 2"
-    );
-    b[at + 4] = 3;
+    // 14 query heads do not group over 3 key/value heads.
+    set_u32(&mut b, "qwen2.attention.head_count_kv", 2, 3);
     fails(
         &b,
         "heads",
@@ -175,21 +177,7 @@ fn a_missing_head_norm_is_named() {
 #[test]
 fn value_heads_of_another_width_are_refused() {
     let mut b = qwen3_bytes();
-    // qwen3.attention.value_length = 128 (u32) becomes 96.
-    let key = "qwen3.attention.value_length";
-    let mut pat = (key.len() as u64).to_le_bytes().to_vec();
-    pat.extend_from_slice(key.as_bytes());
-    let at = b
-        .windows(pat.len())
-        .position(|w| w == pat.as_slice())
-        .unwrap()
-        + pat.len();
-    assert_eq!(
-        &b[at..at + 8],
-        &[4, 0, 0, 0, 128, 0, 0, 0],
-        "a u32 value of 128"
-    );
-    b[at + 4] = 96;
+    set_u32(&mut b, "qwen3.attention.value_length", 128, 96);
     fails(
         &b,
         "value-length",

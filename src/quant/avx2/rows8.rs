@@ -569,15 +569,7 @@ fn k4_lanes_rows<const R: usize>(
     a: [KRow; R],
     acc: &mut [[__m256; 2]],
 ) {
-    let mut pairs = [[0i32; 4]; R];
-    for (p, (_, bs, _)) in pairs.iter_mut().zip(&a) {
-        // SAFETY: `bs` holds 16 i16 (32 bytes); the loads and the store are unaligned.
-        unsafe {
-            let s = _mm256_loadu_si256(bs.as_ptr() as *const __m256i);
-            let s = _mm_hadd_epi16(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-            _mm_storeu_si128(p.as_mut_ptr() as *mut __m128i, s);
-        }
-    }
+    let pairs = a.map(|(_, bs, _)| pair_sums(bs));
     // The integer sums first, for every 64 values; then the float steps, which would otherwise
     // hold sixteen registers through the integer loop.
     let mut isum = [[_mm256_setzero_si256(); 4]; R];
@@ -644,6 +636,22 @@ pub(in crate::quant) fn q4_k_x8m_at(w: &[u8], rb: usize, a: &[Q8KRow], out: &mut
         |(l, dd), rs: [KRow; 1], acc| k4_lanes_rows(l, *dd, rs, acc),
         |[acc, acc_m]| _mm256_sub_ps(acc, acc_m),
     );
+}
+
+/// The 16 group sums of a Q8_K super-block added in pairs, as i16 pairs in i32 (the four i32 hold
+/// groups 0-1 | 2-3, 4-5 | 6-7, ...: the sums over the 32-value sub-blocks 2j and 2j + 1).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(in crate::quant) fn pair_sums(bs: &[i16]) -> [i32; 4] {
+    let bs = &bs[..16];
+    let mut p = [0i32; 4];
+    // SAFETY: `bs` holds 16 i16 (32 bytes); the loads and the store are unaligned.
+    unsafe {
+        let s = _mm256_loadu_si256(bs.as_ptr() as *const __m256i);
+        let s = _mm_hadd_epi16(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+        _mm_storeu_si128(p.as_mut_ptr() as *mut __m128i, s);
+    }
+    p
 }
 
 /// One activation row's super-block for the lanes kernels: values, group sums, scale.

@@ -9,8 +9,8 @@
 
 use crate::quant::act::{Q8KRow, Q8Row};
 use crate::quant::avx2::rows8::{
-    k4_lanes, k6_lanes, q40_unpack, q4_0_x8m_at, q4_k_x8m_at, q6_k_x8m_at, scales_by_block, KRow,
-    Rows8,
+    k4_lanes, k6_lanes, pair_sums, q40_unpack, q4_0_x8m_at, q4_k_x8m_at, q6_k_x8m_at,
+    scales_by_block, KRow, Rows8,
 };
 use crate::quant::blocks::{self, QK, QK_K};
 use crate::quant::out::Out;
@@ -200,15 +200,7 @@ fn k_row<'a>(a: &'a [Q8KRow], das: &[f32], b: usize, i: usize) -> KRow<'a> {
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
 fn k4_rows<const R: usize>(w: &K4x16, a: [KRow; R], acc: &mut [[__m512; 2]]) {
-    let mut pairs = [[0i32; 4]; R];
-    for (p, (_, bs, _)) in pairs.iter_mut().zip(&a) {
-        // SAFETY: `bs` holds 16 i16 (32 bytes); the loads and the store are unaligned.
-        unsafe {
-            let s = _mm256_loadu_si256(bs.as_ptr() as *const __m256i);
-            let s = _mm_hadd_epi16(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-            _mm_storeu_si128(p.as_mut_ptr() as *mut __m128i, s);
-        }
-    }
+    let pairs = a.map(|(_, bs, _)| pair_sums(bs));
     let mut isum = [[_mm512_setzero_si512(); 4]; R];
     for j in 0..4 {
         let mut p = [[_mm512_setzero_si512(); 2]; R];
