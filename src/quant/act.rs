@@ -204,8 +204,9 @@ impl Q8Act {
         self.s8 = by_eights(&self.s);
     }
 
-    /// Fills `pairs` and `corr` for the whole groups of eight rows (rows of `nb` blocks).
-    fn pair_eights(&mut self, nb: usize) {
+    /// Fills `pairs` and `corr` for the whole groups of eight rows (rows of `nb` blocks), for the
+    /// AVX-512 eight-activation-row kernels (the product calls it when it runs them).
+    pub fn pair_eights(&mut self, nb: usize) {
         let groups = self.qs.len() / self.stride / 8;
         self.pairs = vec![0; groups * 8 * nb * QK];
         self.corr = vec![0; groups * 8 * nb * QK / 4];
@@ -327,9 +328,6 @@ pub fn quantize_q8(isa: Isa, x: &[f32], k: usize, with_sums: bool) -> Q8Act {
         () => quantize_q8_scalar(x, k, part),
     });
     out.transpose_eights(k / QK);
-    if isa.has_avx512() {
-        out.pair_eights(k / QK);
-    }
     out
 }
 

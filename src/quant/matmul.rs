@@ -112,8 +112,15 @@ fn product(
         y.fill(MaybeUninit::new(0.0));
         return Ok(());
     }
-    let act = Act::quantize(isa, ty, x, k);
+    let mut act = Act::quantize(isa, ty, x, k);
     let kern = Kernel::for_product(isa, ty, n, k, m);
+    // The AVX-512 eight-activation-row kernels read the rows in pairs: laid out once here, and
+    // only for them (not for decode, nor the repacked products that take the rows as they are).
+    if let (Kernel::Q8(_, Some(_), _), Act::Q8_0(a) | Act::Q8_1(a)) = (&kern, &mut act) {
+        if isa.has_avx512() && m >= 8 {
+            a.pair_eights(k / super::blocks::QK);
+        }
+    }
     let threads = crate::team::threads().max(1);
     // Decode (a few hundred products per token, on the spinning team when there is one): about
     // four parts per thread. Prefill: each task takes a block of weight rows (kept in cache)
