@@ -37,3 +37,5 @@ export LLAMA_CPP_PINNED_BIN="$LLAMA_CPP_PINNED_BUILD/bin"
 unset _flags _pair _k
 unset -f _isa_key
 export CHORD_DEFAULT_MODEL="$CHORD_MODELS/SmolLM2-135M-Instruct.Q4_1.gguf"
+# A real file of a second family (scripts/fetch-gemma3.sh).
+export CHORD_GEMMA3_MODEL="$CHORD_MODELS/gemma-3-270m-Q4_K_M.gguf"

@@ -6,6 +6,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 . "$here/env.sh"
 "$here/fetch-model.sh"
+"$here/fetch-gemma3.sh"
 "$here/build-llamacpp.sh"
 src="$CHORD_DEFAULT_MODEL"
 for fmt in F16 BF16 Q8_0 Q4_0 Q5_0 Q5_1 Q3_K_M Q4_K_M Q5_K_M Q6_K; do

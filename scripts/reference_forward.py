@@ -13,10 +13,13 @@ then every step in float64 with no activation quantization and no f16 cache. An 
 good as llama.cpp when its mean KL divergence from these logits is no larger than llama.cpp's own
 (scripts/compare-llamacpp.py --reference).
 
-Architectures (`ROPE_MODES`): `llama` (RMS norm, normal-mode RoPE with optional rope_freqs and linear
+Architectures (`ARCHS`): `llama` (RMS norm, normal-mode RoPE with optional rope_freqs and linear
 scaling, grouped-query attention with optional q/k/v/o biases, SwiGLU feed-forward, tied or separate
-output), `qwen2` (the same with NEOX-mode RoPE, which rotates value i with value i + n_rot/2) and
-`qwen3` (NEOX, each query and key head RMS-normalized before RoPE, heads of `key_length` values).
+output), `qwen2` (the same with NEOX-mode RoPE, which rotates value i with value i + n_rot/2),
+`qwen3` (NEOX, each query and key head RMS-normalized before RoPE, heads of `key_length` values),
+`gemma` (GELU feed-forward in its tanh form, embeddings times sqrt(n_embd)), `gemma2` (post-norms
+of the attention and feed-forward outputs, a sliding window on some layers, soft-capped attention
+scores and logits) and `gemma3` (per-head q/k norms, windowed layers with their own RoPE base).
 Another architecture is another entry there and what differs; an unknown one is an error, never a
 guess.
 
@@ -31,8 +34,23 @@ from gguf import GGUFReader
 from gguf.quants import dequantize
 
 
-# The RoPE pairing of each architecture the reference implements (llama.cpp's rope_type).
-ROPE_MODES = {"llama": "normal", "qwen2": "neox", "qwen3": "neox"}
+# What each architecture the reference implements does, as llama.cpp's src/models/<arch>.cpp reads
+# it: the RoPE pairing (rope_type), GELU instead of SiLU, embeddings scaled, post-norms, the sliding
+# window (every layer but the last of each `period`; `window` when the file gives none, None: no
+# window then; `own_base`: windowed layers rotate with rope.freq_base_swa, default 10000), the
+# soft caps used when the file gives none (0: no cap), and the layer count at which the attention
+# scale is 1/sqrt(n_embd / n_head) (Gemma 27B).
+_GEMMA = dict(rope="neox", gelu=True, embed_scale=True)
+ARCHS = {
+    "llama": dict(rope="normal"),
+    "qwen2": dict(rope="neox"),
+    "qwen3": dict(rope="neox"),
+    "gemma": _GEMMA,
+    "gemma2": dict(_GEMMA, post_norms=True, swa=dict(period=2, window=4096, own_base=False),
+                   attn_softcap=50.0, final_softcap=30.0, wide_scale_layers=46),
+    "gemma3": dict(_GEMMA, post_norms=True, swa=dict(period=6, window=None, own_base=True),
+                   final_softcap=0.0, wide_scale_layers=62),
+}
 
 
 class Unsupported(Exception):
@@ -56,9 +74,12 @@ class Reference:
         self.reader = GGUFReader(path)
         self.tensors = {t.name: t for t in self.reader.tensors}
         arch = _field(self.reader, "general.architecture")
-        if arch not in ROPE_MODES:
-            raise Unsupported(f"architecture {arch!r}: the reference implements {', '.join(ROPE_MODES)}")
-        self.rope_mode = ROPE_MODES[arch]
+        if arch not in ARCHS:
+            raise Unsupported(f"architecture {arch!r}: the reference implements {', '.join(ARCHS)}")
+        a = ARCHS[arch]
+        self.rope_mode = a["rope"]
+        self.gelu = a.get("gelu", False)
+        self.post_norms = a.get("post_norms", False)
         # llama.cpp reads rope_freqs for llama only.
         self.rope_freqs = arch == "llama" and "rope_freqs.weight" in self.tensors
         p = arch + "."
@@ -76,6 +97,27 @@ class Reference:
             raise Unsupported(f"RoPE scaling {scaling!r}")
         factor = float(g("rope.scaling.factor", 1.0)) if scaling == "linear" else 1.0
         self.freq_scale = 1.0 / factor if factor else 1.0
+        self.embed_scale = np.sqrt(self.n_embd) if a.get("embed_scale") else 1.0
+        wide = a.get("wide_scale_layers") == self.n_layer
+        self.attn_scale = 1.0 / np.sqrt(self.n_embd // self.n_head if wide else self.head_dim)
+        self.attn_softcap = float(g("attn_logit_softcapping", a["attn_softcap"])) if "attn_softcap" in a else 0.0
+        self.final_softcap = float(g("final_logit_softcapping", a["final_softcap"])) if "final_softcap" in a else 0.0
+        # Per layer: the sliding window (0: none) and the RoPE (base, position scale).
+        self.window = [0] * self.n_layer
+        self.rope_of = [(self.freq_base, self.freq_scale)] * self.n_layer
+        swa = a.get("swa")
+        window = int(g("attention.sliding_window", swa["window"] or 0)) if swa else 0
+        if window:
+            pattern = g("attention.sliding_window_pattern", swa["period"])
+            if isinstance(pattern, list):
+                windowed = [bool(f) for f in pattern]
+            else:
+                windowed = [pattern == 0 or i % pattern < pattern - 1 for i in range(self.n_layer)]
+            base_swa = float(g("rope.freq_base_swa", 10000.0 if swa["own_base"] else self.freq_base))
+            for i in range(self.n_layer):
+                if windowed[i]:
+                    self.window[i] = window
+                    self.rope_of[i] = (base_swa, 1.0)
 
     def weight(self, name):
         """Tensor `name` as float64, shape [rows, row length] (ggml's ne[1], ne[0])."""
@@ -96,14 +138,15 @@ class Reference:
         x = x / np.sqrt((x * x).mean(axis=-1, keepdims=True) + self.eps)
         return x * self.weight(name)
 
-    def _rope(self, x, pos):
-        """RoPE of x [n_tok, heads, head_dim] at positions pos: pair i is values (2i, 2i + 1) in
-        normal mode, (i, i + n_rot/2) in NEOX mode."""
+    def _rope(self, x, pos, i):
+        """RoPE of x [n_tok, heads, head_dim] at positions pos in layer i: pair p is values
+        (2p, 2p + 1) in normal mode, (p, p + n_rot/2) in NEOX mode."""
         half = self.n_rot // 2
-        inv = self.freq_base ** (-2.0 * np.arange(half, dtype=np.float64) / self.n_rot)
+        base, scale = self.rope_of[i]
+        inv = base ** (-2.0 * np.arange(half, dtype=np.float64) / self.n_rot)
         if self.rope_freqs:
             inv = inv / self.weight("rope_freqs.weight")[:half]
-        theta = (pos.astype(np.float64) * self.freq_scale)[:, None] * inv[None, :]
+        theta = (pos.astype(np.float64) * scale)[:, None] * inv[None, :]
         cos, sin = np.cos(theta)[:, None, :], np.sin(theta)[:, None, :]
         out = x.copy()
         if self.rope_mode == "neox":
@@ -123,13 +166,18 @@ class Reference:
             q = self._rms_norm(q, f"blk.{i}.attn_q_norm.weight")
             k = self._rms_norm(k, f"blk.{i}.attn_k_norm.weight")
         v = self._linear(x, f"blk.{i}.attn_v").reshape(n, self.n_head_kv, self.head_dim)
-        q, k = self._rope(q, pos), self._rope(k, pos)
+        q, k = self._rope(q, pos, i), self._rope(k, pos, i)
         group = self.n_head // self.n_head_kv
         mask = np.triu(np.full((n, n), -np.inf), 1)
+        if self.window[i]:
+            mask += np.tril(np.full((n, n), -np.inf), -self.window[i])
         out = np.empty((n, self.n_head, self.head_dim))
         for h in range(self.n_head):
             kv = h // group
-            s = q[:, h, :] @ k[:, kv, :].T / np.sqrt(self.head_dim) + mask
+            s = q[:, h, :] @ k[:, kv, :].T * self.attn_scale
+            if self.attn_softcap:
+                s = self.attn_softcap * np.tanh(s / self.attn_softcap)
+            s = s + mask
             s = np.exp(s - s.max(axis=-1, keepdims=True))
             out[:, h, :] = (s / s.sum(axis=-1, keepdims=True)) @ v[:, kv, :]
         return self._linear(out.reshape(n, self.n_head * self.head_dim), f"blk.{i}.attn_output")
@@ -137,19 +185,32 @@ class Reference:
     def _feed_forward(self, x, i):
         gate = self._linear(x, f"blk.{i}.ffn_gate")
         up = self._linear(x, f"blk.{i}.ffn_up")
-        return self._linear(gate / (1.0 + np.exp(-gate)) * up, f"blk.{i}.ffn_down")
+        if self.gelu:
+            act = 0.5 * gate * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (gate + 0.044715 * gate**3)))
+        else:
+            act = gate / (1.0 + np.exp(-gate))
+        return self._linear(act * up, f"blk.{i}.ffn_down")
 
     def logits(self, tokens):
         """The logits of every position of `tokens` (one sequence from position 0), float64."""
         tokens = np.asarray(tokens, dtype=np.int64)
         pos = np.arange(len(tokens))
-        x = self.weight("token_embd.weight")[tokens]
+        x = self.weight("token_embd.weight")[tokens] * self.embed_scale
         for i in range(self.n_layer):
-            x = x + self._attention(self._rms_norm(x, f"blk.{i}.attn_norm.weight"), i, pos)
-            x = x + self._feed_forward(self._rms_norm(x, f"blk.{i}.ffn_norm.weight"), i)
+            a = self._attention(self._rms_norm(x, f"blk.{i}.attn_norm.weight"), i, pos)
+            if self.post_norms:
+                a = self._rms_norm(a, f"blk.{i}.post_attention_norm.weight")
+            x = x + a
+            f = self._feed_forward(self._rms_norm(x, f"blk.{i}.ffn_norm.weight"), i)
+            if self.post_norms:
+                f = self._rms_norm(f, f"blk.{i}.post_ffw_norm.weight")
+            x = x + f
         x = self._rms_norm(x, "output_norm.weight")
         head = "output.weight" if "output.weight" in self.tensors else "token_embd.weight"
-        return x @ self.weight(head).T
+        logits = x @ self.weight(head).T
+        if self.final_softcap:
+            logits = self.final_softcap * np.tanh(logits / self.final_softcap)
+        return logits
 
 
 def log_softmax(x):

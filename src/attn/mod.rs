@@ -64,6 +64,56 @@ impl AttnDims {
     }
 }
 
+/// How raw scores `K·q` become the softmax's input, as llama.cpp's `build_attn_mha` does with
+/// flash attention off: optionally soft-capped (`cap * tanh(s / cap)`, Gemma 2), then scaled by
+/// `scale` inside the softmax, the keys outside a sliding window masked with `-inf`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scores {
+    /// Multiplies each (capped) score in the softmax (`kq_scale`).
+    pub scale: f32,
+    /// The soft cap of the scores, when the architecture has one.
+    pub softcap: Option<f32>,
+    /// A query at position p sees keys at positions `p - window + 1 ..= p` only (llama.cpp's
+    /// `LLAMA_SWA_TYPE_STANDARD`: masked when `p - p_key >= window`); `None` sees all of `0..=p`.
+    pub window: Option<usize>,
+}
+
+impl Scores {
+    /// Plain causal attention with scores scaled by `scale`.
+    pub fn scaled(scale: f32) -> Scores {
+        Scores {
+            scale,
+            softcap: None,
+            window: None,
+        }
+    }
+
+    /// The first key position a query at `pos` sees.
+    pub fn first_key(&self, pos: usize) -> usize {
+        self.window.map_or(0, |w| (pos + 1).saturating_sub(w))
+    }
+
+    /// Turns the raw scores `s` of keys `0..s.len()` of a query at `pos` into softmax inputs in
+    /// place and returns their maximum: ggml's `scale` + `tanh` + `scale` for the cap, then the
+    /// softmax's `x * scale + mask` (the mask adds 0 or `-inf`).
+    fn finish(&self, s: &mut [f32], pos: usize) -> f32 {
+        if let Some(cap) = self.softcap {
+            let inv = 1.0 / cap;
+            for s in s.iter_mut() {
+                *s = (*s * inv).tanh() * cap;
+            }
+        }
+        let lo = self.first_key(pos).min(s.len());
+        s[..lo].fill(f32::NEG_INFINITY);
+        let mut max = f32::NEG_INFINITY;
+        for s in &mut s[lo..] {
+            *s *= self.scale;
+            max = if max > *s { max } else { *s };
+        }
+        max
+    }
+}
+
 /// Writes `k` and `v` (`[t][n_head_kv][head_dim]` f32) into the caches at positions `pos..pos+t`,
 /// rounded to f16 (round to nearest even, as ggml's `cpy`/`set_rows` do).
 pub fn store_kv(
@@ -95,8 +145,9 @@ pub fn store_kv(
 const TOKEN_BLOCK: usize = 16;
 
 /// Attention of the queries `q` (`[t][n_head][head_dim]` f32, at positions `pos0..pos0+t`) over
-/// the cached keys and values of positions `0..=` each query's own, causal, with scores scaled by
-/// `scale`. Returns `[t][n_head * head_dim]`. Runs on the current team ([`crate::team::for_each`]).
+/// the cached keys and values of positions up to each query's own, causal, with scores as
+/// `scores` says. Returns `[t][n_head * head_dim]`. Runs on the current team
+/// ([`crate::team::for_each`]).
 pub fn attention(
     isa: Isa,
     dims: &AttnDims,
@@ -104,9 +155,9 @@ pub fn attention(
     k_cache: &[f16],
     v_cache: &[f16],
     pos0: usize,
-    scale: f32,
+    scores: &Scores,
 ) -> Vec<f32> {
-    attention_by(isa, dims, q, k_cache, v_cache, pos0, scale, true)
+    attention_by(isa, dims, q, k_cache, v_cache, pos0, scores, true)
 }
 
 /// [`attention`], with the prefill's blocks of queries computed together ([`head_block`]) or,
@@ -119,7 +170,7 @@ fn attention_by(
     k_cache: &[f16],
     v_cache: &[f16],
     pos0: usize,
-    scale: f32,
+    sc: &Scores,
     blocked: bool,
 ) -> Vec<f32> {
     let (nh, d) = (dims.n_head, dims.head_dim);
@@ -142,7 +193,7 @@ fn attention_by(
                 h,
                 pos: pos0 + i0,
                 n: i1 - i0,
-                scale,
+                sc,
             };
             head_block(isa, dims, &block, qs, k_cache, v_cache, &mut out);
         } else {
@@ -159,7 +210,7 @@ fn attention_by(
                     v_cache,
                     pos0 + i,
                     t >= 2,
-                    scale,
+                    sc,
                     &mut w,
                     o,
                 );
@@ -181,15 +232,15 @@ fn attention_by(
 const CHUNK: usize = 64;
 
 /// A block of consecutive queries of one head.
-struct Block {
+struct Block<'s> {
     /// Query head.
     h: usize,
     /// Position of the first query.
     pos: usize,
     /// Queries.
     n: usize,
-    /// Score scale.
-    scale: f32,
+    /// How scores become softmax inputs.
+    sc: &'s Scores,
 }
 
 /// The queries of `b` (`q(r)`: query r, at position `b.pos + r`), each as [`head_row`] computes it
@@ -200,7 +251,7 @@ struct Block {
 fn head_block<'q>(
     isa: Isa,
     dims: &AttnDims,
-    b: &Block,
+    b: &Block<'_>,
     q: impl Fn(usize) -> &'q [f32],
     k_cache: &[f16],
     v_cache: &[f16],
@@ -235,11 +286,7 @@ fn head_block<'q>(
         let n = b.pos + r + 1;
         let n8 = n.div_ceil(8) * 8;
         let s = &mut sc[r * stride..][..n8];
-        let mut max = f32::NEG_INFINITY;
-        for s in &mut s[..n] {
-            *s *= b.scale;
-            max = if max > *s { max } else { *s };
-        }
+        let max = b.sc.finish(&mut s[..n], b.pos + r);
         s[n..].fill(f32::NEG_INFINITY);
         let sum = softmax_exp(isa, s, &mut probs[..n8], max);
         let inv = (1.0 / sum) as f32;
@@ -304,7 +351,7 @@ fn head_row(
     v_cache: &[f16],
     pos: usize,
     gemm: bool,
-    scale: f32,
+    sc: &Scores,
     w: &mut Scratch,
     out: &mut [f32],
 ) {
@@ -334,11 +381,7 @@ fn head_row(
         };
     }
     // softmax (ggml_compute_forward_soft_max_f32): scale, mask, max, exp, f64 sum, normalise.
-    let mut max = f32::NEG_INFINITY;
-    for s in &mut w.scores[..n] {
-        *s *= scale;
-        max = if max > *s { max } else { *s };
-    }
+    let max = sc.finish(&mut w.scores[..n], pos);
     w.scores[n..n8].fill(f32::NEG_INFINITY);
     let sum = softmax_exp(isa, &w.scores[..n8], &mut w.probs[..n8], max);
     let inv = (1.0 / sum) as f32;
@@ -453,6 +496,30 @@ pub fn swiglu(isa: Isa, x: &[f32], g: &[f32], y: &mut [f32]) {
     }
     let _ = isa;
     scalar::swiglu(x, g, y)
+}
+
+/// The feed-forward network's gated activation: `act(gate) * up` (llama.cpp's `build_ffn` with
+/// `LLM_FFN_PAR`); architectures name theirs ([`crate::model::Arch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Glu {
+    /// SiLU (SwiGLU: llama, Qwen, Phi-3).
+    Silu,
+    /// GELU, tanh approximation (GeGLU: Gemma).
+    Gelu,
+}
+
+/// `y = act(x) * g` for `kind` ([`swiglu`] or [`geglu`]) on the path `isa` selects.
+pub fn glu(isa: Isa, kind: Glu, x: &[f32], g: &[f32], y: &mut [f32]) {
+    match kind {
+        Glu::Silu => swiglu(isa, x, g, y),
+        Glu::Gelu => geglu(x, g, y),
+    }
+}
+
+/// `y = gelu(x) * g` as llama.cpp's `ggml_vec_geglu_f32` computes it ([`scalar::geglu`]: a
+/// lookup in ggml's f16 table, the same on every path).
+pub fn geglu(x: &[f32], g: &[f32], y: &mut [f32]) {
+    scalar::geglu(x, g, y)
 }
 
 /// How RoPE pairs the values of a head (llama.cpp's `rope_type`); architectures name theirs

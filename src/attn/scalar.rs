@@ -169,6 +169,39 @@ pub fn swiglu(x: &[f32], g: &[f32], y: &mut [f32]) {
     }
 }
 
+/// ggml's GELU (tanh approximation, `ggml_gelu_f32`) as GCC compiles it for x86-64 with FMA
+/// (`-ffp-contract=fast` fuses `1 + a*x*x` into one multiply-add): the values its f16 table holds.
+pub fn gelu(x: f32) -> f32 {
+    const GELU_COEF_A: f32 = 0.044715;
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (GELU_COEF_A * x).mul_add(x, 1.0)).tanh())
+}
+
+/// `gelu` of every f16 value, rounded to f16: ggml's `ggml_table_gelu_f16`, built once.
+fn gelu_table() -> &'static [f16] {
+    static TABLE: std::sync::OnceLock<Vec<f16>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        (0..=u16::MAX)
+            .map(|i| f16::from_f32(gelu(f16::from_bits(i).to_f32())))
+            .collect()
+    })
+}
+
+/// `y = gelu(x) * g` as llama.cpp's `ggml_vec_geglu_f32` computes it (`GGML_GELU_FP16`): 0 at or
+/// below -10, `x * g` at or above 10, else the table's value at `x` rounded to f16, times `g`.
+pub fn geglu(x: &[f32], g: &[f32], y: &mut [f32]) {
+    let table = gelu_table();
+    for ((y, &x), &g) in y.iter_mut().zip(x).zip(g) {
+        *y = if x <= -10.0 {
+            0.0
+        } else if x >= 10.0 {
+            x * g
+        } else {
+            table[f16::from_f32(x).to_bits() as usize].to_f32() * g
+        };
+    }
+}
+
 /// llama.cpp's `rotate_pairs` as GCC compiles it for x86-64 with FMA (`-ffp-contract=fast`), on
 /// one row of heads of `dim` values, the first `rope_dim` of each rotated: pair p is values
 /// `(2p, 2p + 1)` ([`RopeMode::Normal`]) or `(p, p + rope_dim / 2)` ([`RopeMode::Neox`]), rotated

@@ -29,7 +29,7 @@ fn reference(
     k: &[f16],
     v: &[f16],
     pos0: usize,
-    scale: f32,
+    sc: &Scores,
 ) -> Vec<f32> {
     let (nh, d) = (dims.n_head, dims.head_dim);
     let t = q.len() / (nh * d);
@@ -40,14 +40,21 @@ fn reference(
             let kvh = h / (nh / dims.n_head_kv);
             let n = pos0 + i + 1;
             let qi = &q[(i * nh + h) * d..][..d];
-            let s: Vec<f64> = (0..n)
+            // Only the keys inside the window, if any: the query at pos0 + i sees
+            // pos0 + i - window + 1 ..= pos0 + i.
+            let lo = sc.window.map_or(0, |w| n.saturating_sub(w));
+            let s: Vec<f64> = (lo..n)
                 .map(|j| {
                     let kr = &k[(kvh * dims.n_ctx + j) * d..][..d];
-                    qi.iter()
+                    let dot = qi
+                        .iter()
                         .zip(kr)
                         .map(|(a, b)| *a as f64 * b.to_f64())
-                        .sum::<f64>()
-                        * scale as f64
+                        .sum::<f64>();
+                    let capped = sc
+                        .softcap
+                        .map_or(dot, |c| c as f64 * (dot / c as f64).tanh());
+                    capped * sc.scale as f64
                 })
                 .collect();
             let m = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
@@ -55,7 +62,7 @@ fn reference(
             let z: f64 = e.iter().sum();
             for c in 0..d {
                 let row = &v[(kvh * d + c) * vs..];
-                let o: f64 = (0..n).map(|j| e[j] / z * row[j].to_f64()).sum();
+                let o: f64 = (lo..n).map(|j| e[j - lo] / z * row[j].to_f64()).sum();
                 out[(i * nh + h) * d + c] = o as f32;
             }
         }
@@ -144,6 +151,37 @@ fn avx2_helpers_equal_scalar_bits() {
     }
 }
 
+/// GeGLU: ggml's f16 GELU table within f16 rounding of the exact tanh-form GELU, the clamps at
+/// +-10, and the one table entry where GCC's fused multiply-add changes the f16 result
+/// (x = -1.9990234: 0xa9d3 fused, 0xa9d2 unfused; found by compiling `ggml_gelu_f32` both ways).
+#[test]
+fn geglu_is_ggml_table_gelu() {
+    let gelu64 = |x: f64| {
+        0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x * x * x)).tanh())
+    };
+    let x: Vec<f32> = (-1200..1200).map(|i| i as f32 / 97.0).collect();
+    let g: Vec<f32> = (0..x.len()).map(|i| 1.0 + (i % 7) as f32 / 8.0).collect();
+    let mut y = vec![0f32; x.len()];
+    geglu(&x, &g, &mut y);
+    for ((x, g), y) in x.iter().zip(&g).zip(&y) {
+        let want = if *x <= -10.0 {
+            0.0
+        } else if *x >= 10.0 {
+            (x * g) as f64
+        } else {
+            gelu64(f16::from_f32(*x).to_f64()) * *g as f64
+        };
+        let tol = 2e-3 * want.abs().max(1e-2);
+        assert!(
+            (*y as f64 - want).abs() <= tol,
+            "gelu({x}) * {g}: {y} vs {want}"
+        );
+    }
+    let mut one = [0f32];
+    geglu(&[f16::from_bits(0xbfff).to_f32()], &[1.0], &mut one);
+    assert_eq!(f16::from_f32(one[0]).to_bits(), 0xa9d3);
+}
+
 #[test]
 fn swiglu_matches_plain_silu() {
     let mut r = Rng(5);
@@ -213,9 +251,13 @@ fn avx2_rope_equals_scalar_bits() {
 }
 
 fn check(dims: AttnDims, pos0: usize, t: usize, seed: u64) {
+    let scale = Scores::scaled(1.0 / (dims.head_dim as f32).sqrt());
+    check_scores(dims, pos0, t, seed, &scale)
+}
+
+fn check_scores(dims: AttnDims, pos0: usize, t: usize, seed: u64, scale: &Scores) {
     let (k, v) = setup(&dims, pos0 + t, seed);
     let q = Rng(seed + 1).vec(t * dims.n_head * dims.head_dim, 2.0);
-    let scale = 1.0 / (dims.head_dim as f32).sqrt();
     let want = reference(&dims, &q, &k, &v, pos0, scale);
     let got = attention(Isa::scalar(), &dims, &q, &k, &v, pos0, scale);
     // Blocks of queries computed together give the bits of one query at a time, on both paths.
@@ -239,7 +281,10 @@ fn check(dims: AttnDims, pos0: usize, t: usize, seed: u64) {
         .zip(&want)
         .map(|(a, b)| (a - b).abs())
         .fold(0f32, f32::max);
-    assert!(err < 5e-3, "{dims:?} pos0 {pos0} t {t}: max error {err}");
+    assert!(
+        err < 5e-3,
+        "{dims:?} {scale:?} pos0 {pos0} t {t}: max error {err}"
+    );
     #[cfg(target_arch = "x86_64")]
     if let Some(isa) = Isa::avx2() {
         let fast = attention(isa, &dims, &q, &k, &v, pos0, scale);
@@ -250,6 +295,44 @@ fn check(dims: AttnDims, pos0: usize, t: usize, seed: u64) {
             "avx2 != scalar"
         );
     }
+}
+
+/// A sliding window (Gemma 2 and 3) and a soft cap of the scores (Gemma 2), over prefill blocks
+/// that start inside and outside the window, and decode: the masked keys contribute nothing and
+/// the blocked and one-by-one paths still give the same bits.
+#[test]
+fn attention_with_window_and_softcap_matches_reference() {
+    let dims = AttnDims {
+        n_head: 4,
+        n_head_kv: 1,
+        head_dim: 64,
+        n_ctx: 200,
+    };
+    let windowed = Scores {
+        scale: 0.125,
+        softcap: None,
+        window: Some(24),
+    };
+    let capped = Scores {
+        scale: 1.0,
+        softcap: Some(5.0),
+        window: Some(40),
+    };
+    for sc in [windowed, capped] {
+        for (pos0, t) in [(0, 50), (10, 37), (100, 1), (23, 1), (150, 20)] {
+            check_scores(dims, pos0, t, 7 + pos0 as u64, &sc);
+        }
+    }
+    // A window of one key: each query attends only to itself.
+    let own = Scores {
+        scale: 0.125,
+        softcap: None,
+        window: Some(1),
+    };
+    check_scores(dims, 5, 9, 3, &own);
+    assert_eq!(own.first_key(5), 5);
+    assert_eq!(windowed.first_key(10), 0);
+    assert_eq!(windowed.first_key(30), 7);
 }
 
 #[test]
@@ -320,7 +403,7 @@ fn first_position_returns_the_value() {
     };
     let (k, v) = setup(&dims, 1, 9);
     let q = Rng(10).vec(2 * 32, 1.0);
-    let out = attention(Isa::detected(), &dims, &q, &k, &v, 0, 0.1);
+    let out = attention(Isa::detected(), &dims, &q, &k, &v, 0, &Scores::scaled(0.1));
     for h in 0..2 {
         for c in 0..32 {
             assert_eq!(out[h * 32 + c], v[c * dims.v_stride()].to_f32());

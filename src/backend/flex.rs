@@ -2,7 +2,7 @@
 //! arithmetic ([`crate::attn`]), all on the tensors' own storage.
 
 use super::{ChordBackend, Cpu, KvCache, KvRows, KvType};
-use crate::attn::{self, AttnDims, RopeMode};
+use crate::attn::{self, AttnDims, Glu, RopeMode, Scores};
 use crate::error::Result;
 use crate::model::QWeight;
 use crate::quant::Isa;
@@ -55,8 +55,8 @@ impl ChordBackend for Cpu {
         Tensor::from_primitive(TensorPrimitive::Float(out))
     }
 
-    /// llama.cpp's `ggml_vec_swiglu_f32` ([`attn::swiglu`]).
-    fn swiglu(gate: Tensor<Self, 2>, up: Tensor<Self, 2>) -> Tensor<Self, 2> {
+    /// llama.cpp's `ggml_vec_swiglu_f32` and `ggml_vec_geglu_f32` ([`attn::glu`]).
+    fn glu(gate: Tensor<Self, 2>, up: Tensor<Self, 2>, kind: Glu) -> Tensor<Self, 2> {
         let [t, d] = gate.dims();
         let (gate, up) = (contiguous(gate), contiguous(up));
         let mut y = vec![0f32; t * d];
@@ -64,7 +64,7 @@ impl ChordBackend for Cpu {
         let isa = Isa::active();
         crate::team::for_rows(&mut y, d, &|r0, rows| {
             let at = r0 * d..r0 * d + rows.len();
-            attn::swiglu(isa, &gate[at.clone()], &up[at], rows);
+            attn::glu(isa, kind, &gate[at.clone()], &up[at], rows);
         });
         let out = FlexTensor::from_data(TensorData::new(y, [t, d]));
         Tensor::from_primitive(TensorPrimitive::Float(out))
@@ -148,10 +148,10 @@ impl ChordBackend for Cpu {
         q: Tensor<Self, 3>,
         cache: &KvCache<Self>,
         pos0: usize,
-        scale: f32,
+        scores: &Scores,
     ) -> Tensor<Self, 2> {
         if Self::kv_type(cache) == KvType::F32 {
-            return super::generic_kv_attention(q, cache, pos0, scale);
+            return super::generic_kv_attention(q, cache, pos0, scores);
         }
         let [t, n_head, head_dim] = q.dims();
         let [_, n_head_kv, n_ctx, _] = cache.k.dims();
@@ -166,7 +166,7 @@ impl ChordBackend for Cpu {
             kc.storage::<f16>(),
             vc.storage::<f16>(),
             pos0,
-            scale,
+            scores,
         );
         let out = FlexTensor::from_data(TensorData::new(out, [t, n_head * head_dim]));
         Tensor::from_primitive(TensorPrimitive::Float(out))

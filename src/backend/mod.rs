@@ -10,14 +10,14 @@
 //! computing what llama.cpp's CPU backend computes (see [`crate::attn`]), and uses the portable
 //! path for an f32 cache.
 
-use crate::attn::RopeMode;
+use crate::attn::{Glu, RopeMode, Scores};
 use crate::error::Result;
 use crate::model::QWeight;
 use burn_tensor::activation::silu;
 use burn_tensor::backend::Backend;
 use burn_tensor::module::attention;
 use burn_tensor::ops::AttentionModuleOptions;
-use burn_tensor::{DType, Tensor, TensorData};
+use burn_tensor::{Bool, DType, Tensor, TensorData};
 
 mod flex;
 
@@ -59,9 +59,23 @@ pub trait ChordBackend: Backend {
         x * inv * weight.clone().unsqueeze_dim::<2>(0)
     }
 
-    /// The feed-forward's gated activation `silu(gate) * up`.
-    fn swiglu(gate: Tensor<Self, 2>, up: Tensor<Self, 2>) -> Tensor<Self, 2> {
-        silu(gate) * up
+    /// The feed-forward's gated activation `act(gate) * up`.
+    ///
+    /// The default uses Burn ops (GELU in its tanh form); backends override it to round as
+    /// llama.cpp does.
+    fn glu(gate: Tensor<Self, 2>, up: Tensor<Self, 2>, kind: Glu) -> Tensor<Self, 2> {
+        match kind {
+            Glu::Silu => silu(gate) * up,
+            Glu::Gelu => {
+                let inner = gate
+                    .clone()
+                    .powi_scalar(2)
+                    .mul_scalar(0.044715)
+                    .add_scalar(1.0);
+                let t = (gate.clone() * inner).mul_scalar(0.797_884_6).tanh();
+                gate.mul_scalar(0.5) * t.add_scalar(1.0) * up
+            }
+        }
     }
 
     /// Rotates pairs of the first `rope_dim` values of each head of `x [t, heads, dim]` (adjacent
@@ -129,17 +143,17 @@ pub trait ChordBackend: Backend {
         generic_kv_store(cache, pos, k, v)
     }
 
-    /// Causal scaled dot-product attention of `q [t, n_head, head_dim]` (positions
-    /// `pos0..pos0 + t`, already stored in `cache`) over the cached positions up to each query's
-    /// own; query head `h` reads key/value head `h / (n_head / n_head_kv)`. Returns
-    /// `[t, n_head * head_dim]`.
+    /// Causal dot-product attention of `q [t, n_head, head_dim]` (positions `pos0..pos0 + t`,
+    /// already stored in `cache`) over the cached positions up to each query's own (within the
+    /// window `scores` may set), scores capped and scaled as `scores` says; query head `h` reads
+    /// key/value head `h / (n_head / n_head_kv)`. Returns `[t, n_head * head_dim]`.
     fn kv_attention(
         q: Tensor<Self, 3>,
         cache: &KvCache<Self>,
         pos0: usize,
-        scale: f32,
+        scores: &Scores,
     ) -> Tensor<Self, 2> {
-        generic_kv_attention(q, cache, pos0, scale)
+        generic_kv_attention(q, cache, pos0, scores)
     }
 
     /// The precision the cache actually holds.
@@ -228,24 +242,36 @@ pub fn generic_kv_attention<B: Backend>(
     q: Tensor<B, 3>,
     cache: &KvCache<B>,
     pos0: usize,
-    scale: f32,
+    scores: &Scores,
 ) -> Tensor<B, 2> {
     let [t, n_head, dim] = q.dims();
     let n_head_kv = cache.k.dims()[1];
     let group = n_head / n_head_kv;
     let s = pos0 + t;
+    let device = q.device();
     let keys = cache.k.clone().narrow(2, 0, s);
     let values = cache.v.clone().narrow(2, 0, s);
+    // A sliding window needs an explicit mask (`true`: not seen), causal included.
+    let mask = scores.window.map(|_| {
+        let seen = (0..t).flat_map(|i| {
+            let (lo, p) = (scores.first_key(pos0 + i), pos0 + i);
+            (0..s).map(move |j| j < lo || j > p)
+        });
+        let mask = TensorData::new(seen.collect::<Vec<bool>>(), [1, 1, t, s]);
+        Tensor::<B, 4, Bool>::from_data(mask, &device)
+    });
+    let masked = mask.is_some();
     let opts = |is_causal| AttentionModuleOptions {
-        scale: Some(scale as f64),
-        softcap: None,
-        is_causal,
+        scale: Some(scores.scale as f64),
+        softcap: scores.softcap.map(|c| c as f64),
+        is_causal: is_causal && !masked,
     };
     if t == 1 {
         // One query per head: the query heads that share a key/value head become the rows of
         // one attention call, so the cache is used as it is, without repeating it per head.
         let q = q.reshape([1, n_head_kv, group, dim]);
-        let out = attention(q, keys, values, None, None, opts(false));
+        let mask = mask.map(|m| m.expand([1, n_head_kv, group, s]));
+        let out = attention(q, keys, values, mask, None, opts(false));
         return out.reshape([1, n_head * dim]);
     }
     let repeat = |kv: Tensor<B, 4>| {
@@ -254,7 +280,8 @@ pub fn generic_kv_attention<B: Backend>(
             .reshape([1, n_head, s, dim])
     };
     let q = q.swap_dims(0, 1).unsqueeze_dim::<4>(0);
-    let out = attention(q, repeat(keys), repeat(values), None, None, opts(true));
+    let mask = mask.map(|m| m.expand([1, n_head, t, s]));
+    let out = attention(q, repeat(keys), repeat(values), mask, None, opts(true));
     out.squeeze_dim::<3>(0)
         .swap_dims(0, 1)
         .reshape([t, n_head * dim])

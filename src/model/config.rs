@@ -34,10 +34,63 @@ pub struct Config {
     pub rope_dim: usize,
     /// Linear RoPE scaling: positions are multiplied by this (1 / scaling factor).
     pub rope_pos_scale: f32,
+    /// What token embeddings are multiplied by (`sqrt(n_embd)`), for architectures that scale them.
+    pub embed_scale: Option<f32>,
+    /// The attention scale, applied where the architecture says ([`Arch::scale_queries`]).
+    pub attn_scale: f32,
+    /// The soft cap of attention scores, when scores are capped.
+    pub attn_softcap: Option<f32>,
+    /// The soft cap of logits, when logits are capped.
+    pub final_softcap: Option<f32>,
+    /// Sliding-window attention, when some layers use it.
+    pub swa: Option<SwaConfig>,
+}
+
+/// The sliding window of a model whose architecture has one ([`super::arch::Swa`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SwaConfig {
+    /// A windowed layer's query at position p sees the keys at `p - window + 1 ..= p`.
+    pub window: usize,
+    /// Whether each layer is windowed.
+    pub layers: Vec<bool>,
+    /// RoPE frequency base of the windowed layers (their positions are not scaled).
+    pub rope_base: f32,
 }
 
 /// Upper bounds that no real model of this family exceeds; larger values mean a corrupt file.
 const MAX_DIM: u64 = 1 << 20;
+
+/// Which of `n_layer` layers are windowed: as the file's `key` says (a period, or one flag per
+/// layer), else every layer but the last of each `period` (llama.cpp's `set_swa_pattern`; a
+/// period of 0 windows every layer).
+fn swa_layers(file: &GgufFile, key: &str, n_layer: usize, period: usize) -> Result<Vec<bool>> {
+    let period = match file.get(key) {
+        None => period,
+        Some(v) => match (v.as_u64(), v.as_array()) {
+            (Some(p), _) => p as usize,
+            (_, Some(flags)) => {
+                let layers: Option<Vec<bool>> = flags
+                    .iter()
+                    .map(|f| f.as_bool().or(f.as_u64().map(|n| n != 0)))
+                    .collect();
+                match layers {
+                    Some(l) if l.len() == n_layer => return Ok(l),
+                    _ => bail!(
+                        BadModel,
+                        "metadata '{key}' is not one flag for each of the {n_layer} layers"
+                    ),
+                }
+            }
+            _ => bail!(
+                BadModel,
+                "metadata '{key}' is neither a period nor a list of flags"
+            ),
+        },
+    };
+    Ok((0..n_layer)
+        .map(|l| period == 0 || l % period < period - 1)
+        .collect())
+}
 
 impl Config {
     /// Reads and validates the hyperparameters of `file`.
@@ -97,6 +150,55 @@ impl Config {
             "linear" => 1.0,
             other => bail!(Unsupported, "RoPE scaling '{other}' is not supported yet"),
         };
+        let n_ctx_train = dim("context_length")?;
+        let rope_base = file.opt_f32(&key("rope.freq_base"))?.unwrap_or(10000.0);
+        let softcap = |k: &str, default: Option<f32>| -> Result<Option<f32>> {
+            let Some(default) = default else {
+                return Ok(None);
+            };
+            let c = file.opt_f32(&key(k))?.unwrap_or(default);
+            if c == 0.0 {
+                Ok(None)
+            } else if c.is_finite() && c > 0.0 {
+                Ok(Some(c))
+            } else {
+                bail!(BadModel, "metadata '{}' = {c} is not a soft cap", key(k))
+            }
+        };
+        let swa = match &arch.swa {
+            None => None,
+            Some(s) => match file.opt_u64(&key("attention.sliding_window"))? {
+                Some(0) => None,
+                Some(w) => Some(w as usize),
+                None => s.default_window,
+            }
+            .map(|window| -> Result<SwaConfig> {
+                if window > n_ctx_train {
+                    bail!(
+                        BadModel,
+                        "sliding window of {window} positions is larger than the context of {n_ctx_train}"
+                    );
+                }
+                let layers = swa_layers(file, &key("attention.sliding_window_pattern"), n_layer, s.period)?;
+                let base_swa = file.opt_f32(&key("rope.freq_base_swa"))?;
+                let rope_base = match (base_swa, s.own_rope_base) {
+                    (Some(b), _) => b,
+                    (None, true) => 10000.0,
+                    (None, false) => rope_base,
+                };
+                Ok(SwaConfig {
+                    window,
+                    layers,
+                    rope_base,
+                })
+            })
+            .transpose()?,
+        };
+        // llama.cpp: 1/sqrt(head_dim), or 1/sqrt(n_embd / n_head) for Gemma 27B.
+        let scale_dim = match arch.wide_scale_layers {
+            Some(n) if n == n_layer => n_embd / n_head,
+            _ => head_dim,
+        };
         let n_vocab = match file.tensor("token_embd.weight") {
             Some(t) if t.dims.len() == 2 => t.dims[1] as usize,
             Some(t) => bail!(
@@ -114,14 +216,67 @@ impl Config {
             n_head_kv,
             head_dim,
             n_ff: dim("feed_forward_length")?,
-            n_ctx_train: dim("context_length")?,
+            n_ctx_train,
             rms_eps: file
                 .opt_f32(&key("attention.layer_norm_rms_epsilon"))?
                 .unwrap_or(1e-5),
-            rope_base: file.opt_f32(&key("rope.freq_base"))?.unwrap_or(10000.0),
+            rope_base,
             rope_dim,
             rope_pos_scale,
+            embed_scale: arch.embed_scale.then(|| (n_embd as f32).sqrt()),
+            attn_scale: 1.0 / (scale_dim as f32).sqrt(),
+            attn_softcap: softcap("attn_logit_softcapping", arch.attn_softcap)?,
+            final_softcap: softcap("final_logit_softcapping", arch.final_softcap)?,
+            swa,
             arch,
         })
+    }
+
+    /// The attention and output as `chord inspect` prints them: the scale and where it applies,
+    /// RoPE scaling, the sliding-window pattern, soft caps.
+    pub fn describe_attention(&self) -> String {
+        let mut s = format!(
+            "scale {} on {}",
+            self.attn_scale,
+            if self.arch.scale_queries {
+                "the queries"
+            } else {
+                "the scores"
+            }
+        );
+        if self.rope_pos_scale != 1.0 {
+            s += &format!(
+                ", RoPE positions x {} (linear scaling)",
+                self.rope_pos_scale
+            );
+        }
+        match &self.swa {
+            None => s += ", every layer global",
+            Some(w) => {
+                let global: Vec<String> = (0..self.n_layer)
+                    .filter(|&l| !w.layers[l])
+                    .map(|l| l.to_string())
+                    .collect();
+                s += &format!(
+                    ", sliding window of {} on {} of {} layers (RoPE base {}), global layers: {}",
+                    w.window,
+                    self.n_layer - global.len(),
+                    self.n_layer,
+                    w.rope_base,
+                    if global.is_empty() {
+                        "none".to_string()
+                    } else {
+                        global.join(" ")
+                    }
+                );
+            }
+        }
+        if let Some(c) = self.attn_softcap {
+            s += &format!(", scores soft-capped at {c}");
+        }
+        if let Some(c) = self.final_softcap {
+            s += &format!(", logits soft-capped at {c}");
+        }
+        s
     }
 }

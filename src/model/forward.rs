@@ -7,6 +7,7 @@
 //! supply them without the forward pass knowing.
 
 use super::{Config, Weights};
+use crate::attn::Scores;
 use crate::backend::{ChordBackend, KvCache, KvRows, KvType};
 use crate::error::Result;
 use burn_tensor::{Tensor, TensorData};
@@ -38,14 +39,24 @@ pub struct Transformer<B: ChordBackend> {
     n_ctx: usize,
     n_past: usize,
     cache: Vec<KvCache<B>>,
-    attn_norm: Vec<Tensor<B, 1>>,
-    ffn_norm: Vec<Tensor<B, 1>>,
-    /// Each layer's q/k/v biases as `[1, width]` rows, when it has them.
-    qkv_bias: Vec<Option<[Tensor<B, 2>; 3]>>,
-    /// Each layer's per-head query and key RMSNorm weights, when the architecture has them.
-    qk_norm: Vec<Option<[Tensor<B, 1>; 2]>>,
+    vecs: Vec<LayerVecs<B>>,
     output_norm: Tensor<B, 1>,
 }
+
+/// One layer's small weights (norms and biases) as tensors on the session's device.
+struct LayerVecs<B: ChordBackend> {
+    attn_norm: Tensor<B, 1>,
+    ffn_norm: Tensor<B, 1>,
+    /// q/k/v biases as `[1, width]` rows, when the layer has them.
+    qkv_bias: Option<[Tensor<B, 2>; 3]>,
+    /// Per-head query and key RMSNorm weights, when the architecture has them.
+    qk_norm: Option<[Tensor<B, 1>; 2]>,
+    /// RMSNorm weights of the attention and feed-forward outputs, when the architecture has them.
+    post_norm: Option<[Tensor<B, 1>; 2]>,
+}
+
+/// cos and sin of the RoPE angles of a batch's positions, `[t, 1, rope_dim / 2]` each.
+type RopeTables<B> = (Tensor<B, 3>, Tensor<B, 3>);
 
 impl<B: ChordBackend> Transformer<B> {
     /// Creates the state for a context of `n_ctx` positions on `device`, with an f16 KV cache.
@@ -62,30 +73,18 @@ impl<B: ChordBackend> Transformer<B> {
             .collect();
         let vec1 =
             |v: &[f32]| Tensor::<B, 1>::from_data(TensorData::new(v.to_vec(), [v.len()]), &device);
-        let attn_norm = core
-            .weights
-            .layers
-            .iter()
-            .map(|l| vec1(&l.attn_norm))
-            .collect();
-        let ffn_norm = core
-            .weights
-            .layers
-            .iter()
-            .map(|l| vec1(&l.ffn_norm))
-            .collect();
         let row = |v: &[f32]| vec1(v).unsqueeze::<2>();
-        let qkv_bias = core
+        let vecs = core
             .weights
             .layers
             .iter()
-            .map(|l| l.bias.as_ref().map(|b| [row(&b.q), row(&b.k), row(&b.v)]))
-            .collect();
-        let qk_norm = core
-            .weights
-            .layers
-            .iter()
-            .map(|l| l.qk_norm.as_ref().map(|[q, k]| [vec1(q), vec1(k)]))
+            .map(|l| LayerVecs {
+                attn_norm: vec1(&l.attn_norm),
+                ffn_norm: vec1(&l.ffn_norm),
+                qkv_bias: l.bias.as_ref().map(|b| [row(&b.q), row(&b.k), row(&b.v)]),
+                qk_norm: l.qk_norm.as_ref().map(|[q, k]| [vec1(q), vec1(k)]),
+                post_norm: l.post_norm.as_ref().map(|[a, f]| [vec1(a), vec1(f)]),
+            })
             .collect();
         let output_norm = vec1(&core.weights.output_norm);
         Transformer {
@@ -94,10 +93,7 @@ impl<B: ChordBackend> Transformer<B> {
             n_ctx,
             n_past: 0,
             cache,
-            attn_norm,
-            ffn_norm,
-            qkv_bias,
-            qk_norm,
+            vecs,
             output_norm,
         }
     }
@@ -162,24 +158,34 @@ impl<B: ChordBackend> Transformer<B> {
 
         let mut emb = vec![0f32; t * d];
         w.embed_rows(tokens, &mut emb)?;
+        if let Some(s) = cfg.embed_scale {
+            // ggml_scale: one f32 multiplication per value.
+            emb.iter_mut().for_each(|v| *v *= s);
+        }
         let mut x = Tensor::<B, 2>::from_data(TensorData::new(emb, [t, d]), &self.device);
-        let (cos, sin) = self.rope_tables(pos0, t);
+        let rope = self.rope_tables(pos0, t, cfg.rope_base, cfg.rope_pos_scale, true);
+        let rope_swa = cfg
+            .swa
+            .as_ref()
+            .map(|s| self.rope_tables(pos0, t, s.rope_base, 1.0, false));
 
         for l in 0..cfg.n_layer {
             if cancel() {
                 crate::bail!(Cancelled, "cancelled");
             }
             let lw = w.layer(l)?;
-            let h = B::rms_norm(x.clone(), &self.attn_norm[l], cfg.rms_eps);
+            let lv = &self.vecs[l];
+            let window = cfg.swa.as_ref().filter(|s| s.layers[l]);
+            let h = B::rms_norm(x.clone(), &lv.attn_norm, cfg.rms_eps);
             let mut q = B::qmatmul(h.clone(), &lw.wq)?;
             let mut k = B::qmatmul(h.clone(), &lw.wk)?;
             let mut v = B::qmatmul(h, &lw.wv)?;
-            if let Some([bq, bk, bv]) = &self.qkv_bias[l] {
+            if let Some([bq, bk, bv]) = &lv.qkv_bias {
                 q = q + bq.clone();
                 k = k + bk.clone();
                 v = v + bv.clone();
             }
-            if let Some([qn, kn]) = &self.qk_norm[l] {
+            if let Some([qn, kn]) = &lv.qk_norm {
                 // Each head normalized over its own values (llama.cpp's build_norm on [head_dim,
                 // heads, tokens]).
                 let hd = cfg.head_dim;
@@ -187,26 +193,34 @@ impl<B: ChordBackend> Transformer<B> {
                 k = B::rms_norm(k.reshape([t * cfg.n_head_kv, hd]), kn, cfg.rms_eps);
             }
             let mode = cfg.arch.rope;
-            let q = B::rope(
-                q.reshape([t, cfg.n_head, cfg.head_dim]),
-                &cos,
-                &sin,
-                cfg.rope_dim,
-                mode,
-            );
-            let k = B::rope(
-                k.reshape([t, cfg.n_head_kv, cfg.head_dim]),
-                &cos,
-                &sin,
-                cfg.rope_dim,
-                mode,
-            );
+            let (cos, sin) = match (window, &rope_swa) {
+                (Some(_), Some(r)) => r,
+                _ => &rope,
+            };
+            let rot = |x: Tensor<B, 2>, heads| {
+                let x = x.reshape([t, heads, cfg.head_dim]);
+                B::rope(x, cos, sin, cfg.rope_dim, mode)
+            };
+            let (mut q, k) = (rot(q, cfg.n_head), rot(k, cfg.n_head_kv));
             let v = v.reshape([t, cfg.n_head_kv, cfg.head_dim]);
             B::kv_store(&mut self.cache[l], pos0, k, v);
-            // llama.cpp: kq_scale = 1.0f / sqrtf(float(n_embd_head)).
-            let scale = 1.0 / (cfg.head_dim as f32).sqrt();
-            let attn = B::kv_attention(q, &self.cache[l], pos0, scale);
-            x = x + B::qmatmul(attn, &lw.wo)?;
+            // llama.cpp: kq_scale = 1.0f / sqrtf(float(n_embd_head)) in the softmax, or (Gemma)
+            // ggml_scale of the queries and a kq_scale of 1.
+            let mut scores = Scores {
+                scale: cfg.attn_scale,
+                softcap: cfg.attn_softcap,
+                window: window.map(|s| s.window),
+            };
+            if cfg.arch.scale_queries {
+                q = q.mul_scalar(cfg.attn_scale);
+                scores.scale = 1.0;
+            }
+            let attn = B::kv_attention(q, &self.cache[l], pos0, &scores);
+            let mut out = B::qmatmul(attn, &lw.wo)?;
+            if let Some([an, _]) = &lv.post_norm {
+                out = B::rms_norm(out, an, cfg.rms_eps);
+            }
+            x = x + out;
             if l + 1 == cfg.n_layer {
                 // The last layer's feed-forward only feeds the logits: like llama.cpp (its
                 // `inp_out_ids`), run it on the positions whose logits are wanted, so that the
@@ -218,10 +232,14 @@ impl<B: ChordBackend> Transformer<B> {
                 };
             }
 
-            let h = B::rms_norm(x.clone(), &self.ffn_norm[l], cfg.rms_eps);
+            let h = B::rms_norm(x.clone(), &lv.ffn_norm, cfg.rms_eps);
             let gate = B::qmatmul(h.clone(), &lw.w_gate)?;
             let up = B::qmatmul(h, &lw.w_up)?;
-            x = x + B::qmatmul(B::swiglu(gate, up), &lw.w_down)?;
+            let mut out = B::qmatmul(B::glu(gate, up, cfg.arch.glu), &lw.w_down)?;
+            if let Some([_, fnorm]) = &lv.post_norm {
+                out = B::rms_norm(out, fnorm, cfg.rms_eps);
+            }
+            x = x + out;
         }
         self.n_past += t;
 
@@ -240,25 +258,40 @@ impl<B: ChordBackend> Transformer<B> {
                 .collect::<Result<Vec<_>>>()?;
             Tensor::cat(parts, 1)
         };
-        logits.into_data().into_vec::<f32>().map_err(|e| {
+        let mut logits = logits.into_data().into_vec::<f32>().map_err(|e| {
             crate::Error::new(crate::ErrorCode::Internal, format!("reading logits: {e:?}"))
-        })
+        })?;
+        if let Some(cap) = cfg.final_softcap {
+            // ggml_scale by 1/cap, ggml_tanh, ggml_scale by cap.
+            let inv = 1.0 / cap;
+            logits.iter_mut().for_each(|v| *v = (*v * inv).tanh() * cap);
+        }
+        Ok(logits)
     }
 
-    /// cos and sin of the RoPE angles for positions `pos0..pos0+t`, `[t, 1, rope_dim / 2]` each,
-    /// computed as ggml does (the angle advances by repeated multiplication in f32).
-    fn rope_tables(&self, pos0: usize, t: usize) -> (Tensor<B, 3>, Tensor<B, 3>) {
+    /// cos and sin of the RoPE angles for positions `pos0..pos0+t` with frequency base `base`,
+    /// positions scaled by `pos_scale`, divided by the file's frequency factors where `factors`
+    /// and the file has them, computed as ggml does (the angle advances by repeated
+    /// multiplication in f32).
+    fn rope_tables(
+        &self,
+        pos0: usize,
+        t: usize,
+        base: f32,
+        pos_scale: f32,
+        factors: bool,
+    ) -> RopeTables<B> {
         let cfg = &self.core.cfg;
         let half = cfg.rope_dim / 2;
-        let theta_scale = cfg.rope_base.powf(-2.0 / cfg.rope_dim as f32);
-        let freqs = self.core.weights.rope_freqs.as_deref();
+        let theta_scale = base.powf(-2.0 / cfg.rope_dim as f32);
+        let freqs = self.core.weights.rope_freqs.as_deref().filter(|_| factors);
         let mut cos = Vec::with_capacity(t * half);
         let mut sin = Vec::with_capacity(t * half);
         for p in pos0..pos0 + t {
             let mut theta = p as f32;
             for i in 0..half {
                 let ff = freqs.map_or(1.0, |f| f[i]);
-                let angle = cfg.rope_pos_scale * (theta / ff);
+                let angle = pos_scale * (theta / ff);
                 cos.push(angle.cos());
                 sin.push(angle.sin());
                 theta *= theta_scale;

@@ -471,6 +471,7 @@ impl Model {
                 .as_ref()
                 .is_some_and(|m| m.weights.layers.iter().any(|l| l.bias.is_some()));
             let _ = writeln!(s, "layers: {}", c.arch.describe(biases));
+            let _ = writeln!(s, "attention: {}", c.describe_attention());
         } else {
             let _ = writeln!(s, "hyperparameters: none (vocabulary-only model)");
         }

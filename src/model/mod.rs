@@ -6,7 +6,7 @@ mod forward;
 mod weights;
 
 pub use arch::{Arch, RopeMode};
-pub use config::Config;
+pub use config::{Config, SwaConfig};
 pub use forward::{ModelCore, Transformer, WantLogits};
 pub use weights::{LayerWeights, QWeight, Weights};
 mod loaded;

@@ -110,12 +110,16 @@ pub struct LayerWeights {
     pub wo: QWeight,
     /// RMSNorm weight before the feed-forward network.
     pub ffn_norm: Vec<f32>,
-    /// SwiGLU gate projection.
+    /// Gate projection of the feed-forward network.
     pub w_gate: QWeight,
-    /// SwiGLU up projection.
+    /// Up projection of the feed-forward network.
     pub w_up: QWeight,
     /// Down projection.
     pub w_down: QWeight,
+    /// RMSNorm weights of the attention output and of the feed-forward output before each joins
+    /// the residual stream (`post_attention_norm`, `post_ffw_norm`), for architectures that have
+    /// them (Gemma 2 and 3).
+    pub post_norm: Option<[Vec<f32>; 2]>,
 }
 
 impl LayerWeights {
@@ -146,6 +150,7 @@ impl LayerWeights {
             w_gate: self.w_gate.in_unit(g, 4),
             w_up: self.w_up.in_unit(g, 5),
             w_down: self.w_down.in_unit(g, 6),
+            post_norm: self.post_norm.clone(),
         }
     }
 
@@ -155,7 +160,11 @@ impl LayerWeights {
             .bias
             .as_ref()
             .map_or(0, |b| b.q.len() + b.k.len() + b.v.len())
-            + self.qk_norm.as_ref().map_or(0, |[q, k]| q.len() + k.len());
+            + self.qk_norm.as_ref().map_or(0, |[q, k]| q.len() + k.len())
+            + self
+                .post_norm
+                .as_ref()
+                .map_or(0, |[a, f]| a.len() + f.len());
         self.matrices().iter().map(|w| w.size()).sum::<usize>()
             + 4 * (self.attn_norm.len() + self.ffn_norm.len() + bias)
     }
@@ -238,6 +247,14 @@ impl Weights {
             } else {
                 None
             };
+            let post_norm = if cfg.arch.post_norms {
+                Some([
+                    vec(&n("post_attention_norm"), d)?,
+                    vec(&n("post_ffw_norm"), d)?,
+                ])
+            } else {
+                None
+            };
             layers.push(LayerWeights {
                 attn_norm: vec(&n("attn_norm"), d)?,
                 wq: mat(&n("attn_q"), d, q_dim)?,
@@ -250,6 +267,7 @@ impl Weights {
                 w_gate: mat(&n("ffn_gate"), d, ff)?,
                 w_up: mat(&n("ffn_up"), d, ff)?,
                 w_down: mat(&n("ffn_down"), ff, d)?,
+                post_norm,
             });
         }
         let token_embd = mat("token_embd.weight", d, cfg.n_vocab)?;

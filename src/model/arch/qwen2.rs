@@ -6,6 +6,5 @@ use super::{Arch, RopeMode};
 pub const QWEN2: Arch = Arch {
     name: "qwen2",
     rope: RopeMode::Neox,
-    rope_freqs: false,
-    qk_norm: false,
+    ..Arch::LLAMA_LIKE
 };

@@ -7,6 +7,6 @@ use super::{Arch, RopeMode};
 pub const QWEN3: Arch = Arch {
     name: "qwen3",
     rope: RopeMode::Neox,
-    rope_freqs: false,
     qk_norm: true,
+    ..Arch::LLAMA_LIKE
 };
