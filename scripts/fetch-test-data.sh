@@ -35,13 +35,16 @@ for fmt in Q4_K_M Q8_0 Q4_0; do
 done
 rm -f "$tl.F16.gguf"
 # Random-weight models of the other families (scripts/make-random-model.py: a real model's widths over
-# 4 layers, its real vocabulary), each kept in F16 and quantized by llama.cpp.
-for fam in qwen2:ggml-vocab-qwen2 qwen3:ggml-vocab-qwen2; do
+# a few layers, its real vocabulary: llama.cpp's vocab files, and for Gemma the real Gemma 3 file's),
+# each kept in F16 and quantized by llama.cpp.
+for fam in qwen2:"$LLAMA_CPP_DIR/models/ggml-vocab-qwen2.gguf" qwen3:"$LLAMA_CPP_DIR/models/ggml-vocab-qwen2.gguf" \
+           gemma:"$CHORD_GEMMA3_MODEL" gemma2:"$CHORD_GEMMA3_MODEL" gemma3:"$CHORD_GEMMA3_MODEL" \
+           phi3:"$LLAMA_CPP_DIR/models/ggml-vocab-phi-3.gguf"; do
   shape=${fam%%:*} vocab=${fam#*:}
   base="$CHORD_MODELS/$shape-shape-random"
   if [ ! -s "$base.F16.gguf" ]; then
     echo "chord: writing the $shape-shape random model (F16)..." >&2
-    "$CHORD_VENV/bin/python" "$here/make-random-model.py" "$shape" "$LLAMA_CPP_DIR/models/$vocab.gguf" "$base.F16.gguf.part"
+    "$CHORD_VENV/bin/python" "$here/make-random-model.py" "$shape" "$vocab" "$base.F16.gguf.part"
     mv "$base.F16.gguf.part" "$base.F16.gguf"
   fi
   for fmt in Q8_0 Q4_K_M Q6_K; do

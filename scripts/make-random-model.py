@@ -12,6 +12,17 @@ here (shared/reference/test-data.md), in the tensor layout llama.cpp reads for t
 * `qwen3` (qwen3): Qwen3-0.6B's widths (hidden 1024, FFN 3072, 16 heads of 128, wider than
   hidden / heads, 8 KV heads, per-head q/k RMS norms, tied head, no biases) over 4 layers, with the
   same vocabulary (Qwen 3 keeps Qwen 2's tokenizer).
+* `gemma`, `gemma2`, `gemma3`: Gemma 3 270M's widths (hidden 640, FFN 2048, 4 heads of 256, one KV
+  head, tied head; the smallest Gemma there is) in each family's layout, with the real Gemma 3
+  file's SentencePiece vocabulary (262,144 tokens): gemma over 4 layers; gemma2 over 4 layers with
+  post-norms, a 256-token sliding window on even layers and soft caps set where this model's values
+  are (scores 1.0, logits 5.0; real files say 50 and 30, which random weights never reach, so the
+  caps would not be tested); gemma3 over 6 layers (five windowed, one global, as in the real file)
+  with per-head q/k norms, post-norms and a 128-token window.
+* `phi3` (phi3): Phi-3-mini's widths (hidden 3072, FFN 8192, 32 heads of 96 without grouping,
+  separate output head, the 2047-token sliding window key that llama.cpp ignores) over 2 layers,
+  with the fused `attn_qkv` and `ffn_up` (gate rows, then up rows) of real Phi-3 files and the
+  Phi-3 SentencePiece vocabulary.
 
 The vocabulary is copied from one of llama.cpp's `models/ggml-vocab-*.gguf` files. Matrices are
 N(0, 0.02), biases N(0, 0.2), norms near 1, from a fixed seed, so a file is byte-for-byte
@@ -38,6 +49,21 @@ SHAPES = {
                   rope_base=1000000.0, eps=1e-6, tied=True, bias=False, qk_norm=True,
                   n_vocab=151936),
 }
+_GEMMA = dict(name="Gemma-3-270M-shape random (chord test model)", hidden=640, ffn=2048, heads=4,
+              kv_heads=1, head_dim=256, ctx=32768, rope_base=10000.0, eps=1e-6, tied=True,
+              bias=False, n_vocab=None)
+SHAPES.update({
+    "phi3": dict(arch="phi3", name="Phi-3-mini-shape random (chord test model)", hidden=3072,
+                 layers=2, ffn=8192, heads=32, kv_heads=32, ctx=4096, rope_base=10000.0, eps=1e-5,
+                 tied=False, bias=False, n_vocab=32064, fused=True,
+                 meta={"attention.sliding_window": 2047}),
+    "gemma": dict(_GEMMA, arch="gemma", layers=4, ctx=8192),
+    "gemma2": dict(_GEMMA, arch="gemma2", layers=4, ctx=8192, post_norms=True,
+                   meta={"attention.sliding_window": 256, "attn_logit_softcapping": 1.0,
+                         "final_logit_softcapping": 5.0}),
+    "gemma3": dict(_GEMMA, arch="gemma3", layers=6, rope_base=1000000.0, post_norms=True,
+                   qk_norm=True, meta={"attention.sliding_window": 128}),
+})
 
 
 def copy_tokenizer(vocab_path: str, w: GGUFWriter) -> int:
@@ -84,6 +110,11 @@ def main() -> None:
     if head_dim != hidden // heads:
         w.add_key_length(head_dim)
         w.add_value_length(head_dim)
+    for key, value in s.get("meta", {}).items():
+        if isinstance(value, float):
+            w.add_float32(f"{s['arch']}.{key}", value)
+        else:
+            w.add_uint32(f"{s['arch']}.{key}", value)
     w.add_rope_dimension_count(head_dim)
     w.add_rope_freq_base(s["rope_base"])
     w.add_layer_norm_rms_eps(s["eps"])
@@ -99,26 +130,36 @@ def main() -> None:
     for i in range(layers):
         b = f"blk.{i}."
         q = head_dim * heads
-        plan += [(b + "attn_norm.weight", (hidden,), "norm"),
-                 (b + "attn_q.weight", (q, hidden), "mat")]
+        plan += [(b + "attn_norm.weight", (hidden,), "norm")]
+        if s.get("fused"):
+            plan += [(b + "attn_qkv.weight", (q + 2 * kv, hidden), "mat")]
+        else:
+            plan += [(b + "attn_q.weight", (q, hidden), "mat")]
         if s["bias"]:
             plan += [(b + "attn_q.bias", (q,), "bias")]
-        plan += [(b + "attn_k.weight", (kv, hidden), "mat")]
+        if not s.get("fused"):
+            plan += [(b + "attn_k.weight", (kv, hidden), "mat")]
         if s["bias"]:
             plan += [(b + "attn_k.bias", (kv,), "bias")]
-        plan += [(b + "attn_v.weight", (kv, hidden), "mat")]
+        if not s.get("fused"):
+            plan += [(b + "attn_v.weight", (kv, hidden), "mat")]
         if s["bias"]:
             plan += [(b + "attn_v.bias", (kv,), "bias")]
         if s.get("qk_norm"):
             plan += [(b + "attn_q_norm.weight", (head_dim,), "norm"),
                      (b + "attn_k_norm.weight", (head_dim,), "norm")]
-        plan += [
-            (b + "attn_output.weight", (hidden, q), "mat"),
-            (b + "ffn_norm.weight", (hidden,), "norm"),
-            (b + "ffn_gate.weight", (ffn, hidden), "mat"),
-            (b + "ffn_up.weight", (ffn, hidden), "mat"),
-            (b + "ffn_down.weight", (hidden, ffn), "mat"),
-        ]
+        plan += [(b + "attn_output.weight", (hidden, q), "mat")]
+        if s.get("post_norms"):
+            plan += [(b + "post_attention_norm.weight", (hidden,), "norm")]
+        plan += [(b + "ffn_norm.weight", (hidden,), "norm")]
+        if s.get("fused"):
+            plan += [(b + "ffn_up.weight", (2 * ffn, hidden), "mat")]
+        else:
+            plan += [(b + "ffn_gate.weight", (ffn, hidden), "mat"),
+                     (b + "ffn_up.weight", (ffn, hidden), "mat")]
+        plan += [(b + "ffn_down.weight", (hidden, ffn), "mat")]
+        if s.get("post_norms"):
+            plan += [(b + "post_ffw_norm.weight", (hidden,), "norm")]
     plan += [("output_norm.weight", (hidden,), "norm")]
     if not s["tied"]:
         plan += [("output.weight", (n_vocab, hidden), "mat")]

@@ -19,7 +19,8 @@ output), `qwen2` (the same with NEOX-mode RoPE, which rotates value i with value
 `qwen3` (NEOX, each query and key head RMS-normalized before RoPE, heads of `key_length` values),
 `gemma` (GELU feed-forward in its tanh form, embeddings times sqrt(n_embd)), `gemma2` (post-norms
 of the attention and feed-forward outputs, a sliding window on some layers, soft-capped attention
-scores and logits) and `gemma3` (per-head q/k norms, windowed layers with their own RoPE base).
+scores and logits), `gemma3` (per-head q/k norms, windowed layers with their own RoPE base) and
+`phi3` (NEOX, fused `ffn_up` of gate then up rows). A fused `attn_qkv` is split for any of them.
 Another architecture is another entry there and what differs; an unknown one is an error, never a
 guess.
 
@@ -50,6 +51,7 @@ ARCHS = {
                    attn_softcap=50.0, final_softcap=30.0, wide_scale_layers=46),
     "gemma3": dict(_GEMMA, post_norms=True, swa=dict(period=6, window=None, own_base=True),
                    final_softcap=0.0, wide_scale_layers=62),
+    "phi3": dict(rope="neox", fused_gate_up=True),
 }
 
 
@@ -80,6 +82,7 @@ class Reference:
         self.rope_mode = a["rope"]
         self.gelu = a.get("gelu", False)
         self.post_norms = a.get("post_norms", False)
+        self.fused_gate_up = a.get("fused_gate_up", False)
         # llama.cpp reads rope_freqs for llama only.
         self.rope_freqs = arch == "llama" and "rope_freqs.weight" in self.tensors
         p = arch + "."
@@ -160,12 +163,19 @@ class Reference:
 
     def _attention(self, x, i, pos):
         n = x.shape[0]
-        q = self._linear(x, f"blk.{i}.attn_q").reshape(n, self.n_head, self.head_dim)
-        k = self._linear(x, f"blk.{i}.attn_k").reshape(n, self.n_head_kv, self.head_dim)
+        if f"blk.{i}.attn_qkv.weight" in self.tensors:
+            qkv = self._linear(x, f"blk.{i}.attn_qkv")
+            nq, nkv = self.n_head * self.head_dim, self.n_head_kv * self.head_dim
+            q, k, v = qkv[:, :nq], qkv[:, nq:nq + nkv], qkv[:, nq + nkv:]
+        else:
+            q, k = self._linear(x, f"blk.{i}.attn_q"), self._linear(x, f"blk.{i}.attn_k")
+            v = self._linear(x, f"blk.{i}.attn_v")
+        q = q.reshape(n, self.n_head, self.head_dim)
+        k = k.reshape(n, self.n_head_kv, self.head_dim)
         if f"blk.{i}.attn_q_norm.weight" in self.tensors:
             q = self._rms_norm(q, f"blk.{i}.attn_q_norm.weight")
             k = self._rms_norm(k, f"blk.{i}.attn_k_norm.weight")
-        v = self._linear(x, f"blk.{i}.attn_v").reshape(n, self.n_head_kv, self.head_dim)
+        v = v.reshape(n, self.n_head_kv, self.head_dim)
         q, k = self._rope(q, pos, i), self._rope(k, pos, i)
         group = self.n_head // self.n_head_kv
         mask = np.triu(np.full((n, n), -np.inf), 1)
@@ -183,8 +193,13 @@ class Reference:
         return self._linear(out.reshape(n, self.n_head * self.head_dim), f"blk.{i}.attn_output")
 
     def _feed_forward(self, x, i):
-        gate = self._linear(x, f"blk.{i}.ffn_gate")
-        up = self._linear(x, f"blk.{i}.ffn_up")
+        if self.fused_gate_up:
+            gate_up = self._linear(x, f"blk.{i}.ffn_up")
+            half = gate_up.shape[-1] // 2
+            gate, up = gate_up[:, :half], gate_up[:, half:]
+        else:
+            gate = self._linear(x, f"blk.{i}.ffn_gate")
+            up = self._linear(x, f"blk.{i}.ffn_up")
         if self.gelu:
             act = 0.5 * gate * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (gate + 0.044715 * gate**3)))
         else:

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Checks chord against llama.cpp (the oracle) on SmolLM2-135M in every tensor format and on the
-# random-weight models of the other architectures (scripts/make-random-model.py: qwen2 with biases,
-# NEOX RoPE and a tied head; qwen3 with per-head q/k norms and wide heads) in F16, Q8_0, Q4_K_M and
+# Checks chord against llama.cpp (the oracle) on SmolLM2-135M in every tensor format, on the real
+# Gemma 3 270M file, and on the random-weight models of the other architectures
+# (scripts/make-random-model.py: qwen2 with biases, NEOX RoPE and a tied head; qwen3 with per-head
+# q/k norms and wide heads; gemma, gemma2 and gemma3 with GeGLU, scaled embeddings, post-norms,
+# sliding windows and soft caps; phi3 with fused QKV and gate+up matrices) in F16, Q8_0, Q4_K_M and
 # Q6_K (scripts/compare-llamacpp.py says how):
 #  1. strict, against the pinned AVX2 build, with chord on its AVX2 path: logits of 1,024 tokens of
 #     real English text bit for bit, and greedy continuations of 10 prompts equal;
@@ -17,8 +19,10 @@ here="$(cd "$(dirname "$0")" && pwd)"
 chord="$1"; shift
 if [ $# -eq 0 ]; then
   smol=("$CHORD_MODELS"/SmolLM2-135M-Instruct.{Q4_1,F16,BF16,Q8_0,Q4_0,Q5_0,Q5_1,Q3_K_M,Q4_K_M,Q5_K_M,Q6_K}.gguf)
-  set -- "${smol[@]}" "$CHORD_MODELS"/{qwen2,qwen3}-shape-random.{F16,Q8_0,Q4_K_M,Q6_K}.gguf
-  reference_models=("${smol[@]}" "$CHORD_MODELS"/{qwen2,qwen3}-shape-random.Q4_K_M.gguf)
+  set -- "${smol[@]}" "$CHORD_GEMMA3_MODEL" \
+    "$CHORD_MODELS"/{qwen2,qwen3,gemma,gemma2,gemma3,phi3}-shape-random.{F16,Q8_0,Q4_K_M,Q6_K}.gguf
+  reference_models=("${smol[@]}" "$CHORD_GEMMA3_MODEL" \
+    "$CHORD_MODELS"/{qwen2,qwen3,gemma,gemma2,phi3}-shape-random.Q4_K_M.gguf)
   scalar_models=("$CHORD_MODELS/SmolLM2-135M-Instruct.Q4_K_M.gguf")
 else
   reference_models=("$@")

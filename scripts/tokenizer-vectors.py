@@ -7,8 +7,9 @@ Run from the repository root, with llama.cpp's Python bindings and its freshly b
     . scripts/env.sh
     LLAMA_CPP_LIB_PATH="$LLAMA_CPP_PINNED_BIN" "$CHORD_VENV/bin/python" scripts/tokenizer-vectors.py
 
-Vocabularies: SmolLM2 (the default test model, `smollm` pre-tokenizer) with a few hundred varied
-strings, and llama.cpp's own llama-spm and llama-bpe vocab files with a handful. Every string runs
+Vocabularies: SmolLM2 (the default test model, `smollm` pre-tokenizer) and the real Gemma 3 270M
+file (SentencePiece without a space prefix, 262,144 tokens) with a few hundred varied strings each,
+and llama.cpp's own llama-spm and llama-bpe vocab files with a handful. Every string runs
 with all four combinations of add_special and parse_special. Paths in the JSON are relative to
 $CHORD_CACHE.
 """
@@ -226,6 +227,20 @@ SMOLLM_STRINGS = (
     + random_strings(70, 1234)
 )
 
+# Gemma's turn markers and its other special tokens, plain and inside text.
+GEMMA_SPECIAL = [
+    "<start_of_turn>user\nWhat is 2+2?<end_of_turn>\n<start_of_turn>model\n4<end_of_turn>\n",
+    "<bos><start_of_turn>user\nHello!<end_of_turn>\n<start_of_turn>model\n",
+    "<start_of_turn>",
+    "<end_of_turn><eos>",
+    "text<start_of_turn>text",
+    " <start_of_turn> spaced ",
+    "<start_of_turn",
+    "<start_of_image> an image <end_of_image>",
+    "<pad><unk><mask>",
+    "    \n\n\t\t code    indented",
+]
+
 SMALL_STRINGS = [
     "",
     " ",
@@ -331,6 +346,7 @@ def main():
         sys.exit("run from the repository root")
     vocabs = [
         ("smollm2", os.path.join("models", "SmolLM2-135M-Instruct.Q4_1.gguf"), SMOLLM_STRINGS),
+        ("gemma3", os.path.join("models", "gemma-3-270m-Q4_K_M.gguf"), SMOLLM_STRINGS + GEMMA_SPECIAL),
         ("llama-spm", os.path.join(LLAMA_CPP, "models", "ggml-vocab-llama-spm.gguf"), SMALL_STRINGS),
         ("llama-bpe", os.path.join(LLAMA_CPP, "models", "ggml-vocab-llama-bpe.gguf"), SMALL_STRINGS),
     ]

@@ -1,7 +1,7 @@
 //! Each way an architecture's file can be wrong gives its own clear error from `Model::load`, never
-//! a panic: the Qwen2- and Qwen3-shape test models (scripts/make-random-model.py, Q4_K_M) with one
-//! thing in their header changed in place (same length, so the rest of the file stays valid GGUF),
-//! and the unchanged files load and describe their architecture.
+//! a panic: the Qwen2-, Qwen3- and Gemma2-shape test models (scripts/make-random-model.py) and the
+//! real Gemma 3 270M file with one thing in their header changed in place (same length, so the rest
+//! of the file stays valid GGUF), and the unchanged files load and describe their architecture.
 mod common;
 
 use chord::model::{Model, ModelOptions};
@@ -183,5 +183,82 @@ fn value_heads_of_another_width_are_refused() {
         "value-length",
         ErrorCode::Unsupported,
         &["value heads of 96 values differ from key heads of 128"],
+    );
+}
+
+/// The real Gemma 3 270M file's bytes (scripts/fetch-gemma3.sh).
+fn gemma3_bytes() -> Vec<u8> {
+    std::fs::read(common::model("gemma-3-270m-Q4_K_M.gguf")).unwrap()
+}
+
+/// Sets the f32 value of metadata key `key`, which must be `from`.
+fn set_f32(bytes: &mut [u8], key: &str, from: f32, to: f32) {
+    let mut pat = (key.len() as u64).to_le_bytes().to_vec();
+    pat.extend_from_slice(key.as_bytes());
+    let at = bytes
+        .windows(pat.len())
+        .position(|w| w == pat.as_slice())
+        .unwrap_or_else(|| panic!("{key} is not in the file"))
+        + pat.len();
+    // The value's type (6: f32), then the value.
+    assert_eq!(bytes[at..at + 4], 6u32.to_le_bytes(), "{key} is an f32");
+    assert_eq!(bytes[at + 4..at + 8], from.to_le_bytes(), "{key} = {from}");
+    bytes[at + 4..at + 8].copy_from_slice(&to.to_le_bytes());
+}
+
+#[test]
+fn the_unchanged_gemma3_file_describes_its_window_pattern() {
+    let d = load(&gemma3_bytes(), "ok-gemma3").unwrap().describe();
+    assert!(d.contains("architecture: gemma3"), "{d}");
+    assert!(
+        d.contains("GeGLU (tanh), q/k RMSNorm per head, post-attention and post-FFN RMSNorm"),
+        "{d}"
+    );
+    assert!(
+        d.contains(
+            "sliding window of 512 on 15 of 18 layers (RoPE base 10000), global layers: 5 11 17"
+        ),
+        "{d}"
+    );
+}
+
+#[test]
+fn a_sliding_window_larger_than_the_context_is_refused() {
+    let mut b = gemma3_bytes();
+    set_u32(&mut b, "gemma3.attention.sliding_window", 512, 40000);
+    fails(
+        &b,
+        "window",
+        ErrorCode::BadModel,
+        &["sliding window of 40000 positions is larger than the context of 32768"],
+    );
+}
+
+#[test]
+fn a_missing_post_norm_is_named() {
+    let mut b = gemma3_bytes();
+    replace(
+        &mut b,
+        "blk.7.post_ffw_norm.weight",
+        "blk.7.post_ffw_norx.weight",
+        true,
+    );
+    fails(
+        &b,
+        "post-norm",
+        ErrorCode::BadModel,
+        &["no tensor 'blk.7.post_ffw_norm.weight'"],
+    );
+}
+
+#[test]
+fn a_negative_soft_cap_is_refused() {
+    let mut b = std::fs::read(common::model("gemma2-shape-random.Q8_0.gguf")).unwrap();
+    set_f32(&mut b, "gemma2.final_logit_softcapping", 5.0, -5.0);
+    fails(
+        &b,
+        "softcap",
+        ErrorCode::BadModel,
+        &["'gemma2.final_logit_softcapping' = -5 is not a soft cap"],
     );
 }

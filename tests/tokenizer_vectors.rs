@@ -1,8 +1,8 @@
 //! chord's tokenizer against ids, text and vocabulary facts that llama.cpp itself produced
 //! (`tests/data/tokenizer/vectors.json`, written by `scripts/tokenizer-vectors.py` through
-//! llama.cpp's Python bindings): SmolLM2's vocabulary with a few hundred strings, and llama.cpp's
-//! llama-spm and llama-bpe vocab files with a handful, each with every combination of
-//! add_special and parse_special. Missing files fail the test.
+//! llama.cpp's Python bindings): SmolLM2's and Gemma 3's vocabularies with a few hundred strings,
+//! and llama.cpp's llama-spm and llama-bpe vocab files with a handful, each with every
+//! combination of add_special and parse_special. Missing files fail the test.
 
 mod common;
 
@@ -357,6 +357,14 @@ fn smollm2_vocabulary_facts() {
     assert_eq!(tok.pre_tokenizer(), "smollm");
     assert_eq!(tok.find_token("<|im_start|>"), Some(1));
     assert!(tok.is_eog(tok.find_token("<|im_end|>").unwrap()));
+}
+
+/// The real Gemma 3 270M file's SentencePiece vocabulary (no space prefix, byte fallback, 262,144
+/// tokens, `<start_of_turn>` markers).
+#[test]
+fn gemma3_matches_llama_cpp() {
+    check_cases("gemma3", 200);
+    check_meta("gemma3");
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //! token) and returns logits. Weights come from [`Weights`] one layer at a time, so that a pager can
 //! supply them without the forward pass knowing.
 
-use super::{Config, Weights};
+use super::{Config, Proj, Weights};
 use crate::attn::Scores;
 use crate::backend::{ChordBackend, KvCache, KvRows, KvType};
 use crate::error::Result;
@@ -177,9 +177,7 @@ impl<B: ChordBackend> Transformer<B> {
             let lv = &self.vecs[l];
             let window = cfg.swa.as_ref().filter(|s| s.layers[l]);
             let h = B::rms_norm(x.clone(), &lv.attn_norm, cfg.rms_eps);
-            let mut q = B::qmatmul(h.clone(), &lw.wq)?;
-            let mut k = B::qmatmul(h.clone(), &lw.wk)?;
-            let mut v = B::qmatmul(h, &lw.wv)?;
+            let [mut q, mut k, mut v] = project(h, &lw.qkv)?;
             if let Some([bq, bk, bv]) = &lv.qkv_bias {
                 q = q + bq.clone();
                 k = k + bk.clone();
@@ -233,8 +231,7 @@ impl<B: ChordBackend> Transformer<B> {
             }
 
             let h = B::rms_norm(x.clone(), &lv.ffn_norm, cfg.rms_eps);
-            let gate = B::qmatmul(h.clone(), &lw.w_gate)?;
-            let up = B::qmatmul(h, &lw.w_up)?;
+            let [gate, up] = project(h, &lw.gate_up)?;
             let mut out = B::qmatmul(B::glu(gate, up, cfg.arch.glu), &lw.w_down)?;
             if let Some([_, fnorm]) = &lv.post_norm {
                 out = B::rms_norm(out, fnorm, cfg.rms_eps);
@@ -299,5 +296,32 @@ impl<B: ChordBackend> Transformer<B> {
         }
         let mk = |v| Tensor::<B, 3>::from_data(TensorData::new(v, [t, 1, half]), &self.device);
         (mk(cos), mk(sin))
+    }
+}
+
+/// The products of `x` with each projection of `p`; a fused matrix's product is split by columns
+/// (llama.cpp's views of the fused result).
+fn project<B: ChordBackend, const N: usize>(
+    x: Tensor<B, 2>,
+    p: &Proj<N>,
+) -> Result<[Tensor<B, 2>; N]> {
+    match p {
+        Proj::Split(ws) => {
+            let mut out = Vec::with_capacity(N);
+            for w in ws {
+                out.push(B::qmatmul(x.clone(), w)?);
+            }
+            Ok(out
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("N products")))
+        }
+        Proj::Fused(w, widths) => {
+            let all = B::qmatmul(x, w)?;
+            let mut start = 0;
+            Ok(widths.map(|n| {
+                start += n;
+                all.clone().narrow(1, start - n, n)
+            }))
+        }
     }
 }

@@ -8,7 +8,7 @@ mod weights;
 pub use arch::{Arch, RopeMode};
 pub use config::{Config, SwaConfig};
 pub use forward::{ModelCore, Transformer, WantLogits};
-pub use weights::{LayerWeights, QWeight, Weights};
+pub use weights::{LayerWeights, Proj, QWeight, Weights};
 mod loaded;
 mod options;
 

@@ -91,29 +91,53 @@ pub struct QkvBias {
     pub v: Vec<f32>,
 }
 
+/// Projections of one input that a file stores either as separate matrices or as one matrix whose
+/// rows are theirs, concatenated (llama.cpp's `attn_qkv`, Phi-3's `ffn_up` of gate and up rows).
+/// The product with a fused matrix is split by columns afterwards, as llama.cpp views it.
+pub enum Proj<const N: usize> {
+    /// One matrix per output.
+    Split([QWeight; N]),
+    /// One matrix; the outputs are consecutive runs of its rows, of these widths.
+    Fused(QWeight, [usize; N]),
+}
+
+impl<const N: usize> Proj<N> {
+    /// The matrices, in order.
+    pub fn matrices(&self) -> Vec<&QWeight> {
+        match self {
+            Proj::Split(ws) => ws.iter().collect(),
+            Proj::Fused(w, _) => vec![w],
+        }
+    }
+
+    /// The same projections with each matrix replaced by `f` of it, in [`Proj::matrices`] order.
+    fn map(&self, f: &mut impl FnMut(&QWeight) -> QWeight) -> Proj<N> {
+        match self {
+            Proj::Split(ws) => Proj::Split(std::array::from_fn(|i| f(&ws[i]))),
+            Proj::Fused(w, widths) => Proj::Fused(f(w), *widths),
+        }
+    }
+}
+
 /// The weights of one transformer block.
 pub struct LayerWeights {
     /// RMSNorm weight before attention.
     pub attn_norm: Vec<f32>,
-    /// Query projection.
-    pub wq: QWeight,
-    /// Query, key and value biases (`attn_{q,k,v}.bias`), when the file has them (Qwen 2).
+    /// Query, key and value projections (`attn_q`, `attn_k`, `attn_v`, or one `attn_qkv`).
+    pub qkv: Proj<3>,
+    /// Query, key and value biases (`attn_{q,k,v}.bias`, or `attn_qkv.bias` split), when the
+    /// file has them (Qwen 2).
     pub bias: Option<QkvBias>,
     /// RMSNorm weights of each query head and each key head (`attn_q_norm`, `attn_k_norm`,
-    /// `head_dim` each), for architectures that normalize them (Qwen 3).
+    /// `head_dim` each), for architectures that normalize them (Qwen 3, Gemma 3).
     pub qk_norm: Option<[Vec<f32>; 2]>,
-    /// Key projection.
-    pub wk: QWeight,
-    /// Value projection.
-    pub wv: QWeight,
     /// Attention output projection.
     pub wo: QWeight,
     /// RMSNorm weight before the feed-forward network.
     pub ffn_norm: Vec<f32>,
-    /// Gate projection of the feed-forward network.
-    pub w_gate: QWeight,
-    /// Up projection of the feed-forward network.
-    pub w_up: QWeight,
+    /// Gate and up projections of the feed-forward network (`ffn_gate`, `ffn_up`, or Phi-3's
+    /// one `ffn_up` of gate rows then up rows).
+    pub gate_up: Proj<2>,
     /// Down projection.
     pub w_down: QWeight,
     /// RMSNorm weights of the attention output and of the feed-forward output before each joins
@@ -123,35 +147,38 @@ pub struct LayerWeights {
 }
 
 impl LayerWeights {
-    /// The matrices, in the order the forward pass uses them (and the pager loads them).
-    fn matrices(&self) -> [&QWeight; 7] {
-        [
-            &self.wq,
-            &self.wk,
-            &self.wv,
-            &self.wo,
-            &self.w_gate,
-            &self.w_up,
-            &self.w_down,
-        ]
+    /// The matrices, in the order the forward pass uses them: what the pager loads as this
+    /// layer's unit, one part each.
+    pub fn matrices(&self) -> Vec<&QWeight> {
+        let mut m = self.qkv.matrices();
+        m.push(&self.wo);
+        m.extend(self.gate_up.matrices());
+        m.push(&self.w_down);
+        m
+    }
+
+    /// This layer with each matrix replaced by `f` of it, in [`Self::matrices`] order.
+    fn map_matrices(&self, mut f: impl FnMut(&QWeight) -> QWeight) -> LayerWeights {
+        LayerWeights {
+            attn_norm: self.attn_norm.clone(),
+            qkv: self.qkv.map(&mut f),
+            bias: self.bias.clone(),
+            qk_norm: self.qk_norm.clone(),
+            wo: f(&self.wo),
+            ffn_norm: self.ffn_norm.clone(),
+            gate_up: self.gate_up.map(&mut f),
+            w_down: f(&self.w_down),
+            post_norm: self.post_norm.clone(),
+        }
     }
 
     /// This layer with every matrix taken from the loaded unit `g` (parts in [`Self::matrices`] order).
     fn in_unit(&self, g: &Arc<UnitGuard>) -> LayerWeights {
-        LayerWeights {
-            attn_norm: self.attn_norm.clone(),
-            wq: self.wq.in_unit(g, 0),
-            bias: self.bias.clone(),
-            qk_norm: self.qk_norm.clone(),
-            wk: self.wk.in_unit(g, 1),
-            wv: self.wv.in_unit(g, 2),
-            wo: self.wo.in_unit(g, 3),
-            ffn_norm: self.ffn_norm.clone(),
-            w_gate: self.w_gate.in_unit(g, 4),
-            w_up: self.w_up.in_unit(g, 5),
-            w_down: self.w_down.in_unit(g, 6),
-            post_norm: self.post_norm.clone(),
-        }
+        let mut part = 0;
+        self.map_matrices(|w| {
+            part += 1;
+            w.in_unit(g, part - 1)
+        })
     }
 
     /// Bytes of encoded weights in this layer.
@@ -227,9 +254,28 @@ impl Weights {
         for i in 0..cfg.n_layer {
             let n = |s: &str| format!("blk.{i}.{s}.weight");
             let b = |s: &str| format!("blk.{i}.{s}.bias");
-            // llama.cpp reads q/k/v biases for every family when the file has them.
-            let bias =
-                match [b("attn_q"), b("attn_k"), b("attn_v")].map(|n| file.tensor(&n).is_some()) {
+            let has = |name: &str| file.tensor(name).is_some();
+            // llama.cpp (create_tensor_qkv) takes a fused attn_qkv for every family when the file
+            // has one, with its fused bias or separate ones.
+            let qkv = if has(&n("attn_qkv")) {
+                let rows = q_dim + 2 * kv_dim;
+                Proj::Fused(mat(&n("attn_qkv"), d, rows)?, [q_dim, kv_dim, kv_dim])
+            } else {
+                Proj::Split([
+                    mat(&n("attn_q"), d, q_dim)?,
+                    mat(&n("attn_k"), d, kv_dim)?,
+                    mat(&n("attn_v"), d, kv_dim)?,
+                ])
+            };
+            let bias = if has(&b("attn_qkv")) {
+                let all = vec(&b("attn_qkv"), q_dim + 2 * kv_dim)?;
+                Some(QkvBias {
+                    q: all[..q_dim].to_vec(),
+                    k: all[q_dim..q_dim + kv_dim].to_vec(),
+                    v: all[q_dim + kv_dim..].to_vec(),
+                })
+            } else {
+                match [b("attn_q"), b("attn_k"), b("attn_v")].map(|n| has(&n)) {
                     [false, false, false] => None,
                     [true, true, true] => Some(QkvBias {
                         q: vec(&b("attn_q"), q_dim)?,
@@ -240,7 +286,8 @@ impl Weights {
                     Unsupported,
                     "layer {i} has biases for some of its query, key and value projections only"
                 ),
-                };
+                }
+            };
             let qk_norm = if cfg.arch.qk_norm {
                 let hd = cfg.head_dim;
                 Some([vec(&n("attn_q_norm"), hd)?, vec(&n("attn_k_norm"), hd)?])
@@ -255,17 +302,19 @@ impl Weights {
             } else {
                 None
             };
+            let gate_up = if cfg.arch.fused_gate_up {
+                Proj::Fused(mat(&n("ffn_up"), d, 2 * ff)?, [ff, ff])
+            } else {
+                Proj::Split([mat(&n("ffn_gate"), d, ff)?, mat(&n("ffn_up"), d, ff)?])
+            };
             layers.push(LayerWeights {
                 attn_norm: vec(&n("attn_norm"), d)?,
-                wq: mat(&n("attn_q"), d, q_dim)?,
+                qkv,
                 bias,
                 qk_norm,
-                wk: mat(&n("attn_k"), d, kv_dim)?,
-                wv: mat(&n("attn_v"), d, kv_dim)?,
                 wo: mat(&n("attn_output"), q_dim, d)?,
                 ffn_norm: vec(&n("ffn_norm"), d)?,
-                w_gate: mat(&n("ffn_gate"), d, ff)?,
-                w_up: mat(&n("ffn_up"), d, ff)?,
+                gate_up,
                 w_down: mat(&n("ffn_down"), ff, d)?,
                 post_norm,
             });
@@ -275,6 +324,14 @@ impl Weights {
             Some(_) => mat("output.weight", d, cfg.n_vocab)?,
             None => token_embd.clone(),
         };
+        for f in ["rope_factors_long.weight", "rope_factors_short.weight"] {
+            if file.tensor(f).is_some() {
+                bail!(
+                    Unsupported,
+                    "tensor '{f}': long-context RoPE factors (Phi-3 128k) are not supported yet"
+                );
+            }
+        }
         let rope_freqs = match file.tensor("rope_freqs.weight") {
             Some(_) if cfg.arch.rope_freqs => Some(vec("rope_freqs.weight", cfg.rope_dim / 2)?),
             _ => None,

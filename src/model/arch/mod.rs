@@ -12,6 +12,7 @@ mod gemma;
 mod gemma2;
 mod gemma3;
 mod llama;
+mod phi3;
 mod qwen2;
 mod qwen3;
 
@@ -34,6 +35,9 @@ pub struct Arch {
     pub qk_norm: bool,
     /// The feed-forward network's gated activation.
     pub glu: Glu,
+    /// Whether the gate and up projections are one `ffn_up` matrix of twice the feed-forward
+    /// width, gate rows first (Phi-3).
+    pub fused_gate_up: bool,
     /// Whether token embeddings are multiplied by `sqrt(n_embd)` (Gemma).
     pub embed_scale: bool,
     /// Whether the attention and feed-forward outputs are RMS-normalized before they join the
@@ -78,6 +82,7 @@ pub const ALL: &[&Arch] = &[
     &gemma::GEMMA,
     &gemma2::GEMMA2,
     &gemma3::GEMMA3,
+    &phi3::PHI3,
 ];
 
 impl Arch {
@@ -89,6 +94,7 @@ impl Arch {
         rope_freqs: false,
         qk_norm: false,
         glu: Glu::Silu,
+        fused_gate_up: false,
         embed_scale: false,
         post_norms: false,
         scale_queries: false,
@@ -125,6 +131,7 @@ impl Arch {
         let parts = [
             (biases, ", q/k/v biases"),
             (self.qk_norm, ", q/k RMSNorm per head"),
+            (self.fused_gate_up, ", fused gate and up projections"),
             (self.post_norms, ", post-attention and post-FFN RMSNorm"),
             (self.embed_scale, ", embeddings x sqrt(n_embd)"),
             (self.scale_queries, ", queries scaled before attention"),
@@ -152,7 +159,7 @@ mod tests {
         assert_eq!(e.code(), ErrorCode::UnknownArchitecture);
         assert_eq!(
             e.to_string(),
-            "unsupported architecture 'mamba'; chord runs: llama, qwen2, qwen3, gemma, gemma2, gemma3"
+            "unsupported architecture 'mamba'; chord runs: llama, qwen2, qwen3, gemma, gemma2, gemma3, phi3"
         );
     }
 }
