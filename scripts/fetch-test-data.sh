@@ -37,7 +37,7 @@ rm -f "$tl.F16.gguf"
 # Random-weight models of the other families (scripts/make-random-model.py: a real model's widths over
 # a few layers, its real vocabulary: llama.cpp's vocab files, and for Gemma the real Gemma 3 file's),
 # each kept in F16 and quantized by llama.cpp.
-for fam in qwen2:"$LLAMA_CPP_DIR/models/ggml-vocab-qwen2.gguf" qwen3:"$LLAMA_CPP_DIR/models/ggml-vocab-qwen2.gguf" \
+for fam in llama3:"$LLAMA_CPP_DIR/models/ggml-vocab-llama-bpe.gguf" qwen2:"$LLAMA_CPP_DIR/models/ggml-vocab-qwen2.gguf" qwen3:"$LLAMA_CPP_DIR/models/ggml-vocab-qwen2.gguf" \
            gemma:"$CHORD_GEMMA3_MODEL" gemma2:"$CHORD_GEMMA3_MODEL" gemma3:"$CHORD_GEMMA3_MODEL" \
            phi3:"$LLAMA_CPP_DIR/models/ggml-vocab-phi-3.gguf"; do
   shape=${fam%%:*} vocab=${fam#*:}

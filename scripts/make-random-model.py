@@ -6,6 +6,10 @@ here (shared/reference/test-data.md), in the tensor layout llama.cpp reads for t
 
 * `tinyllama` (llama): TinyLlama-1.1B's hyperparameters (hidden 2048, 22 layers, FFN 5632, 32 heads,
   4 KV heads, separate output head, rope base 10000) with the LLaMA SentencePiece vocabulary.
+* `llama3` (llama): Llama-3.2-1B's widths (hidden 2048, FFN 8192, 32 heads, 8 KV heads, rope base
+  500000, tied head) over 2 layers, with the `rope_freqs` tensor of its llama3 RoPE scaling
+  (factor 32, low/high frequency factors 1 and 4, original context 8192; computed as
+  convert_hf_to_gguf.py does) and the Llama 3 BPE vocabulary (llama-bpe).
 * `qwen2` (qwen2): Qwen2.5-0.5B's widths (hidden 896, FFN 4864, 14 heads, 2 KV heads of 64, rope
   base 1e6, RMS epsilon 1e-6, output head tied to the embeddings, q/k/v biases) over 4 layers, with
   the Qwen2 BPE vocabulary (151,936 tokens padded as the real file's embedding is).
@@ -53,6 +57,10 @@ _GEMMA = dict(name="Gemma-3-270M-shape random (chord test model)", hidden=640, f
               kv_heads=1, head_dim=256, ctx=32768, rope_base=10000.0, eps=1e-6, tied=True,
               bias=False, n_vocab=None)
 SHAPES.update({
+    "llama3": dict(arch="llama", name="Llama-3.2-1B-shape random (chord test model)", hidden=2048,
+                   layers=2, ffn=8192, heads=32, kv_heads=8, ctx=131072, rope_base=500000.0,
+                   eps=1e-5, tied=True, bias=False, n_vocab=None,
+                   llama3_rope=dict(factor=32.0, low=1.0, high=4.0, original=8192)),
     "phi3": dict(arch="phi3", name="Phi-3-mini-shape random (chord test model)", hidden=3072,
                  layers=2, ffn=8192, heads=32, kv_heads=32, ctx=4096, rope_base=10000.0, eps=1e-5,
                  tied=False, bias=False, n_vocab=32064, fused=True,
@@ -84,6 +92,22 @@ def copy_tokenizer(vocab_path: str, w: GGUFWriter) -> int:
     if n_vocab == 0:
         raise SystemExit(f"{vocab_path}: no tokenizer.ggml.tokens")
     return n_vocab
+
+
+def llama3_rope_factors(base, dim, factor, low, high, original):
+    """Llama 3.1's RoPE frequency divisors, as convert_hf_to_gguf.py writes rope_freqs.weight."""
+    freqs = 1.0 / (base ** (np.arange(0, dim, 2, dtype=np.float32) / dim))
+    out = []
+    for freq in freqs:
+        wavelen = 2 * np.pi / freq
+        if wavelen < original / high:
+            out.append(1.0)
+        elif wavelen > original / low:
+            out.append(factor)
+        else:
+            smooth = (original / wavelen - low) / (high - low)
+            out.append(1.0 / ((1 - smooth) / factor + smooth))
+    return np.array(out, dtype=np.float32)
 
 
 def main() -> None:
@@ -161,11 +185,13 @@ def main() -> None:
         if s.get("post_norms"):
             plan += [(b + "post_ffw_norm.weight", (hidden,), "norm")]
     plan += [("output_norm.weight", (hidden,), "norm")]
+    if s.get("llama3_rope"):
+        plan += [("rope_freqs.weight", (head_dim // 2,), "rope_freqs")]
     if not s["tied"]:
         plan += [("output.weight", (n_vocab, hidden), "mat")]
 
     # Norms and biases stay F32, as converted models keep them; matrices are F16.
-    f32 = ("norm", "bias")
+    f32 = ("norm", "bias", "rope_freqs")
     for name, shape, kind in plan:
         dtype = np.float32 if kind in f32 else np.float16
         nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
@@ -176,7 +202,9 @@ def main() -> None:
 
     rng = np.random.default_rng(args.seed)
     for name, shape, kind in plan:
-        if kind == "norm":
+        if kind == "rope_freqs":
+            t = llama3_rope_factors(s["rope_base"], head_dim, **s["llama3_rope"])
+        elif kind == "norm":
             t = (1.0 + 0.1 * rng.standard_normal(shape, dtype=np.float32)).astype(np.float32)
         elif kind == "bias":
             t = (0.2 * rng.standard_normal(shape, dtype=np.float32)).astype(np.float32)

@@ -471,7 +471,20 @@ impl Model {
                 .as_ref()
                 .is_some_and(|m| m.weights.layers.iter().any(|l| l.bias.is_some()));
             let _ = writeln!(s, "layers: {}", c.arch.describe(biases));
-            let _ = writeln!(s, "attention: {}", c.describe_attention());
+            let factors = self
+                .core
+                .as_ref()
+                .is_some_and(|m| m.weights.rope_freqs.is_some());
+            let _ = writeln!(
+                s,
+                "attention: {}{}",
+                c.describe_attention(),
+                if factors {
+                    ", RoPE frequency factors (rope_freqs)"
+                } else {
+                    ""
+                }
+            );
         } else {
             let _ = writeln!(s, "hyperparameters: none (vocabulary-only model)");
         }
