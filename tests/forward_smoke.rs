@@ -14,7 +14,7 @@ fn batch_equals_incremental() {
     let f = GgufFile::open(common::default_model()).unwrap();
     let cfg = Config::from_gguf(&f).unwrap();
     let weights = Weights::from_gguf(&f, &cfg).unwrap();
-    let core = Arc::new(ModelCore { cfg, weights });
+    let core = Arc::new(ModelCore::new(cfg, weights));
     let toks = [19556u32, 905, 28, 451, 314, 260, 1345, 2000];
     let mut a = Transformer::<Cpu>::new(core.clone(), 64, Default::default());
     let all = a.eval(&toks, WantLogits::All, &|| false).unwrap();

@@ -11,6 +11,8 @@ use crate::attn::Scores;
 use crate::backend::{ChordBackend, KvCache, KvRows, KvType};
 use crate::error::Result;
 use burn_tensor::{Tensor, TensorData};
+use parking_lot::Mutex;
+use std::any::Any;
 use std::sync::Arc;
 
 /// Which positions of a batch the caller wants logits for.
@@ -30,17 +32,77 @@ pub struct ModelCore {
     pub cfg: Config,
     /// Weight handles.
     pub weights: Weights,
+    /// The small weights as tensors of each backend and device the model has run on
+    /// ([`DeviceVecs`]), made by the first session there and shared by the others.
+    on_device: Mutex<Vec<Arc<dyn Any + Send + Sync>>>,
 }
 
-/// One session's transformer state on backend `B`: the KV cache and the per-layer norm weights.
+impl ModelCore {
+    /// The model of `cfg` over `weights`.
+    pub fn new(cfg: Config, weights: Weights) -> ModelCore {
+        ModelCore {
+            cfg,
+            weights,
+            on_device: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The small weights on `device` of backend `B`, made on first use.
+    fn vecs_on<B: ChordBackend>(&self, device: &B::Device) -> Arc<DeviceVecs<B>> {
+        let mut all = self.on_device.lock();
+        for v in all.iter() {
+            if let Ok(v) = v.clone().downcast::<DeviceVecs<B>>() {
+                if &v.device == device {
+                    return v;
+                }
+            }
+        }
+        let v = Arc::new(DeviceVecs::new(&self.weights, device));
+        all.push(v.clone());
+        v
+    }
+}
+
+/// One session's transformer state on backend `B`: its KV cache, and the model's small weights
+/// on its device (shared with the model's other sessions there).
 pub struct Transformer<B: ChordBackend> {
     core: Arc<ModelCore>,
     device: B::Device,
     n_ctx: usize,
     n_past: usize,
     cache: Vec<KvCache<B>>,
-    vecs: Vec<LayerVecs<B>>,
+    vecs: Arc<DeviceVecs<B>>,
+}
+
+/// A model's norm weights and biases as tensors on one device of backend `B`.
+struct DeviceVecs<B: ChordBackend> {
+    device: B::Device,
+    layers: Vec<LayerVecs<B>>,
     output_norm: Tensor<B, 1>,
+}
+
+impl<B: ChordBackend> DeviceVecs<B> {
+    fn new(w: &Weights, device: &B::Device) -> DeviceVecs<B> {
+        let vec1 =
+            |v: &[f32]| Tensor::<B, 1>::from_data(TensorData::new(v.to_vec(), [v.len()]), device);
+        let row = |v: &[f32]| vec1(v).unsqueeze::<2>();
+        let layers = w
+            .layers
+            .iter()
+            .map(|l| LayerVecs {
+                attn_norm: vec1(&l.attn_norm),
+                ffn_norm: vec1(&l.ffn_norm),
+                qkv_bias: l.bias.as_ref().map(|b| [row(&b.q), row(&b.k), row(&b.v)]),
+                qk_norm: l.qk_norm.as_ref().map(|[q, k]| [vec1(q), vec1(k)]),
+                post_norm: l.post_norm.as_ref().map(|[a, f]| [vec1(a), vec1(f)]),
+            })
+            .collect();
+        DeviceVecs {
+            device: device.clone(),
+            layers,
+            output_norm: vec1(&w.output_norm),
+        }
+    }
 }
 
 /// One layer's small weights (norms and biases) as tensors on the session's device.
@@ -71,22 +133,7 @@ impl<B: ChordBackend> Transformer<B> {
         let cache = (0..cfg.n_layer)
             .map(|_| B::kv_cache(cfg.n_head_kv, n_ctx, cfg.head_dim, kv, &device))
             .collect();
-        let vec1 =
-            |v: &[f32]| Tensor::<B, 1>::from_data(TensorData::new(v.to_vec(), [v.len()]), &device);
-        let row = |v: &[f32]| vec1(v).unsqueeze::<2>();
-        let vecs = core
-            .weights
-            .layers
-            .iter()
-            .map(|l| LayerVecs {
-                attn_norm: vec1(&l.attn_norm),
-                ffn_norm: vec1(&l.ffn_norm),
-                qkv_bias: l.bias.as_ref().map(|b| [row(&b.q), row(&b.k), row(&b.v)]),
-                qk_norm: l.qk_norm.as_ref().map(|[q, k]| [vec1(q), vec1(k)]),
-                post_norm: l.post_norm.as_ref().map(|[a, f]| [vec1(a), vec1(f)]),
-            })
-            .collect();
-        let output_norm = vec1(&core.weights.output_norm);
+        let vecs = core.vecs_on::<B>(&device);
         Transformer {
             core,
             device,
@@ -94,7 +141,6 @@ impl<B: ChordBackend> Transformer<B> {
             n_past: 0,
             cache,
             vecs,
-            output_norm,
         }
     }
 
@@ -174,7 +220,7 @@ impl<B: ChordBackend> Transformer<B> {
                 crate::bail!(Cancelled, "cancelled");
             }
             let lw = w.layer(l)?;
-            let lv = &self.vecs[l];
+            let lv = &self.vecs.layers[l];
             let window = cfg.swa.as_ref().filter(|s| s.layers[l]);
             let h = B::rms_norm(x.clone(), &lv.attn_norm, cfg.rms_eps);
             let [mut q, mut k, mut v] = project(h, &lw.qkv)?;
@@ -246,7 +292,7 @@ impl<B: ChordBackend> Transformer<B> {
             WantLogits::Last if x.dims()[0] > 1 => x.narrow(0, t - 1, 1),
             _ => x,
         };
-        let x = B::rms_norm(x, &self.output_norm, cfg.rms_eps);
+        let x = B::rms_norm(x, &self.vecs.output_norm, cfg.rms_eps);
         let logits = if w.n_output_chunks() == 1 {
             B::qmatmul(x, &w.output_chunk(0)?)?
         } else {

@@ -129,7 +129,7 @@ impl Model {
                     report.at(step(0.4 + 0.4 * x)).is_ok()
                 })?;
             }
-            Some(Arc::new(ModelCore { cfg, weights }))
+            Some(Arc::new(ModelCore::new(cfg, weights)))
         };
         report.at(step(0.8))?;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
