@@ -34,8 +34,8 @@ fn replace(bytes: &mut [u8], from: &str, to: &str, prefixed: bool) {
     bytes[start..start + to.len()].copy_from_slice(to.as_bytes());
 }
 
-/// Changes the u32 value of metadata key `key` from `from` to `to`.
-fn set_u32(bytes: &mut [u8], key: &str, from: u32, to: u32) {
+/// Changes the 4-byte value of metadata key `key`, of GGUF type `ty`, from `from` to `to`.
+fn set_4(bytes: &mut [u8], key: &str, ty: u32, from: [u8; 4], to: [u8; 4]) {
     let mut pat = (key.len() as u64).to_le_bytes().to_vec();
     pat.extend_from_slice(key.as_bytes());
     let at = bytes
@@ -43,10 +43,20 @@ fn set_u32(bytes: &mut [u8], key: &str, from: u32, to: u32) {
         .position(|w| w == pat.as_slice())
         .unwrap_or_else(|| panic!("{key} is not in the file"))
         + pat.len();
-    // The value's type (4: u32), then the value.
-    assert_eq!(bytes[at..at + 4], 4u32.to_le_bytes(), "{key} is a u32");
-    assert_eq!(bytes[at + 4..at + 8], from.to_le_bytes(), "{key} = {from}");
-    bytes[at + 4..at + 8].copy_from_slice(&to.to_le_bytes());
+    // The value's type, then the value.
+    assert_eq!(bytes[at..at + 4], ty.to_le_bytes(), "{key} is of type {ty}");
+    assert_eq!(bytes[at + 4..at + 8], from, "{key} = {from:?}");
+    bytes[at + 4..at + 8].copy_from_slice(&to);
+}
+
+/// Changes the u32 value of metadata key `key` from `from` to `to`.
+fn set_u32(bytes: &mut [u8], key: &str, from: u32, to: u32) {
+    set_4(bytes, key, 4, from.to_le_bytes(), to.to_le_bytes());
+}
+
+/// Changes the f32 value of metadata key `key` from `from` to `to`.
+fn set_f32(bytes: &mut [u8], key: &str, from: f32, to: f32) {
+    set_4(bytes, key, 6, from.to_le_bytes(), to.to_le_bytes());
 }
 
 /// Loads `bytes` from a file of their own.
@@ -189,21 +199,6 @@ fn value_heads_of_another_width_are_refused() {
 /// The real Gemma 3 270M file's bytes (scripts/fetch-gemma3.sh).
 fn gemma3_bytes() -> Vec<u8> {
     std::fs::read(common::model("gemma-3-270m-Q4_K_M.gguf")).unwrap()
-}
-
-/// Sets the f32 value of metadata key `key`, which must be `from`.
-fn set_f32(bytes: &mut [u8], key: &str, from: f32, to: f32) {
-    let mut pat = (key.len() as u64).to_le_bytes().to_vec();
-    pat.extend_from_slice(key.as_bytes());
-    let at = bytes
-        .windows(pat.len())
-        .position(|w| w == pat.as_slice())
-        .unwrap_or_else(|| panic!("{key} is not in the file"))
-        + pat.len();
-    // The value's type (6: f32), then the value.
-    assert_eq!(bytes[at..at + 4], 6u32.to_le_bytes(), "{key} is an f32");
-    assert_eq!(bytes[at + 4..at + 8], from.to_le_bytes(), "{key} = {from}");
-    bytes[at + 4..at + 8].copy_from_slice(&to.to_le_bytes());
 }
 
 #[test]
