@@ -157,11 +157,12 @@ pub fn attention(
     pos0: usize,
     scores: &Scores,
 ) -> Vec<f32> {
-    attention_by(isa, dims, q, k_cache, v_cache, pos0, scores, true)
+    attention_by(isa, dims, q, k_cache, v_cache, pos0, scores, true, true)
 }
 
 /// [`attention`], with the prefill's blocks of queries computed together ([`head_block`]) or,
-/// when `blocked` is false, one query at a time ([`head_row`]; the tests compare the two).
+/// when `blocked` is false, one query at a time ([`head_row`]); with the keys and values before a
+/// window skipped, or when `skip` is false computed and masked (the tests compare each pair).
 #[allow(clippy::too_many_arguments)]
 fn attention_by(
     isa: Isa,
@@ -172,6 +173,7 @@ fn attention_by(
     pos0: usize,
     sc: &Scores,
     blocked: bool,
+    skip: bool,
 ) -> Vec<f32> {
     let (nh, d) = (dims.n_head, dims.head_dim);
     let t = q.len() / (nh * d);
@@ -194,6 +196,7 @@ fn attention_by(
                 pos: pos0 + i0,
                 n: i1 - i0,
                 sc,
+                skip,
             };
             head_block(isa, dims, &block, qs, k_cache, v_cache, &mut out);
         } else {
@@ -211,6 +214,7 @@ fn attention_by(
                     pos0 + i,
                     t >= 2,
                     sc,
+                    skip,
                     &mut w,
                     o,
                 );
@@ -241,6 +245,8 @@ struct Block<'s> {
     n: usize,
     /// How scores become softmax inputs.
     sc: &'s Scores,
+    /// Whether what lies before the window is skipped rather than computed and masked.
+    skip: bool,
 }
 
 /// The queries of `b` (`q(r)`: query r, at position `b.pos + r`), each as [`head_row`] computes it
@@ -272,7 +278,11 @@ fn head_block<'q>(
     let mut sc = vec![0f32; b.n * stride];
     let keys = &k_cache[kvh * dims.n_ctx * d..][..n_max * d];
     let mut kf = vec![0f32; CHUNK * d];
-    for j0 in (0..n_max).step_by(CHUNK) {
+    // Chunks wholly before every query's window score -inf whatever their products (`finish`
+    // masks them): they are not computed, and their probabilities stay the zeros they start as.
+    let lo = |pos: usize| if b.skip { b.sc.first_key(pos) } else { 0 };
+    let first = lo(b.pos) / CHUNK * CHUNK;
+    for j0 in (first..n_max).step_by(CHUNK) {
         let nk = CHUNK.min(n_max - j0);
         widen(isa, &keys[j0 * d..(j0 + nk) * d], &mut kf[..nk * d]);
         scores(isa, &kf[..nk * d], &qf, d, &mut sc[j0..], stride);
@@ -288,20 +298,24 @@ fn head_block<'q>(
         let s = &mut sc[r * stride..][..n8];
         let max = b.sc.finish(&mut s[..n], b.pos + r);
         s[n..].fill(f32::NEG_INFINITY);
-        let sum = softmax_exp(isa, s, &mut probs[..n8], max);
+        // Groups of 8 before the window are all exact zeros: their sums add nothing.
+        let lo8 = lo(b.pos + r) / 8 * 8;
+        let sum = softmax_exp(isa, &s[lo8..], &mut probs[lo8..n8], max);
         let inv = (1.0 / sum) as f32;
-        for p in &mut probs[..n8] {
+        for p in &mut probs[lo8..n8] {
             *p *= inv;
         }
-        narrow(isa, &probs[..n8], &mut h16[..n8]);
-        widen(isa, &h16[..n8], &mut pf[r * stride..][..n8]);
+        narrow(isa, &probs[lo8..n8], &mut h16[lo8..n8]);
+        widen(isa, &h16[lo8..n8], &mut pf[r * stride + lo8..][..n8 - lo8]);
         steps[r] = n8 / 8;
     }
     // kqv: one 8-lane accumulator per query and channel, carried across chunks of positions.
     let vs = dims.v_stride();
     let mut acc = vec![[0f32; 8]; b.n * d];
     let mut vf = vec![0f32; d * CHUNK];
-    for l0 in (0..stride).step_by(CHUNK) {
+    // A chunk of positions whose probabilities are zero for every query leaves the accumulators
+    // as they are (fma(0, v, acc) == acc, and +0 stays +0), so those before `first` are skipped.
+    for l0 in (first..stride).step_by(CHUNK) {
         let np = CHUNK.min(stride - l0);
         for c in 0..d {
             let row = &v_cache[(kvh * d + c) * vs + l0..][..np];
@@ -352,6 +366,7 @@ fn head_row(
     pos: usize,
     gemm: bool,
     sc: &Scores,
+    skip: bool,
     w: &mut Scratch,
     out: &mut [f32],
 ) {
@@ -365,7 +380,9 @@ fn head_row(
     let key = |j: usize| &keys[j * d..(j + 1) * d];
     // kq: tinyBLAS needs head_dim % 8 == 0 (k % KN), else llama.cpp falls back to vec_dot.
     let kq_gemm = gemm && d.is_multiple_of(8);
-    let mut j = 0;
+    // Keys before the window score -inf whatever their products: not computed.
+    let lo = if skip { sc.first_key(pos) } else { 0 };
+    let mut j = lo;
     if kq_gemm {
         while j + 4 <= n {
             let s = dot_gemm4(isa, [key(j), key(j + 1), key(j + 2), key(j + 3)], &w.q16);
@@ -383,25 +400,31 @@ fn head_row(
     // softmax (ggml_compute_forward_soft_max_f32): scale, mask, max, exp, f64 sum, normalise.
     let max = sc.finish(&mut w.scores[..n], pos);
     w.scores[n..n8].fill(f32::NEG_INFINITY);
-    let sum = softmax_exp(isa, &w.scores[..n8], &mut w.probs[..n8], max);
+    // Probabilities before the window are exact zeros: groups of them add nothing to the sums
+    // (fma(0, v, acc) == acc, and +0 stays +0), so the sums start at the group holding `lo`, a
+    // multiple of their lane count (8 for tinyBLAS, 32 for vec_dot) so that every position keeps
+    // its lane.
+    let (lo8, lo32) = (lo / 8 * 8, lo / 32 * 32);
+    let sum = softmax_exp(isa, &w.scores[lo8..n8], &mut w.probs[lo8..n8], max);
     let inv = (1.0 / sum) as f32;
-    for p in &mut w.probs[..n8] {
+    for p in &mut w.probs[lo8..n8] {
         *p *= inv;
     }
-    narrow(isa, &w.probs[..n8], &mut w.p16[..n8]);
+    narrow(isa, &w.probs[lo8..n8], &mut w.p16[lo8..n8]);
+    w.p16[lo32..lo8].fill(f16::ZERO);
     w.p16[n8..n32].fill(f16::ZERO);
     // kqv: tinyBLAS needs head_dim % 4 == 0 (m % 4) and n_kv % 8 == 0 (always: n_kv % 256 == 0).
     let vs = dims.v_stride();
     let vrow = |c: usize| &v_cache[(kvh * d + c) * vs..][..n32];
     if gemm && d.is_multiple_of(4) {
-        let p = &w.p16[..n8];
+        let p = &w.p16[lo8..n8];
         for c in (0..d).step_by(4) {
-            let r = |i: usize| &vrow(c + i)[..n8];
+            let r = |i: usize| &vrow(c + i)[lo8..n8];
             out[c..c + 4].copy_from_slice(&dot_gemm4(isa, [r(0), r(1), r(2), r(3)], p));
         }
     } else {
         for (c, o) in out.iter_mut().enumerate() {
-            *o = dot_vec(isa, vrow(c), &w.p16[..n32]);
+            *o = dot_vec(isa, &vrow(c)[lo32..], &w.p16[lo32..n32]);
         }
     }
 }

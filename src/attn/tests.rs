@@ -264,8 +264,8 @@ fn check_scores(dims: AttnDims, pos0: usize, t: usize, seed: u64, scale: &Scores
     let mut isas = vec![Isa::scalar()];
     isas.extend(Isa::avx2());
     for isa in isas {
-        let one = attention_by(isa, &dims, &q, &k, &v, pos0, scale, false);
-        let blocked = attention_by(isa, &dims, &q, &k, &v, pos0, scale, true);
+        let one = attention_by(isa, &dims, &q, &k, &v, pos0, scale, false, true);
+        let blocked = attention_by(isa, &dims, &q, &k, &v, pos0, scale, true, true);
         let same = one
             .iter()
             .zip(&blocked)
@@ -409,4 +409,45 @@ fn first_position_returns_the_value() {
             assert_eq!(out[h * 32 + c], v[c * dims.v_stride()].to_f32());
         }
     }
+}
+
+/// Skipping the keys and values before a window gives the bits of computing them all and masking
+/// them (which is what llama.cpp does), for windows that start anywhere relative to the SIMD lanes
+/// (8, 32) and chunks (64): on the decode path (vec_dot), and on the prefill paths, blocked and
+/// one by one.
+#[test]
+fn a_window_skips_exactly_what_it_masks() {
+    let dims = AttnDims {
+        n_head: 4,
+        n_head_kv: 2,
+        head_dim: 64,
+        n_ctx: 300,
+    };
+    let (k, v) = setup(&dims, 300, 21);
+    let mut isas = vec![Isa::scalar()];
+    isas.extend(Isa::avx2());
+    let mut skipped = 0;
+    for (pos, t) in [(150, 1), (201, 1), (97, 16), (130, 40), (0, 70)] {
+        let q = Rng(pos as u64 + 5).vec(t * dims.n_head * dims.head_dim, 2.0);
+        for w in [1, 7, 33, 64, 65, 100, 129] {
+            let sc = Scores {
+                scale: 0.125,
+                softcap: None,
+                window: Some(w),
+            };
+            skipped += usize::from(sc.first_key(pos) >= 8);
+            for isa in &isas {
+                for blocked in [false, true] {
+                    let a = attention_by(*isa, &dims, &q, &k, &v, pos, &sc, blocked, true);
+                    let b = attention_by(*isa, &dims, &q, &k, &v, pos, &sc, blocked, false);
+                    assert!(
+                        a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()),
+                        "{} pos {pos} t {t} window {w} blocked {blocked}",
+                        isa.name()
+                    );
+                }
+            }
+        }
+    }
+    assert!(skipped > 20, "only {skipped} cases skip anything");
 }
