@@ -16,6 +16,8 @@
 //! There is no header line; file names are relative to the folder. Opening each file must fail
 //! with exactly that code. Without the variable the test does nothing. Some cases are cut from the
 //! real default model (`common::default_model()`), which must be present, as for every other test.
+//! The `model-*` cases are valid GGUF whose model is wrong (a tiny gemma3 with one thing broken):
+//! they fail in `chord_model_load` / `Model::load`, past the reader.
 //! Files written earlier into the same folder are overwritten, never deleted.
 
 mod common;
@@ -293,12 +295,14 @@ impl Spec {
 // ---------------------------------------------------------------------------------------------
 // The corpus.
 
-/// One malformed file: its name, bytes, the code it must produce and words its message must hold.
+/// One malformed file: its name, bytes, the code it must produce and words its message must hold;
+/// `model`: the file is valid GGUF and the error comes from loading the model.
 struct Case {
     name: String,
     bytes: Vec<u8>,
     code: ErrorCode,
     needles: Vec<String>,
+    model: bool,
 }
 
 fn case(name: &str, bytes: Vec<u8>, code: ErrorCode, needles: &[&str]) -> Case {
@@ -307,7 +311,178 @@ fn case(name: &str, bytes: Vec<u8>, code: ErrorCode, needles: &[&str]) -> Case {
         bytes,
         code,
         needles: needles.iter().map(|s| s.to_string()).collect(),
+        model: false,
     }
+}
+
+/// A tiny valid gemma3 model (one layer, width 8, two heads of 4 over one KV head, a window of 16,
+/// F32 weights of arbitrary values, a 3-token SentencePiece vocabulary).
+fn tiny_gemma3() -> Spec {
+    let mut s = Spec::base();
+    s.kvs = vec![
+        ("general.architecture", V::Str("gemma3")),
+        ("gemma3.context_length", V::U32(64)),
+        ("gemma3.embedding_length", V::U32(8)),
+        ("gemma3.block_count", V::U32(1)),
+        ("gemma3.feed_forward_length", V::U32(16)),
+        ("gemma3.attention.head_count", V::U32(2)),
+        ("gemma3.attention.head_count_kv", V::U32(1)),
+        ("gemma3.attention.key_length", V::U32(4)),
+        ("gemma3.attention.value_length", V::U32(4)),
+        ("gemma3.attention.sliding_window", V::U32(16)),
+        ("gemma3.attention.layer_norm_rms_epsilon", V::F32(1e-6)),
+        ("tokenizer.ggml.model", V::Str("llama")),
+        (
+            "tokenizer.ggml.tokens",
+            V::Arr(T_STR, vec![V::Str("<s>"), V::Str("a"), V::Str("bc")]),
+        ),
+        (
+            "tokenizer.ggml.scores",
+            V::Arr(T_F32, vec![V::F32(0.0), V::F32(-1.0), V::F32(-2.0)]),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let t = |name: &str, dims: &[u64]| T {
+        name: name.into(),
+        dims: dims.to_vec(),
+        ty: 0,
+        off: None,
+    };
+    s.tensors = vec![
+        t("token_embd.weight", &[8, 3]),
+        t("output_norm.weight", &[8]),
+        t("blk.0.attn_norm.weight", &[8]),
+        t("blk.0.attn_q.weight", &[8, 8]),
+        t("blk.0.attn_k.weight", &[8, 4]),
+        t("blk.0.attn_v.weight", &[8, 4]),
+        t("blk.0.attn_q_norm.weight", &[4]),
+        t("blk.0.attn_k_norm.weight", &[4]),
+        t("blk.0.attn_output.weight", &[8, 8]),
+        t("blk.0.post_attention_norm.weight", &[8]),
+        t("blk.0.ffn_norm.weight", &[8]),
+        t("blk.0.ffn_gate.weight", &[8, 16]),
+        t("blk.0.ffn_up.weight", &[8, 16]),
+        t("blk.0.ffn_down.weight", &[16, 8]),
+        t("blk.0.post_ffw_norm.weight", &[8]),
+    ];
+    s
+}
+
+/// The tiny gemma3 model with one thing wrong each: what `Model::load` must refuse, and how.
+fn model_cases() -> Vec<Case> {
+    use ErrorCode::*;
+    let set = |key: &str, v: V| {
+        let mut s = tiny_gemma3();
+        match s.kvs.iter_mut().find(|(k, _)| k == key) {
+            Some(kv) => kv.1 = v,
+            None => s.kvs.push((key.to_string(), v)),
+        }
+        s
+    };
+    let without_key = |key: &str| {
+        let mut s = tiny_gemma3();
+        s.kvs.retain(|(k, _)| k != key);
+        s
+    };
+    let tensor = |name: &str, f: &dyn Fn(&mut Vec<T>)| {
+        let mut s = tiny_gemma3();
+        f(&mut s.tensors);
+        let _ = name;
+        s
+    };
+    let flags = |n: usize| V::Arr(T_U8, (0..n).map(|_| V::U8(1)).collect());
+    let cases: Vec<(&str, Spec, ErrorCode, &[&str])> = vec![
+        (
+            "unknown-arch",
+            set("general.architecture", V::Str("gemma9")),
+            UnknownArchitecture,
+            &["'gemma9'", "chord runs: llama"],
+        ),
+        (
+            "missing-width",
+            without_key("gemma3.embedding_length"),
+            BadModel,
+            &["missing metadata key 'gemma3.embedding_length'"],
+        ),
+        (
+            "heads-do-not-group",
+            set("gemma3.attention.head_count_kv", V::U32(3)),
+            BadModel,
+            &["2 query heads cannot be grouped over 3"],
+        ),
+        (
+            "odd-head-size",
+            set("gemma3.attention.key_length", V::U32(3)),
+            BadModel,
+            &["head size 3"],
+        ),
+        (
+            "window-beyond-context",
+            set("gemma3.attention.sliding_window", V::U32(65)),
+            BadModel,
+            &["sliding window of 65 positions is larger than the context of 64"],
+        ),
+        (
+            "window-pattern-flags",
+            set("gemma3.attention.sliding_window_pattern", flags(2)),
+            BadModel,
+            &["not one flag for each of the 1 layers"],
+        ),
+        (
+            "negative-soft-cap",
+            set("gemma3.final_logit_softcapping", V::F32(-1.0)),
+            BadModel,
+            &["'gemma3.final_logit_softcapping' = -1 is not a soft cap"],
+        ),
+        (
+            "rope-scaling-unknown",
+            set("gemma3.rope.scaling.type", V::Str("ntk")),
+            Unsupported,
+            &["RoPE scaling 'ntk'"],
+        ),
+        (
+            "missing-post-norm",
+            tensor("", &|t| {
+                t.retain(|t| t.name != "blk.0.post_ffw_norm.weight")
+            }),
+            BadModel,
+            &["no tensor 'blk.0.post_ffw_norm.weight'"],
+        ),
+        (
+            "missing-head-norm",
+            tensor("", &|t| t.retain(|t| t.name != "blk.0.attn_k_norm.weight")),
+            BadModel,
+            &["no tensor 'blk.0.attn_k_norm.weight'"],
+        ),
+        (
+            "key-projection-shape",
+            tensor("", &|t| t[4].dims = vec![8, 5]),
+            BadModel,
+            &["tensor 'blk.0.attn_k.weight' has shape [8, 5], expected [8, 4]"],
+        ),
+        (
+            "partial-biases",
+            tensor("", &|t| {
+                t.push(T {
+                    name: "blk.0.attn_q.bias".into(),
+                    dims: vec![8],
+                    ty: 0,
+                    off: None,
+                })
+            }),
+            Unsupported,
+            &["layer 0 has biases for some"],
+        ),
+    ];
+    cases
+        .into_iter()
+        .map(|(name, spec, code, needles)| Case {
+            model: true,
+            ..case(&format!("model-{name}"), spec.build().b, code, needles)
+        })
+        .collect()
 }
 
 /// Every case built from the small synthetic file.
@@ -995,6 +1170,7 @@ fn real_model_cases() -> Vec<Case> {
 fn corpus() -> Vec<Case> {
     let mut v = synthetic_cases();
     v.extend(real_model_cases());
+    v.extend(model_cases());
     let mut seen = std::collections::HashSet::new();
     for c in &v {
         assert!(
@@ -1039,6 +1215,11 @@ impl Drop for TempDir {
 
 fn open_err(path: &Path) -> Option<chord::Error> {
     GgufFile::open(path).err()
+}
+
+/// The error of loading the model in `path`, if any.
+fn load_err(path: &Path) -> Option<chord::Error> {
+    chord::model::Model::load(path, &chord::model::ModelOptions::default()).err()
 }
 
 /// Opens bytes through an anonymous map, without a file.
@@ -1088,7 +1269,11 @@ fn every_corpus_file_fails_with_its_code() {
     for (line, c) in lines.iter().zip(&cases) {
         let (file, code) = line.split_once('\t').expect("file<TAB>code");
         assert_eq!(file, format!("{}.gguf", c.name));
-        match open_err(&dir.0.join(file)) {
+        let err = match c.model {
+            false => open_err(&dir.0.join(file)),
+            true => load_err(&dir.0.join(file)),
+        };
+        match err {
             None => failures.push(format!("{file}: opened, expected {code}")),
             Some(e) => {
                 eprintln!("{file}\t{}\t{}", e.code().name(), e.message());
@@ -1113,6 +1298,18 @@ fn every_corpus_file_fails_with_its_code() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+#[test]
+fn the_tiny_gemma3_model_of_the_model_cases_loads() {
+    let dir = TempDir::new("tiny-gemma3");
+    let p = dir.0.join("tiny.gguf");
+    std::fs::write(&p, tiny_gemma3().build().b).unwrap();
+    let m = chord::model::Model::load(&p, &chord::model::ModelOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(m
+        .describe()
+        .contains("sliding window of 16 on 1 of 1 layers"));
 }
 
 #[test]
