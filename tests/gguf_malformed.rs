@@ -386,10 +386,9 @@ fn model_cases() -> Vec<Case> {
         s.kvs.retain(|(k, _)| k != key);
         s
     };
-    let tensor = |name: &str, f: &dyn Fn(&mut Vec<T>)| {
+    let tensors = |f: &dyn Fn(&mut Vec<T>)| {
         let mut s = tiny_gemma3();
         f(&mut s.tensors);
-        let _ = name;
         s
     };
     let flags = |n: usize| V::Arr(T_U8, (0..n).map(|_| V::U8(1)).collect());
@@ -444,27 +443,25 @@ fn model_cases() -> Vec<Case> {
         ),
         (
             "missing-post-norm",
-            tensor("", &|t| {
-                t.retain(|t| t.name != "blk.0.post_ffw_norm.weight")
-            }),
+            tensors(&|t| t.retain(|t| t.name != "blk.0.post_ffw_norm.weight")),
             BadModel,
             &["no tensor 'blk.0.post_ffw_norm.weight'"],
         ),
         (
             "missing-head-norm",
-            tensor("", &|t| t.retain(|t| t.name != "blk.0.attn_k_norm.weight")),
+            tensors(&|t| t.retain(|t| t.name != "blk.0.attn_k_norm.weight")),
             BadModel,
             &["no tensor 'blk.0.attn_k_norm.weight'"],
         ),
         (
             "key-projection-shape",
-            tensor("", &|t| t[4].dims = vec![8, 5]),
+            tensors(&|t| t[4].dims = vec![8, 5]),
             BadModel,
             &["tensor 'blk.0.attn_k.weight' has shape [8, 5], expected [8, 4]"],
         ),
         (
             "partial-biases",
-            tensor("", &|t| {
+            tensors(&|t| {
                 t.push(T {
                     name: "blk.0.attn_q.bias".into(),
                     dims: vec![8],
