@@ -97,14 +97,15 @@ impl Scores {
     /// place and returns their maximum: ggml's `scale` + `tanh` + `scale` for the cap, then the
     /// softmax's `x * scale + mask` (the mask adds 0 or `-inf`).
     fn finish(&self, s: &mut [f32], pos: usize) -> f32 {
+        let lo = self.first_key(pos).min(s.len());
+        s[..lo].fill(f32::NEG_INFINITY);
         if let Some(cap) = self.softcap {
+            // Only the keys in the window: the others are masked (and may not have been computed).
             let inv = 1.0 / cap;
-            for s in s.iter_mut() {
+            for s in &mut s[lo..] {
                 *s = (*s * inv).tanh() * cap;
             }
         }
-        let lo = self.first_key(pos).min(s.len());
-        s[..lo].fill(f32::NEG_INFINITY);
         let mut max = f32::NEG_INFINITY;
         for s in &mut s[lo..] {
             *s *= self.scale;
