@@ -592,6 +592,12 @@ typedef uint32_t (*chord_text_callback)(const char *text, size_t len, void *user
  */
 #define CHORD_E_TYPE_MISMATCH 23
 
+/**
+ * A grammar or JSON Schema does not parse or cannot be used (the message gives the line and
+ * column), or generation under a grammar reached a point where no token continues it.
+ */
+#define CHORD_E_GRAMMAR 24
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus

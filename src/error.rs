@@ -54,11 +54,14 @@ pub enum ErrorCode {
     NotFound = 22,
     /// A value exists but has a different type from the one asked for.
     TypeMismatch = 23,
+    /// A grammar or JSON Schema does not parse or cannot be used, or generation under a grammar
+    /// reached a point where no token of the vocabulary continues it.
+    Grammar = 24,
 }
 
 impl ErrorCode {
     /// Every code, in numeric order.
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 24] = [
         ErrorCode::InvalidArgument,
         ErrorCode::BufferTooSmall,
         ErrorCode::InvalidUtf8,
@@ -82,6 +85,7 @@ impl ErrorCode {
         ErrorCode::BadState,
         ErrorCode::NotFound,
         ErrorCode::TypeMismatch,
+        ErrorCode::Grammar,
     ];
 
     /// The code with number `n`, if there is one.
@@ -120,6 +124,7 @@ impl ErrorCode {
             ErrorCode::BadState => c"BAD_STATE",
             ErrorCode::NotFound => c"NOT_FOUND",
             ErrorCode::TypeMismatch => c"TYPE_MISMATCH",
+            ErrorCode::Grammar => c"GRAMMAR",
         }
     }
 }

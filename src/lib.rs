@@ -11,6 +11,7 @@
 //! * [`attn`]: attention over the f16 KV cache, as llama.cpp computes it.
 //! * [`backend`]: the Burn backends and chord's operations on them.
 //! * [`session`]: KV cache, sampling and the generation loop.
+//! * [`grammar`]: GBNF grammars that constrain sampling.
 //! * [`recycle`]: the global allocator (the system one plus a bounded cache of freed large blocks).
 //! * [`chat`]: chat templates (Jinja, rendered with minijinja).
 //! * [`ffi`]: the C ABI (`include/chord.h` is generated from it).
@@ -23,6 +24,7 @@ pub mod chat;
 pub mod error;
 pub mod ffi;
 pub mod gguf;
+pub mod grammar;
 pub mod log;
 pub mod model;
 pub mod pager;

@@ -75,6 +75,9 @@ pub const CHORD_E_BAD_STATE: chord_status = 21;
 pub const CHORD_E_NOT_FOUND: chord_status = 22;
 /// A value exists but has another type than the one asked for.
 pub const CHORD_E_TYPE_MISMATCH: chord_status = 23;
+/// A grammar or JSON Schema does not parse or cannot be used (the message gives the line and
+/// column), or generation under a grammar reached a point where no token continues it.
+pub const CHORD_E_GRAMMAR: chord_status = 24;
 
 /// Runs `f`, turning its error or a panic into a status and an optional error object in `*err`.
 pub(crate) fn boundary(
@@ -136,7 +139,13 @@ mod tests {
             CHORD_E_CANCELLED,
             CHORD_E_INVALID_TOKEN,
             CHORD_E_INTERNAL,
+            CHORD_E_TEMPLATE,
+            CHORD_E_BAD_STATE,
+            CHORD_E_NOT_FOUND,
+            CHORD_E_TYPE_MISMATCH,
+            CHORD_E_GRAMMAR,
         ];
+        assert_eq!(consts.len(), ErrorCode::ALL.len());
         for (c, code) in consts.iter().zip(ErrorCode::ALL) {
             assert_eq!(*c, code as u32, "{}", code.name());
         }

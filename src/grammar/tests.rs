@@ -1,0 +1,138 @@
+//! Parser errors with their positions, and the token checks of [`GrammarState`] (llama.cpp's own
+//! cases are in tests/grammar_llamacpp.rs).
+
+use super::*;
+use std::sync::Arc;
+
+fn grammar(text: &str) -> Arc<Grammar> {
+    Arc::new(Grammar::new(text, "root", None).unwrap_or_else(|e| panic!("{text}: {e}")))
+}
+
+#[test]
+fn errors_give_line_and_column() {
+    let cases = [
+        (
+            "root ::= \"a\"\nfoo ::= [b",
+            "line 2, column 11: unexpected end of input",
+        ),
+        (
+            "root ::= \"a\" | bar",
+            "line 1, column 16: undefined rule 'bar'",
+        ),
+        ("root ::= \"\\q\"", "line 1, column 11: unknown escape"),
+        ("root ::= (\"a\"", "line 1, column 14: expecting ')'"),
+        ("root := \"a\"", "line 1, column 6: expecting ::="),
+        (
+            "root ::= \"a\"{3,1}",
+            "line 1, column 13: the maximum repetition count is below the minimum",
+        ),
+        ("root ::= *", "line 1, column 10: expecting an item before"),
+        (
+            "root ::= \"a\" )",
+            "line 1, column 14: expecting newline or end",
+        ),
+        (
+            "\n\n  root ::= x\nx ::= x \"a\"",
+            "line 4, column 1: rule 'x' is left-recursive",
+        ),
+        (
+            "root ::= <hello>",
+            "line 1, column 10: no vocabulary to resolve token <hello>",
+        ),
+        (
+            "root ::= \"é\" [",
+            "line 1, column 15: unexpected end of input",
+        ),
+        ("", "the grammar has no rules"),
+        ("start ::= \"a\"", "no rule named 'root'"),
+    ];
+    for (text, want) in cases {
+        let e = Grammar::new(text, "root", None).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::Grammar);
+        assert!(e.message().contains(want), "{text:?}: {e}");
+    }
+}
+
+#[test]
+fn tokens_split_inside_a_character_are_checked_by_their_first_bytes() {
+    // "é" is C3 A9, "€" is E2 82 AC.
+    let g = grammar("root ::= \"é\" [a-z]");
+    let mut st = GrammarState::new(g.clone());
+    assert!(st.allows(1, &[0xC3]), "the first byte of é");
+    assert!(
+        !st.allows(1, &[0xE2]),
+        "the first byte of a three-byte character"
+    );
+    assert!(!st.allows(1, b"a"));
+    st.accept(1, &[0xC3]).unwrap();
+    assert!(st.allows(2, &[0xA9]), "the rest of é");
+    assert!(st.allows(2, &[0xA9, b'x']));
+    assert!(!st.allows(2, &[0xA9, b'x', b'y']), "one letter only");
+    assert!(!st.allows(2, b"x"), "not a continuation byte");
+    st.accept(2, &[0xA9]).unwrap();
+    assert!(!st.can_end());
+    st.accept(3, b"q").unwrap();
+    assert!(st.can_end() && st.is_done());
+    assert!(!st.allows(4, b"q"));
+}
+
+#[test]
+fn negated_classes_and_any_take_partial_characters() {
+    let g = grammar("root ::= [^a] .");
+    let st = GrammarState::new(g);
+    assert!(st.clone().allows(1, &[0xE2, 0x82]));
+    assert!(!st.clone().allows(1, b"a"));
+    assert!(st.clone().allows(1, "€x".as_bytes()));
+    assert!(!st.clone().allows(1, "€xy".as_bytes()));
+    assert!(
+        !st.clone().allows(1, &[0x80]),
+        "a stray continuation byte is invalid"
+    );
+    assert!(!st.clone().allows(1, b""), "an empty piece never");
+}
+
+#[test]
+fn token_elements_match_by_id() {
+    let g = grammar("root ::= <[5]> (!<[6]>)* <[6]>");
+    let mut st = GrammarState::new(g);
+    assert!(st.allows(5, b"<s>"));
+    assert!(!st.allows(4, b"<s>"));
+    st.accept(5, b"anything").unwrap();
+    assert!(st.allows(7, b"hello") && st.allows(6, b"x"));
+    st.accept(7, b"hello").unwrap();
+    st.accept(6, b"x").unwrap();
+    assert!(st.is_done());
+    assert!(st.clone().accept(6, b"x").is_err());
+}
+
+#[test]
+fn a_refused_token_leaves_the_state_unchanged() {
+    let g = grammar("root ::= \"ab\" | \"ac\"");
+    let mut st = GrammarState::new(g);
+    st.accept(1, b"a").unwrap();
+    let e = st.accept(2, b"x").unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Grammar);
+    st.accept(3, b"c").unwrap();
+    assert!(st.is_done());
+}
+
+#[test]
+fn ambiguity_is_bounded() {
+    // Each "a" may end any of 13 nested optional groups: the stacks multiply.
+    let mut text = String::from("root ::= x*\nx ::= ");
+    for _ in 0..13 {
+        text.push_str("(\"a\" | \"a\" ");
+    }
+    text.push_str(&")".repeat(13));
+    match Grammar::new(&text, "root", None) {
+        Ok(g) => {
+            let mut st = GrammarState::new(Arc::new(g));
+            for _ in 0..64 {
+                if st.accept(1, b"a").is_err() {
+                    break;
+                }
+            }
+        }
+        Err(e) => assert_eq!(e.code(), ErrorCode::Grammar),
+    }
+}
