@@ -10,7 +10,7 @@
 //! Logits are a seeded random draw (a sum of uniforms, roughly normal with a spread of a few
 //! units, as real logits); the chosen tokens are summed so the work cannot be skipped.
 
-use chord::session::{Sampler, SamplerParams};
+use chord::session::{NoVocab, Sampler, SamplerParams};
 use std::time::Instant;
 
 fn main() {
@@ -67,7 +67,7 @@ fn main() {
             for _ in 0..5 {
                 let t = Instant::now();
                 for _ in 0..calls {
-                    check += s.sample(&logits, &history) as u64;
+                    check += s.sample(&logits, &history, &NoVocab).unwrap() as u64;
                 }
                 best = best.min(t.elapsed().as_secs_f64() / calls as f64);
             }

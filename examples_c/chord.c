@@ -3,6 +3,10 @@
  *
  *   chord generate -m MODEL -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]
  *                  [--seed S] [--threads N] [--ctx N] [--chat [--system TEXT]] [--stats]
+ *                  [--grammar FILE] [--logit-bias ID=BIAS]... [--logprobs N]
+ *     --grammar: only text that the GBNF grammar in FILE allows is generated.
+ *     --logit-bias: adds BIAS to token ID's logit (-inf bans it); repeatable.
+ *     --logprobs: prints each token's log-probability and the N most likely tokens' to stderr.
  *     --chat: PROMPT is a user message; the model's chat template turns it (after the optional
  *     system message) into the prompt, ending with the opening of the assistant's turn.
  *   chord tokenize -m MODEL -p TEXT [--no-bos]
@@ -21,6 +25,7 @@
 #include "chord.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,8 +33,11 @@
 #include <time.h>
 
 typedef struct {
-    const char *cmd, *model, *prompt, *tokens, *out, *system;
-    long n, threads, ctx, top, reps, top_k, depth;
+    const char *cmd, *model, *prompt, *tokens, *out, *system, *grammar;
+    long n, threads, ctx, top, reps, top_k, depth, logprobs;
+    int n_bias;
+    uint32_t bias_ids[64];
+    float bias[64];
     int have_n, no_bos, json, no_mmap, verbose, meta, chat, stats;
     double temp, top_p, min_p;
     unsigned long long seed, budget;
@@ -98,6 +106,7 @@ static void help(void) {
     fputs("usage:\n"
           "  chord generate -m MODEL -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
           "                 [--seed S] [--threads N] [--ctx N] [--chat [--system TEXT]] [--stats]\n"
+          "                 [--grammar FILE] [--logit-bias ID=BIAS]... [--logprobs N]\n"
           "  chord tokenize -m MODEL -p TEXT [--no-bos]\n"
           "  chord logits   -m MODEL --tokens \"ID ID ...\" [--top K] [--out FILE] [--threads N]\n"
           "  chord inspect  -m MODEL [--meta]\n"
@@ -150,6 +159,19 @@ static args_t parse_args(int argc, char **argv) {
         else if (!strcmp(f, "--chat")) a.chat = 1;
         else if (!strcmp(f, "--stats")) a.stats = 1;
         else if (!strcmp(f, "--system")) { NEEDV(); a.system = v; }
+        else if (!strcmp(f, "--grammar")) { NEEDV(); a.grammar = v; }
+        else if (!strcmp(f, "--logprobs")) { NEEDV(); a.logprobs = parse_long(v, f); }
+        else if (!strcmp(f, "--logit-bias")) {
+            NEEDV();
+            const char *eq = strchr(v, '=');
+            char id[32];
+            if (!eq || eq == v || (size_t)(eq - v) >= sizeof id) usage_error("expected ID=BIAS for", f);
+            if (a.n_bias == 64) usage_error("at most 64 of", f);
+            memcpy(id, v, (size_t)(eq - v));
+            id[eq - v] = 0;
+            a.bias_ids[a.n_bias] = (uint32_t)parse_long(id, f);
+            a.bias[a.n_bias++] = !strcmp(eq + 1, "-inf") ? -INFINITY : (float)strtod(eq + 1, NULL);
+        }
         else usage_error("unknown option", f);
 #undef NEEDV
     }
@@ -298,6 +320,35 @@ static void print_pager_phase(FILE *f, const char *phase, pager_counters c, uint
             c.stall_ns * 1e-9, seconds > 0 ? 100.0 * c.stall_ns * 1e-9 / seconds : 0.0, seconds);
 }
 
+/* The whole file at `path` (malloc'd, NUL-terminated), its length in `*len`; exits on error. */
+static char *read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "chord: %s: %s\n", path, strerror(errno));
+        exit(1);
+    }
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    for (size_t got; buf && (got = fread(buf + n, 1, cap - n - 1, f)) > 0;) {
+        n += got;
+        if (n + 1 == cap) buf = realloc(buf, cap *= 2);
+    }
+    fclose(f);
+    if (!buf) die("reading a file", CHORD_E_INTERNAL, NULL);
+    buf[n] = 0;
+    *len = n;
+    return buf;
+}
+
+/* --logprobs: one line per token on stderr. */
+static uint32_t print_logprobs(const chord_token_info *t, void *ud) {
+    (void)ud;
+    fprintf(stderr, "[token %u logprob %.5f:", t->token, t->logprob);
+    for (uint32_t i = 0; i < t->n_top; i++) fprintf(stderr, " %u=%.5f", t->top_tokens[i], t->top_logprobs[i]);
+    fputs("]\n", stderr);
+    return 1;
+}
+
 static int cmd_generate(const args_t *a) {
     if (!a->prompt) usage_error("missing -p PROMPT", NULL);
     if (a->system && !a->chat) usage_error("--system needs", "--chat");
@@ -312,7 +363,24 @@ static int cmd_generate(const args_t *a) {
     if (st == CHORD_OK) st = chord_generate_params_set_top_p(gp, (float)a->top_p, &err);
     if (st == CHORD_OK) st = chord_generate_params_set_min_p(gp, (float)a->min_p, &err);
     if (st == CHORD_OK) st = chord_generate_params_set_seed(gp, a->seed, &err);
+    for (int i = 0; st == CHORD_OK && i < a->n_bias; i++)
+        st = chord_generate_params_add_logit_bias(gp, a->bias_ids[i], a->bias[i], &err);
+    if (st == CHORD_OK && a->logprobs > 0) {
+        st = chord_generate_params_set_logprobs(gp, (uint32_t)a->logprobs, &err);
+        if (st == CHORD_OK) st = chord_generate_params_set_token_callback(gp, print_logprobs, NULL, &err);
+    }
     if (st != CHORD_OK) die("generation settings", st, err);
+    if (a->grammar) {
+        size_t len = 0;
+        char *text = read_file(a->grammar, &len);
+        chord_grammar *g = NULL;
+        st = chord_grammar_new(model, text, len, NULL, 0, &g, &err);
+        free(text);
+        if (st != CHORD_OK) die(a->grammar, st, err);
+        st = chord_generate_params_set_grammar(gp, g, &err);
+        chord_grammar_free(g);
+        if (st != CHORD_OK) die("generation settings", st, err);
+    }
 
     pager_counters c_load = pager_now(model);
     char *chat = a->chat ? chat_prompt(model, a->system, a->prompt) : NULL;

@@ -306,6 +306,11 @@
 #define CHORD_KV_F32 1
 
 /**
+ * Most alternatives `chord_generate_params_set_logprobs` may ask for.
+ */
+#define CHORD_MAX_LOGPROBS 100
+
+/**
  * Flag for `chord_session_append_text`: add BOS/EOS as the model's file asks (only when the
  * context is empty).
  */
@@ -378,6 +383,12 @@ typedef struct chord_error chord_error;
 typedef struct chord_generate_params chord_generate_params;
 
 /**
+ * A compiled grammar. Immutable and thread-safe; generation parameters and samplers that use it
+ * hold their own reference, so it may be freed as soon as they are set up.
+ */
+typedef struct chord_grammar chord_grammar;
+
+/**
  * A loaded model. Immutable and thread-safe: any number of threads may use one model at once.
  * Reference counted: `chord_model_retain` adds a reference, `chord_model_free` drops one; the
  * model is freed with its last reference (sessions hold their own).
@@ -389,6 +400,13 @@ typedef struct chord_model chord_model;
  * Not thread-safe: do not change one object from two threads at once.
  */
 typedef struct chord_model_options chord_model_options;
+
+/**
+ * A sampler: the sampling settings of a `chord_generate_params`, its random generator and its
+ * grammar position. Not thread-safe: use it from one thread at a time. Free with
+ * `chord_sampler_free`.
+ */
+typedef struct chord_sampler chord_sampler;
 
 /**
  * A session: a context (KV cache) over a model. One thread at a time may use it (a second gets
@@ -464,6 +482,53 @@ typedef uint32_t (*chord_progress_fn)(float progress, void *user_data);
  * Token id type.
  */
 typedef uint32_t chord_token;
+
+/**
+ * One generated token, as `chord_token_callback` receives it; every pointer is borrowed for the
+ * call only. Later versions may add fields at the end: read only those that `struct_size` covers.
+ */
+typedef struct {
+  /**
+   * `sizeof(chord_token_info)` as this chord built it.
+   */
+  uint32_t struct_size;
+  /**
+   * The token id.
+   */
+  chord_token token;
+  /**
+   * The text this token completed (whole UTF-8 characters, not NUL-terminated; may be empty,
+   * as for the text callback).
+   */
+  const char *text;
+  /**
+   * Length of `text` in bytes.
+   */
+  size_t text_len;
+  /**
+   * The token's log-probability; NaN unless `chord_generate_params_set_logprobs` asked for them.
+   */
+  float logprob;
+  /**
+   * How many alternatives follow (0 unless log-probabilities were asked for).
+   */
+  uint32_t n_top;
+  /**
+   * The most likely tokens, most likely first (`n_top` of them).
+   */
+  const chord_token *top_tokens;
+  /**
+   * Their log-probabilities (`n_top` of them).
+   */
+  const float *top_logprobs;
+} chord_token_info;
+
+/**
+ * Receives each generated token of `chord_session_generate` (see
+ * `chord_generate_params_set_token_callback`), on the calling thread. Return 1 to continue, 0 to
+ * stop (`CHORD_STOP_CALLBACK`).
+ */
+typedef uint32_t (*chord_token_callback)(const chord_token_info *info, void *user_data);
 
 /**
  * Receives generated text: `len` bytes of whole UTF-8 characters at `text` (not NUL-terminated,
@@ -688,6 +753,30 @@ const char *chord_error_message(const chord_error *err);
  * Frees an error object. NULL is allowed and ignored.
  */
 void chord_error_free(chord_error *err);
+
+/**
+ * Compiles a GBNF grammar (UTF-8, `len` bytes; llama.cpp's syntax: rules, alternatives, groups,
+ * `* + ? {m,n}`, character classes and negation, escapes, comments, `<[id]>` and `!<[id]>`
+ * tokens) into `*out`, starting at the rule `root` (`root_len` bytes; NULL means `root`).
+ * `model` may be NULL; with a model, `<text>` token references are resolved in its vocabulary.
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT`, `CHORD_E_INVALID_UTF8`, `CHORD_E_GRAMMAR` (a
+ * syntax error, an undefined rule, a missing root rule, left recursion; the message gives the
+ * line and column). Thread-safe.
+ */
+chord_status chord_grammar_new(const chord_model *model,
+                               const char *grammar,
+                               size_t len,
+                               const char *root,
+                               size_t root_len,
+                               chord_grammar **out,
+                               chord_error **err);
+
+/**
+ * Frees a grammar (parameters and samplers that use it keep their own reference). NULL is
+ * allowed and ignored.
+ */
+void chord_grammar_free(chord_grammar *grammar);
 
 /**
  * Installs the process-wide log callback, replacing the previous one; with `cb` NULL, logging is
@@ -1241,6 +1330,122 @@ chord_status chord_generate_params_set_render_special(chord_generate_params *opt
                                                       chord_error **err);
 
 /**
+ * Constrains sampling to `grammar` (NULL removes the constraint): only tokens that continue it
+ * are sampled, and end-of-generation tokens only where it is complete, so a generation that
+ * completes the grammar ends with `CHORD_STOP_EOG`. Each generation starts at the grammar's
+ * start. The parameters keep their own reference to the grammar.
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL `opts`).
+ */
+chord_status chord_generate_params_set_grammar(chord_generate_params *opts,
+                                               const chord_grammar *grammar,
+                                               chord_error **err);
+
+/**
+ * Adds `bias` to the logit of `token` before any other sampling step (`-INFINITY` bans the
+ * token; a token given twice gets both biases). A token outside the model's vocabulary makes
+ * generation fail with `CHORD_E_INVALID_TOKEN`.
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL `opts`, or a NaN or `+INFINITY` bias).
+ */
+chord_status chord_generate_params_add_logit_bias(chord_generate_params *opts,
+                                                  chord_token token,
+                                                  float bias,
+                                                  chord_error **err);
+
+/**
+ * Removes every logit bias.
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL `opts`).
+ */
+chord_status chord_generate_params_clear_logit_bias(chord_generate_params *opts, chord_error **err);
+
+/**
+ * With `n` > 0, each generated token comes with its log-probability and the `n` most likely
+ * tokens' (log-softmax of the model's logits, before bias, penalties, grammar and temperature):
+ * through the token callback (`chord_generate_params_set_token_callback`) and, in background
+ * generation, through `chord_session_poll_logprobs`. 0 (the default) computes none.
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL `opts`, or `n` above
+ * `CHORD_MAX_LOGPROBS`).
+ */
+chord_status chord_generate_params_set_logprobs(chord_generate_params *opts,
+                                                uint32_t n,
+                                                chord_error **err);
+
+/**
+ * Sets a callback that `chord_session_generate` calls with every generated token (also those
+ * whose text is held back), after the text callback for that token; NULL removes it. `user_data`
+ * is passed back as is. Background generation does not call it: poll the tokens instead.
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL `opts`).
+ */
+chord_status chord_generate_params_set_token_callback(chord_generate_params *opts,
+                                                      chord_token_callback callback,
+                                                      void *user_data,
+                                                      chord_error **err);
+
+/**
+ * Creates a sampler for sessions over `model` with the sampling settings of `params` (NULL:
+ * the defaults; its length, stop strings and callbacks do not apply) into `*out`, seeded from
+ * its seed and at the start of its grammar. `chord_sampler_sample` then
+ * `chord_sampler_accept` and `chord_session_append_tokens` with the token, step by step, give
+ * the tokens of `chord_session_generate` with the same parameters.
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT`. Thread-safe.
+ */
+chord_status chord_sampler_new(const chord_model *model,
+                               const chord_generate_params *params,
+                               chord_sampler **out,
+                               chord_error **err);
+
+/**
+ * Frees a sampler. NULL is allowed and ignored.
+ */
+void chord_sampler_free(chord_sampler *sampler);
+
+/**
+ * Samples the next token from the last logits of `session` (with its tokens as the penalties'
+ * history) into `*out`. It does not advance the grammar: call `chord_sampler_accept` with the
+ * token the host keeps. The token may be an end-of-generation token (`chord_token_is_eog`).
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL argument, no logits, or a session over
+ * a model of another vocabulary), `CHORD_E_INVALID_TOKEN` (a logit bias outside the
+ * vocabulary), `CHORD_E_GRAMMAR` (no token continues the grammar), `CHORD_E_BUSY` (the session
+ * is in use).
+ */
+chord_status chord_sampler_sample(chord_sampler *sampler,
+                                  const chord_session *session,
+                                  chord_token *out,
+                                  chord_error **err);
+
+/**
+ * Records that the host keeps `token`: advances the grammar past it.
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT`, `CHORD_E_INVALID_TOKEN` (outside the
+ * vocabulary), `CHORD_E_GRAMMAR` (the grammar does not allow the token here; nothing changes).
+ */
+chord_status chord_sampler_accept(chord_sampler *sampler, chord_token token, chord_error **err);
+
+/**
+ * Puts the sampler back as `chord_sampler_new` made it: the generator reseeded, the grammar at
+ * its start.
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT`.
+ */
+chord_status chord_sampler_reset(chord_sampler *sampler, chord_error **err);
+
+/**
+ * Whether the sampler's grammar is complete, so that only an end-of-generation token can follow,
+ * into `*out` (0 or 1; always 0 without a grammar).
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT`.
+ */
+chord_status chord_sampler_grammar_done(const chord_sampler *sampler,
+                                        uint32_t *out,
+                                        chord_error **err);
+
+/**
  * Creates a session over `model` into `*out`; `opts` may be NULL for defaults. The session holds
  * its own reference to the model.
  *
@@ -1516,6 +1721,25 @@ chord_status chord_session_poll(const chord_session *session,
                                 size_t cap,
                                 size_t *out_len,
                                 chord_error **err);
+
+/**
+ * The log-probabilities of the token that `chord_session_poll` delivered last (when the
+ * generation was started with `chord_generate_params_set_logprobs`): the token's into
+ * `*out_logprob` (may be NULL), and up to `cap` alternatives, most likely first, into
+ * `top_tokens` and `top_logprobs` (both NULL when `cap` is 0); `*out_n` (may be NULL) receives
+ * how many there are. Call it from the polling thread after a `CHORD_EVENT_TOKEN`.
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL session, or no token with
+ * log-probabilities delivered since the generation started), `CHORD_E_BUFFER_TOO_SMALL`
+ * (`*out_n` is set, nothing else written), `CHORD_E_BUSY` (another thread is polling).
+ */
+chord_status chord_session_poll_logprobs(const chord_session *session,
+                                         float *out_logprob,
+                                         chord_token *top_tokens,
+                                         float *top_logprobs,
+                                         size_t cap,
+                                         size_t *out_n,
+                                         chord_error **err);
 
 /**
  * Tokenizes `text` (UTF-8, `len` bytes) into `(tokens, cap)`; `*out_len` receives the number of

@@ -56,7 +56,7 @@ fn drain(h: &SessionHandle) -> (Vec<u32>, String, Event) {
             .unwrap();
         match ev {
             None => continue,
-            Some(Event::Token { id, text: t }) => {
+            Some(Event::Token { id, text: t, .. }) => {
                 ids.push(id);
                 text.push_str(&t);
             }
@@ -84,7 +84,7 @@ fn poll_equals_callback_and_blocks_other_calls() {
                 &mut Sampler::new(sp.clone()),
                 &mut |o| {
                     match o {
-                        Output::Token { id, text: t } => {
+                        Output::Token { id, text: t, .. } => {
                             ids.push(id);
                             text.push_str(t);
                         }
@@ -100,13 +100,15 @@ fn poll_equals_callback_and_blocks_other_calls() {
     // Background, polled.
     let bg = handle(&m);
     let n_prompt = bg.with(|s, _| Ok(s.tokens().len())).unwrap();
-    bg.start(gen.clone(), sp.clone()).unwrap();
+    bg.start(gen.clone(), Sampler::new(sp.clone())).unwrap();
     assert_eq!(
         bg.with(|s, _| Ok(s.tokens().len())).unwrap_err().code(),
         ErrorCode::Busy
     );
     assert_eq!(
-        bg.start(gen.clone(), sp.clone()).unwrap_err().code(),
+        bg.start(gen.clone(), Sampler::new(sp.clone()))
+            .unwrap_err()
+            .code(),
         ErrorCode::Busy
     );
     let (pids, ptext, end) = drain(&bg);
@@ -138,7 +140,7 @@ fn a_failed_delivery_keeps_the_event() {
     let m = model();
     let h = handle(&m);
     let (gen, sp) = params(3);
-    h.start(gen, sp).unwrap();
+    h.start(gen, Sampler::new(sp)).unwrap();
     let first = loop {
         if let Some(e) = h
             .poll(Duration::from_millis(200), |e| Ok(e.cloned()))
@@ -180,7 +182,7 @@ fn cancel_keeps_generated_tokens_and_drop_joins() {
     let h = handle(&m);
     let n_prompt = h.with(|s, _| Ok(s.tokens().len())).unwrap();
     let (gen, sp) = params(400);
-    h.start(gen.clone(), sp.clone()).unwrap();
+    h.start(gen.clone(), Sampler::new(sp.clone())).unwrap();
     let mut got = 0;
     while got < 3 {
         if let Ok(Some(true)) = h.poll(Duration::from_millis(200), |e| {
@@ -202,7 +204,7 @@ fn cancel_keeps_generated_tokens_and_drop_joins() {
     // A cancel aimed at the finished generation does not hit the next call.
     h.with(|s, c| s.append_tokens(&[28], false, c)).unwrap();
     // Usable again; then dropped while a generation runs.
-    h.start(gen, sp).unwrap();
+    h.start(gen, Sampler::new(sp)).unwrap();
     std::thread::sleep(Duration::from_millis(50));
     drop(h);
     // The model is still fine for a new session.
@@ -215,7 +217,7 @@ fn stop_reason_of_max_tokens_and_no_logits() {
     let m = model();
     let h = handle(&m);
     let (gen, sp) = params(2);
-    h.start(gen.clone(), sp.clone()).unwrap();
+    h.start(gen.clone(), Sampler::new(sp.clone())).unwrap();
     let (ids, _, end) = drain(&h);
     assert_eq!(ids.len(), 2);
     assert!(matches!(
@@ -227,7 +229,7 @@ fn stop_reason_of_max_tokens_and_no_logits() {
     ));
     h.with(|s, _| s.truncate(3)).unwrap();
     assert_eq!(
-        h.start(gen, sp).unwrap_err().code(),
+        h.start(gen, Sampler::new(sp)).unwrap_err().code(),
         ErrorCode::InvalidArgument
     );
     assert_eq!(

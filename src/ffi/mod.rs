@@ -6,17 +6,21 @@
 mod args;
 mod chat;
 mod error;
+mod grammar;
 mod log;
 mod model;
 mod options;
+mod sampler;
 mod session;
 mod tokens;
 
 pub use chat::*;
 pub use error::*;
+pub use grammar::*;
 pub use log::*;
 pub use model::*;
 pub use options::*;
+pub use sampler::*;
 pub use session::*;
 pub use tokens::*;
 

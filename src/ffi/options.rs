@@ -1,7 +1,9 @@
 //! Option objects: opaque, created with defaults, changed with setters (no structs cross the ABI).
 
-use super::args::{flag, obj_mut, text};
-use super::{boundary, chord_error, chord_status};
+use super::args::{flag, obj, obj_mut, text};
+use super::{
+    boundary, chord_error, chord_grammar, chord_status, chord_token, chord_token_callback,
+};
 use crate::bail;
 use crate::model::{BackendKind, ModelOptions, Progress, MAX_THREADS};
 use crate::session::{GenerateParams, KvType, SamplerParams, SessionOptions};
@@ -20,6 +22,9 @@ pub struct chord_session_options(pub(crate) SessionOptions);
 pub struct chord_generate_params {
     pub(crate) gen: GenerateParams,
     pub(crate) sampler: SamplerParams,
+    /// Called with each token by `chord_session_generate` (not by background generation).
+    pub(crate) on_token: chord_token_callback,
+    pub(crate) on_token_data: *mut c_void,
 }
 
 /// Backend choice: the best available (the CPU in this version).
@@ -106,6 +111,8 @@ pub unsafe extern "C" fn chord_generate_params_new(
             chord_generate_params {
                 gen: GenerateParams::default(),
                 sampler: SamplerParams::default(),
+                on_token: None,
+                on_token_data: std::ptr::null_mut(),
             },
             err,
         )
@@ -566,6 +573,116 @@ pub unsafe extern "C" fn chord_generate_params_set_render_special(
     boundary(err, || {
         let o = unsafe { obj_mut(opts, "opts")? };
         o.gen.render_special = flag(render, "render")?;
+        Ok(())
+    })
+}
+
+/// Constrains sampling to `grammar` (NULL removes the constraint): only tokens that continue it
+/// are sampled, and end-of-generation tokens only where it is complete, so a generation that
+/// completes the grammar ends with `CHORD_STOP_EOG`. Each generation starts at the grammar's
+/// start. The parameters keep their own reference to the grammar.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL `opts`).
+#[no_mangle]
+pub unsafe extern "C" fn chord_generate_params_set_grammar(
+    opts: *mut chord_generate_params,
+    grammar: *const chord_grammar,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    boundary(err, || {
+        let o = unsafe { obj_mut(opts, "opts")? };
+        o.sampler.grammar = match grammar.is_null() {
+            true => None,
+            false => Some(unsafe { obj(grammar, "grammar")? }.0.clone()),
+        };
+        Ok(())
+    })
+}
+
+/// Adds `bias` to the logit of `token` before any other sampling step (`-INFINITY` bans the
+/// token; a token given twice gets both biases). A token outside the model's vocabulary makes
+/// generation fail with `CHORD_E_INVALID_TOKEN`.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL `opts`, or a NaN or `+INFINITY` bias).
+#[no_mangle]
+pub unsafe extern "C" fn chord_generate_params_add_logit_bias(
+    opts: *mut chord_generate_params,
+    token: chord_token,
+    bias: f32,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    boundary(err, || {
+        let o = unsafe { obj_mut(opts, "opts")? };
+        if bias.is_nan() || bias == f32::INFINITY {
+            bail!(
+                InvalidArgument,
+                "a logit bias must be a number or -INFINITY, got {bias}"
+            );
+        }
+        o.sampler.logit_bias.push((token, bias));
+        Ok(())
+    })
+}
+
+/// Removes every logit bias.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL `opts`).
+#[no_mangle]
+pub unsafe extern "C" fn chord_generate_params_clear_logit_bias(
+    opts: *mut chord_generate_params,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    boundary(err, || {
+        unsafe { obj_mut(opts, "opts")? }.sampler.logit_bias.clear();
+        Ok(())
+    })
+}
+
+/// Most alternatives `chord_generate_params_set_logprobs` may ask for.
+pub const CHORD_MAX_LOGPROBS: u32 = 100;
+
+/// With `n` > 0, each generated token comes with its log-probability and the `n` most likely
+/// tokens' (log-softmax of the model's logits, before bias, penalties, grammar and temperature):
+/// through the token callback (`chord_generate_params_set_token_callback`) and, in background
+/// generation, through `chord_session_poll_logprobs`. 0 (the default) computes none.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL `opts`, or `n` above
+/// `CHORD_MAX_LOGPROBS`).
+#[no_mangle]
+pub unsafe extern "C" fn chord_generate_params_set_logprobs(
+    opts: *mut chord_generate_params,
+    n: u32,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    boundary(err, || {
+        let o = unsafe { obj_mut(opts, "opts")? };
+        if n > CHORD_MAX_LOGPROBS {
+            bail!(
+                InvalidArgument,
+                "at most {CHORD_MAX_LOGPROBS} log-probabilities, got {n}"
+            );
+        }
+        o.gen.logprobs = n as usize;
+        Ok(())
+    })
+}
+
+/// Sets a callback that `chord_session_generate` calls with every generated token (also those
+/// whose text is held back), after the text callback for that token; NULL removes it. `user_data`
+/// is passed back as is. Background generation does not call it: poll the tokens instead.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL `opts`).
+#[no_mangle]
+pub unsafe extern "C" fn chord_generate_params_set_token_callback(
+    opts: *mut chord_generate_params,
+    callback: chord_token_callback,
+    user_data: *mut c_void,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    boundary(err, || {
+        let o = unsafe { obj_mut(opts, "opts")? };
+        o.on_token = callback;
+        o.on_token_data = user_data;
         Ok(())
     })
 }

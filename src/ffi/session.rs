@@ -16,7 +16,7 @@ use std::time::Duration;
 /// A session: a context (KV cache) over a model. One thread at a time may use it (a second gets
 /// `CHORD_E_BUSY`); it may move between threads. `chord_session_cancel` may be called from any
 /// thread at any time. Free with `chord_session_free`.
-pub struct chord_session(SessionHandle);
+pub struct chord_session(pub(crate) SessionHandle);
 
 /// Creates a session over `model` into `*out`; `opts` may be NULL for defaults. The session holds
 /// its own reference to the model.
@@ -198,6 +198,35 @@ pub unsafe extern "C" fn chord_session_logits(
 pub type chord_text_callback =
     Option<unsafe extern "C" fn(text: *const c_char, len: usize, user_data: *mut c_void) -> u32>;
 
+/// One generated token, as `chord_token_callback` receives it; every pointer is borrowed for the
+/// call only. Later versions may add fields at the end: read only those that `struct_size` covers.
+#[repr(C)]
+pub struct chord_token_info {
+    /// `sizeof(chord_token_info)` as this chord built it.
+    pub struct_size: u32,
+    /// The token id.
+    pub token: chord_token,
+    /// The text this token completed (whole UTF-8 characters, not NUL-terminated; may be empty,
+    /// as for the text callback).
+    pub text: *const c_char,
+    /// Length of `text` in bytes.
+    pub text_len: usize,
+    /// The token's log-probability; NaN unless `chord_generate_params_set_logprobs` asked for them.
+    pub logprob: f32,
+    /// How many alternatives follow (0 unless log-probabilities were asked for).
+    pub n_top: u32,
+    /// The most likely tokens, most likely first (`n_top` of them).
+    pub top_tokens: *const chord_token,
+    /// Their log-probabilities (`n_top` of them).
+    pub top_logprobs: *const f32,
+}
+
+/// Receives each generated token of `chord_session_generate` (see
+/// `chord_generate_params_set_token_callback`), on the calling thread. Return 1 to continue, 0 to
+/// stop (`CHORD_STOP_CALLBACK`).
+pub type chord_token_callback =
+    Option<unsafe extern "C" fn(info: *const chord_token_info, user_data: *mut c_void) -> u32>;
+
 /// Generation ended at an end-of-generation token.
 pub const CHORD_STOP_EOG: u32 = 0;
 /// Generation ended after the most tokens allowed.
@@ -232,21 +261,41 @@ pub unsafe extern "C" fn chord_session_generate(
 ) -> chord_status {
     boundary(err, || {
         let s = unsafe { obj(session, "session")? };
-        let (gen, sp) = match unsafe { params.as_ref() } {
-            Some(p) => (p.gen.clone(), p.sampler.clone()),
-            None => (GenerateParams::default(), SamplerParams::default()),
-        };
-        let mut sampler = Sampler::new(sp);
+        let p = unsafe { params.as_ref() };
+        let (gen, mut sampler) = generation(p);
+        let (on_token, token_data) = p.map_or((None, std::ptr::null_mut()), |p| {
+            (p.on_token, p.on_token_data)
+        });
         let mut on_out = |o: Output<'_>| {
-            let t = match o {
-                Output::Token { text, .. } => text,
-                Output::Tail(t) => t,
+            let (t, token) = match o {
+                Output::Token { id, text, logprobs } => (text, Some((id, logprobs))),
+                Output::Tail(t) => (t, None),
             };
-            match callback {
+            let go = match callback {
                 _ if t.is_empty() => true,
                 // SAFETY: the host promised a valid function; text is valid for the call.
                 Some(cb) => unsafe { cb(t.as_ptr() as *const c_char, t.len(), user_data) != 0 },
                 None => true,
+            };
+            match (go, on_token, token) {
+                (true, Some(cb), Some((id, lp))) => {
+                    let (ids, lps): (Vec<u32>, Vec<f32>) = lp
+                        .map(|l| l.top.iter().copied().unzip())
+                        .unwrap_or_default();
+                    let info = chord_token_info {
+                        struct_size: std::mem::size_of::<chord_token_info>() as u32,
+                        token: id,
+                        text: t.as_ptr() as *const c_char,
+                        text_len: t.len(),
+                        logprob: lp.map_or(f32::NAN, |l| l.chosen),
+                        n_top: ids.len() as u32,
+                        top_tokens: ids.as_ptr(),
+                        top_logprobs: lps.as_ptr(),
+                    };
+                    // SAFETY: the host promised a valid function; info lives for the call.
+                    unsafe { cb(&info, token_data) != 0 }
+                }
+                _ => go,
             }
         };
         let reason =
@@ -254,6 +303,17 @@ pub unsafe extern "C" fn chord_session_generate(
         unsafe { put(out_stop_reason, stop_code(reason)) };
         Ok(())
     })
+}
+
+/// The generation settings of `params` (the defaults for NULL) and a new sampler for them.
+fn generation(params: Option<&chord_generate_params>) -> (GenerateParams, Sampler) {
+    match params {
+        Some(p) => (p.gen.clone(), Sampler::new(p.sampler.clone())),
+        None => (
+            GenerateParams::default(),
+            Sampler::new(SamplerParams::default()),
+        ),
+    }
 }
 
 /// Writes the counters of `st` (each pointer may be NULL).
@@ -483,11 +543,8 @@ pub unsafe extern "C" fn chord_session_generate_start(
 ) -> chord_status {
     boundary(err, || {
         let s = unsafe { obj(session, "session")? };
-        let (gen, sp) = match unsafe { params.as_ref() } {
-            Some(p) => (p.gen.clone(), p.sampler.clone()),
-            None => (GenerateParams::default(), SamplerParams::default()),
-        };
-        s.0.start(gen, sp)
+        let (gen, sampler) = generation(unsafe { params.as_ref() });
+        s.0.start(gen, sampler)
     })
 }
 
@@ -536,7 +593,7 @@ pub unsafe extern "C" fn chord_session_poll(
         s.0.poll(timeout, |ev| {
             let (kind, text) = match ev {
                 None => (CHORD_EVENT_NONE, ""),
-                Some(Event::Token { id, text }) => {
+                Some(Event::Token { id, text, .. }) => {
                     unsafe { put(out_token, *id) };
                     (CHORD_EVENT_TOKEN, text.as_str())
                 }
@@ -552,5 +609,40 @@ pub unsafe extern "C" fn chord_session_poll(
             *out_event = kind;
             unsafe { copy_out(text.as_bytes(), buf as *mut u8, cap, out_len) }
         })
+    })
+}
+
+/// The log-probabilities of the token that `chord_session_poll` delivered last (when the
+/// generation was started with `chord_generate_params_set_logprobs`): the token's into
+/// `*out_logprob` (may be NULL), and up to `cap` alternatives, most likely first, into
+/// `top_tokens` and `top_logprobs` (both NULL when `cap` is 0); `*out_n` (may be NULL) receives
+/// how many there are. Call it from the polling thread after a `CHORD_EVENT_TOKEN`.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL session, or no token with
+/// log-probabilities delivered since the generation started), `CHORD_E_BUFFER_TOO_SMALL`
+/// (`*out_n` is set, nothing else written), `CHORD_E_BUSY` (another thread is polling).
+#[no_mangle]
+pub unsafe extern "C" fn chord_session_poll_logprobs(
+    session: *const chord_session,
+    out_logprob: *mut f32,
+    top_tokens: *mut chord_token,
+    top_logprobs: *mut f32,
+    cap: usize,
+    out_n: *mut usize,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    boundary(err, || {
+        let s = unsafe { obj(session, "session")? };
+        let Some(lp) = s.0.last_logprobs()? else {
+            bail!(
+                InvalidArgument,
+                "no token with log-probabilities was polled: start the generation with chord_generate_params_set_logprobs"
+            );
+        };
+        let (ids, lps): (Vec<u32>, Vec<f32>) = lp.top.iter().copied().unzip();
+        unsafe { copy_out(&ids, top_tokens, cap, out_n)? };
+        unsafe { copy_out(&lps, top_logprobs, cap, out_n)? };
+        unsafe { put(out_logprob, lp.chosen) };
+        Ok(())
     })
 }

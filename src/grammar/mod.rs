@@ -18,6 +18,7 @@ mod state;
 pub use state::GrammarState;
 
 use crate::error::{Error, ErrorCode, Result};
+use crate::tokenizer::Tokenizer;
 use parse::ParseError;
 pub use parse::TokenLookup;
 
@@ -140,6 +141,19 @@ impl Grammar {
         }
         g.initial = initial;
         Ok(g)
+    }
+
+    /// [`Grammar::new`] with `<text>` tokens resolved in `vocab` (text that tokenizes, special
+    /// tokens recognised, to exactly one token, as llama.cpp resolves them).
+    pub fn for_vocab(text: &str, root: &str, vocab: Option<&Tokenizer>) -> Result<Grammar> {
+        let Some(vocab) = vocab else {
+            return Grammar::new(text, root, None);
+        };
+        let lookup = |t: &str| match vocab.encode(t, false, true) {
+            Ok(ids) if ids.len() == 1 => Some(ids[0]),
+            _ => None,
+        };
+        Grammar::new(text, root, Some(&lookup))
     }
 
     /// The rules by symbol id with their names, as llama.cpp's parser lists them (for tests and

@@ -7,7 +7,7 @@
 //! every other call gets `Busy`. Dropping the handle cancels a running generation and joins the
 //! worker.
 
-use super::{GenerateParams, Output, Sampler, SamplerParams, Session, StopReason};
+use super::{GenerateParams, Logprobs, Output, Sampler, Session, StopReason};
 use crate::bail;
 use crate::error::{Error, ErrorCode, Result};
 use parking_lot::Mutex;
@@ -28,6 +28,8 @@ pub enum Event {
         id: u32,
         /// Text completed by this token.
         text: String,
+        /// The step's log-probabilities, when asked for.
+        logprobs: Option<Logprobs>,
     },
     /// Generation ended; `text` is the text held back until the end (usually empty).
     Done {
@@ -56,6 +58,8 @@ struct Msg {
 #[derive(Default)]
 struct PollState {
     rx: Option<Receiver<Msg>>,
+    /// The log-probabilities of the token event delivered last.
+    last_logprobs: Option<Logprobs>,
     pending: Option<Msg>,
     worker: Option<JoinHandle<()>>,
 }
@@ -128,11 +132,11 @@ impl SessionHandle {
     }
 
     /// Starts generating on a worker thread and returns at once; [`SessionHandle::poll`] delivers
-    /// the events. The sampler is seeded from `sampler` as in a foreground generate.
+    /// the events, sampled by `sampler` as in a foreground generate.
     /// `InvalidArgument` when there are no logits to generate from; `Busy` when another call or
     /// generation holds the session, or the previous background generation's end has not been
     /// polled yet.
-    pub fn start(&self, gen: GenerateParams, sampler: SamplerParams) -> Result<()> {
+    pub fn start(&self, gen: GenerateParams, sampler: Sampler) -> Result<()> {
         let Some(mut poll) = self.poll.try_lock() else {
             bail!(Busy, "another thread is polling this session");
         };
@@ -177,6 +181,7 @@ impl SessionHandle {
             Ok(worker) => {
                 poll.rx = Some(rx);
                 poll.worker = Some(worker);
+                poll.last_logprobs = None;
                 // Set while the session is still locked, so a cancel from now on aims at `epoch`.
                 self.detached.store(true, Ordering::Release);
                 Ok(())
@@ -221,6 +226,9 @@ impl SessionHandle {
         let msg = st.pending.as_ref().expect("set above");
         let out = deliver(Some(&msg.event))?;
         let msg = st.pending.take().expect("set above");
+        if let Event::Token { logprobs, .. } = &msg.event {
+            st.last_logprobs = logprobs.clone();
+        }
         if msg.event.is_final() {
             st.rx = None;
             if let Some(w) = st.worker.take() {
@@ -229,6 +237,16 @@ impl SessionHandle {
             self.finish(msg.back);
         }
         Ok(out)
+    }
+
+    /// The log-probabilities of the token that [`SessionHandle::poll`] delivered last (`None`
+    /// when it had none, or none was delivered since the generation started). `Busy` when another
+    /// thread is polling.
+    pub fn last_logprobs(&self) -> Result<Option<Logprobs>> {
+        let Some(st) = self.poll.try_lock() else {
+            bail!(Busy, "another thread is polling this session");
+        };
+        Ok(st.last_logprobs.clone())
     }
 
     /// Ends a background generation: the session comes back (or, if it was lost, the handle is
@@ -254,19 +272,19 @@ impl SessionHandle {
 fn run(
     mut s: Box<Session>,
     gen: GenerateParams,
-    sp: SamplerParams,
+    mut sampler: Sampler,
     tx: &Sender<Msg>,
     cancel: impl Fn() -> bool + Sync,
 ) {
     let mut tail = String::new();
     let result = catch_unwind(AssertUnwindSafe(|| {
-        let mut sampler = Sampler::new(sp);
         let mut on_out = |o: Output<'_>| match o {
-            Output::Token { id, text } => tx
+            Output::Token { id, text, logprobs } => tx
                 .send(Msg {
                     event: Event::Token {
                         id,
                         text: text.to_string(),
+                        logprobs: logprobs.cloned(),
                     },
                     back: None,
                 })

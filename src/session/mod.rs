@@ -13,7 +13,7 @@ mod stop;
 
 pub use crate::backend::KvType;
 pub use handle::{Event, SessionHandle};
-pub use sampler::{Sampler, SamplerParams};
+pub use sampler::{logprobs, Logprobs, NoVocab, Sampler, SamplerParams, TokenBytes};
 
 use crate::bail;
 use crate::error::Result;
@@ -47,6 +47,9 @@ pub struct GenerateParams {
     pub stop: Vec<String>,
     /// Emit the text of control tokens (e.g. `<|im_end|>`) instead of nothing.
     pub render_special: bool,
+    /// With N > 0, each token comes with its log-probability and the N most likely tokens'
+    /// ([`Logprobs`]); 0 computes none.
+    pub logprobs: usize,
 }
 
 impl Default for GenerateParams {
@@ -55,6 +58,7 @@ impl Default for GenerateParams {
             max_tokens: 128,
             stop: Vec::new(),
             render_special: false,
+            logprobs: 0,
         }
     }
 }
@@ -75,7 +79,7 @@ pub enum StopReason {
 }
 
 /// What the generation loop hands to its consumer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Output<'a> {
     /// A generated token and the text that became complete with it: whole UTF-8 characters,
     /// without any stop string; empty while text is held back (a split character, or the possible
@@ -85,6 +89,8 @@ pub enum Output<'a> {
         id: u32,
         /// Text completed by this token (may be empty).
         text: &'a str,
+        /// The step's log-probabilities, when [`GenerateParams::logprobs`] asks for them.
+        logprobs: Option<&'a Logprobs>,
     },
     /// At the end of generation (not after a stop string, a consumer stop or an error): text
     /// held back until then. Never empty.
@@ -362,13 +368,16 @@ impl Session {
                 bail!(Cancelled, "generation cancelled");
             }
             let last = &self.logits[self.logits.len() - n_vocab..];
-            let tok = sampler.sample(last, &self.tokens);
-            if self.model.tokenizer().is_eog(tok) {
+            let vocab = self.model.tokenizer();
+            let tok = sampler.sample(last, &self.tokens, vocab)?;
+            if vocab.is_eog(tok) {
                 break StopReason::EndOfGeneration;
             }
             if self.tokens.len() >= self.n_ctx {
                 break StopReason::ContextFull;
             }
+            sampler.accept(tok, vocab)?;
+            let lp = (params.logprobs > 0).then(|| logprobs(last, tok, params.logprobs));
             let engine = &mut self.engine;
             self.logits = self
                 .model
@@ -384,6 +393,7 @@ impl Session {
             if !on_out(Output::Token {
                 id: tok,
                 text: &emit,
+                logprobs: lp.as_ref(),
             }) {
                 break StopReason::Callback;
             }

@@ -1,13 +1,23 @@
-//! Token sampling: penalties, top-k, top-p, min-p and temperature, in llama.cpp's default order,
-//! seeded and reproducible. Temperature 0 (or below) is greedy.
+//! Token sampling: logit bias, grammar, penalties, top-k, top-p, min-p and temperature, in
+//! llama.cpp's order, seeded and reproducible. Temperature 0 (or below) is greedy. Also the
+//! log-probabilities of a step ([`logprobs`]).
+//!
+//! A [`Sampler`] is the whole chain with its state (random generator, grammar position): the
+//! generation loop uses one, and a host that runs its own loop owns one (`chord_sampler_*`),
+//! calling [`Sampler::sample`] and [`Sampler::accept`] itself.
 
+use crate::bail;
+use crate::error::Result;
+use crate::grammar::{Grammar, GrammarState};
+use crate::tokenizer::Tokenizer;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
 
 /// Sampling settings. The defaults are llama.cpp's (`common_params_sampling`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct SamplerParams {
     /// Softmax temperature; `<= 0` selects the most likely token (greedy).
     pub temperature: f32,
@@ -27,6 +37,12 @@ pub struct SamplerParams {
     pub penalty_last_n: usize,
     /// Seed of the random generator.
     pub seed: u64,
+    /// Added to these tokens' logits before anything else (`-inf` bans a token), as llama.cpp's
+    /// logit-bias sampler; a token listed twice gets both.
+    pub logit_bias: Vec<(u32, f32)>,
+    /// Only tokens that continue this grammar are sampled; end-of-generation tokens only where it
+    /// is complete.
+    pub grammar: Option<Arc<Grammar>>,
 }
 
 impl Default for SamplerParams {
@@ -41,15 +57,19 @@ impl Default for SamplerParams {
             presence_penalty: 0.0,
             penalty_last_n: 64,
             seed: 0,
+            logit_bias: Vec::new(),
+            grammar: None,
         }
     }
 }
 
-/// A sampler: settings plus the random generator's state.
+/// A sampler: settings plus the random generator's state and, with a grammar, where the text
+/// stands in it.
 #[derive(Debug)]
 pub struct Sampler {
     params: SamplerParams,
     rng: StdRng,
+    grammar: Option<GrammarState>,
     /// The candidates, kept between tokens so that no vocabulary-sized buffer is allocated per
     /// token (only filled with every token when top-k keeps them all).
     cand: Vec<(u32, f32)>,
@@ -81,13 +101,79 @@ impl Ord for Kept {
     }
 }
 
+/// The `k` best candidates of `pen` over `logits` (unordered), through a heap of `k`.
+fn top_candidates(pen: &Penalized, logits: &[f32], k: usize, cand: &mut Vec<(u32, f32)>) {
+    let mut heap: BinaryHeap<Kept> = BinaryHeap::with_capacity(k + 1);
+    // The worst kept logit once the heap is full: a logit below it is out without the full
+    // comparison (`<` is false for NaN and for equal values, which take the full one).
+    let mut floor = f32::NEG_INFINITY;
+    pen.for_each(logits, |c| {
+        if c.1 < floor {
+            return;
+        }
+        if heap.len() < k {
+            heap.push(Kept(c));
+        } else if let Some(mut worst) = heap.peek_mut() {
+            if by_logit(&c, &worst.0) == Ordering::Less {
+                *worst = Kept(c);
+            }
+        }
+        if heap.len() == k {
+            floor = heap.peek().map_or(floor, |w| w.0 .1);
+        }
+    });
+    cand.extend(heap.into_iter().map(|k| k.0));
+}
+
+/// What a grammar needs to know of the vocabulary: each token's bytes and whether it ends
+/// generation.
+pub trait TokenBytes {
+    /// Whether the token ends generation.
+    fn is_eog(&self, tok: u32) -> bool;
+    /// The token's bytes, control tokens rendered as their text.
+    fn piece(&self, tok: u32) -> &[u8];
+}
+
+impl TokenBytes for Tokenizer {
+    fn is_eog(&self, tok: u32) -> bool {
+        Tokenizer::is_eog(self, tok)
+    }
+    fn piece(&self, tok: u32) -> &[u8] {
+        self.rendered_piece(tok)
+    }
+}
+
+/// A vocabulary of no tokens, for a sampler without a grammar (which never reads it).
+#[derive(Debug, Clone, Copy)]
+pub struct NoVocab;
+
+impl TokenBytes for NoVocab {
+    fn is_eog(&self, _: u32) -> bool {
+        false
+    }
+    fn piece(&self, _: u32) -> &[u8] {
+        &[]
+    }
+}
+
+/// Whether `tok` may come next under the grammar state `g`.
+fn allowed(g: &mut GrammarState, vocab: &dyn TokenBytes, tok: u32) -> bool {
+    if vocab.is_eog(tok) {
+        g.can_end()
+    } else {
+        g.allows(tok, vocab.piece(tok))
+    }
+}
+
 impl Sampler {
-    /// Creates a sampler seeded with `params.seed`.
+    /// Creates a sampler seeded with `params.seed`, at the start of its grammar.
     pub fn new(params: SamplerParams) -> Self {
         let rng = StdRng::seed_from_u64(params.seed);
+        let grammar = params.grammar.clone().map(GrammarState::new);
         Sampler {
             params,
             rng,
+            grammar,
             cand: Vec::new(),
         }
     }
@@ -97,45 +183,101 @@ impl Sampler {
         &self.params
     }
 
-    /// Picks the next token from `logits`, given the tokens so far (for the penalties).
+    /// Back to the state of [`Sampler::new`]: the generator reseeded, the grammar at its start.
+    pub fn reset(&mut self) {
+        self.rng = StdRng::seed_from_u64(self.params.seed);
+        self.grammar = self.params.grammar.clone().map(GrammarState::new);
+    }
+
+    /// Whether the grammar (if any) is complete: nothing but an end-of-generation token can come.
+    pub fn grammar_done(&self) -> bool {
+        self.grammar.as_ref().is_some_and(|g| g.is_done())
+    }
+
+    /// Picks the next token from `logits`, given the tokens so far (for the penalties); `vocab`
+    /// gives the tokens' text for the grammar. Does not advance the grammar: call
+    /// [`Sampler::accept`] with the token that is kept.
     ///
-    /// The logits are read in place: the penalties change a few of them (kept aside, see
+    /// The logits are read in place: the bias and penalties change a few of them (kept aside, see
     /// [`Penalized`]), top-k keeps its `k` best in a heap as it scans, and only top-k 0 (keep
-    /// every token) fills a vocabulary-sized list, reused from token to token.
-    pub fn sample(&mut self, logits: &[f32], history: &[u32]) -> u32 {
+    /// every token) fills a vocabulary-sized list, reused from token to token. Under a grammar the
+    /// best candidates are checked first, in order, and the whole vocabulary only when too few of
+    /// them are allowed.
+    ///
+    /// Errors: `InvalidToken` for a biased token outside the vocabulary, `Grammar` when no token
+    /// continues the grammar.
+    pub fn sample(
+        &mut self,
+        logits: &[f32],
+        history: &[u32],
+        vocab: &dyn TokenBytes,
+    ) -> Result<u32> {
         let p = &self.params;
-        let pen = Penalized::new(logits, history, p);
-        if p.temperature <= 0.0 {
-            return pen.argmax(logits);
+        if let Some(&(t, _)) = p.logit_bias.iter().find(|b| b.0 as usize >= logits.len()) {
+            bail!(
+                InvalidToken,
+                "logit bias for token {t}, outside the vocabulary ({} tokens)",
+                logits.len()
+            );
         }
+        let pen = Penalized::new(logits, history, p);
         let cand = &mut self.cand;
         cand.clear();
-        if p.top_k > 0 && p.top_k < logits.len() {
-            let mut heap: BinaryHeap<Kept> = BinaryHeap::with_capacity(p.top_k + 1);
-            // The worst kept logit once the heap is full: a logit below it is out without the full
-            // comparison (`<` is false for NaN and for equal values, which take the full one).
-            let mut floor = f32::NEG_INFINITY;
-            pen.for_each(logits, |c| {
-                if c.1 < floor {
-                    return;
+        let n = logits.len();
+        let k = if p.temperature <= 0.0 {
+            1
+        } else if p.top_k == 0 {
+            n
+        } else {
+            p.top_k.min(n)
+        };
+        match self.grammar.as_mut() {
+            None if p.temperature <= 0.0 => return Ok(pen.argmax(logits)),
+            None if k < n => top_candidates(&pen, logits, k, cand),
+            None => pen.for_each(logits, |c| cand.push(c)),
+            Some(g) => {
+                // The best few first: when `k` of them are allowed, they are the `k` best allowed
+                // tokens (any other allowed token ranks below all of them).
+                let mut found = false;
+                if k < n {
+                    let m = (4 * k).max(64).min(n);
+                    top_candidates(&pen, logits, m, cand);
+                    cand.sort_unstable_by(by_logit);
+                    let mut kept = 0;
+                    for i in 0..cand.len() {
+                        if kept < k && allowed(g, vocab, cand[i].0) {
+                            cand[kept] = cand[i];
+                            kept += 1;
+                        }
+                    }
+                    cand.truncate(kept);
+                    found = kept == k || m == n;
                 }
-                if heap.len() < p.top_k {
-                    heap.push(Kept(c));
-                } else if let Some(mut worst) = heap.peek_mut() {
-                    if by_logit(&c, &worst.0) == Ordering::Less {
-                        *worst = Kept(c);
+                if !found {
+                    cand.clear();
+                    pen.for_each(logits, |c| {
+                        if allowed(g, vocab, c.0) {
+                            cand.push(c);
+                        }
+                    });
+                    if k < cand.len() {
+                        cand.select_nth_unstable_by(k, by_logit);
+                        cand.truncate(k);
                     }
                 }
-                if heap.len() == p.top_k {
-                    floor = heap.peek().map_or(floor, |w| w.0 .1);
+                if cand.is_empty() {
+                    bail!(
+                        Grammar,
+                        "no token of the vocabulary continues the grammar here"
+                    );
                 }
-            });
-            cand.extend(heap.into_iter().map(|k| k.0));
-        } else {
-            pen.for_each(logits, |c| cand.push(c));
+            }
         }
         // Sorted by descending logit (ties by lower id), as each filter below expects.
         cand.sort_unstable_by(by_logit);
+        if p.temperature <= 0.0 {
+            return Ok(cand[0].0);
+        }
         if p.top_p < 1.0 {
             let probs = softmax(cand, 1.0);
             let mut cum = 0.0;
@@ -161,10 +303,63 @@ impl Sampler {
         for (c, pr) in cand.iter().zip(&probs) {
             cum += pr;
             if r < cum {
-                return c.0;
+                return Ok(c.0);
             }
         }
-        cand[cand.len() - 1].0
+        Ok(cand[cand.len() - 1].0)
+    }
+
+    /// Records that `tok` was kept: advances the grammar past it (an end-of-generation token only
+    /// where the grammar is complete). A `Grammar` error for a token the grammar does not allow,
+    /// with the state unchanged.
+    pub fn accept(&mut self, tok: u32, vocab: &dyn TokenBytes) -> Result<()> {
+        let Some(g) = self.grammar.as_mut() else {
+            return Ok(());
+        };
+        if vocab.is_eog(tok) {
+            if !g.can_end() {
+                bail!(
+                    Grammar,
+                    "end-of-generation token {tok} before the grammar is complete"
+                );
+            }
+            return Ok(());
+        }
+        g.accept(tok, vocab.piece(tok))
+    }
+}
+
+/// The log-probabilities of one step: the chosen token's and the `n` most likely tokens', from
+/// the model's logits (before bias, penalties, grammar and temperature), as llama.cpp reports
+/// `n_probs`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Logprobs {
+    /// The chosen token's log-probability.
+    pub chosen: f32,
+    /// The most likely tokens with their log-probabilities, most likely first (ties by lower id).
+    pub top: Vec<(u32, f32)>,
+}
+
+/// [`Logprobs`] of `chosen` and the `n` most likely tokens: log-softmax over every logit, summed
+/// in f64.
+pub fn logprobs(logits: &[f32], chosen: u32, n: usize) -> Logprobs {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f64 = logits.iter().map(|&l| ((l - max) as f64).exp()).sum();
+    let log_z = max as f64 + sum.ln();
+    let lp = |l: f32| (l as f64 - log_z) as f32;
+    let mut top = Vec::new();
+    if n > 0 {
+        top_candidates(&Penalized::default(), logits, n.min(logits.len()), &mut top);
+        top.sort_unstable_by(by_logit);
+        for c in &mut top {
+            c.1 = lp(c.1);
+        }
+    }
+    Logprobs {
+        chosen: logits
+            .get(chosen as usize)
+            .map_or(f32::NEG_INFINITY, |&l| lp(l)),
+        top,
     }
 }
 
@@ -186,31 +381,37 @@ fn softmax(cand: &[(u32, f32)], temp: f32) -> Vec<f32> {
 struct Penalized(Vec<(u32, f32)>);
 
 impl Penalized {
-    /// The penalized logits of the tokens in the last `penalty_last_n` of `history`.
+    /// The logits of the biased tokens, and the penalized logits of the tokens in the last
+    /// `penalty_last_n` of `history` (after their bias, as llama.cpp's chain applies them).
     fn new(logits: &[f32], history: &[u32], p: &SamplerParams) -> Self {
+        let mut biased: HashMap<u32, f32> = HashMap::new();
+        for &(tok, b) in &p.logit_bias {
+            if let Some(&l) = logits.get(tok as usize) {
+                *biased.entry(tok).or_insert(l) += b;
+            }
+        }
         let off =
             p.repeat_penalty == 1.0 && p.frequency_penalty == 0.0 && p.presence_penalty == 0.0;
-        if off || p.penalty_last_n == 0 {
-            return Penalized::default();
-        }
-        let recent = &history[history.len().saturating_sub(p.penalty_last_n)..];
-        let mut counts: HashMap<u32, u32> = HashMap::new();
-        for &t in recent {
-            *counts.entry(t).or_default() += 1;
-        }
-        let mut out: Vec<(u32, f32)> = counts
-            .into_iter()
-            .filter_map(|(tok, n)| {
-                let mut l = *logits.get(tok as usize)?;
-                if l <= 0.0 {
-                    l *= p.repeat_penalty;
+        if !off && p.penalty_last_n > 0 {
+            let recent = &history[history.len().saturating_sub(p.penalty_last_n)..];
+            let mut counts: HashMap<u32, u32> = HashMap::new();
+            for &t in recent {
+                *counts.entry(t).or_default() += 1;
+            }
+            for (tok, n) in counts {
+                let Some(&raw) = logits.get(tok as usize) else {
+                    continue;
+                };
+                let l = biased.entry(tok).or_insert(raw);
+                if *l <= 0.0 {
+                    *l *= p.repeat_penalty;
                 } else {
-                    l /= p.repeat_penalty;
+                    *l /= p.repeat_penalty;
                 }
-                l -= n as f32 * p.frequency_penalty + p.presence_penalty;
-                Some((tok, l))
-            })
-            .collect();
+                *l -= n as f32 * p.frequency_penalty + p.presence_penalty;
+            }
+        }
+        let mut out: Vec<(u32, f32)> = biased.into_iter().collect();
         out.sort_unstable_by_key(|c| c.0);
         Penalized(out)
     }
@@ -296,6 +497,23 @@ impl Penalized {
     }
 }
 
+/// A vocabulary of byte strings, for tests.
+#[cfg(test)]
+pub(crate) struct TestVocab(pub Vec<Vec<u8>>, pub Option<u32>);
+
+#[cfg(test)]
+impl TokenBytes for TestVocab {
+    fn is_eog(&self, tok: u32) -> bool {
+        self.1 == Some(tok)
+    }
+    fn piece(&self, tok: u32) -> &[u8] {
+        self.0.get(tok as usize).map_or(&[], |p| p)
+    }
+}
+
+#[cfg(test)]
+const NONE: NoVocab = NoVocab;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,7 +524,7 @@ mod tests {
             temperature: 0.0,
             ..Default::default()
         });
-        assert_eq!(s.sample(&[0.1, 3.0, 2.9, -1.0], &[]), 1);
+        assert_eq!(s.sample(&[0.1, 3.0, 2.9, -1.0], &[], &NONE).unwrap(), 1);
     }
 
     #[test]
@@ -322,7 +540,9 @@ mod tests {
         };
         let run = |p: &SamplerParams| {
             let mut s = Sampler::new(p.clone());
-            (0..50).map(|_| s.sample(&logits, &[])).collect::<Vec<_>>()
+            (0..50)
+                .map(|_| s.sample(&logits, &[], &NONE).unwrap())
+                .collect::<Vec<_>>()
         };
         assert_eq!(run(&params), run(&params));
         assert_ne!(
@@ -340,13 +560,13 @@ mod tests {
             top_k: 1,
             ..Default::default()
         });
-        assert_eq!(s.sample(&[1.0, 2.0, 1.9], &[]), 1);
+        assert_eq!(s.sample(&[1.0, 2.0, 1.9], &[], &NONE).unwrap(), 1);
         let mut s = Sampler::new(SamplerParams {
             temperature: 0.0,
             repeat_penalty: 2.0,
             ..Default::default()
         });
-        assert_eq!(s.sample(&[1.0, 2.0, 1.9], &[1]), 2);
+        assert_eq!(s.sample(&[1.0, 2.0, 1.9], &[1], &NONE).unwrap(), 2);
     }
 
     #[test]
@@ -359,7 +579,7 @@ mod tests {
                 seed,
                 ..Default::default()
             });
-            assert_eq!(s.sample(&logits, &[]), 0);
+            assert_eq!(s.sample(&logits, &[], &NONE).unwrap(), 0);
             let mut s = Sampler::new(SamplerParams {
                 temperature: 1.0,
                 top_k: 0,
@@ -368,7 +588,7 @@ mod tests {
                 seed,
                 ..Default::default()
             });
-            assert_eq!(s.sample(&logits, &[]), 0);
+            assert_eq!(s.sample(&logits, &[], &NONE).unwrap(), 0);
         }
     }
 }
@@ -381,21 +601,35 @@ mod same_as_copying {
 
     /// Penalties on a copy of the logits, then every candidate sorted and filtered.
     fn reference(p: &SamplerParams, rng: &mut StdRng, logits: &[f32], history: &[u32]) -> u32 {
+        reference_where(p, rng, logits, history, &|_| true)
+    }
+
+    /// [`reference`] over the tokens that `allowed` keeps (a grammar's mask, applied first).
+    fn reference_where(
+        p: &SamplerParams,
+        rng: &mut StdRng,
+        logits: &[f32],
+        history: &[u32],
+        allowed: &dyn Fn(u32) -> bool,
+    ) -> u32 {
         let mut logits = logits.to_vec();
         let pen = Penalized::new(&logits, history, p);
         for &(t, l) in &pen.0 {
             logits[t as usize] = l;
         }
+        let mut cand: Vec<(u32, f32)> = (0..logits.len() as u32)
+            .zip(logits.iter().copied())
+            .filter(|c| allowed(c.0))
+            .collect();
         if p.temperature <= 0.0 {
-            let mut best = 0;
-            for (i, &l) in logits.iter().enumerate() {
-                if l > logits[best] {
-                    best = i;
+            let mut best = cand[0];
+            for &c in &cand {
+                if c.1 > best.1 {
+                    best = c;
                 }
             }
-            return best as u32;
+            return best.0;
         }
-        let mut cand: Vec<(u32, f32)> = (0..logits.len() as u32).zip(logits).collect();
         cand.sort_by(by_logit);
         if p.top_k > 0 {
             cand.truncate(p.top_k);
@@ -451,7 +685,7 @@ mod same_as_copying {
                     p.repeat_penalty = penalty;
                     let mut rng = StdRng::seed_from_u64(0);
                     assert_eq!(
-                        Sampler::new(p.clone()).sample(l, history),
+                        Sampler::new(p.clone()).sample(l, history, &NONE).unwrap(),
                         reference(&p, &mut rng, l, history),
                         "{l:?} penalty {penalty}"
                     );
@@ -500,11 +734,106 @@ mod same_as_copying {
                     for step in 0..20 {
                         let h = &history[..step * 3];
                         assert_eq!(
-                            s.sample(&logits, h),
+                            s.sample(&logits, h, &NONE).unwrap(),
                             reference(&p, &mut rng, &logits, h),
                             "n={n} {p:?} step {step}"
                         );
                     }
+                }
+            }
+        }
+    }
+
+    /// Under a grammar, with bias and penalties: the same tokens as masking every disallowed
+    /// token first and sampling the rest as without a grammar, whether the best few candidates
+    /// hold enough allowed tokens or the whole vocabulary has to be checked.
+    #[test]
+    fn grammar_tokens_equal_masking_first() {
+        let mut seed = 0x51f1_5eed_1234_5678u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        // Digits, letters, punctuation, multi-byte characters and pieces of them.
+        let mut pieces: Vec<Vec<u8>> = Vec::new();
+        for c in "0123456789abcxyz.,-+ \"".chars() {
+            pieces.push(c.to_string().into_bytes());
+        }
+        for w in [
+            "12", "3.", ".5", "ab", "a1", "9x", "-1", "é", "€", " 1", "00", "7.25",
+        ] {
+            pieces.push(w.as_bytes().to_vec());
+        }
+        pieces.extend([vec![0xC3], vec![0xA9], vec![0xE2, 0x82], vec![0xAC]]);
+        let eog = pieces.len() as u32;
+        pieces.push(b"</s>".to_vec());
+        for _ in 0..300 {
+            pieces.push(b"zz".to_vec());
+        }
+        let vocab = TestVocab(pieces, Some(eog));
+        let g = Arc::new(
+            Grammar::new(
+                "root ::= \"-\"? [0-9]+ (\".\" [0-9]{1,3})? (\" \" [a-z]+)?",
+                "root",
+                None,
+            )
+            .unwrap(),
+        );
+        let n = vocab.0.len();
+        for (top_k, top_p, min_p, temperature) in [
+            (40, 0.95, 0.05, 0.8),
+            (0, 1.0, 0.0, 1.0),
+            (1, 1.0, 0.0, 1.0),
+            (3, 0.5, 0.0, 2.0),
+            (5, 1.0, 0.0, 1.5),
+            (40, 0.95, 0.05, 0.0),
+        ] {
+            for case in 0..8 {
+                let p = SamplerParams {
+                    temperature,
+                    top_k,
+                    top_p,
+                    min_p,
+                    repeat_penalty: if case % 2 == 0 { 1.0 } else { 1.3 },
+                    logit_bias: vec![(3, 2.0), (eog, -1.0), (0, f32::NEG_INFINITY)],
+                    seed: next(),
+                    grammar: Some(g.clone()),
+                    ..Default::default()
+                };
+                let mut s = Sampler::new(p.clone());
+                let mut rng = StdRng::seed_from_u64(p.seed);
+                let mut mirror = GrammarState::new(g.clone());
+                let mut history = Vec::new();
+                for step in 0..12 {
+                    // Logits that favour the "zz" tokens, which the grammar never allows.
+                    let logits: Vec<f32> = (0..n)
+                        .map(|t| {
+                            (next() % 64) as f32 * 0.25 - 8.0
+                                + if t > eog as usize { 6.0 } else { 0.0 }
+                        })
+                        .collect();
+                    let want = {
+                        let m = std::cell::RefCell::new(mirror.clone());
+                        let allowed = |t: u32| {
+                            let mut m = m.borrow_mut();
+                            if t == eog {
+                                m.can_end()
+                            } else {
+                                m.allows(t, vocab.piece(t))
+                            }
+                        };
+                        reference_where(&p, &mut rng, &logits, &history, &allowed)
+                    };
+                    let got = s.sample(&logits, &history, &vocab).unwrap();
+                    assert_eq!(got, want, "{p:?} step {step}");
+                    if got == eog {
+                        break;
+                    }
+                    s.accept(got, &vocab).unwrap();
+                    mirror.accept(got, vocab.piece(got)).unwrap();
+                    history.push(got);
                 }
             }
         }

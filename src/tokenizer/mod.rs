@@ -35,6 +35,9 @@ use vocab::{attr, Vocab};
 pub struct Tokenizer {
     vocab: Vocab,
     pre: Option<PreTokenizer>,
+    /// Every token's piece with control tokens rendered, made at the first
+    /// [`Tokenizer::rendered_piece`] (grammars check each candidate token's bytes).
+    rendered: std::sync::OnceLock<Vec<Box<[u8]>>>,
 }
 
 impl std::fmt::Debug for Tokenizer {
@@ -58,7 +61,11 @@ impl Tokenizer {
             .as_ref()
             .map(|cfg| PreTokenizer::new(cfg.exprs))
             .transpose()?;
-        Ok(Tokenizer { vocab, pre })
+        Ok(Tokenizer {
+            vocab,
+            pre,
+            rendered: std::sync::OnceLock::new(),
+        })
     }
 
     /// Text to token ids, as llama.cpp's `llama_tokenize`: `add_special` adds BOS/EOS as the
@@ -143,6 +150,17 @@ impl Tokenizer {
         let mut out = Vec::new();
         self.append_piece(id, special, false, &mut out);
         out
+    }
+
+    /// [`Tokenizer::token_to_piece`] with `special`, from a table made once (about the size of the
+    /// vocabulary's text); empty outside the vocabulary.
+    pub fn rendered_piece(&self, id: u32) -> &[u8] {
+        let table = self.rendered.get_or_init(|| {
+            (0..self.n_vocab() as u32)
+                .map(|t| self.token_to_piece(t, true).into_boxed_slice())
+                .collect()
+        });
+        table.get(id as usize).map_or(&[], |p| p)
     }
 
     /// Appends a token's piece; `lstrip` drops one leading space.
