@@ -3,12 +3,18 @@
  *
  *   chord generate -m MODEL -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]
  *                  [--seed S] [--threads N] [--ctx N] [--chat [--system TEXT]] [--stats]
- *                  [--grammar FILE] [--logit-bias ID=BIAS]... [--logprobs N]
+ *                  [--grammar FILE | --json-schema FILE|JSON | --json] [--lenient]
+ *                  [--logit-bias ID=BIAS]... [--logprobs N]
  *     --grammar: only text that the GBNF grammar in FILE allows is generated.
+ *     --json-schema: only JSON that the schema (a file, or inline text starting with '{') allows;
+ *     --json: any JSON value; --lenient: convert the schema as llama.cpp does, ignoring what the
+ *     grammar cannot express (default: refuse it).
  *     --logit-bias: adds BIAS to token ID's logit (-inf bans it); repeatable.
  *     --logprobs: prints each token's log-probability and the N most likely tokens' to stderr.
  *     --chat: PROMPT is a user message; the model's chat template turns it (after the optional
  *     system message) into the prompt, ending with the opening of the assistant's turn.
+ *   chord grammar  --json-schema FILE|JSON [--lenient]
+ *     prints the GBNF grammar that the JSON Schema converts to (no model needed).
  *   chord tokenize -m MODEL -p TEXT [--no-bos]
  *   chord logits   -m MODEL --tokens "ID ID ..." [--top K] [--out FILE] [--threads N]
  *   chord inspect  -m MODEL [--meta]
@@ -33,12 +39,12 @@
 #include <time.h>
 
 typedef struct {
-    const char *cmd, *model, *prompt, *tokens, *out, *system, *grammar;
+    const char *cmd, *model, *prompt, *tokens, *out, *system, *grammar, *schema;
     long n, threads, ctx, top, reps, top_k, depth, logprobs;
     int n_bias;
     uint32_t bias_ids[64];
     float bias[64];
-    int have_n, no_bos, json, no_mmap, verbose, meta, chat, stats;
+    int have_n, no_bos, json, no_mmap, verbose, meta, chat, stats, any_json, lenient;
     double temp, top_p, min_p;
     unsigned long long seed, budget;
     uint32_t backend;
@@ -106,7 +112,9 @@ static void help(void) {
     fputs("usage:\n"
           "  chord generate -m MODEL -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
           "                 [--seed S] [--threads N] [--ctx N] [--chat [--system TEXT]] [--stats]\n"
-          "                 [--grammar FILE] [--logit-bias ID=BIAS]... [--logprobs N]\n"
+          "                 [--grammar FILE | --json-schema FILE|JSON | --json] [--lenient]\n"
+          "                 [--logit-bias ID=BIAS]... [--logprobs N]\n"
+          "  chord grammar  --json-schema FILE|JSON [--lenient]\n"
           "  chord tokenize -m MODEL -p TEXT [--no-bos]\n"
           "  chord logits   -m MODEL --tokens \"ID ID ...\" [--top K] [--out FILE] [--threads N]\n"
           "  chord inspect  -m MODEL [--meta]\n"
@@ -155,11 +163,13 @@ static args_t parse_args(int argc, char **argv) {
         else if (!strcmp(f, "-v")) a.verbose = 1;
         else if (!strcmp(f, "-vv")) a.verbose = 2;
         else if (!strcmp(f, "--meta")) a.meta = 1;
-        else if (!strcmp(f, "--json")) a.json = 1;
+        else if (!strcmp(f, "--json")) { if (!strcmp(a.cmd, "generate")) a.any_json = 1; else a.json = 1; }
         else if (!strcmp(f, "--chat")) a.chat = 1;
         else if (!strcmp(f, "--stats")) a.stats = 1;
         else if (!strcmp(f, "--system")) { NEEDV(); a.system = v; }
         else if (!strcmp(f, "--grammar")) { NEEDV(); a.grammar = v; }
+        else if (!strcmp(f, "--json-schema")) { NEEDV(); a.schema = v; }
+        else if (!strcmp(f, "--lenient")) a.lenient = 1;
         else if (!strcmp(f, "--logprobs")) { NEEDV(); a.logprobs = parse_long(v, f); }
         else if (!strcmp(f, "--logit-bias")) {
             NEEDV();
@@ -340,6 +350,18 @@ static char *read_file(const char *path, size_t *len) {
     return buf;
 }
 
+/* The JSON Schema of --json-schema (inline when it starts with '{', else a file), malloc'd. */
+static char *schema_text(const char *arg, size_t *len) {
+    if (arg[0] == '{') {
+        *len = strlen(arg);
+        char *s = malloc(*len + 1);
+        if (!s) die("reading the schema", CHORD_E_INTERNAL, NULL);
+        memcpy(s, arg, *len + 1);
+        return s;
+    }
+    return read_file(arg, len);
+}
+
 /* --logprobs: one line per token on stderr. */
 static uint32_t print_logprobs(const chord_token_info *t, void *ud) {
     (void)ud;
@@ -370,13 +392,24 @@ static int cmd_generate(const args_t *a) {
         if (st == CHORD_OK) st = chord_generate_params_set_token_callback(gp, print_logprobs, NULL, &err);
     }
     if (st != CHORD_OK) die("generation settings", st, err);
-    if (a->grammar) {
-        size_t len = 0;
-        char *text = read_file(a->grammar, &len);
+    if (!!a->grammar + !!a->schema + a->any_json > 1) usage_error("give one of", "--grammar, --json-schema, --json");
+    if (a->grammar || a->schema || a->any_json) {
         chord_grammar *g = NULL;
-        st = chord_grammar_new(model, text, len, NULL, 0, &g, &err);
-        free(text);
-        if (st != CHORD_OK) die(a->grammar, st, err);
+        uint32_t flags = a->lenient ? CHORD_SCHEMA_LENIENT : 0;
+        if (a->any_json) {
+            st = chord_grammar_from_json_schema(NULL, 0, flags, &g, &err);
+        } else if (a->schema) {
+            size_t len = 0;
+            char *text = schema_text(a->schema, &len);
+            st = chord_grammar_from_json_schema(text, len, flags, &g, &err);
+            free(text);
+        } else {
+            size_t len = 0;
+            char *text = read_file(a->grammar, &len);
+            st = chord_grammar_new(model, text, len, NULL, 0, &g, &err);
+            free(text);
+        }
+        if (st != CHORD_OK) die(a->grammar ? a->grammar : "the JSON Schema", st, err);
         st = chord_generate_params_set_grammar(gp, g, &err);
         chord_grammar_free(g);
         if (st != CHORD_OK) die("generation settings", st, err);
@@ -415,6 +448,26 @@ static int cmd_generate(const args_t *a) {
     chord_generate_params_free(gp);
     chord_session_free(s);
     chord_model_free(model);
+    return 0;
+}
+
+static int cmd_grammar(const args_t *a) {
+    if (!a->schema) usage_error("missing --json-schema", NULL);
+    size_t len = 0, n = 0;
+    char *schema = schema_text(a->schema, &len);
+    uint32_t flags = a->lenient ? CHORD_SCHEMA_LENIENT : 0;
+    chord_error *err = NULL;
+    chord_status st = chord_json_schema_to_gbnf(schema, len, flags, NULL, 0, &n, &err);
+    if (st != CHORD_E_BUFFER_TOO_SMALL && st != CHORD_OK) die("the JSON Schema", st, err);
+    chord_error_free(err);
+    err = NULL;
+    char *out = malloc(n + 1);
+    if (!out) die("converting the schema", CHORD_E_INTERNAL, NULL);
+    st = chord_json_schema_to_gbnf(schema, len, flags, out, n, &n, &err);
+    if (st != CHORD_OK) die("the JSON Schema", st, err);
+    fwrite(out, 1, n, stdout);
+    free(out);
+    free(schema);
     return 0;
 }
 
@@ -770,6 +823,7 @@ int main(int argc, char **argv) {
     args_t a = parse_args(argc, argv);
     if (!strcmp(a.cmd, "generate")) return cmd_generate(&a);
     if (!strcmp(a.cmd, "tokenize")) return cmd_tokenize(&a);
+    if (!strcmp(a.cmd, "grammar")) return cmd_grammar(&a);
     if (!strcmp(a.cmd, "logits")) return cmd_logits(&a);
     if (!strcmp(a.cmd, "inspect")) return cmd_inspect(&a);
     if (!strcmp(a.cmd, "bench")) return cmd_bench(&a);

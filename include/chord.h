@@ -28,6 +28,14 @@
 #define CHORD_ABI_VERSION 1
 
 /**
+ * Flag for the JSON Schema functions: convert as llama.cpp does, ignoring the keywords the
+ * grammar cannot express and accepting any string for a pattern it cannot convert (a looser
+ * grammar than the schema; each such place is logged as a warning). Without it (strict, the
+ * default) such a schema is `CHORD_E_GRAMMAR` naming the feature.
+ */
+#define CHORD_SCHEMA_LENIENT 1
+
+/**
  * Log level: an operation failed.
  */
 #define CHORD_LOG_ERROR 0
@@ -777,6 +785,41 @@ chord_status chord_grammar_new(const chord_model *model,
  * allowed and ignored.
  */
 void chord_grammar_free(chord_grammar *grammar);
+
+/**
+ * Compiles the grammar of a JSON Schema (UTF-8 JSON text, `len` bytes; NULL and 0 for any JSON
+ * value) into `*out`, converted as llama.cpp's `json_schema_to_grammar` converts it: types,
+ * `properties`, `required`, `additionalProperties`, `enum`, `const`, `anyOf`/`oneOf`, `allOf`,
+ * `$ref` within the document, array `items`/`prefixItems`/`minItems`/`maxItems`, string
+ * `pattern`, `format` (date, time, date-time, uuid), `minLength`/`maxLength`, integer bounds.
+ * Generated JSON may have spaces and newlines between its tokens (llama.cpp's `space` rule).
+ * `flags` is 0 or `CHORD_SCHEMA_LENIENT`.
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT`, `CHORD_E_INVALID_UTF8`, `CHORD_E_GRAMMAR` (not
+ * JSON: the line and column; a schema error: its JSON path; in strict mode, a feature the grammar
+ * cannot express). Thread-safe. In lenient mode each place converted looser than the schema is
+ * logged as a warning.
+ */
+chord_status chord_grammar_from_json_schema(const char *schema,
+                                            size_t len,
+                                            uint32_t flags,
+                                            chord_grammar **out,
+                                            chord_error **err);
+
+/**
+ * The GBNF text that `chord_grammar_from_json_schema` compiles for the same arguments, into
+ * `(buf, cap)` bytes (not NUL-terminated); `*out_len` receives its length (also when the buffer
+ * is too small).
+ *
+ * Statuses: as `chord_grammar_from_json_schema`, and `CHORD_E_BUFFER_TOO_SMALL`. Thread-safe.
+ */
+chord_status chord_json_schema_to_gbnf(const char *schema,
+                                       size_t len,
+                                       uint32_t flags,
+                                       char *buf,
+                                       size_t cap,
+                                       size_t *out_len,
+                                       chord_error **err);
 
 /**
  * Installs the process-wide log callback, replacing the previous one; with `cb` NULL, logging is

@@ -3,16 +3,20 @@
 //!
 //! * `test-grammar-parser.cpp`: every `verify_parsing` grammar gives the same symbol ids and the
 //!   same element lists, element for element; every `verify_failure` grammar is refused.
-//! * `test-grammar-integration.cpp`: every `test_grammar` case, each string matched as llama.cpp's
-//!   test matches it (characters as token 0, `token(N)` as token N, then "some stack is empty");
-//!   and the failure cases (missing root, undefined rule, left recursion, custom root symbol).
+//! * `test-grammar-integration.cpp`: every `test_grammar` and `test_schema` case, each string
+//!   matched as llama.cpp's test matches it (characters as token 0, `token(N)` as token N, then
+//!   "some stack is empty"); and the failure cases (missing root, undefined rule, left recursion,
+//!   custom root symbol).
+//! * `test-json-schema-to-grammar.cpp`: every schema converts (lenient mode) to exactly the
+//!   expected grammar text, or fails where llama.cpp fails; strict mode gives the same grammar or
+//!   refuses the schema with the feature it would have loosened.
 //!
 //! The C++ files are read with a small lexer for the literals they use (raw strings, strings and
 //! characters with escapes, `token(N)`); a case it cannot read fails the test.
 
 mod common;
 
-use chord::grammar::{Elem, Grammar, GrammarState};
+use chord::grammar::{json_schema_to_gbnf, Elem, Grammar, GrammarState};
 use std::path::PathBuf;
 
 fn llama_tests_dir() -> PathBuf {
@@ -280,11 +284,13 @@ fn integration_cases_match_as_in_llama_cpp() {
         .expect("read test-grammar-integration.cpp");
     let toks = lex(&src);
     let mut r = Reader { t: toks, i: 0 };
-    let (mut cases, mut strings) = (0, 0);
+    let (mut cases, mut strings, mut schemas) = (0, 0, 0);
     let mut failures = Vec::new();
     while r.i < r.t.len() {
-        // A call: `test_grammar(` and a string (not the function's definition).
-        if r.next() != Tok::Ident("test_grammar".into())
+        // A call: `test_grammar(` or `test_schema(` and a string (not the function's definition).
+        let kind = r.next();
+        let schema = kind == Tok::Ident("test_schema".into());
+        if !(schema || kind == Tok::Ident("test_grammar".into()))
             || r.peek() != &Tok::Punct('(')
             || !matches!(r.t.get(r.i + 1), Some(Tok::Str(_)))
         {
@@ -293,7 +299,17 @@ fn integration_cases_match_as_in_llama_cpp() {
         r.i += 1;
         let desc = String::from_utf8(r.string()).unwrap();
         r.expect(',');
-        let text = String::from_utf8(r.string()).unwrap();
+        let mut text = String::from_utf8(r.string()).unwrap();
+        if schema {
+            schemas += 1;
+            match json_schema_to_gbnf(&text, false) {
+                Ok(g) => text = g,
+                Err(e) => {
+                    failures.push(format!("{desc}: schema refused: {e}"));
+                    text = String::new();
+                }
+            }
+        }
         r.expect(',');
         let pass = r.inputs();
         r.expect(',');
@@ -320,8 +336,11 @@ fn integration_cases_match_as_in_llama_cpp() {
             }
         }
     }
-    println!("{cases} grammars, {strings} strings");
-    assert!(cases >= 14, "only {cases} test_grammar cases found");
+    println!("{cases} grammars ({schemas} from JSON schemas), {strings} strings");
+    assert!(
+        cases >= 45 && schemas >= 30,
+        "only {cases} cases ({schemas} schemas) found"
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 
     // The failure cases, with the grammars of their functions.
@@ -449,4 +468,78 @@ fn parser_cases_compile_as_in_llama_cpp() {
         parsed >= 15 && refused >= 6,
         "{parsed} parsed, {refused} refused"
     );
+}
+
+/// llama.cpp's trim of grammar texts: no blanks around, none at the start of a line.
+fn trim(s: &str) -> String {
+    s.trim()
+        .lines()
+        .map(|l| l.trim_start_matches([' ', '\t']))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn json_schema_conversion_as_in_llama_cpp() {
+    let src = std::fs::read_to_string(llama_tests_dir().join("test-json-schema-to-grammar.cpp"))
+        .expect("read test-json-schema-to-grammar.cpp");
+    let body = function_body(&lex(&src), "test_all");
+    let mut r = Reader { t: body, i: 0 };
+    let (mut ok, mut refused, mut strict_refused) = (0, 0, Vec::new());
+    let mut failures = Vec::new();
+    while r.i < r.t.len() {
+        if r.next() != Tok::Ident("test".into()) || r.peek() != &Tok::Punct('(') {
+            continue;
+        }
+        r.expect('(');
+        r.expect('{');
+        let Tok::Ident(status) = r.next() else {
+            panic!("status")
+        };
+        r.expect(',');
+        let name = String::from_utf8(r.string()).unwrap();
+        r.expect(',');
+        let schema = String::from_utf8(r.string()).unwrap();
+        r.expect(',');
+        let expected = String::from_utf8(r.string()).unwrap();
+        let got = json_schema_to_gbnf(&schema, false);
+        match (status.as_str(), &got) {
+            ("SUCCESS", Ok(g)) => {
+                ok += 1;
+                if trim(g) != trim(&expected) {
+                    failures.push(format!(
+                        "{name}:\n--- expected\n{}\n--- got\n{}",
+                        trim(&expected),
+                        trim(g)
+                    ));
+                }
+                // The expected grammar compiles here too.
+                if let Err(e) = Grammar::new(g, "root", None) {
+                    failures.push(format!("{name}: the grammar does not compile: {e}"));
+                }
+            }
+            ("FAILURE", Err(_)) => refused += 1,
+            (s, g) => failures.push(format!("{name}: expected {s}, got {g:?}")),
+        }
+        match (json_schema_to_gbnf(&schema, true), &got) {
+            (Ok(s), Ok(l)) if &s != l => {
+                failures.push(format!("{name}: strict and lenient grammars differ"))
+            }
+            (Err(e), Ok(_)) => strict_refused.push(format!("{name}: {}", e.message())),
+            (Ok(_), Err(_)) => {
+                failures.push(format!("{name}: strict accepts what lenient refuses"))
+            }
+            _ => {}
+        }
+    }
+    println!("{ok} schemas converted, {refused} refused as in llama.cpp");
+    println!("strict mode refuses {}:", strict_refused.len());
+    for s in &strict_refused {
+        println!("  {s}");
+    }
+    assert!(
+        ok >= 70 && refused >= 3,
+        "{ok} converted, {refused} refused"
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -1,9 +1,10 @@
 //! Grammar objects: GBNF text compiled once, then given to any number of generation parameters
 //! and samplers.
 
-use super::args::{obj, obj_mut, text};
+use super::args::{copy_out, obj, obj_mut, text};
 use super::{boundary, chord_error, chord_model, chord_status};
-use crate::grammar::Grammar;
+use crate::bail;
+use crate::grammar::{json_schema_to_gbnf, Grammar};
 use std::ffi::c_char;
 use std::sync::Arc;
 
@@ -54,4 +55,72 @@ pub unsafe extern "C" fn chord_grammar_free(grammar: *mut chord_grammar) {
         // SAFETY: created by chord_grammar_new and freed once, by contract.
         super::guard((), || drop(unsafe { Box::from_raw(grammar) }));
     }
+}
+
+/// Flag for the JSON Schema functions: convert as llama.cpp does, ignoring the keywords the
+/// grammar cannot express and accepting any string for a pattern it cannot convert (a looser
+/// grammar than the schema; each such place is logged as a warning). Without it (strict, the
+/// default) such a schema is `CHORD_E_GRAMMAR` naming the feature.
+pub const CHORD_SCHEMA_LENIENT: u32 = 1;
+
+/// The JSON Schema text of a call: NULL with length 0 is `{}`, any JSON value.
+unsafe fn schema_text<'a>(schema: *const c_char, len: usize, flags: u32) -> crate::Result<&'a str> {
+    if flags & !CHORD_SCHEMA_LENIENT != 0 {
+        bail!(InvalidArgument, "unknown JSON Schema flags {flags:#x}");
+    }
+    if schema.is_null() && len == 0 {
+        return Ok("{}");
+    }
+    unsafe { text(schema, len, "schema") }
+}
+
+/// Compiles the grammar of a JSON Schema (UTF-8 JSON text, `len` bytes; NULL and 0 for any JSON
+/// value) into `*out`, converted as llama.cpp's `json_schema_to_grammar` converts it: types,
+/// `properties`, `required`, `additionalProperties`, `enum`, `const`, `anyOf`/`oneOf`, `allOf`,
+/// `$ref` within the document, array `items`/`prefixItems`/`minItems`/`maxItems`, string
+/// `pattern`, `format` (date, time, date-time, uuid), `minLength`/`maxLength`, integer bounds.
+/// Generated JSON may have spaces and newlines between its tokens (llama.cpp's `space` rule).
+/// `flags` is 0 or `CHORD_SCHEMA_LENIENT`.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT`, `CHORD_E_INVALID_UTF8`, `CHORD_E_GRAMMAR` (not
+/// JSON: the line and column; a schema error: its JSON path; in strict mode, a feature the grammar
+/// cannot express). Thread-safe. In lenient mode each place converted looser than the schema is
+/// logged as a warning.
+#[no_mangle]
+pub unsafe extern "C" fn chord_grammar_from_json_schema(
+    schema: *const c_char,
+    len: usize,
+    flags: u32,
+    out: *mut *mut chord_grammar,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    boundary(err, || {
+        let out = unsafe { obj_mut(out, "out")? };
+        let s = unsafe { schema_text(schema, len, flags)? };
+        let g = Grammar::from_json_schema(s, flags & CHORD_SCHEMA_LENIENT == 0)?;
+        *out = Box::into_raw(Box::new(chord_grammar(Arc::new(g))));
+        Ok(())
+    })
+}
+
+/// The GBNF text that `chord_grammar_from_json_schema` compiles for the same arguments, into
+/// `(buf, cap)` bytes (not NUL-terminated); `*out_len` receives its length (also when the buffer
+/// is too small).
+///
+/// Statuses: as `chord_grammar_from_json_schema`, and `CHORD_E_BUFFER_TOO_SMALL`. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn chord_json_schema_to_gbnf(
+    schema: *const c_char,
+    len: usize,
+    flags: u32,
+    buf: *mut c_char,
+    cap: usize,
+    out_len: *mut usize,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    boundary(err, || {
+        let s = unsafe { schema_text(schema, len, flags)? };
+        let gbnf = json_schema_to_gbnf(s, flags & CHORD_SCHEMA_LENIENT == 0)?;
+        unsafe { copy_out(gbnf.as_bytes(), buf as *mut u8, cap, out_len) }
+    })
 }

@@ -4,6 +4,10 @@
 //!
 //! * `parse`: the GBNF text to rules, element for element as llama.cpp's parser builds them.
 //! * `state`: the pushdown stacks of a generation: which tokens may come next, and accepting one.
+//! * `trie`: the vocabulary as a trie of code points, to check many tokens at once.
+//! * `schema`, [`json_schema`]: JSON Schema documents read and converted to GBNF as llama.cpp's
+//!   `json_schema_to_grammar` converts them (rule for rule), with a strict mode that refuses what
+//!   the grammar could only loosen.
 //!
 //! Written here rather than taken from a library: the grammar engines in Rust (llguidance, the
 //! `gbnf` crates) implement other semantics (llguidance lexes greedily, which rejects strings that
@@ -12,10 +16,14 @@
 //! set of stacks of grammar positions, advanced one code point at a time, with a UTF-8 decoder that
 //! carries a character split between tokens.
 
+pub mod json_schema;
 mod parse;
+mod schema;
 mod state;
+mod trie;
 
 pub use state::GrammarState;
+pub use trie::TokenTrie;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::tokenizer::Tokenizer;
@@ -156,6 +164,13 @@ impl Grammar {
         Grammar::new(text, root, Some(&lookup))
     }
 
+    /// Compiles the grammar of a JSON Schema (see [`json_schema_to_gbnf`]); `<text>` tokens cannot
+    /// occur in it.
+    pub fn from_json_schema(schema: &str, strict: bool) -> Result<Grammar> {
+        let text = json_schema_to_gbnf(schema, strict)?;
+        Grammar::new(&text, "root", None)
+    }
+
     /// The rules by symbol id with their names, as llama.cpp's parser lists them (for tests and
     /// printing).
     pub fn rules(&self) -> Vec<(&str, &[Elem])> {
@@ -170,6 +185,49 @@ impl Grammar {
         }
         out
     }
+}
+
+/// Converts a JSON Schema document (JSON text) into GBNF text with the rule `root`, as llama.cpp's
+/// `json_schema_to_grammar`. `{}` is any JSON value.
+/// Strict mode (`strict`) refuses the features the grammar cannot express (see `schema`) and
+/// patterns it cannot convert, instead of accepting more than the schema does; lenient mode
+/// accepts and converts exactly what llama.cpp does, and logs a warning for each place where the
+/// grammar is looser than the schema. Errors are `Grammar`, with the line and column of a JSON
+/// syntax error or the JSON path of a schema error.
+pub fn json_schema_to_gbnf(schema: &str, strict: bool) -> Result<String> {
+    let value: serde_json::Value = serde_json::from_str(schema).map_err(|e| {
+        let msg = e.to_string();
+        let at = format!(" at line {} column {}", e.line(), e.column());
+        Error::new(
+            ErrorCode::Grammar,
+            format!(
+                "JSON Schema line {}, column {}: {}",
+                e.line(),
+                e.column(),
+                msg.strip_suffix(&at).unwrap_or(&msg)
+            ),
+        )
+    })?;
+    let doc = schema::read(&value, strict).map_err(|e| Error::new(ErrorCode::Grammar, e))?;
+    let mut conv = json_schema::Converter::new(&doc);
+    conv.visit(&doc.root, "");
+    if !conv.errors().is_empty() {
+        crate::bail!(
+            Grammar,
+            "JSON Schema conversion failed: {}",
+            conv.errors().join("; ")
+        );
+    }
+    if strict && !conv.warnings.is_empty() {
+        crate::bail!(Grammar, "JSON Schema: {}", conv.warnings.join("; "));
+    }
+    for w in &conv.warnings {
+        crate::log!(
+            Warn,
+            "JSON Schema conversion is looser than the schema: {w}"
+        );
+    }
+    Ok(conv.grammar())
 }
 
 /// The first rule found on a left-recursive cycle (a rule that can reach itself before any

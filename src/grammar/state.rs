@@ -6,9 +6,11 @@
 //! and its unfinished last character (if any) can still begin a character the grammar accepts
 //! there; a stack whose top is a token element consumes a whole token by its id instead.
 
+use super::trie::TokenTrie;
 use super::{Elem, Grammar};
 use crate::bail;
 use crate::error::Result;
+use rustc_hash::FxHashMap;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -21,17 +23,17 @@ type Stack = Vec<u32>;
 
 /// The bytes of a character begun but not finished (llama.cpp's `llama_partial_utf8`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Partial {
+pub(super) struct Partial {
     /// Bits decoded so far.
     value: u32,
     /// Continuation bytes still to come; -1 after an invalid sequence.
-    remain: i8,
+    pub(super) remain: i8,
 }
 
 /// Decodes `bytes` after `start` into `out` (complete code points only), as llama.cpp's
 /// `decode_utf8`: a NUL byte ends the input, an invalid sequence drops everything and leaves the
 /// state invalid, and a character cut at the end is returned as the new partial state.
-fn decode(bytes: &[u8], start: Partial, out: &mut Vec<u32>) -> Partial {
+pub(super) fn decode(bytes: &[u8], start: Partial, out: &mut Vec<u32>) -> Partial {
     const LEN: [i8; 16] = [1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 2, 3, 4];
     out.clear();
     let bytes = match bytes.iter().position(|&b| b == 0) {
@@ -288,7 +290,101 @@ fn class_value(e: Elem) -> u32 {
     }
 }
 
-/// Where one generation stands in a grammar. Cloning is cheap (the grammar is shared).
+/// The empty set of stacks: no text continues from there.
+const DEAD: u32 = 0;
+
+/// Most sets or transitions [`Memo`] keeps before it starts over (tens of MB at most).
+const MAX_MEMO: usize = 1 << 20;
+
+/// A transition not computed yet.
+const UNKNOWN: u32 = u32::MAX;
+
+/// Sets of stacks (sorted, without duplicates) by number, and the transitions between them by
+/// code point: the part of the grammar's automaton that checked tokens have needed so far. ASCII
+/// transitions are a table per set, the others a hash map.
+#[derive(Debug, Clone, Default)]
+struct Memo {
+    ids: FxHashMap<Vec<Stack>, u32>,
+    sets: Vec<Vec<Stack>>,
+    ascii: Vec<[u32; 128]>,
+    trans: FxHashMap<(u32, u32), u32>,
+    /// The number of the current character stacks, until the state changes.
+    current: Option<u32>,
+}
+
+impl Memo {
+    fn intern(&mut self, mut set: Vec<Stack>) -> u32 {
+        if self.sets.is_empty() {
+            self.sets.push(Vec::new());
+            self.ascii.push([DEAD; 128]);
+            self.ids.insert(Vec::new(), DEAD);
+        }
+        set.sort_unstable();
+        set.dedup();
+        if let Some(&id) = self.ids.get(&set) {
+            return id;
+        }
+        let id = self.sets.len() as u32;
+        self.ids.insert(set.clone(), id);
+        self.sets.push(set);
+        self.ascii.push([UNKNOWN; 128]);
+        id
+    }
+
+    /// The number of the set of `stacks` whose top is not a token element.
+    fn current(&mut self, g: &Grammar, stacks: &[Stack]) -> u32 {
+        if let Some(id) = self.current {
+            return id;
+        }
+        if self.trans.len() > MAX_MEMO || self.sets.len() > MAX_MEMO / 64 {
+            *self = Memo::default();
+        }
+        let chars: Vec<Stack> = stacks
+            .iter()
+            .filter(|s| s.last().is_none_or(|&p| !g.elem(p).is_token()))
+            .cloned()
+            .collect();
+        let id = self.intern(chars);
+        self.current = Some(id);
+        id
+    }
+
+    /// The set after `set` accepts the code point `c` (a grammar too ambiguous there is dead).
+    #[inline]
+    fn step(&mut self, g: &Grammar, set: u32, c: u32) -> u32 {
+        let known = match self.ascii[set as usize].get(c as usize) {
+            Some(&next) => next,
+            None => self.trans.get(&(set, c)).copied().unwrap_or(UNKNOWN),
+        };
+        if known != UNKNOWN {
+            return known;
+        }
+        self.compute(g, set, c)
+    }
+
+    #[cold]
+    fn compute(&mut self, g: &Grammar, set: u32, c: u32) -> u32 {
+        let mut out = Vec::new();
+        let mut ok = true;
+        for s in &self.sets[set as usize] {
+            if g.accept_char(s, c, &mut out).is_err() {
+                ok = false;
+                break;
+            }
+        }
+        let next = if ok { self.intern(out) } else { DEAD };
+        match self.ascii[set as usize].get_mut(c as usize) {
+            Some(slot) => *slot = next,
+            None => {
+                self.trans.insert((set, c), next);
+            }
+        }
+        next
+    }
+}
+
+/// Where one generation stands in a grammar. Cloning copies the table of transitions found so
+/// far (the grammar is shared).
 #[derive(Debug, Clone)]
 pub struct GrammarState {
     grammar: Arc<Grammar>,
@@ -296,6 +392,7 @@ pub struct GrammarState {
     partial: Partial,
     /// Code points of the token being checked (reused).
     scratch: Vec<u32>,
+    memo: Memo,
 }
 
 impl GrammarState {
@@ -306,6 +403,7 @@ impl GrammarState {
             grammar,
             partial: Partial::default(),
             scratch: Vec::new(),
+            memo: Memo::default(),
         }
     }
 
@@ -326,60 +424,117 @@ impl GrammarState {
 
     /// Whether the token `id` with the text `piece` may come next (end-of-generation tokens are the
     /// caller's: they are allowed when [`GrammarState::can_end`]). An empty piece is not.
+    ///
+    /// The stacks whose top is a character class are followed as one set, code point by code point,
+    /// through a table of transitions between sets that fills as tokens are checked and is kept
+    /// for the rest of the generation: checking a token is a few table lookups once its
+    /// characters' transitions are known (the whole vocabulary is checked when too few of the most
+    /// likely tokens are allowed, often at every step).
     pub fn allows(&mut self, id: u32, piece: &[u8]) -> bool {
         if piece.first().is_none_or(|&b| b == 0) {
             return false;
         }
         let mut cps = std::mem::take(&mut self.scratch);
         let partial = decode(piece, self.partial, &mut cps);
-        let ok = self
-            .stacks
-            .iter()
-            .any(|s| self.stack_allows(s, id, &cps, partial));
+        let by_id = self.stacks.iter().any(|s| {
+            s.last().is_some_and(|&top| {
+                let e = self.grammar.elem(top);
+                e.is_token() && !cps.is_empty() && (e == Elem::Token(id_of(e))) == (id == id_of(e))
+            })
+        });
+        let ok = by_id || self.chars_allowed(&cps, partial);
         self.scratch = cps;
         ok
     }
 
-    fn stack_allows(&self, stack: &Stack, id: u32, cps: &[u32], partial: Partial) -> bool {
+    /// Every token of `trie` that [`GrammarState::allows`], into `out` (in no particular order;
+    /// end-of-generation tokens are the caller's). `piece` gives a token's text. The tokens that
+    /// share a beginning are checked together, a branch dropped at its first disallowed
+    /// character; one by one only the trie's irregular tokens, or every token while a character
+    /// is unfinished or a token element is on top of a stack.
+    pub fn allowed_tokens<'v>(
+        &mut self,
+        trie: &TokenTrie,
+        piece: &dyn Fn(u32) -> &'v [u8],
+        out: &mut Vec<u32>,
+    ) {
+        out.clear();
         let g = &*self.grammar;
-        let Some(&top) = stack.last() else {
-            return cps.is_empty() && partial.remain == 0;
-        };
-        let e = g.elem(top);
-        if e.is_token() {
-            return if cps.is_empty() {
-                partial.remain == 0
-            } else {
-                (e == Elem::Token(id_of(e))) == (id == id_of(e))
-            };
-        }
-        let Some((&first, rest)) = cps.split_first() else {
-            return partial.remain == 0 || g.match_partial(top, partial);
-        };
-        // Most tokens fail on their first character: decided without building any stack.
-        if !g.match_char(top, first).0 {
-            return false;
-        }
-        let mut cur = Vec::new();
-        if g.accept_char(stack, first, &mut cur).is_err() {
-            return false;
-        }
-        for &c in rest {
-            let mut next = Vec::new();
-            for s in &cur {
-                if g.accept_char(s, c, &mut next).is_err() {
-                    return false;
+        let by_token = self
+            .stacks
+            .iter()
+            .any(|s| s.last().is_some_and(|&p| g.elem(p).is_token()));
+        if self.partial.remain != 0 || by_token {
+            for t in trie.ends.iter().chain(&trie.irregular).copied() {
+                if self.allows(t, piece(t)) {
+                    out.push(t);
                 }
             }
-            cur = next;
-            if cur.is_empty() {
+            return;
+        }
+        let root = self.memo.current(&self.grammar, &self.stacks);
+        let mut todo = vec![(0u32, root)];
+        while let Some((node, set)) = todo.pop() {
+            for &(c, child) in trie.children(node) {
+                let next = self.memo.step(&self.grammar, set, c);
+                if next != DEAD {
+                    out.extend_from_slice(trie.ends(child));
+                    todo.push((child, next));
+                }
+            }
+        }
+        for &t in &trie.irregular {
+            if self.allows(t, piece(t)) {
+                out.push(t);
+            }
+        }
+    }
+
+    /// [`GrammarState::allows`] computed stack by stack through [`GrammarState::accept`]'s steps,
+    /// without the table (for tests).
+    #[cfg(test)]
+    pub(super) fn allows_by_accepting(&self, id: u32, piece: &[u8]) -> bool {
+        if piece.first().is_none_or(|&b| b == 0) {
+            return false;
+        }
+        let mut cps = Vec::new();
+        let partial = decode(piece, self.partial, &mut cps);
+        let g = &*self.grammar;
+        self.stacks.iter().any(|stack| {
+            if cps.is_empty() {
+                // Only a partial character: it must be able to begin what the top accepts.
+                return stack.last().is_some_and(|&p| {
+                    partial.remain == 0 || (!g.elem(p).is_token() && g.match_partial(p, partial))
+                });
+            }
+            let mut out = Vec::new();
+            if g.accept_token_on(stack, id, &cps, &mut out).is_err() || out.is_empty() {
+                return false;
+            }
+            let by_id = stack.last().is_some_and(|&p| g.elem(p).is_token());
+            by_id
+                || partial.remain == 0
+                || out.iter().any(|s| {
+                    s.last()
+                        .is_some_and(|&p| !g.elem(p).is_token() && g.match_partial(p, partial))
+                })
+        })
+    }
+
+    /// Whether the character stacks accept the code points `cps` and then the partial character.
+    fn chars_allowed(&mut self, cps: &[u32], partial: Partial) -> bool {
+        let mut set = self.memo.current(&self.grammar, &self.stacks);
+        for &c in cps {
+            set = self.memo.step(&self.grammar, set, c);
+            if set == DEAD {
                 return false;
             }
         }
         if partial.remain == 0 {
-            return !cur.is_empty();
+            return set != DEAD;
         }
-        cur.iter().any(|s| {
+        let g = &*self.grammar;
+        self.memo.sets[set as usize].iter().any(|s| {
             s.last()
                 .is_some_and(|&p| !g.elem(p).is_token() && g.match_partial(p, partial))
         })
@@ -403,6 +558,7 @@ impl GrammarState {
         }
         self.stacks = out;
         self.partial = partial;
+        self.memo.current = None;
         Ok(())
     }
 }

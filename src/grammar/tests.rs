@@ -136,3 +136,74 @@ fn ambiguity_is_bounded() {
         Err(e) => assert_eq!(e.code(), ErrorCode::Grammar),
     }
 }
+
+/// The table-driven check equals checking stack by stack, and the trie lists exactly those tokens, for every token of a vocabulary of
+/// ASCII, multi-byte characters, their pieces and invalid bytes, along random walks through a
+/// JSON grammar (strings, numbers, nesting) and a grammar with token elements.
+#[test]
+fn the_transition_table_allows_what_accepting_allows() {
+    let mut vocab: Vec<Vec<u8>> = Vec::new();
+    for c in "{}[]\":,. -+0123456789eEtrufalsn\\xyzé€😀\n\t".chars() {
+        vocab.push(c.to_string().into_bytes());
+    }
+    for w in [
+        "{\"", "\":", "\",", "\"}", "true", "false", "null", "12", "3.5", "-7", "e+", "ab", " \"",
+        "é€", "\\n", "\\u00", "\"\"", "[]", "{}",
+    ] {
+        vocab.push(w.as_bytes().to_vec());
+    }
+    vocab.extend([
+        vec![0xC3],
+        vec![0xA9],
+        vec![0xE2, 0x82],
+        vec![0xAC],
+        vec![0xF0, 0x9F],
+        vec![0x98, 0x80],
+        vec![0x80],
+        vec![0xFF],
+    ]);
+    let text = crate::grammar::json_schema_to_gbnf("{}", true).unwrap();
+    let grammars = [
+        Arc::new(Grammar::new(&text, "root", None).unwrap()),
+        grammar("root ::= <[3]> ([a-z]+ | !<[4]>)* <[4]> \"é\"?"),
+    ];
+    let mut seed = 0x1234_5678_9abc_def1u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let trie = TokenTrie::new(vocab.len() as u32, |t| vocab[t as usize].clone(), |_| false);
+    for g in grammars {
+        for walk in 0..30 {
+            let mut st = GrammarState::new(g.clone());
+            for step in 0..40 {
+                let allowed: Vec<u32> = (0..vocab.len() as u32)
+                    .filter(|&t| {
+                        let a = st.allows(t, &vocab[t as usize]);
+                        let b = st.allows_by_accepting(t, &vocab[t as usize]);
+                        assert_eq!(
+                            a, b,
+                            "walk {walk} step {step} token {:?}",
+                            vocab[t as usize]
+                        );
+                        a
+                    })
+                    .collect();
+                let mut by_trie = Vec::new();
+                st.allowed_tokens(&trie, &|t| &vocab[t as usize], &mut by_trie);
+                by_trie.sort_unstable();
+                assert_eq!(
+                    by_trie, allowed,
+                    "walk {walk} step {step}: the trie's tokens"
+                );
+                if allowed.is_empty() {
+                    break;
+                }
+                let t = allowed[(next() % allowed.len() as u64) as usize];
+                st.accept(t, &vocab[t as usize]).unwrap();
+            }
+        }
+    }
+}

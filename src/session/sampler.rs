@@ -8,7 +8,7 @@
 
 use crate::bail;
 use crate::error::Result;
-use crate::grammar::{Grammar, GrammarState};
+use crate::grammar::{Grammar, GrammarState, TokenTrie};
 use crate::tokenizer::Tokenizer;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -73,6 +73,8 @@ pub struct Sampler {
     /// The candidates, kept between tokens so that no vocabulary-sized buffer is allocated per
     /// token (only filled with every token when top-k keeps them all).
     cand: Vec<(u32, f32)>,
+    /// The tokens a grammar allows, when every one is needed (reused).
+    allowed: Vec<u32>,
 }
 
 /// The candidates' order: descending logit, ties by lower id (a total order: ids are unique).
@@ -130,16 +132,26 @@ fn top_candidates(pen: &Penalized, logits: &[f32], k: usize, cand: &mut Vec<(u32
 pub trait TokenBytes {
     /// Whether the token ends generation.
     fn is_eog(&self, tok: u32) -> bool;
+    /// The end-of-generation tokens.
+    fn eog_tokens(&self) -> Vec<u32>;
     /// The token's bytes, control tokens rendered as their text.
     fn piece(&self, tok: u32) -> &[u8];
+    /// The pieces as a trie, end-of-generation tokens left out.
+    fn trie(&self) -> &TokenTrie;
 }
 
 impl TokenBytes for Tokenizer {
     fn is_eog(&self, tok: u32) -> bool {
         Tokenizer::is_eog(self, tok)
     }
+    fn eog_tokens(&self) -> Vec<u32> {
+        Tokenizer::eog_tokens(self)
+    }
     fn piece(&self, tok: u32) -> &[u8] {
         self.rendered_piece(tok)
+    }
+    fn trie(&self) -> &TokenTrie {
+        self.token_trie()
     }
 }
 
@@ -151,8 +163,15 @@ impl TokenBytes for NoVocab {
     fn is_eog(&self, _: u32) -> bool {
         false
     }
+    fn eog_tokens(&self) -> Vec<u32> {
+        Vec::new()
+    }
     fn piece(&self, _: u32) -> &[u8] {
         &[]
+    }
+    fn trie(&self) -> &TokenTrie {
+        static EMPTY: std::sync::OnceLock<TokenTrie> = std::sync::OnceLock::new();
+        EMPTY.get_or_init(|| TokenTrie::new(0, |_| Vec::new(), |_| true))
     }
 }
 
@@ -175,6 +194,7 @@ impl Sampler {
             rng,
             grammar,
             cand: Vec::new(),
+            allowed: Vec::new(),
         }
     }
 
@@ -255,11 +275,12 @@ impl Sampler {
                 }
                 if !found {
                     cand.clear();
-                    pen.for_each(logits, |c| {
-                        if allowed(g, vocab, c.0) {
-                            cand.push(c);
-                        }
-                    });
+                    let ids = &mut self.allowed;
+                    g.allowed_tokens(vocab.trie(), &|t| vocab.piece(t), ids);
+                    if g.can_end() {
+                        ids.extend(vocab.eog_tokens());
+                    }
+                    cand.extend(ids.iter().map(|&t| (t, pen.value(logits, t))));
                     if k < cand.len() {
                         cand.select_nth_unstable_by(k, by_logit);
                         cand.truncate(k);
@@ -416,6 +437,14 @@ impl Penalized {
         Penalized(out)
     }
 
+    /// The logit of `tok`, penalized where a penalty applies.
+    fn value(&self, logits: &[f32], tok: u32) -> f32 {
+        match self.0.binary_search_by_key(&tok, |c| c.0) {
+            Ok(i) => self.0[i].1,
+            Err(_) => logits[tok as usize],
+        }
+    }
+
     /// Calls `f` with every `(id, logit)` in id order, penalized where a penalty applies.
     #[inline]
     fn for_each(&self, logits: &[f32], mut f: impl FnMut((u32, f32))) {
@@ -499,15 +528,38 @@ impl Penalized {
 
 /// A vocabulary of byte strings, for tests.
 #[cfg(test)]
-pub(crate) struct TestVocab(pub Vec<Vec<u8>>, pub Option<u32>);
+pub(crate) struct TestVocab(
+    pub Vec<Vec<u8>>,
+    pub Option<u32>,
+    std::sync::OnceLock<TokenTrie>,
+);
+
+#[cfg(test)]
+impl TestVocab {
+    pub(crate) fn new(pieces: Vec<Vec<u8>>, eog: Option<u32>) -> Self {
+        TestVocab(pieces, eog, std::sync::OnceLock::new())
+    }
+}
 
 #[cfg(test)]
 impl TokenBytes for TestVocab {
     fn is_eog(&self, tok: u32) -> bool {
         self.1 == Some(tok)
     }
+    fn eog_tokens(&self) -> Vec<u32> {
+        self.1.into_iter().collect()
+    }
     fn piece(&self, tok: u32) -> &[u8] {
         self.0.get(tok as usize).map_or(&[], |p| p)
+    }
+    fn trie(&self) -> &TokenTrie {
+        self.2.get_or_init(|| {
+            TokenTrie::new(
+                self.0.len() as u32,
+                |t| self.0[t as usize].clone(),
+                |t| self.1 == Some(t),
+            )
+        })
     }
 }
 
@@ -772,7 +824,7 @@ mod same_as_copying {
         for _ in 0..300 {
             pieces.push(b"zz".to_vec());
         }
-        let vocab = TestVocab(pieces, Some(eog));
+        let vocab = TestVocab::new(pieces, Some(eog));
         let g = Arc::new(
             Grammar::new(
                 "root ::= \"-\"? [0-9]+ (\".\" [0-9]{1,3})? (\" \" [a-z]+)?",

@@ -38,6 +38,8 @@ pub struct Tokenizer {
     /// Every token's piece with control tokens rendered, made at the first
     /// [`Tokenizer::rendered_piece`] (grammars check each candidate token's bytes).
     rendered: std::sync::OnceLock<Vec<Box<[u8]>>>,
+    /// The rendered pieces as a trie (grammars check tokens through it), made at first use.
+    trie: std::sync::OnceLock<crate::grammar::TokenTrie>,
 }
 
 impl std::fmt::Debug for Tokenizer {
@@ -65,6 +67,7 @@ impl Tokenizer {
             vocab,
             pre,
             rendered: std::sync::OnceLock::new(),
+            trie: std::sync::OnceLock::new(),
         })
     }
 
@@ -161,6 +164,18 @@ impl Tokenizer {
                 .collect()
         });
         table.get(id as usize).map_or(&[], |p| p)
+    }
+
+    /// The vocabulary's rendered pieces as a trie of code points, end-of-generation tokens left
+    /// out; made once (a few tens of milliseconds for 150,000 tokens).
+    pub fn token_trie(&self) -> &crate::grammar::TokenTrie {
+        self.trie.get_or_init(|| {
+            crate::grammar::TokenTrie::new(
+                self.n_vocab() as u32,
+                |t| self.rendered_piece(t).to_vec(),
+                |t| self.is_eog(t),
+            )
+        })
     }
 
     /// Appends a token's piece; `lstrip` drops one leading space.

@@ -138,6 +138,51 @@ static void test_grammar_errors(void) {
     EXPECT(CHORD_E_INVALID_ARGUMENT, chord_generate_params_set_grammar(NULL, NULL, &err_));
 }
 
+static void test_json_schema(chord_session *s) {
+    chord_grammar *g = NULL;
+    chord_error *err = NULL;
+    const char *bad_json = "{\"type\": \"object\",\n \"properties\": {\"a\": 1,}}";
+    CHECK(chord_grammar_from_json_schema(bad_json, strlen(bad_json), 0, &g, &err) == CHORD_E_GRAMMAR, "bad JSON");
+    CHECK(err && strstr(chord_error_message(err), "line 2, column"), "JSON position: %s", err ? chord_error_message(err) : "-");
+    chord_error_free(err);
+    err = NULL;
+    const char *loose = "{\"type\": \"integer\", \"multipleOf\": 3}";
+    CHECK(chord_grammar_from_json_schema(loose, strlen(loose), 0, &g, &err) == CHORD_E_GRAMMAR, "strict refuses multipleOf");
+    CHECK(err && strstr(chord_error_message(err), "multipleOf"), "names the keyword");
+    chord_error_free(err);
+    EXPECT(CHORD_OK, chord_grammar_from_json_schema(loose, strlen(loose), CHORD_SCHEMA_LENIENT, &g, &err_));
+    chord_grammar_free(g);
+    EXPECT(CHORD_E_INVALID_ARGUMENT, chord_grammar_from_json_schema(loose, strlen(loose), 8, &g, &err_));
+    const char *path = "{\"properties\": {\"a\": {\"type\": \"kaboom\"}}}";
+    err = NULL;
+    CHECK(chord_grammar_from_json_schema(path, strlen(path), 0, &g, &err) == CHORD_E_GRAMMAR, "unknown type");
+    CHECK(err && strstr(chord_error_message(err), "#/properties/a"), "JSON path: %s", err ? chord_error_message(err) : "-");
+    chord_error_free(err);
+    /* The GBNF text: as llama.cpp converts it. */
+    const char *schema = "{\"type\": \"integer\", \"minimum\": 0}";
+    size_t len = 0;
+    EXPECT(CHORD_E_BUFFER_TOO_SMALL, chord_json_schema_to_gbnf(schema, strlen(schema), 0, NULL, 0, &len, &err_));
+    char *text = malloc(len + 1);
+    EXPECT(CHORD_OK, chord_json_schema_to_gbnf(schema, strlen(schema), 0, text, len, &len, &err_));
+    text[len] = 0;
+    CHECK(strstr(text, "root ::= ([0] | [1-9] [0-9]{0,15})") != NULL, "gbnf: %s", text);
+    free(text);
+
+    /* Any JSON value (NULL schema): greedy output parses as the start of a JSON value. */
+    EXPECT(CHORD_OK, chord_grammar_from_json_schema(NULL, 0, 0, &g, &err_));
+    chord_generate_params *p = NULL;
+    EXPECT(CHORD_OK, chord_generate_params_new(&p, &err_));
+    EXPECT(CHORD_OK, chord_generate_params_set_grammar(p, g, &err_));
+    chord_grammar_free(g);
+    EXPECT(CHORD_OK, chord_generate_params_set_temperature(p, 0.0f, &err_));
+    EXPECT(CHORD_OK, chord_generate_params_set_max_tokens(p, light ? 4 : 24, &err_));
+    Gen out;
+    prompt(s);
+    generate(s, p, &out);
+    CHECK(out.len > 0 && strchr("{[\"-0123456789tfn", out.text[0]) != NULL, "any JSON: '%s'", out.text);
+    chord_generate_params_free(p);
+}
+
 static void test_fixed_answers(chord_session *s) {
     chord_grammar *g = grammar("root ::= \"Yes\" | \"No\" | \"Maybe later\"");
     chord_generate_params *p = NULL;
@@ -354,6 +399,7 @@ int main(int argc, char **argv) {
     if (!model) return 1;
     chord_session *s = fresh();
     test_grammar_errors();
+    test_json_schema(s);
     test_fixed_answers(s);
     test_logit_bias(s);
     test_logprobs(s);
