@@ -365,8 +365,8 @@ static char *schema_text(const char *arg, size_t *len) {
 /* --logprobs: one line per token on stderr. */
 static uint32_t print_logprobs(const chord_token_info *t, void *ud) {
     (void)ud;
-    fprintf(stderr, "[token %u logprob %.5f:", t->token, t->logprob);
-    for (uint32_t i = 0; i < t->n_top; i++) fprintf(stderr, " %u=%.5f", t->top_tokens[i], t->top_logprobs[i]);
+    fprintf(stderr, "[token %u logprob %.7f:", t->token, t->logprob);
+    for (uint32_t i = 0; i < t->n_top; i++) fprintf(stderr, " %u=%.7f", t->top_tokens[i], t->top_logprobs[i]);
     fputs("]\n", stderr);
     return 1;
 }
@@ -397,11 +397,11 @@ static int cmd_generate(const args_t *a) {
         chord_grammar *g = NULL;
         uint32_t flags = a->lenient ? CHORD_SCHEMA_LENIENT : 0;
         if (a->any_json) {
-            st = chord_grammar_from_json_schema(NULL, 0, flags, &g, &err);
+            st = chord_grammar_from_json_schema(model, NULL, 0, flags, &g, &err);
         } else if (a->schema) {
             size_t len = 0;
             char *text = schema_text(a->schema, &len);
-            st = chord_grammar_from_json_schema(text, len, flags, &g, &err);
+            st = chord_grammar_from_json_schema(model, text, len, flags, &g, &err);
             free(text);
         } else {
             size_t len = 0;

@@ -8,7 +8,8 @@ for chord (`chord generate`, its decode figure) and for llama.cpp (the native bu
 llama-cpp-python: `create_completion(grammar=...)`, its decode time: the wall time of N tokens minus
 that of 1). The grammar is chord's conversion of a JSON Schema (an array of at least 40 objects
 with a bounded string, an integer range and an enum array) that keeps the output going for all N
-tokens, given to both. The cost is (time per token with the grammar) / (without) - 1.
+tokens, given to both (the runs without it ban the end-of-sequence token, so that both make N
+tokens). The cost is (time per token with the grammar) / (without) - 1.
 
 Run from the project root with `. scripts/env.sh` done (CHORD_VENV, LLAMA_CPP_NATIVE_BIN); needs
 build/bin/chord. Sampling is llama.cpp's default chain (top-k 40, top-p 0.95, min-p 0.05) at
@@ -31,18 +32,20 @@ SCHEMA = (
 PROMPT = "Here are the characters of the story, as JSON:\n"
 
 
-def chord_rate(chord, model, n, threads, temp, grammar_file):
+def chord_rate(chord, model, n, threads, temp, grammar_file, eos):
     cmd = [chord, "generate", "-m", model, "-p", PROMPT, "-n", str(n), "--threads", str(threads),
            "--temp", str(temp), "--seed", "1"]
     if grammar_file:
         cmd += ["--grammar", grammar_file]
+    else:
+        cmd += ["--logit-bias", f"{eos}=-inf"]
     err = subprocess.run(cmd, capture_output=True, text=True, check=True).stderr
     # "chord: prompt P tokens, X tok/s; generated N tokens, Y tok/s; ..."
     part = err.split("generated ")[1]
     tokens = int(part.split(" tokens")[0])
     rate = float(part.split(", ")[1].split(" tok/s")[0])
     if tokens != n:
-        sys.exit(f"chord generated {tokens} tokens, not {n}: the grammar must keep it going")
+        sys.exit(f"chord generated {tokens} tokens, not {n}")
     return rate
 
 
@@ -70,12 +73,14 @@ def main():
         llm = llama_cpp.Llama(model_path=model, n_threads=a.t, n_threads_batch=a.t, n_ctx=1024,
                               verbose=False)
         grammar = llama_cpp.LlamaGrammar.from_string(gbnf, verbose=False)
+        eos = llm.token_eos()
 
         def llama_time(g, n):
             llm.reset()
             t = time.perf_counter()
             out = llm.create_completion(PROMPT, max_tokens=n, temperature=a.temp, top_k=40,
-                                        top_p=0.95, min_p=0.05, seed=1, grammar=g)
+                                        top_p=0.95, min_p=0.05, seed=1, grammar=g,
+                                        logit_bias=None if g else {eos: float("-inf")})
             dt = time.perf_counter() - t
             return dt, out["usage"]["completion_tokens"]
 
@@ -88,8 +93,8 @@ def main():
 
         rows = {"chord": ([], []), "llama.cpp": ([], [])}
         for _ in range(a.r):
-            rows["chord"][0].append(chord_rate(a.chord, model, a.n, a.t, a.temp, None))
-            rows["chord"][1].append(chord_rate(a.chord, model, a.n, a.t, a.temp, grammar_file))
+            rows["chord"][0].append(chord_rate(a.chord, model, a.n, a.t, a.temp, None, eos))
+            rows["chord"][1].append(chord_rate(a.chord, model, a.n, a.t, a.temp, grammar_file, eos))
             rows["llama.cpp"][0].append(llama_rate(None))
             rows["llama.cpp"][1].append(llama_rate(grammar))
         for who, (plain, constrained) in rows.items():

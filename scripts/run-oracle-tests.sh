@@ -8,6 +8,9 @@
 # Q6_K (scripts/compare-llamacpp.py says how):
 #  1. strict, against the pinned AVX2 build, with chord on its AVX2 path: logits of 1,024 tokens of
 #     real English text bit for bit, and greedy continuations of 10 prompts equal;
+#  1b. log-probabilities (`chord generate --logprobs 5`) against llama-cpp-python's `logprobs` on
+#     the pinned build, within 1e-4, on SmolLM2 and the 152K-token qwen2 vocabulary
+#     (scripts/compare-logprobs.py);
 #  2. reference, against this machine's native llama.cpp build, with chord on its own path: both
 #     held against the exact float64 forward pass (scripts/reference_forward.py), figures printed
 #     (every SmolLM2 file, the real Gemma 3 file and the qwen2, qwen3 and phi3 Q4_K_M files; the
@@ -35,6 +38,9 @@ status=0
 echo "== strict: bit identity with the pinned llama.cpp oracle ($(basename "$LLAMA_CPP_PINNED_BUILD")), chord CHORD_ISA=avx2"
 CHORD_ISA=avx2 LLAMA_CPP_LIB_PATH="$LLAMA_CPP_PINNED_BIN" "$CHORD_VENV/bin/python" "$here/compare-llamacpp.py" \
   --mode strict --chord "$chord" --text "$text" "$@" || status=1
+echo "== log-probabilities: chord generate --logprobs against llama.cpp's (pinned oracle), within 1e-4"
+CHORD_ISA=avx2 LLAMA_CPP_LIB_PATH="$LLAMA_CPP_PINNED_BIN" "$CHORD_VENV/bin/python" "$here/compare-logprobs.py" \
+  --chord "$chord" "$CHORD_MODELS/SmolLM2-135M-Instruct.Q4_1.gguf" "$CHORD_MODELS/qwen2-shape-random.Q4_K_M.gguf" || status=1
 echo "== reference: chord ($("$chord" inspect -m "$1" | sed -n "s/^compute: //p")) and the native llama.cpp build ($(basename "$LLAMA_CPP_NATIVE_BUILD")) against the exact float64 forward pass"
 LLAMA_CPP_LIB_PATH="$LLAMA_CPP_NATIVE_BIN" "$CHORD_VENV/bin/python" "$here/compare-llamacpp.py" \
   --mode reference --chord "$chord" --text "$text" "${reference_models[@]}" || status=1

@@ -79,7 +79,7 @@ fn valid_npc(v: &serde_json::Value) -> Result<(), String> {
 #[test]
 fn npc_actions_always_validate() {
     let m = model();
-    let g = Arc::new(Grammar::from_json_schema(NPC_SCHEMA, true).expect("schema"));
+    let g = Arc::new(Grammar::from_json_schema(NPC_SCHEMA, true, None).expect("schema"));
     let mut s = Session::new(
         m,
         &SessionOptions {

@@ -113,6 +113,33 @@ impl Grammar {
         }
     }
 
+    /// The code points the class at `pos` accepts, as ranges, when it is a positive class (`None`
+    /// for a negated class or `.`); a token element accepts no code point.
+    fn class_ranges(&self, mut pos: u32) -> Option<Vec<(u32, u32)>> {
+        match self.elem(pos) {
+            Elem::Char(_) => {}
+            Elem::Token(_) | Elem::NotToken(_) => return Some(Vec::new()),
+            _ => return None,
+        }
+        let mut out = Vec::new();
+        loop {
+            let e = self.elem(pos);
+            match self.elem(pos + 1) {
+                Elem::RangeUpper(hi) => {
+                    out.push((class_value(e), hi));
+                    pos += 2;
+                }
+                _ => {
+                    out.push((class_value(e), class_value(e)));
+                    pos += 1;
+                }
+            }
+            if !matches!(self.elem(pos), Elem::CharAlt(_)) {
+                return Some(out);
+            }
+        }
+    }
+
     /// Whether some character that begins with the partial bytes can match the class at `pos`.
     fn match_partial(&self, mut pos: u32, p: Partial) -> bool {
         let positive = matches!(self.elem(pos), Elem::Char(_) | Elem::Any);
@@ -299,6 +326,10 @@ const MAX_MEMO: usize = 1 << 20;
 /// A transition not computed yet.
 const UNKNOWN: u32 = u32::MAX;
 
+/// The code points a set of stacks may accept first, as sorted ranges; `None` when a top is a
+/// negated class or `.` (nearly everything).
+type FirstChars = Option<Vec<(u32, u32)>>;
+
 /// Sets of stacks (sorted, without duplicates) by number, and the transitions between them by
 /// code point: the part of the grammar's automaton that checked tokens have needed so far. ASCII
 /// transitions are a table per set, the others a hash map.
@@ -310,6 +341,9 @@ struct Memo {
     trans: FxHashMap<(u32, u32), u32>,
     /// The number of the current character stacks, until the state changes.
     current: Option<u32>,
+    /// Per set, once asked: the code points its tops can accept, as sorted ranges, or `None` when
+    /// a top is a negated class or `.` (nearly everything).
+    ranges: Vec<Option<FirstChars>>,
 }
 
 impl Memo {
@@ -350,6 +384,40 @@ impl Memo {
     }
 
     /// The set after `set` accepts the code point `c` (a grammar too ambiguous there is dead).
+    /// The code points that `set` may accept first, as sorted, merged ranges (`None`: too many to
+    /// list, a negated class or `.` is on top).
+    fn ranges(&mut self, g: &Grammar, set: u32) -> Option<&[(u32, u32)]> {
+        if self.ranges.len() < self.sets.len() {
+            self.ranges.resize(self.sets.len(), None);
+        }
+        if self.ranges[set as usize].is_none() {
+            let mut r = Some(Vec::new());
+            for s in &self.sets[set as usize] {
+                let Some(&top) = s.last() else { continue };
+                match (g.class_ranges(top), r.as_mut()) {
+                    (Some(more), Some(all)) => all.extend(more),
+                    _ => r = None,
+                }
+            }
+            if let Some(all) = r.as_mut() {
+                all.sort_unstable();
+                let mut merged: Vec<(u32, u32)> = Vec::with_capacity(all.len());
+                for &(lo, hi) in all.iter() {
+                    match merged.last_mut() {
+                        Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+                        _ => merged.push((lo, hi)),
+                    }
+                }
+                *all = merged;
+            }
+            self.ranges[set as usize] = Some(r);
+        }
+        self.ranges[set as usize]
+            .as_ref()
+            .expect("set above")
+            .as_deref()
+    }
+
     #[inline]
     fn step(&mut self, g: &Grammar, set: u32, c: u32) -> u32 {
         let known = match self.ascii[set as usize].get(c as usize) {
@@ -364,6 +432,18 @@ impl Memo {
 
     #[cold]
     fn compute(&mut self, g: &Grammar, set: u32, c: u32) -> u32 {
+        // Most code points match no top: dead without building anything (and, beyond ASCII, not
+        // worth a table entry).
+        let matches = self.sets[set as usize].iter().any(|s| {
+            s.last()
+                .is_some_and(|&p| !g.elem(p).is_token() && g.match_char(p, c).0)
+        });
+        if !matches {
+            if let Some(slot) = self.ascii[set as usize].get_mut(c as usize) {
+                *slot = DEAD;
+            }
+            return DEAD;
+        }
         let mut out = Vec::new();
         let mut ok = true;
         for s in &self.sets[set as usize] {
@@ -474,13 +554,31 @@ impl GrammarState {
         }
         let root = self.memo.current(&self.grammar, &self.stacks);
         let mut todo = vec![(0u32, root)];
-        while let Some((node, set)) = todo.pop() {
-            for &(c, child) in trie.children(node) {
-                let next = self.memo.step(&self.grammar, set, c);
-                if next != DEAD {
-                    out.extend_from_slice(trie.ends(child));
-                    todo.push((child, next));
+        let mut visit =
+            |memo: &mut Memo, set: u32, edges: &[(u32, u32)], todo: &mut Vec<(u32, u32)>| {
+                for &(c, child) in edges {
+                    let next = memo.step(g, set, c);
+                    if next != DEAD {
+                        out.extend_from_slice(trie.ends(child));
+                        todo.push((child, next));
+                    }
                 }
+            };
+        let mut ranges = Vec::new();
+        while let Some((node, set)) = todo.pop() {
+            let edges = trie.children(node);
+            // Where the tops are positive classes, only the children inside their ranges.
+            match self.memo.ranges(g, set) {
+                Some(r) if edges.len() > 8 => {
+                    ranges.clear();
+                    ranges.extend_from_slice(r);
+                    for &(lo, hi) in &ranges {
+                        let from = edges.partition_point(|e| e.0 < lo);
+                        let to = edges.partition_point(|e| e.0 <= hi);
+                        visit(&mut self.memo, set, &edges[from..to], &mut todo);
+                    }
+                }
+                _ => visit(&mut self.memo, set, edges, &mut todo),
             }
         }
         for &t in &trie.irregular {

@@ -33,53 +33,70 @@ impl TokenTrie {
     /// Builds the trie of the tokens `0..n_vocab` whose text is `piece(t)`, leaving out those for
     /// which `skip(t)` (end-of-generation tokens) and empty pieces or pieces that begin with NUL
     /// (which a grammar never allows).
-    pub fn new(n_vocab: u32, piece: impl Fn(u32) -> Vec<u8>, skip: impl Fn(u32) -> bool) -> Self {
-        // Children while building: a map per node.
-        let mut kids: Vec<Vec<(u32, u32)>> = vec![Vec::new()];
-        let mut ends: Vec<Vec<u32>> = vec![Vec::new()];
+    pub fn new<P: AsRef<[u8]>>(
+        n_vocab: u32,
+        piece: impl Fn(u32) -> P,
+        skip: impl Fn(u32) -> bool,
+    ) -> Self {
+        // Every regular token's code points, end to end, then the tokens sorted by them: a node's
+        // children are then contiguous runs, laid out when the node is, with no map per node.
+        let mut cps: Vec<u32> = Vec::new();
+        let mut keys: Vec<(u32, u32, u32)> = Vec::new(); // (start, end, token)
         let mut irregular = Vec::new();
-        let mut cps = Vec::new();
+        let mut buf = Vec::new();
         for t in 0..n_vocab {
             if skip(t) {
                 continue;
             }
             let p = piece(t);
+            let p = p.as_ref();
             if p.first().is_none_or(|&b| b == 0) {
                 continue;
             }
-            let rest = decode(&p, Partial::default(), &mut cps);
-            if rest.remain != 0 || cps.is_empty() {
+            let rest = decode(p, Partial::default(), &mut buf);
+            if rest.remain != 0 || buf.is_empty() {
                 irregular.push(t);
                 continue;
             }
-            let mut at = 0usize;
-            for &c in &cps {
-                at = match kids[at].binary_search_by_key(&c, |e| e.0) {
-                    Ok(i) => kids[at][i].1 as usize,
-                    Err(i) => {
-                        let n = kids.len() as u32;
-                        kids[at].insert(i, (c, n));
-                        kids.push(Vec::new());
-                        ends.push(Vec::new());
-                        n as usize
-                    }
-                };
-            }
-            ends[at].push(t);
+            let start = cps.len() as u32;
+            cps.extend_from_slice(&buf);
+            keys.push((start, cps.len() as u32, t));
         }
+        let key = |k: &(u32, u32, u32)| &cps[k.0 as usize..k.1 as usize];
+        keys.sort_unstable_by(|a, b| key(a).cmp(key(b)).then(a.2.cmp(&b.2)));
         let mut trie = TokenTrie {
             irregular,
             ..Default::default()
         };
-        for (k, e) in kids.into_iter().zip(ends) {
-            trie.nodes.push(Node {
-                first: trie.edges.len() as u32,
-                count: k.len() as u32,
-                ends_first: trie.ends.len() as u32,
-                ends_count: e.len() as u32,
-            });
-            trie.edges.extend(k);
-            trie.ends.extend(e);
+        // (node, depth, keys[from..to]): the keys whose first `depth` code points lead to node.
+        trie.nodes.push(Node::default());
+        let mut todo = vec![(0u32, 0usize, 0usize, keys.len())];
+        while let Some((node, depth, mut from, to)) = todo.pop() {
+            let ends_first = trie.ends.len() as u32;
+            while from < to && key(&keys[from]).len() == depth {
+                trie.ends.push(keys[from].2);
+                from += 1;
+            }
+            let first = trie.edges.len() as u32;
+            let mut i = from;
+            while i < to {
+                let c = key(&keys[i])[depth];
+                let mut j = i + 1;
+                while j < to && key(&keys[j])[depth] == c {
+                    j += 1;
+                }
+                let child = trie.nodes.len() as u32;
+                trie.nodes.push(Node::default());
+                trie.edges.push((c, child));
+                todo.push((child, depth + 1, i, j));
+                i = j;
+            }
+            trie.nodes[node as usize] = Node {
+                first,
+                count: trie.edges.len() as u32 - first,
+                ends_first,
+                ends_count: trie.ends.len() as u32 - ends_first,
+            };
         }
         trie
     }

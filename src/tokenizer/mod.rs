@@ -35,9 +35,9 @@ use vocab::{attr, Vocab};
 pub struct Tokenizer {
     vocab: Vocab,
     pre: Option<PreTokenizer>,
-    /// Every token's piece with control tokens rendered, made at the first
-    /// [`Tokenizer::rendered_piece`] (grammars check each candidate token's bytes).
-    rendered: std::sync::OnceLock<Vec<Box<[u8]>>>,
+    /// Every token's piece with control tokens rendered, end to end, and where each ends; made at
+    /// the first [`Tokenizer::rendered_piece`] (grammars check each candidate token's bytes).
+    rendered: std::sync::OnceLock<(Vec<u8>, Vec<u32>)>,
     /// The rendered pieces as a trie (grammars check tokens through it), made at first use.
     trie: std::sync::OnceLock<crate::grammar::TokenTrie>,
 }
@@ -158,12 +158,20 @@ impl Tokenizer {
     /// [`Tokenizer::token_to_piece`] with `special`, from a table made once (about the size of the
     /// vocabulary's text); empty outside the vocabulary.
     pub fn rendered_piece(&self, id: u32) -> &[u8] {
-        let table = self.rendered.get_or_init(|| {
-            (0..self.n_vocab() as u32)
-                .map(|t| self.token_to_piece(t, true).into_boxed_slice())
-                .collect()
+        let (text, ends) = self.rendered.get_or_init(|| {
+            let mut text = Vec::new();
+            let mut ends = Vec::with_capacity(self.n_vocab());
+            for t in 0..self.n_vocab() as u32 {
+                self.append_piece(t, true, false, &mut text);
+                ends.push(text.len() as u32);
+            }
+            (text, ends)
         });
-        table.get(id as usize).map_or(&[], |p| p)
+        let Some(&end) = ends.get(id as usize) else {
+            return &[];
+        };
+        let start = if id == 0 { 0 } else { ends[id as usize - 1] };
+        &text[start as usize..end as usize]
     }
 
     /// The vocabulary's rendered pieces as a trie of code points, end-of-generation tokens left
@@ -172,7 +180,7 @@ impl Tokenizer {
         self.trie.get_or_init(|| {
             crate::grammar::TokenTrie::new(
                 self.n_vocab() as u32,
-                |t| self.rendered_piece(t).to_vec(),
+                |t| self.rendered_piece(t),
                 |t| self.is_eog(t),
             )
         })

@@ -142,20 +142,20 @@ static void test_json_schema(chord_session *s) {
     chord_grammar *g = NULL;
     chord_error *err = NULL;
     const char *bad_json = "{\"type\": \"object\",\n \"properties\": {\"a\": 1,}}";
-    CHECK(chord_grammar_from_json_schema(bad_json, strlen(bad_json), 0, &g, &err) == CHORD_E_GRAMMAR, "bad JSON");
+    CHECK(chord_grammar_from_json_schema(NULL, bad_json, strlen(bad_json), 0, &g, &err) == CHORD_E_GRAMMAR, "bad JSON");
     CHECK(err && strstr(chord_error_message(err), "line 2, column"), "JSON position: %s", err ? chord_error_message(err) : "-");
     chord_error_free(err);
     err = NULL;
     const char *loose = "{\"type\": \"integer\", \"multipleOf\": 3}";
-    CHECK(chord_grammar_from_json_schema(loose, strlen(loose), 0, &g, &err) == CHORD_E_GRAMMAR, "strict refuses multipleOf");
+    CHECK(chord_grammar_from_json_schema(NULL, loose, strlen(loose), 0, &g, &err) == CHORD_E_GRAMMAR, "strict refuses multipleOf");
     CHECK(err && strstr(chord_error_message(err), "multipleOf"), "names the keyword");
     chord_error_free(err);
-    EXPECT(CHORD_OK, chord_grammar_from_json_schema(loose, strlen(loose), CHORD_SCHEMA_LENIENT, &g, &err_));
+    EXPECT(CHORD_OK, chord_grammar_from_json_schema(NULL, loose, strlen(loose), CHORD_SCHEMA_LENIENT, &g, &err_));
     chord_grammar_free(g);
-    EXPECT(CHORD_E_INVALID_ARGUMENT, chord_grammar_from_json_schema(loose, strlen(loose), 8, &g, &err_));
+    EXPECT(CHORD_E_INVALID_ARGUMENT, chord_grammar_from_json_schema(NULL, loose, strlen(loose), 8, &g, &err_));
     const char *path = "{\"properties\": {\"a\": {\"type\": \"kaboom\"}}}";
     err = NULL;
-    CHECK(chord_grammar_from_json_schema(path, strlen(path), 0, &g, &err) == CHORD_E_GRAMMAR, "unknown type");
+    CHECK(chord_grammar_from_json_schema(NULL, path, strlen(path), 0, &g, &err) == CHORD_E_GRAMMAR, "unknown type");
     CHECK(err && strstr(chord_error_message(err), "#/properties/a"), "JSON path: %s", err ? chord_error_message(err) : "-");
     chord_error_free(err);
     /* The GBNF text: as llama.cpp converts it. */
@@ -169,7 +169,7 @@ static void test_json_schema(chord_session *s) {
     free(text);
 
     /* Any JSON value (NULL schema): greedy output parses as the start of a JSON value. */
-    EXPECT(CHORD_OK, chord_grammar_from_json_schema(NULL, 0, 0, &g, &err_));
+    EXPECT(CHORD_OK, chord_grammar_from_json_schema(model, NULL, 0, 0, &g, &err_));
     chord_generate_params *p = NULL;
     EXPECT(CHORD_OK, chord_generate_params_new(&p, &err_));
     EXPECT(CHORD_OK, chord_generate_params_set_grammar(p, g, &err_));
