@@ -401,6 +401,7 @@ pub struct Converter<'d> {
     rules: BTreeMap<String, String>,
     refs_being_resolved: HashSet<String>,
     errors: Vec<String>,
+    depth: usize,
     /// Parts that lenient mode made looser (patterns it cannot convert).
     pub warnings: Vec<String>,
 }
@@ -415,6 +416,7 @@ impl<'d> Converter<'d> {
             rules,
             refs_being_resolved: HashSet::new(),
             errors: Vec::new(),
+            depth: 0,
             warnings: Vec::new(),
         }
     }
@@ -977,6 +979,20 @@ impl<'d> Converter<'d> {
 
     /// The rule for `node`, named after `name` (`""`: the root), and every rule it needs.
     pub fn visit(&mut self, node: &Node, name: &str) -> String {
+        if self.depth == super::schema::MAX_DEPTH {
+            self.errors.push(format!(
+                "schemas nested or referenced more than {} deep",
+                super::schema::MAX_DEPTH
+            ));
+            return String::new();
+        }
+        self.depth += 1;
+        let r = self.visit_inner(node, name);
+        self.depth -= 1;
+        r
+    }
+
+    fn visit_inner(&mut self, node: &Node, name: &str) -> String {
         let rule_name = if is_reserved(name) {
             format!("{name}-")
         } else if name.is_empty() {

@@ -50,7 +50,12 @@ struct Parser<'a> {
     lookup: Option<TokenLookup<'a>>,
     /// The definition being parsed (for the helper rules it generates).
     current_def: usize,
+    /// How deep the groups being parsed are nested.
+    depth: usize,
 }
+
+/// Deepest nesting of groups (the parser recurses into each).
+const MAX_DEPTH: usize = 256;
 
 fn err<T>(offset: usize, message: impl Into<String>) -> PResult<T> {
     Err(ParseError {
@@ -78,6 +83,7 @@ pub fn parse(text: &str, lookup: Option<TokenLookup<'_>>) -> PResult<Parsed> {
         defined_at: Vec::new(),
         lookup,
         current_def: 0,
+        depth: 0,
     };
     let mut pos = p.space(0, true);
     while pos < p.s.len() {
@@ -359,10 +365,15 @@ impl<'a> Parser<'a> {
                 }
                 b'(' => {
                     let open = p;
+                    if self.depth == MAX_DEPTH {
+                        return err(p, format!("groups nested more than {MAX_DEPTH} deep"));
+                    }
                     p = self.space(p + 1, true);
                     let before = self.names.len() as u64;
                     let sub = self.generated(name, open);
+                    self.depth += 1;
                     p = self.alternates(p, name, sub, true)?;
+                    self.depth -= 1;
                     n_prev = (self.names.len() as u64 - before).max(1);
                     last_start = rule.len();
                     rule.push(Elem::Rule(sub));

@@ -150,7 +150,15 @@ struct Builder<'a> {
     root: &'a Value,
     strict: bool,
     refs: BTreeMap<String, Option<Node>>,
+    /// How deep the schemas (and `$ref`s) being read are nested.
+    depth: usize,
 }
+
+/// Longest property name (the grammar of other keys nests a group per character).
+const MAX_NAME: usize = 256;
+
+/// Deepest nesting of schemas and chains of `$ref`s (reading and converting recurse into each).
+pub const MAX_DEPTH: usize = 128;
 
 fn fail<T>(path: &str, msg: impl AsRef<str>) -> SchemaResult<T> {
     Err(format!("JSON Schema error at {path}: {}", msg.as_ref()))
@@ -162,6 +170,7 @@ pub fn read(schema: &Value, strict: bool) -> SchemaResult<Document> {
         root: schema,
         strict,
         refs: BTreeMap::new(),
+        depth: 0,
     };
     let root = b.node(schema, "#")?;
     let refs = b
@@ -295,6 +304,12 @@ impl<'a> Builder<'a> {
                 return fail(path, "properties must be an object");
             };
             for (name, prop) in p {
+                if name.chars().count() > MAX_NAME {
+                    return fail(
+                        path,
+                        format!("a property name longer than {MAX_NAME} characters"),
+                    );
+                }
                 let node = self.node(prop, &format!("{path}/properties/{name}"))?;
                 props.push((name.clone(), node, required.contains(&name.as_str())));
             }
@@ -408,6 +423,19 @@ impl<'a> Builder<'a> {
     }
 
     fn node(&mut self, s: &Value, path: &str) -> SchemaResult<Node> {
+        if self.depth == MAX_DEPTH {
+            return fail(
+                path,
+                format!("schemas nested or referenced more than {MAX_DEPTH} deep"),
+            );
+        }
+        self.depth += 1;
+        let r = self.node_inner(s, path);
+        self.depth -= 1;
+        r
+    }
+
+    fn node_inner(&mut self, s: &Value, path: &str) -> SchemaResult<Node> {
         let Some(obj) = s.as_object() else {
             return fail(path, "schema must be an object");
         };

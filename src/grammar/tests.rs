@@ -207,3 +207,35 @@ fn the_transition_table_allows_what_accepting_allows() {
         }
     }
 }
+
+/// Hostile nesting is an error, not a stack overflow: groups in a grammar, schemas in a schema,
+/// chains of `$ref`s, long property names.
+#[test]
+fn deep_nesting_is_refused() {
+    let deep = format!(
+        "root ::= {}\"a\"{}",
+        "(".repeat(100_000),
+        ")".repeat(100_000)
+    );
+    let e = Grammar::new(&deep, "root", None).unwrap_err();
+    assert!(e.message().contains("nested more than"), "{e}");
+    let ok = format!("root ::= {}\"a\"{}", "(".repeat(256), ")".repeat(256));
+    Grammar::new(&ok, "root", None).unwrap();
+
+    let mut refs = String::from(r##"{"$ref": "#/$defs/d0", "$defs": {"##);
+    for i in 0..5000 {
+        refs.push_str(&format!(r##""d{i}": {{"$ref": "#/$defs/d{}"}},"##, i + 1));
+    }
+    refs.push_str(r#""d5000": {"type": "integer"}}}"#);
+    for strict in [true, false] {
+        let e = json_schema_to_gbnf(&refs, strict).unwrap_err();
+        assert!(e.message().contains("more than 128 deep"), "{e}");
+    }
+    let name = "x".repeat(10_000);
+    let e = json_schema_to_gbnf(
+        &format!(r#"{{"type": "object", "properties": {{"{name}": {{}}}}, "additionalProperties": true}}"#),
+        false,
+    )
+    .unwrap_err();
+    assert!(e.message().contains("longer than 256"), "{e}");
+}
