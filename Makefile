@@ -4,6 +4,7 @@
 #   make test       installs what the tests need, then runs every test (Rust, C, llama.cpp oracle)
 #   make test-scalar the Rust tests with the kernels on their portable path (CHORD_ISA=scalar; slower)
 #   make test-c     the C API tests (tests/c): plain, under AddressSanitizer, under valgrind
+#   make test-bindings the bindings' tests (bindings/*/test): C++ plain, ASan+UBSan, TSan, valgrind
 #   make test-pager peak resident memory of `chord generate` under memory budgets stays within
 #                   budget + KV cache + 64 MiB (scripts/check-pager-rss.py)
 #   make header-check  fails when include/chord.h differs from what build.rs generates
@@ -25,7 +26,7 @@ MODEL := $(CACHE)/models/SmolLM2-135M-Instruct.Q4_1.gguf
 BAD_GGUF := $(TEST)/bad-gguf
 VALGRIND := CHORD_TEST_LIGHT=1 valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite --quiet
 
-.PHONY: all lib demo test test-data test-rust test-scalar test-c test-corpus test-oracle test-pager check-wgpu header-check clean FORCE
+.PHONY: all lib demo test test-data test-rust test-scalar test-c test-bindings test-corpus test-oracle test-pager check-wgpu header-check clean FORCE
 .PHONY: install uninstall test-pkg check-symbols check-header-compile
 
 all: $(BIN)/chord
@@ -51,7 +52,7 @@ test-data:
 test: test-data
 	cargo fmt --all -- --check
 	cargo clippy --release --all-targets -- -D warnings
-	$(MAKE) test-rust header-check test-c test-corpus test-pager check-wgpu test-oracle test-pkg
+	$(MAKE) test-rust header-check test-c test-bindings test-corpus test-pager check-wgpu test-oracle test-pkg
 
 test-rust:
 	cargo test --release
@@ -84,6 +85,42 @@ test-c: $(addprefix $(TEST)/,$(C_TESTS)) $(addprefix $(TEST)/,$(addsuffix _asan,
 	  ASAN_OPTIONS=detect_leaks=1 $(TEST)/$${t}_asan $(MODEL) $(BAD_GGUF); \
 	  $(VALGRIND) $(TEST)/$$t $(MODEL) $(BAD_GGUF); \
 	done
+
+# bindings/cpp: chord.hpp's tests built plain, with ASan+UBSan and with TSan (Rust frames suppressed:
+# bindings/cpp/test/tsan.supp says why), run each, and the plain build under valgrind; the ABI check;
+# the README's C++ example compiled and run. The expected text is the chord program's greedy output
+# for the tests' prompt.
+CXX ?= c++
+CXXWARN := -std=c++17 -Wall -Wextra -Werror -pedantic
+CPP_TEST_SRC := bindings/cpp/test/test_chord.cpp bindings/cpp/chord.hpp include/chord.h $(LIB)
+CPP_PROMPT := The three primary colors are
+
+$(TEST)/cpp/test_chord: $(CPP_TEST_SRC)
+	@mkdir -p $(TEST)/cpp
+	$(CXX) -O1 -g $(CXXWARN) -Iinclude -Ibindings/cpp -o $@ $< $(LIB) $(LDLIBS)
+
+$(TEST)/cpp/test_chord_asan: $(CPP_TEST_SRC)
+	@mkdir -p $(TEST)/cpp
+	$(CXX) -O1 -g $(CXXWARN) -fsanitize=address,undefined -fno-omit-frame-pointer -Iinclude -Ibindings/cpp -o $@ $< $(LIB) $(LDLIBS)
+
+$(TEST)/cpp/test_chord_tsan: $(CPP_TEST_SRC)
+	@mkdir -p $(TEST)/cpp
+	$(CXX) -O1 -g $(CXXWARN) -fsanitize=thread -Iinclude -Ibindings/cpp -o $@ $< $(LIB) $(LDLIBS)
+
+$(TEST)/cpp/test_abi: bindings/cpp/test/test_abi.cpp bindings/cpp/chord.hpp include/chord.h $(LIB)
+	@mkdir -p $(TEST)/cpp
+	$(CXX) -O1 -g $(CXXWARN) -Iinclude -Ibindings/cpp -o $@ $< $(LIB) $(LDLIBS)
+
+test-bindings: $(BIN)/chord $(addprefix $(TEST)/cpp/,test_chord test_chord_asan test_chord_tsan test_abi)
+	$(BIN)/chord generate -m $(MODEL) -p "$(CPP_PROMPT)" --temp 0 -n 32 > $(TEST)/cpp/expected.txt
+	$(TEST)/cpp/test_chord $(MODEL) $(TEST)/cpp/expected.txt
+	ASAN_OPTIONS=detect_leaks=1 $(TEST)/cpp/test_chord_asan $(MODEL) $(TEST)/cpp/expected.txt
+	TSAN_OPTIONS="suppressions=$(abspath bindings/cpp/test/tsan.supp) halt_on_error=1" $(TEST)/cpp/test_chord_tsan $(MODEL) $(TEST)/cpp/expected.txt
+	$(VALGRIND) $(TEST)/cpp/test_chord $(MODEL) $(TEST)/cpp/expected.txt
+	$(TEST)/cpp/test_abi $(MODEL)
+	sed -n '/^```cpp$$/,/^```$$/p' README.md | sed '1d;$$d' > $(TEST)/cpp/readme_example.cpp
+	$(CXX) -O1 $(CXXWARN) -Iinclude -Ibindings/cpp -o $(TEST)/cpp/readme_example $(TEST)/cpp/readme_example.cpp $(LIB) $(LDLIBS)
+	$(TEST)/cpp/readme_example $(MODEL) > /dev/null
 
 test-corpus: $(BIN)/chord $(BAD_GGUF)/expected.tsv
 	scripts/check-inspect-corpus.sh $(BIN)/chord $(BAD_GGUF)

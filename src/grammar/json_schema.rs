@@ -492,9 +492,8 @@ impl<'d> Converter<'d> {
             Ok(r) => r,
             Err(PatternError::Unsupported(why)) => {
                 self.rules = snapshot;
-                self.warnings.push(format!(
-                    "pattern {pattern} is not supported ({why}), accepting any string"
-                ));
+                self.warnings
+                    .push(format!("pattern {pattern} is not supported ({why})"));
                 let s = self.add_primitive("string", "string");
                 self.add_rule(name, &s)
             }

@@ -230,10 +230,7 @@ pub fn json_schema_to_gbnf(schema: &str, strict: bool) -> Result<String> {
         crate::bail!(Grammar, "JSON Schema: {}", conv.warnings.join("; "));
     }
     for w in &conv.warnings {
-        crate::log!(
-            Warn,
-            "JSON Schema conversion is looser than the schema: {w}"
-        );
+        crate::log!(Warn, "JSON Schema: {w}: any string is accepted there");
     }
     Ok(conv.grammar())
 }
