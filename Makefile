@@ -208,6 +208,15 @@ install: $(PKG)/chord.pc $(PKG)/chordConfig.cmake $(PKG)/chordConfigVersion.cmak
 ifeq ($(shell uname -s),Darwin)
 	install_name_tool -id $(LIBDIR)/$(SHARED_ABI) $(DESTDIR)$(LIBDIR)/$(SHARED_REAL)
 else
+	# As distributions ship them: the shared library stripped, its debug information in
+	# LIBDIR/.debug/ (where gdb looks, through the .gnu_debuglink section); the static library
+	# without debug information.
+	$(INSTALL) -d $(DESTDIR)$(LIBDIR)/.debug
+	objcopy --only-keep-debug $(DESTDIR)$(LIBDIR)/$(SHARED_REAL) $(DESTDIR)$(LIBDIR)/.debug/$(SHARED_REAL).debug
+	chmod 644 $(DESTDIR)$(LIBDIR)/.debug/$(SHARED_REAL).debug
+	strip --strip-unneeded $(DESTDIR)$(LIBDIR)/$(SHARED_REAL)
+	cd $(DESTDIR)$(LIBDIR) && objcopy --add-gnu-debuglink=.debug/$(SHARED_REAL).debug $(SHARED_REAL)
+	strip --strip-debug $(DESTDIR)$(LIBDIR)/libchord.a
 	ln -sfn $(SHARED_REAL) $(DESTDIR)$(LIBDIR)/$(SHARED_ABI)
 endif
 	ln -sfn $(SHARED_ABI) $(DESTDIR)$(LIBDIR)/$(SHARED_DEV)
@@ -219,9 +228,10 @@ endif
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/chord.h $(DESTDIR)$(LIBDIR)/libchord.a \
 	  $(DESTDIR)$(LIBDIR)/$(SHARED_REAL) $(DESTDIR)$(LIBDIR)/$(SHARED_ABI) $(DESTDIR)$(LIBDIR)/$(SHARED_DEV) \
+	  $(DESTDIR)$(LIBDIR)/.debug/$(SHARED_REAL).debug \
 	  $(DESTDIR)$(PKGCONFIGDIR)/chord.pc \
 	  $(DESTDIR)$(CMAKEDIR)/chordConfig.cmake $(DESTDIR)$(CMAKEDIR)/chordConfigVersion.cmake
-	rmdir $(DESTDIR)$(CMAKEDIR) 2>/dev/null || true
+	rmdir $(DESTDIR)$(CMAKEDIR) $(DESTDIR)$(LIBDIR)/.debug 2>/dev/null || true
 
 # ---- Packaging checks ---------------------------------------------------------------------------
 # libchord.so exports chord_* and nothing else.

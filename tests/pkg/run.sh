@@ -4,7 +4,9 @@
 # France is" must contain "Paris".
 #
 # Tests chord as an installed C library, the way a user meets it:
-#  1. `make install PREFIX=<temp>`: file layout, symlinks, SONAME, exported symbols, chord.pc.
+#  1. `make install PREFIX=<temp>`: file layout, symlinks, SONAME, exported symbols, chord.pc; the
+#     shared library stripped with its debug information in lib/.debug (gdb finds it through the
+#     debug link), the static library without debug information; the installed sizes printed.
 #  2. The consumers tests/pkg/c (C99) and tests/pkg/cxx (C++17), each built out of tree through
 #     pkg-config and through CMake find_package, linked to libchord.so and to libchord.a (8 builds),
 #     then run on MODEL. Shared builds must load the installed libchord.so.<ABI> (pkg-config builds
@@ -57,6 +59,15 @@ cmp "$root/include/chord.h" "$prefix/include/chord.h" || fail "installed chord.h
 soname=$(readelf -d "$lib/$real" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 [ "$soname" = "libchord.so.$abi" ] || fail "SONAME is '$soname', want libchord.so.$abi"
 "$here/check-symbols.sh" "$lib/$real"
+! readelf -S "$lib/$real" | grep -q '\.debug_info' || fail "$real keeps its debug information"
+readelf -S "$lib/.debug/$real.debug" | grep -q '\.debug_info' || fail "no debug information in .debug/$real.debug"
+[ "$(readelf -p .gnu_debuglink "$lib/$real" | sed -n 's/^ *\[ *0\] *//p')" = "$real.debug" ] || fail "no debug link to $real.debug"
+! readelf -S "$lib/libchord.a" 2>/dev/null | grep -q '\.debug_info' || fail "libchord.a keeps its debug information"
+if command -v gdb >/dev/null; then
+  gdb -batch -ex "info line chord_abi_version" "$lib/$real" 2>&1 | grep -q 'Line [0-9]* of "src/ffi/' \
+    || fail "gdb does not find the debug information of $real"
+fi
+echo "installed sizes: $(du -b "$lib/$real" | cut -f1) bytes $real, $(du -b "$lib/libchord.a" | cut -f1) bytes libchord.a, $(du -b "$lib/.debug/$real.debug" | cut -f1) bytes .debug/$real.debug"
 for f in pkgconfig/chord.pc cmake/chord/chordConfig.cmake cmake/chord/chordConfigVersion.cmake; do
   [ -f "$lib/$f" ] || fail "no $lib/$f"
 done
