@@ -4,7 +4,8 @@
 #   make test       installs what the tests need, then runs every test (Rust, C, llama.cpp oracle)
 #   make test-scalar the Rust tests with the kernels on their portable path (CHORD_ISA=scalar; slower)
 #   make test-c     the C API tests (tests/c): plain, under AddressSanitizer, under valgrind
-#   make test-bindings the bindings' tests (bindings/*/test): C++ plain, ASan+UBSan, TSan, valgrind
+#   make test-bindings the bindings' tests (bindings/*/test): C++ plain, ASan+UBSan, TSan, valgrind;
+#                   the Swift package's module map imported by clang -fmodules
 #   make test-pager peak resident memory of `chord generate` under memory budgets stays within
 #                   budget + KV cache + 64 MiB (scripts/check-pager-rss.py)
 #   make header-check  fails when include/chord.h differs from what build.rs generates
@@ -121,6 +122,11 @@ test-bindings: $(BIN)/chord $(addprefix $(TEST)/cpp/,test_chord test_chord_asan 
 	sed -n '/^```cpp$$/,/^```$$/p' README.md | sed '1d;$$d' > $(TEST)/cpp/readme_example.cpp
 	$(CXX) -O1 $(CXXWARN) -Iinclude -Ibindings/cpp -o $(TEST)/cpp/readme_example $(TEST)/cpp/readme_example.cpp $(LIB) $(LDLIBS)
 	$(TEST)/cpp/readme_example $(MODEL) > /dev/null
+	@mkdir -p $(TEST)/swift
+	clang -fmodules -fmodules-cache-path=$(TEST)/swift/modules \
+	  -fmodule-map-file=bindings/swift/Sources/CChord/module.modulemap -Iinclude -Wall -Werror \
+	  -o $(TEST)/swift/import_module bindings/swift/test/import_module.c $(LIB) $(LDLIBS)
+	$(TEST)/swift/import_module
 
 test-corpus: $(BIN)/chord $(BAD_GGUF)/expected.tsv
 	scripts/check-inspect-corpus.sh $(BIN)/chord $(BAD_GGUF)
