@@ -4,8 +4,8 @@
 #   make test       installs what the tests need, then runs every test (Rust, C, llama.cpp oracle)
 #   make test-scalar the Rust tests with the kernels on their portable path (CHORD_ISA=scalar; slower)
 #   make test-c     the C API tests (tests/c): plain, under AddressSanitizer, under valgrind
-#   make test-bindings the bindings' tests (bindings/*/test): C++ plain, ASan+UBSan, TSan, valgrind;
-#                   the Swift package's module map imported by clang -fmodules
+#   make test-bindings the bindings' tests: C++ plain, ASan+UBSan, TSan, valgrind; Go with -race and
+#                   cgocheck=2; the Swift package's module map imported by clang -fmodules
 #   make test-pager peak resident memory of `chord generate` under memory budgets stays within
 #                   budget + KV cache + 64 MiB (scripts/check-pager-rss.py)
 #   make header-check  fails when include/chord.h differs from what build.rs generates
@@ -112,6 +112,12 @@ $(TEST)/cpp/test_abi: bindings/cpp/test/test_abi.cpp bindings/cpp/chord.hpp incl
 	@mkdir -p $(TEST)/cpp
 	$(CXX) -O1 -g $(CXXWARN) -Iinclude -Ibindings/cpp -o $@ $< $(LIB) $(LDLIBS)
 
+# bindings/go: against libchord installed into a temporary prefix (found by pkg-config, as users
+# find it), `go vet`, then the tests with the race detector and cgocheck=2.
+GO := $(firstword $(wildcard /usr/lib/go-1.19/bin/go) go)
+GOFMT := $(firstword $(wildcard /usr/lib/go-1.19/bin/gofmt) gofmt)
+GO_PREFIX := $(abspath $(TEST)/go/prefix)
+
 test-bindings: $(BIN)/chord $(addprefix $(TEST)/cpp/,test_chord test_chord_asan test_chord_tsan test_abi)
 	$(BIN)/chord generate -m $(MODEL) -p "$(CPP_PROMPT)" --temp 0 -n 32 > $(TEST)/cpp/expected.txt
 	$(TEST)/cpp/test_chord $(MODEL) $(TEST)/cpp/expected.txt
@@ -127,6 +133,15 @@ test-bindings: $(BIN)/chord $(addprefix $(TEST)/cpp/,test_chord test_chord_asan 
 	  -fmodule-map-file=bindings/swift/Sources/CChord/module.modulemap -Iinclude -Wall -Werror \
 	  -o $(TEST)/swift/import_module bindings/swift/test/import_module.c $(LIB) $(LDLIBS)
 	$(TEST)/swift/import_module
+	$(MAKE) --no-print-directory install PREFIX=$(GO_PREFIX) > /dev/null
+	cd bindings/go && test -z "$$($(GOFMT) -l .)" && export PKG_CONFIG_PATH=$(GO_PREFIX)/lib/pkgconfig \
+	  LD_LIBRARY_PATH=$(GO_PREFIX)/lib CHORD_TEST_MODEL=$(MODEL) CHORD_TEST_EXPECTED=$(abspath $(TEST)/cpp/expected.txt) \
+	  GODEBUG=cgocheck=2 && $(GO) vet ./... && $(GO) test -race -count=1 ./...
+	rm -rf $(TEST)/go/example && mkdir -p $(TEST)/go/example
+	sed -n '/^```go$$/,/^```$$/p' README.md | sed '1d;$$d' > $(TEST)/go/example/main.go
+	printf 'module example\n\ngo 1.19\n\nrequire chord v0.0.0\n\nreplace chord => %s\n' $(abspath bindings/go) > $(TEST)/go/example/go.mod
+	cd $(TEST)/go/example && PKG_CONFIG_PATH=$(GO_PREFIX)/lib/pkgconfig GOFLAGS=-mod=mod $(GO) build -o example . \
+	  && LD_LIBRARY_PATH=$(GO_PREFIX)/lib ./example $(MODEL) > /dev/null
 
 test-corpus: $(BIN)/chord $(BAD_GGUF)/expected.tsv
 	scripts/check-inspect-corpus.sh $(BIN)/chord $(BAD_GGUF)

@@ -1,0 +1,3 @@
+module chord
+
+go 1.19
