@@ -5,7 +5,9 @@
 #   make test-scalar the Rust tests with the kernels on their portable path (CHORD_ISA=scalar; slower)
 #   make test-c     the C API tests (tests/c): plain, under AddressSanitizer, under valgrind
 #   make test-bindings the bindings' tests: C++ plain, ASan+UBSan, TSan, valgrind; Go with -race and
-#                   cgocheck=2; the Swift package's module map imported by clang -fmodules
+#                   cgocheck=2; C# under the Mono JIT (NUnit) and full AOT; the Swift package's
+#                   module map imported by clang -fmodules
+#   make unity-package the C# binding as a Unity package with the stripped libchord (build/unity)
 #   make test-pager peak resident memory of `chord generate` under memory budgets stays within
 #                   budget + KV cache + 64 MiB (scripts/check-pager-rss.py)
 #   make header-check  fails when include/chord.h differs from what build.rs generates
@@ -28,7 +30,7 @@ BAD_GGUF := $(TEST)/bad-gguf
 VALGRIND := CHORD_TEST_LIGHT=1 valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite --quiet
 
 .PHONY: all lib demo test test-data test-rust test-scalar test-c test-bindings test-corpus test-oracle test-pager check-wgpu header-check clean FORCE
-.PHONY: install uninstall test-pkg check-symbols check-header-compile
+.PHONY: install uninstall test-pkg check-symbols check-header-compile unity-package
 
 all: $(BIN)/chord
 
@@ -116,7 +118,12 @@ $(TEST)/cpp/test_abi: bindings/cpp/test/test_abi.cpp bindings/cpp/chord.hpp incl
 # find it), `go vet`, then the tests with the race detector and cgocheck=2.
 GO := $(firstword $(wildcard /usr/lib/go-1.19/bin/go) go)
 GOFMT := $(firstword $(wildcard /usr/lib/go-1.19/bin/gofmt) gofmt)
-GO_PREFIX := $(abspath $(TEST)/go/prefix)
+BINDINGS_PREFIX := $(abspath $(TEST)/bindings-prefix)
+# bindings/csharp: Chord.cs compiled as a plain assembly (warnings are errors), its NUnit tests run
+# by nunit-console under the Mono JIT and by a direct runner under `mono --full-aot` (IL2CPP's rules),
+# against the installed (stripped) libchord.
+NUNIT := /usr/lib/cli/nunit.framework-2.6.3/nunit.framework.dll
+CS_TEST_ENV := LD_LIBRARY_PATH=$(BINDINGS_PREFIX)/lib CHORD_TEST_MODEL=$(MODEL) CHORD_TEST_EXPECTED=$(abspath $(TEST)/cpp/expected.txt)
 
 test-bindings: $(BIN)/chord $(addprefix $(TEST)/cpp/,test_chord test_chord_asan test_chord_tsan test_abi)
 	$(BIN)/chord generate -m $(MODEL) -p "$(CPP_PROMPT)" --temp 0 -n 32 > $(TEST)/cpp/expected.txt
@@ -133,15 +140,34 @@ test-bindings: $(BIN)/chord $(addprefix $(TEST)/cpp/,test_chord test_chord_asan 
 	  -fmodule-map-file=bindings/swift/Sources/CChord/module.modulemap -Iinclude -Wall -Werror \
 	  -o $(TEST)/swift/import_module bindings/swift/test/import_module.c $(LIB) $(LDLIBS)
 	$(TEST)/swift/import_module
-	$(MAKE) --no-print-directory install PREFIX=$(GO_PREFIX) > /dev/null
-	cd bindings/go && test -z "$$($(GOFMT) -l .)" && export PKG_CONFIG_PATH=$(GO_PREFIX)/lib/pkgconfig \
-	  LD_LIBRARY_PATH=$(GO_PREFIX)/lib CHORD_TEST_MODEL=$(MODEL) CHORD_TEST_EXPECTED=$(abspath $(TEST)/cpp/expected.txt) \
+	$(MAKE) --no-print-directory install PREFIX=$(BINDINGS_PREFIX) > /dev/null
+	cd bindings/go && test -z "$$($(GOFMT) -l .)" && export PKG_CONFIG_PATH=$(BINDINGS_PREFIX)/lib/pkgconfig \
+	  LD_LIBRARY_PATH=$(BINDINGS_PREFIX)/lib CHORD_TEST_MODEL=$(MODEL) CHORD_TEST_EXPECTED=$(abspath $(TEST)/cpp/expected.txt) \
 	  GODEBUG=cgocheck=2 && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 	rm -rf $(TEST)/go/example && mkdir -p $(TEST)/go/example
 	sed -n '/^```go$$/,/^```$$/p' README.md | sed '1d;$$d' > $(TEST)/go/example/main.go
 	printf 'module example\n\ngo 1.19\n\nrequire chord v0.0.0\n\nreplace chord => %s\n' $(abspath bindings/go) > $(TEST)/go/example/go.mod
-	cd $(TEST)/go/example && PKG_CONFIG_PATH=$(GO_PREFIX)/lib/pkgconfig GOFLAGS=-mod=mod $(GO) build -o example . \
-	  && LD_LIBRARY_PATH=$(GO_PREFIX)/lib ./example $(MODEL) > /dev/null
+	cd $(TEST)/go/example && PKG_CONFIG_PATH=$(BINDINGS_PREFIX)/lib/pkgconfig GOFLAGS=-mod=mod $(GO) build -o example . \
+	  && LD_LIBRARY_PATH=$(BINDINGS_PREFIX)/lib ./example $(MODEL) > /dev/null
+	@mkdir -p $(TEST)/csharp
+	mcs -langversion:7.2 -warnaserror -target:library -out:$(TEST)/csharp/Chord.dll bindings/csharp/Runtime/Chord.cs
+	mcs -langversion:7.2 -warnaserror -target:library -r:$(NUNIT) -out:$(TEST)/csharp/ChordTests.dll \
+	  bindings/csharp/Runtime/Chord.cs bindings/csharp/test/ChordTests.cs
+	$(CS_TEST_ENV) nunit-console -nologo -noresult $(TEST)/csharp/ChordTests.dll
+	$(CS_TEST_ENV) bindings/csharp/test/run-full-aot.sh $(abspath $(TEST)/csharp/full-aot)
+	sed -n '/^```csharp$$/,/^```$$/p' README.md | sed '1d;$$d' > $(TEST)/csharp/Example.cs
+	mcs -langversion:7.2 -warnaserror -r:$(TEST)/csharp/Chord.dll -out:$(TEST)/csharp/Example.exe $(TEST)/csharp/Example.cs
+	cd $(TEST)/csharp && LD_LIBRARY_PATH=$(BINDINGS_PREFIX)/lib mono Example.exe $(MODEL) > /dev/null
+
+# The Unity package of bindings/csharp with the stripped libchord for Linux x86-64 in
+# Runtime/Plugins (build/unity/com.chord.runtime: add it to a project through "Add package from disk").
+unity-package: lib
+	rm -rf build/unity/com.chord.runtime && mkdir -p build/unity
+	cp -r bindings/csharp build/unity/com.chord.runtime && rm -rf build/unity/com.chord.runtime/test
+	$(MAKE) --no-print-directory install PREFIX=$(abspath build/unity/prefix) > /dev/null
+	mkdir -p build/unity/com.chord.runtime/Runtime/Plugins/x86_64
+	cp -L build/unity/prefix/lib/libchord.so build/unity/com.chord.runtime/Runtime/Plugins/x86_64/libchord.so
+	@echo "build/unity/com.chord.runtime: $$(du -b build/unity/com.chord.runtime/Runtime/Plugins/x86_64/libchord.so | cut -f1) bytes libchord.so"
 
 test-corpus: $(BIN)/chord $(BAD_GGUF)/expected.tsv
 	scripts/check-inspect-corpus.sh $(BIN)/chord $(BAD_GGUF)
