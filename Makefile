@@ -5,8 +5,8 @@
 #   make test-scalar the Rust tests with the kernels on their portable path (CHORD_ISA=scalar; slower)
 #   make test-c     the C API tests (tests/c): plain, under AddressSanitizer, under valgrind
 #   make test-bindings the bindings' tests: C++ plain, ASan+UBSan, TSan, valgrind; Go with -race and
-#                   cgocheck=2; C# under the Mono JIT (NUnit) and full AOT; the Swift package's
-#                   module map imported by clang -fmodules
+#                   cgocheck=2; C# under the Mono JIT (NUnit) and full AOT; the Godot 3 GDNative
+#                   library headless in godot3-server; the Swift package's module map (clang -fmodules)
 #   make unity-package the C# binding as a Unity package with the stripped libchord (build/unity)
 #   make test-pager peak resident memory of `chord generate` under memory budgets stays within
 #                   budget + KV cache + 64 MiB (scripts/check-pager-rss.py)
@@ -158,6 +158,14 @@ test-bindings: $(BIN)/chord $(addprefix $(TEST)/cpp/,test_chord test_chord_asan 
 	sed -n '/^```csharp$$/,/^```$$/p' README.md | sed '1d;$$d' > $(TEST)/csharp/Example.cs
 	mcs -langversion:7.2 -warnaserror -r:$(TEST)/csharp/Chord.dll -out:$(TEST)/csharp/Example.exe $(TEST)/csharp/Example.cs
 	cd $(TEST)/csharp && LD_LIBRARY_PATH=$(BINDINGS_PREFIX)/lib mono Example.exe $(MODEL) > /dev/null
+	rm -rf $(TEST)/godot && mkdir -p $(TEST)/godot/home && cp -r bindings/godot/project $(TEST)/godot/project
+	mkdir -p $(TEST)/godot/project/bin
+	$(CC) -std=c99 -O2 -Wall -Wextra -Werror -fPIC -shared -Iinclude -I$$(scripts/fetch-godot-headers.sh) \
+	  -o $(TEST)/godot/project/bin/libchord_godot.so bindings/godot/src/chord_godot.c \
+	  -L$(BINDINGS_PREFIX)/lib -lchord -Wl,-rpath,'$$ORIGIN'
+	cp -L $(BINDINGS_PREFIX)/lib/libchord.so.1 $(TEST)/godot/project/bin/
+	cd $(TEST)/godot/project && HOME=$(abspath $(TEST)/godot/home) LC_ALL=C.UTF-8 CHORD_TEST_MODEL=$(MODEL) \
+	  CHORD_TEST_EXPECTED=$(abspath $(TEST)/cpp/expected.txt) timeout 600 godot3-server --path . -s test_runner.gd
 
 # The Unity package of bindings/csharp with the stripped libchord for Linux x86-64 in
 # Runtime/Plugins (build/unity/com.chord.runtime: add it to a project through "Add package from disk").

@@ -4,11 +4,12 @@
 # (memory checks of the C API), python3-venv (the oracle's Python environment), g++ and pkg-config
 # (the C++ and pkg-config consumers of `make test-pkg`, the C++ binding), clang (its module support
 # checks the Swift binding's module map), gdb (finds the installed library's debug information),
-# golang-1.19 (the Go binding; Debian 12's Go), mono-devel and nunit-console (the C# binding).
+# golang-1.19 (the Go binding; Debian 12's Go), mono-devel and nunit-console (the C# binding),
+# godot3-server (the Godot binding's headless test).
 # Needs root or sudo when something is missing.
 set -euo pipefail
 need=()
-for p in cmake valgrind python3-venv gcc g++ make pkg-config clang gdb golang-1.19 mono-devel nunit-console; do
+for p in cmake valgrind python3-venv gcc g++ make pkg-config clang gdb golang-1.19 mono-devel nunit-console godot3-server; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 [ ${#need[@]} -eq 0 ] && exit 0
