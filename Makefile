@@ -166,6 +166,11 @@ test-bindings: $(BIN)/chord $(addprefix $(TEST)/cpp/,test_chord test_chord_asan 
 	cp -L $(BINDINGS_PREFIX)/lib/libchord.so.1 $(TEST)/godot/project/bin/
 	cd $(TEST)/godot/project && HOME=$(abspath $(TEST)/godot/home) LC_ALL=C.UTF-8 CHORD_TEST_MODEL=$(MODEL) \
 	  CHORD_TEST_EXPECTED=$(abspath $(TEST)/cpp/expected.txt) timeout 600 godot3-server --path . -s test_runner.gd
+	$(CC) -std=c99 -O2 -Wall -Wextra -Werror -fPIC -shared -Iinclude -I$$(scripts/fetch-godot-headers.sh) \
+	  -o $(TEST)/godot/project/bin/libchord_godot.so bindings/godot/test/abi_mismatch.c \
+	  -L$(BINDINGS_PREFIX)/lib -lchord -Wl,-rpath,'$$ORIGIN'
+	cd $(TEST)/godot/project && HOME=$(abspath $(TEST)/godot/home) LC_ALL=C.UTF-8 CHORD_TEST_MODEL=$(MODEL) \
+	  CHORD_TEST_ABI=$(ABI) timeout 120 godot3-server --path . -s test_abi.gd
 
 # The Unity package of bindings/csharp with the stripped libchord for Linux x86-64 in
 # Runtime/Plugins (build/unity/com.chord.runtime: add it to a project through "Add package from disk").
