@@ -15,6 +15,9 @@
  *     system message) into the prompt, ending with the opening of the assistant's turn.
  *   chord grammar  --json-schema FILE|JSON [--lenient]
  *     prints the GBNF grammar that the JSON Schema converts to (no model needed).
+ *   chord embed    -m MODEL -p TEXT [--pooling default|mean|cls|last] [--no-normalize] [--ctx N]
+ *     prints the text's embedding (pooled final hidden states, unit length unless --no-normalize)
+ *     on one line, each value exactly (%.9g).
  *   chord tokenize -m MODEL -p TEXT [--no-bos]
  *   chord logits   -m MODEL --tokens "ID ID ..." [--top K] [--out FILE] [--threads N]
  *   chord inspect  -m MODEL [--meta]
@@ -23,7 +26,9 @@
  *   chord bench    -m MODEL [-p 128] [-n 32] [-d 0] [-r 3] [--threads N] [--ctx N] [--json]
  *     also prints the pager's counters over the measured prefill and decode runs.
  * Model options for every command: [--no-mmap] [--budget BYTES[K|M|G]] [--backend auto|cpu|wgpu|cuda]
- * [-v | -vv] (log the load to stderr: info, or info and debug).
+ * [--prompt-cache BYTES[K|M|G]] [-v | -vv] (log the load to stderr: info, or info and debug).
+ * bench with --prompt-cache measures the prompt cache instead: per run, a new session's prompt of -p
+ * random tokens to its first logits, then another new session's same prompt (a cache hit).
  *
  * Text goes to stdout, statistics, logs and errors to stderr; errors exit with status 1.
  */
@@ -44,9 +49,10 @@ typedef struct {
     int n_bias;
     uint32_t bias_ids[64];
     float bias[64];
-    int have_n, no_bos, json, no_mmap, verbose, meta, chat, stats, any_json, lenient;
+    int have_n, no_bos, json, no_mmap, verbose, meta, chat, stats, any_json, lenient, no_normalize;
+    uint32_t pooling;
     double temp, top_p, min_p;
-    unsigned long long seed, budget;
+    unsigned long long seed, budget, prompt_cache;
     uint32_t backend;
 } args_t;
 
@@ -102,6 +108,15 @@ static uint32_t parse_backend(const char *s) {
     return 0;
 }
 
+static uint32_t parse_pooling(const char *s) {
+    if (!strcmp(s, "default")) return CHORD_POOLING_DEFAULT;
+    if (!strcmp(s, "mean")) return CHORD_POOLING_MEAN;
+    if (!strcmp(s, "cls")) return CHORD_POOLING_CLS;
+    if (!strcmp(s, "last")) return CHORD_POOLING_LAST;
+    usage_error("unknown pooling (default, mean, cls, last)", s);
+    return 0;
+}
+
 static void log_to_stderr(uint32_t level, const char *msg, size_t len, void *user_data) {
     static const char *names[] = {"error", "warn", "info", "debug"};
     (void)user_data;
@@ -115,6 +130,7 @@ static void help(void) {
           "                 [--grammar FILE | --json-schema FILE|JSON | --json] [--lenient]\n"
           "                 [--logit-bias ID=BIAS]... [--logprobs N]\n"
           "  chord grammar  --json-schema FILE|JSON [--lenient]\n"
+          "  chord embed    -m MODEL -p TEXT [--pooling default|mean|cls|last] [--no-normalize] [--ctx N]\n"
           "  chord tokenize -m MODEL -p TEXT [--no-bos]\n"
           "  chord logits   -m MODEL --tokens \"ID ID ...\" [--top K] [--out FILE] [--threads N]\n"
           "  chord inspect  -m MODEL [--meta]\n"
@@ -123,6 +139,8 @@ static void help(void) {
           "  --no-mmap            read the file into memory instead of mapping it\n"
           "  --budget BYTES       memory budget, K/M/G suffixes (larger files are paged)\n"
           "  --backend NAME       auto (default), cpu, wgpu, cuda\n"
+          "  --prompt-cache BYTES keep prompts' keys and values for sessions that start alike\n"
+          "                       (bench: time a new session's prompt, then another's with the same one)\n"
           "  -v, -vv              log the load to stderr (info; info and debug)\n",
           stdout);
 }
@@ -159,6 +177,7 @@ static args_t parse_args(int argc, char **argv) {
         else if (!strcmp(f, "--no-bos")) a.no_bos = 1;
         else if (!strcmp(f, "--no-mmap")) a.no_mmap = 1;
         else if (!strcmp(f, "--budget")) { NEEDV(); a.budget = parse_bytes(v, f); }
+        else if (!strcmp(f, "--prompt-cache")) { NEEDV(); a.prompt_cache = parse_bytes(v, f); }
         else if (!strcmp(f, "--backend")) { NEEDV(); a.backend = parse_backend(v); }
         else if (!strcmp(f, "-v")) a.verbose = 1;
         else if (!strcmp(f, "-vv")) a.verbose = 2;
@@ -170,6 +189,8 @@ static args_t parse_args(int argc, char **argv) {
         else if (!strcmp(f, "--grammar")) { NEEDV(); a.grammar = v; }
         else if (!strcmp(f, "--json-schema")) { NEEDV(); a.schema = v; }
         else if (!strcmp(f, "--lenient")) a.lenient = 1;
+        else if (!strcmp(f, "--no-normalize")) a.no_normalize = 1;
+        else if (!strcmp(f, "--pooling")) { NEEDV(); a.pooling = parse_pooling(v); }
         else if (!strcmp(f, "--logprobs")) { NEEDV(); a.logprobs = parse_long(v, f); }
         else if (!strcmp(f, "--logit-bias")) {
             NEEDV();
@@ -202,6 +223,7 @@ static chord_model *load_model(const args_t *a) {
     if (st == CHORD_OK) st = chord_model_options_set_use_mmap(opts, a->no_mmap ? 0 : 1, &err);
     if (st == CHORD_OK) st = chord_model_options_set_memory_budget(opts, a->budget, &err);
     if (st == CHORD_OK) st = chord_model_options_set_backend(opts, a->backend, &err);
+    if (st == CHORD_OK) st = chord_model_options_set_prompt_cache(opts, a->prompt_cache, &err);
     chord_model *model = NULL;
     if (st == CHORD_OK) st = chord_model_load(a->model, strlen(a->model), opts, &model, &err);
     chord_model_options_free(opts);
@@ -493,6 +515,28 @@ static int cmd_tokenize(const args_t *a) {
     return 0;
 }
 
+static int cmd_embed(const args_t *a) {
+    if (!a->prompt) usage_error("missing -p TEXT", NULL);
+    chord_model *model = load_model(a);
+    chord_session *s = new_session(model, a->ctx);
+    uint64_t n_embd = 0;
+    chord_error *err = NULL;
+    chord_status st = chord_model_info(model, CHORD_INFO_N_EMBD, &n_embd, &err);
+    if (st != CHORD_OK) die("reading the model's width", st, err);
+    float *v = malloc((size_t)n_embd * sizeof *v);
+    if (!v) { fputs("chord: out of memory\n", stderr); return 1; }
+    uint32_t flags = CHORD_APPEND_ADD_SPECIAL | CHORD_APPEND_PARSE_SPECIAL | (a->no_normalize ? 0 : CHORD_EMBED_NORMALIZE);
+    size_t n = 0;
+    st = chord_session_embed(s, a->prompt, strlen(a->prompt), flags, a->pooling, v, (size_t)n_embd, &n, &err);
+    if (st != CHORD_OK) die("embedding the text", st, err);
+    for (size_t i = 0; i < n; i++) printf(i ? " %.9g" : "%.9g", (double)v[i]);
+    printf("\n");
+    free(v);
+    chord_session_free(s);
+    chord_model_free(model);
+    return 0;
+}
+
 static int cmd_logits(const args_t *a) {
     if (!a->tokens) usage_error("missing --tokens \"ID ID ...\"", NULL);
     size_t cap = 16, n = 0;
@@ -695,11 +739,56 @@ static void fill_depth(chord_session *s, const chord_token *toks, long depth) {
     if (st != CHORD_OK) die("depth", st, err);
 }
 
+/* bench --prompt-cache: per run, two new sessions append the same prompt of random tokens (other
+ * tokens each run); the first computes it, the second copies it from the prompt cache. Prints the
+ * median times to the first token's logits and their ratio. */
+static int bench_prompt_cache(const args_t *a, chord_model *model, long n_prompt, long reps) {
+    uint64_t n_vocab = model_info(model, CHORD_INFO_N_VOCAB);
+    chord_token *toks = malloc((size_t)(n_prompt > 0 ? n_prompt : 1) * sizeof *toks);
+    double *first = calloc((size_t)reps, sizeof *first), *second = calloc((size_t)reps, sizeof *second);
+    if (!toks || !first || !second || n_prompt < 2) { fputs("chord: out of memory or -p below 2\n", stderr); return 1; }
+    unsigned long long x = 88172645463325252ull;
+    for (long r = -1; r < reps; r++) { /* one warm-up run, not counted */
+        for (long i = 0; i < n_prompt; i++) {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            toks[i] = (chord_token)(x % n_vocab);
+        }
+        double t[3];
+        for (int k = 0; k < 2; k++) {
+            chord_session *s = new_session(model, a->ctx ? a->ctx : n_prompt + 1);
+            chord_error *err = NULL;
+            t[k] = now_s();
+            chord_status st = chord_session_append_tokens(s, toks, (size_t)n_prompt, 0, &err);
+            t[k + 1] = now_s();
+            if (st != CHORD_OK) die("prefill", st, err);
+            chord_session_free(s);
+        }
+        if (r >= 0) {
+            first[r] = t[1] - t[0];
+            second[r] = t[2] - t[1];
+        }
+    }
+    qsort(first, (size_t)reps, sizeof *first, cmp_double);
+    qsort(second, (size_t)reps, sizeof *second, cmp_double);
+    printf("model: %s\nprompt cache: %ld-token prompt to first logits: new prompt %.1f ms, same prompt in a new "
+           "session %.1f ms (%.1f%%); %llu positions reused; cache holds %.1f MiB\n",
+           a->model, n_prompt, first[reps / 2] * 1e3, second[reps / 2] * 1e3,
+           100.0 * second[reps / 2] / first[reps / 2],
+           (unsigned long long)model_info(model, CHORD_INFO_PROMPT_CACHE_TOKENS_REUSED),
+           model_info(model, CHORD_INFO_PROMPT_CACHE_BYTES) / 1048576.0);
+    free(toks);
+    free(first);
+    free(second);
+    chord_model_free(model);
+    return 0;
+}
+
 static int cmd_bench(const args_t *a) {
     long n_prompt = a->prompt ? parse_long(a->prompt, "-p") : 128;
     long n_gen = a->have_n ? a->n : 32;
     long reps = a->reps > 0 ? a->reps : 1;
     chord_model *model = load_model(a);
+    if (a->prompt_cache) return bench_prompt_cache(a, model, n_prompt, reps);
     uint64_t n_vocab = 0, threads = 0, mmap = 0, budget = 0;
     chord_model_info(model, CHORD_INFO_N_VOCAB, &n_vocab, NULL);
     chord_model_info(model, CHORD_INFO_N_THREADS, &threads, NULL);
@@ -823,6 +912,7 @@ int main(int argc, char **argv) {
     args_t a = parse_args(argc, argv);
     if (!strcmp(a.cmd, "generate")) return cmd_generate(&a);
     if (!strcmp(a.cmd, "tokenize")) return cmd_tokenize(&a);
+    if (!strcmp(a.cmd, "embed")) return cmd_embed(&a);
     if (!strcmp(a.cmd, "grammar")) return cmd_grammar(&a);
     if (!strcmp(a.cmd, "logits")) return cmd_logits(&a);
     if (!strcmp(a.cmd, "inspect")) return cmd_inspect(&a);

@@ -216,6 +216,23 @@
 #define CHORD_INFO_PAGER_BYTES_PINNED 30
 
 /**
+ * `chord_model_info` key: the prompt cache's budget in bytes (0: no prompt cache;
+ * `chord_model_options_set_prompt_cache`).
+ */
+#define CHORD_INFO_PROMPT_CACHE_BUDGET 31
+
+/**
+ * `chord_model_info` key: bytes the prompt cache holds now.
+ */
+#define CHORD_INFO_PROMPT_CACHE_BYTES 32
+
+/**
+ * `chord_model_info` key: prompt positions copied from the prompt cache instead of computed, over
+ * the model's life.
+ */
+#define CHORD_INFO_PROMPT_CACHE_TOKENS_REUSED 33
+
+/**
  * GGUF metadata value type (`chord_model_meta_type`): unsigned 8-bit integer. The numbers are
  * the GGUF format's own.
  */
@@ -328,6 +345,32 @@
  * Flag for `chord_session_append_text`: recognise special-token text such as `<|im_start|>`.
  */
 #define CHORD_APPEND_PARSE_SPECIAL 2
+
+/**
+ * Flag for `chord_session_embed`: scale the embedding to unit Euclidean length.
+ */
+#define CHORD_EMBED_NORMALIZE 4
+
+/**
+ * Pooling for `chord_session_embed`: the one the model's file names (`{arch}.pooling_type`:
+ * mean, CLS or last), else the mean.
+ */
+#define CHORD_POOLING_DEFAULT 0
+
+/**
+ * Pooling for `chord_session_embed`: the mean of every token's hidden state.
+ */
+#define CHORD_POOLING_MEAN 1
+
+/**
+ * Pooling for `chord_session_embed`: the first token's hidden state.
+ */
+#define CHORD_POOLING_CLS 2
+
+/**
+ * Pooling for `chord_session_embed`: the last token's hidden state.
+ */
+#define CHORD_POOLING_LAST 3
 
 /**
  * Generation ended at an end-of-generation token.
@@ -1214,6 +1257,23 @@ chord_status chord_model_options_set_memory_budget(chord_model_options *opts,
                                                    chord_error **err);
 
 /**
+ * Enables the model's prompt cache, holding at most `bytes` (0, the default, disables it): a
+ * prompt of 32 tokens or more appended (`chord_session_append_text` or `_tokens` without
+ * `all_logits`) to an empty session is stored with its keys and values, and a later such append
+ * whose tokens start like a stored prompt copies the common prefix in instead of computing it
+ * (the last two tokens are always computed). Sessions that share a long system prompt then start
+ * at the cost of a copy. Stored prompts are evicted least recently used first; the cache's bytes
+ * are outside the memory budget. The logits equal those of a full prefill except in the last
+ * bits where the two place batch boundaries differently (as in llama.cpp's prompt cache).
+ * Counters: `CHORD_INFO_PROMPT_CACHE_*`.
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object).
+ */
+chord_status chord_model_options_set_prompt_cache(chord_model_options *opts,
+                                                  uint64_t bytes,
+                                                  chord_error **err);
+
+/**
  * 1 (the default): map the file; its pages are read on first use and shared with the page cache.
  * 0: read the whole file into memory that chord owns at load (slower to load, uses private
  * memory, but later changes to the file cannot affect the model). Both give the same results.
@@ -1571,6 +1631,35 @@ chord_status chord_session_append_tokens(const chord_session *session,
                                          size_t n,
                                          uint32_t all_logits,
                                          chord_error **err);
+
+/**
+ * Computes the embedding of `text` (UTF-8, `len` bytes) into `(buf, cap)`: the final hidden
+ * states of its tokens (after the output norm) pooled as `pooling` (`CHORD_POOLING_*`) says, the
+ * same values as llama.cpp's embeddings with that pooling. `*out_len` receives the embedding's
+ * size (the model's `n_embd`); when `cap` is smaller the call returns
+ * `CHORD_E_BUFFER_TOO_SMALL` without running the model. `flags` combines
+ * `CHORD_APPEND_ADD_SPECIAL`, `CHORD_APPEND_PARSE_SPECIAL` (tokenization, as for
+ * `chord_session_append_text`) and `CHORD_EMBED_NORMALIZE`.
+ *
+ * The session is the scratch space: its context is emptied first and afterwards holds the text's
+ * tokens without logits (append before generating). A text longer than the context or without
+ * tokens is refused before anything changes; after a cancel or another error the context is
+ * empty. Size the context (`chord_session_options_set_n_ctx`) for the longest text.
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT`, `CHORD_E_INVALID_UTF8`,
+ * `CHORD_E_BUFFER_TOO_SMALL`, `CHORD_E_CONTEXT_FULL`, `CHORD_E_UNSUPPORTED` (the file's pooling is
+ * rank), `CHORD_E_BAD_MODEL` (an unknown pooling in the file), `CHORD_E_CANCELLED`,
+ * `CHORD_E_BUSY`, `CHORD_E_INTERNAL`.
+ */
+chord_status chord_session_embed(const chord_session *session,
+                                 const char *text_ptr,
+                                 size_t len,
+                                 uint32_t flags,
+                                 uint32_t pooling,
+                                 float *buf,
+                                 size_t cap,
+                                 size_t *out_len,
+                                 chord_error **err);
 
 /**
  * Copies the logits of the last evaluated position(s) into `(buf, cap)` floats, row-major

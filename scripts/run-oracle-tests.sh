@@ -11,6 +11,8 @@
 #  1b. log-probabilities (`chord generate --logprobs 5`) against llama-cpp-python's `logprobs` on
 #     the pinned build, within 1e-4, on SmolLM2 and the 152K-token qwen2 vocabulary
 #     (scripts/compare-logprobs.py);
+#  1c. embeddings (`chord embed`) against llama-cpp-python's `embed` on the pinned build, 20 texts
+#     pooled as the mean, CLS and last token, within 1e-4 (scripts/compare-embeddings.py);
 #  2. reference, against this machine's native llama.cpp build, with chord on its own path: both
 #     held against the exact float64 forward pass (scripts/reference_forward.py), figures printed
 #     (every SmolLM2 file, the real Gemma 3 file and the qwen2, qwen3 and phi3 Q4_K_M files; the
@@ -41,6 +43,9 @@ CHORD_ISA=avx2 LLAMA_CPP_LIB_PATH="$LLAMA_CPP_PINNED_BIN" "$CHORD_VENV/bin/pytho
 echo "== log-probabilities: chord generate --logprobs against llama.cpp's (pinned oracle), within 1e-4"
 CHORD_ISA=avx2 LLAMA_CPP_LIB_PATH="$LLAMA_CPP_PINNED_BIN" "$CHORD_VENV/bin/python" "$here/compare-logprobs.py" \
   --chord "$chord" "$CHORD_MODELS/SmolLM2-135M-Instruct.Q4_1.gguf" "$CHORD_MODELS/qwen2-shape-random.Q4_K_M.gguf" || status=1
+echo "== embeddings: chord embed against llama.cpp's (pinned oracle), 20 texts, mean/CLS/last pooling, within 1e-4"
+CHORD_ISA=avx2 LLAMA_CPP_LIB_PATH="$LLAMA_CPP_PINNED_BIN" "$CHORD_VENV/bin/python" "$here/compare-embeddings.py" \
+  --chord "$chord" "$CHORD_MODELS/SmolLM2-135M-Instruct.Q4_1.gguf" || status=1
 echo "== reference: chord ($("$chord" inspect -m "$1" | sed -n "s/^compute: //p")) and the native llama.cpp build ($(basename "$LLAMA_CPP_NATIVE_BUILD")) against the exact float64 forward pass"
 LLAMA_CPP_LIB_PATH="$LLAMA_CPP_NATIVE_BIN" "$CHORD_VENV/bin/python" "$here/compare-llamacpp.py" \
   --mode reference --chord "$chord" --text "$text" "${reference_models[@]}" || status=1

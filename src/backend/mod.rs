@@ -206,6 +206,27 @@ pub struct KvRows {
     pub v: Vec<u8>,
 }
 
+impl KvRows {
+    /// The rows of the first `n` of the `all` positions these rows hold, of `n_head_kv` heads.
+    pub fn prefix(&self, all: usize, n: usize, n_head_kv: usize) -> KvRows {
+        let cut = |bytes: &[u8]| -> Vec<u8> {
+            if all == 0 || n_head_kv == 0 {
+                return Vec::new();
+            }
+            let per_position = bytes.len() / (n_head_kv * all);
+            bytes
+                .chunks_exact(all * per_position)
+                .flat_map(|head| &head[..n * per_position])
+                .copied()
+                .collect()
+        };
+        KvRows {
+            k: cut(&self.k),
+            v: cut(&self.v),
+        }
+    }
+}
+
 /// An f32 cache of `[1, n_head_kv, n_ctx, head_dim]` tensors for keys and values, on Burn ops.
 pub fn generic_kv_cache<B: Backend>(
     n_head_kv: usize,

@@ -136,6 +136,14 @@ pub const CHORD_INFO_PAGER_STALL_NS: u32 = 29;
 /// `chord_model_info` key: bytes of the layers resident for the model's lifetime (the rest of
 /// `CHORD_INFO_PAGER_BYTES_RESIDENT` is streaming slots).
 pub const CHORD_INFO_PAGER_BYTES_PINNED: u32 = 30;
+/// `chord_model_info` key: the prompt cache's budget in bytes (0: no prompt cache;
+/// `chord_model_options_set_prompt_cache`).
+pub const CHORD_INFO_PROMPT_CACHE_BUDGET: u32 = 31;
+/// `chord_model_info` key: bytes the prompt cache holds now.
+pub const CHORD_INFO_PROMPT_CACHE_BYTES: u32 = 32;
+/// `chord_model_info` key: prompt positions copied from the prompt cache instead of computed, over
+/// the model's life.
+pub const CHORD_INFO_PROMPT_CACHE_TOKENS_REUSED: u32 = 33;
 
 /// The `CHORD_BACKEND_*` number of a resolved backend.
 fn backend_id(b: BackendKind) -> u32 {
@@ -197,6 +205,11 @@ pub unsafe extern "C" fn chord_model_info(
             CHORD_INFO_PAGER_BYTES_READ => pg(|p| p.bytes_read),
             CHORD_INFO_PAGER_STALL_NS => pg(|p| p.stall_ns),
             CHORD_INFO_PAGER_BYTES_PINNED => pg(|p| p.bytes_pinned),
+            CHORD_INFO_PROMPT_CACHE_BUDGET => m.prompt_cache().map_or(0, |c| c.budget() as u64),
+            CHORD_INFO_PROMPT_CACHE_BYTES => m.prompt_cache().map_or(0, |c| c.bytes() as u64),
+            CHORD_INFO_PROMPT_CACHE_TOKENS_REUSED => {
+                m.prompt_cache().map_or(0, |c| c.tokens_reused())
+            }
             k => crate::bail!(InvalidArgument, "unknown model info key {k}"),
         };
         Ok(())

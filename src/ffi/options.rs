@@ -217,6 +217,31 @@ pub unsafe extern "C" fn chord_model_options_set_memory_budget(
     }
 }
 
+/// Enables the model's prompt cache, holding at most `bytes` (0, the default, disables it): a
+/// prompt of 32 tokens or more appended (`chord_session_append_text` or `_tokens` without
+/// `all_logits`) to an empty session is stored with its keys and values, and a later such append
+/// whose tokens start like a stored prompt copies the common prefix in instead of computing it
+/// (the last two tokens are always computed). Sessions that share a long system prompt then start
+/// at the cost of a copy. Stored prompts are evicted least recently used first; the cache's bytes
+/// are outside the memory budget. The logits equal those of a full prefill except in the last
+/// bits where the two place batch boundaries differently (as in llama.cpp's prompt cache).
+/// Counters: `CHORD_INFO_PROMPT_CACHE_*`.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object).
+#[no_mangle]
+pub unsafe extern "C" fn chord_model_options_set_prompt_cache(
+    opts: *mut chord_model_options,
+    bytes: u64,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    unsafe {
+        set(opts, err, |o| {
+            o.0.prompt_cache_bytes = bytes;
+            Ok(())
+        })
+    }
+}
+
 /// 1 (the default): map the file; its pages are read on first use and shared with the page cache.
 /// 0: read the whole file into memory that chord owns at load (slower to load, uses private
 /// memory, but later changes to the file cannot affect the model). Both give the same results.

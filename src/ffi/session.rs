@@ -6,6 +6,7 @@ use super::{
     chord_token,
 };
 use crate::bail;
+use crate::model::Pooling;
 use crate::session::{
     state, Event, GenerateParams, Output, Sampler, SamplerParams, Session, SessionHandle,
     SessionOptions, Stats, StopReason,
@@ -170,6 +171,83 @@ pub unsafe extern "C" fn chord_session_append_tokens(
         let ids = unsafe { slice(tokens, n, "tokens")? };
         let all = flag(all_logits, "all_logits")?;
         s.0.with(|s, cancel| s.append_tokens(ids, all, cancel))
+    })
+}
+
+/// Flag for `chord_session_embed`: scale the embedding to unit Euclidean length.
+pub const CHORD_EMBED_NORMALIZE: u32 = 4;
+/// Pooling for `chord_session_embed`: the one the model's file names (`{arch}.pooling_type`:
+/// mean, CLS or last), else the mean.
+pub const CHORD_POOLING_DEFAULT: u32 = 0;
+/// Pooling for `chord_session_embed`: the mean of every token's hidden state.
+pub const CHORD_POOLING_MEAN: u32 = 1;
+/// Pooling for `chord_session_embed`: the first token's hidden state.
+pub const CHORD_POOLING_CLS: u32 = 2;
+/// Pooling for `chord_session_embed`: the last token's hidden state.
+pub const CHORD_POOLING_LAST: u32 = 3;
+
+/// Computes the embedding of `text` (UTF-8, `len` bytes) into `(buf, cap)`: the final hidden
+/// states of its tokens (after the output norm) pooled as `pooling` (`CHORD_POOLING_*`) says, the
+/// same values as llama.cpp's embeddings with that pooling. `*out_len` receives the embedding's
+/// size (the model's `n_embd`); when `cap` is smaller the call returns
+/// `CHORD_E_BUFFER_TOO_SMALL` without running the model. `flags` combines
+/// `CHORD_APPEND_ADD_SPECIAL`, `CHORD_APPEND_PARSE_SPECIAL` (tokenization, as for
+/// `chord_session_append_text`) and `CHORD_EMBED_NORMALIZE`.
+///
+/// The session is the scratch space: its context is emptied first and afterwards holds the text's
+/// tokens without logits (append before generating). A text longer than the context or without
+/// tokens is refused before anything changes; after a cancel or another error the context is
+/// empty. Size the context (`chord_session_options_set_n_ctx`) for the longest text.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT`, `CHORD_E_INVALID_UTF8`,
+/// `CHORD_E_BUFFER_TOO_SMALL`, `CHORD_E_CONTEXT_FULL`, `CHORD_E_UNSUPPORTED` (the file's pooling is
+/// rank), `CHORD_E_BAD_MODEL` (an unknown pooling in the file), `CHORD_E_CANCELLED`,
+/// `CHORD_E_BUSY`, `CHORD_E_INTERNAL`.
+#[no_mangle]
+pub unsafe extern "C" fn chord_session_embed(
+    session: *const chord_session,
+    text_ptr: *const c_char,
+    len: usize,
+    flags: u32,
+    pooling: u32,
+    buf: *mut f32,
+    cap: usize,
+    out_len: *mut usize,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    boundary(err, || {
+        let s = unsafe { obj(session, "session")? };
+        let t = unsafe { text(text_ptr, len, "text")? };
+        let known = CHORD_APPEND_ADD_SPECIAL | CHORD_APPEND_PARSE_SPECIAL | CHORD_EMBED_NORMALIZE;
+        if flags & !known != 0 {
+            bail!(InvalidArgument, "unknown embed flags {flags:#x}");
+        }
+        let pooling = match pooling {
+            CHORD_POOLING_DEFAULT => None,
+            CHORD_POOLING_MEAN => Some(Pooling::Mean),
+            CHORD_POOLING_CLS => Some(Pooling::Cls),
+            CHORD_POOLING_LAST => Some(Pooling::Last),
+            p => bail!(InvalidArgument, "unknown pooling {p}"),
+        };
+        s.0.with(|s, cancel| {
+            let n_embd = s.model().core()?.cfg.n_embd;
+            unsafe { put(out_len, n_embd) };
+            if cap < n_embd {
+                bail!(
+                    BufferTooSmall,
+                    "the buffer holds {cap} values but the embedding has {n_embd}"
+                );
+            }
+            let v = s.embed(
+                t,
+                flags & CHORD_APPEND_ADD_SPECIAL != 0,
+                flags & CHORD_APPEND_PARSE_SPECIAL != 0,
+                pooling,
+                flags & CHORD_EMBED_NORMALIZE != 0,
+                cancel,
+            )?;
+            unsafe { copy_out(&v, buf, cap, out_len) }
+        })
     })
 }
 

@@ -44,6 +44,9 @@ pub struct Config {
     pub final_softcap: Option<f32>,
     /// Sliding-window attention, when some layers use it.
     pub swa: Option<SwaConfig>,
+    /// The raw `{arch}.pooling_type` of the file, when it has one (read by
+    /// [`super::Pooling::from_file`] when an embedding asks for the file's pooling).
+    pub pooling_type: Option<u64>,
 }
 
 /// The sliding window of a model whose architecture has one ([`super::arch::Swa`]).
@@ -228,6 +231,7 @@ impl Config {
             attn_softcap: softcap("attn_logit_softcapping", arch.attn_softcap)?,
             final_softcap: softcap("final_logit_softcapping", arch.final_softcap)?,
             swa,
+            pooling_type: file.opt_u64(&key("pooling_type"))?,
             arch,
         })
     }

@@ -24,6 +24,9 @@ pub enum WantLogits {
     Last,
     /// Every position of the batch.
     All,
+    /// No logits: every position's final hidden state (after the output norm, `n_embd` values
+    /// each), which embeddings pool.
+    Hidden,
 }
 
 /// A model's weights and configuration, shared by every session.
@@ -187,7 +190,8 @@ impl<B: ChordBackend> Transformer<B> {
     }
 
     /// Runs `tokens` at positions `n_past..` and returns logits (`[positions x n_vocab]`, row-major)
-    /// for the positions `want` names. The caller checks token ids and context space.
+    /// for the positions `want` names, or with [`WantLogits::Hidden`] every position's hidden state
+    /// (`[positions x n_embd]`). The caller checks token ids and context space.
     pub fn eval(
         &mut self,
         tokens: &[u32],
@@ -272,7 +276,7 @@ impl<B: ChordBackend> Transformer<B> {
                 x = match want {
                     WantLogits::None => break,
                     WantLogits::Last => x.narrow(0, t - 1, 1),
-                    WantLogits::All => x,
+                    WantLogits::All | WantLogits::Hidden => x,
                 };
             }
 
@@ -293,6 +297,9 @@ impl<B: ChordBackend> Transformer<B> {
             _ => x,
         };
         let x = B::rms_norm(x, &self.vecs.output_norm, cfg.rms_eps);
+        if want == WantLogits::Hidden {
+            return read_f32(x, "hidden states");
+        }
         let logits = if w.n_output_chunks() == 1 {
             B::qmatmul(x, &w.output_chunk(0)?)?
         } else {
@@ -301,9 +308,7 @@ impl<B: ChordBackend> Transformer<B> {
                 .collect::<Result<Vec<_>>>()?;
             Tensor::cat(parts, 1)
         };
-        let mut logits = logits.into_data().into_vec::<f32>().map_err(|e| {
-            crate::Error::new(crate::ErrorCode::Internal, format!("reading logits: {e:?}"))
-        })?;
+        let mut logits = read_f32(logits, "logits")?;
         if let Some(cap) = cfg.final_softcap {
             // ggml_scale by 1/cap, ggml_tanh, ggml_scale by cap.
             let inv = 1.0 / cap;
@@ -343,6 +348,13 @@ impl<B: ChordBackend> Transformer<B> {
         let mk = |v| Tensor::<B, 3>::from_data(TensorData::new(v, [t, 1, half]), &self.device);
         (mk(cos), mk(sin))
     }
+}
+
+/// The values of `x`, read back from its device.
+fn read_f32<B: ChordBackend>(x: Tensor<B, 2>, what: &str) -> Result<Vec<f32>> {
+    x.into_data().into_vec::<f32>().map_err(|e| {
+        crate::Error::new(crate::ErrorCode::Internal, format!("reading {what}: {e:?}"))
+    })
 }
 
 /// The products of `x` with each projection of `p`; a fused matrix's product is split by columns

@@ -3,7 +3,7 @@
 //! by sessions. Loading reports progress, may be cancelled, and logs what it loaded.
 
 use super::options::{BackendKind, ModelOptions, Progress, MAX_THREADS};
-use super::{Config, ModelCore, Weights};
+use super::{Config, ModelCore, PromptCache, Weights};
 use crate::error::{Error, ErrorCode, Result};
 use crate::gguf::GgufFile;
 use crate::pager::PagerStats;
@@ -41,6 +41,7 @@ pub struct Model {
     team: crate::team::Team,
     backend: BackendKind,
     memory_budget: u64,
+    prompt_cache: Option<PromptCache>,
 }
 
 impl Model {
@@ -175,6 +176,8 @@ impl Model {
             team,
             backend,
             memory_budget: opts.memory_budget,
+            prompt_cache: (opts.prompt_cache_bytes > 0)
+                .then(|| PromptCache::new(opts.prompt_cache_bytes.min(usize::MAX as u64) as usize)),
         };
         report.at(1.0)?;
         Ok(model)
@@ -238,6 +241,11 @@ impl Model {
     /// The memory budget in bytes given at load (0: none, chord chose from available memory).
     pub fn memory_budget(&self) -> u64 {
         self.memory_budget
+    }
+
+    /// The prompt cache, when the options enabled one.
+    pub fn prompt_cache(&self) -> Option<&PromptCache> {
+        self.prompt_cache.as_ref()
     }
 
     /// The pager's counters when the model runs paged (its weights did not fit the budget).

@@ -3,11 +3,15 @@
 pub mod arch;
 mod config;
 mod forward;
+mod pooling;
+pub mod prompt_cache;
 mod weights;
 
 pub use arch::{Arch, RopeMode};
 pub use config::{Config, SwaConfig};
 pub use forward::{ModelCore, Transformer, WantLogits};
+pub use pooling::{normalize, Pooling};
+pub use prompt_cache::PromptCache;
 pub use weights::{LayerWeights, Proj, QWeight, Weights};
 mod loaded;
 mod options;

@@ -75,6 +75,8 @@ pub struct ModelOptions {
     pub use_mmap: bool,
     /// Called on the loading thread as the load advances; returning `false` cancels it.
     pub progress: Option<Progress>,
+    /// Bytes the prompt cache may hold ([`super::PromptCache`]); 0 (the default) disables it.
+    pub prompt_cache_bytes: u64,
 }
 
 impl Default for ModelOptions {
@@ -86,6 +88,7 @@ impl Default for ModelOptions {
             memory_budget: 0,
             use_mmap: true,
             progress: None,
+            prompt_cache_bytes: 0,
         }
     }
 }

@@ -17,7 +17,7 @@ pub use sampler::{logprobs, Logprobs, NoVocab, Sampler, SamplerParams, TokenByte
 
 use crate::bail;
 use crate::error::Result;
-use crate::model::{Model, WantLogits};
+use crate::model::{prompt_cache, Model, Pooling, PromptCache, WantLogits};
 use crate::tokenizer::Utf8Stream;
 use engine::Engine;
 use std::sync::Arc;
@@ -242,6 +242,19 @@ impl Session {
         all_logits: bool,
         cancel: &(dyn Fn() -> bool + Sync),
     ) -> Result<()> {
+        let want = if all_logits {
+            WantLogits::All
+        } else {
+            WantLogits::Last
+        };
+        if !tokens.is_empty() {
+            self.logits = self.append(tokens, want, cancel)?;
+        }
+        Ok(())
+    }
+
+    /// Checks that `tokens` are in the vocabulary and fit the context.
+    fn check_fits(&self, tokens: &[u32]) -> Result<()> {
         let n_vocab = self.model.tokenizer().n_vocab();
         if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= n_vocab) {
             bail!(
@@ -258,46 +271,153 @@ impl Session {
                 self.n_ctx
             );
         }
-        if tokens.is_empty() {
-            return Ok(());
-        }
+        Ok(())
+    }
+
+    /// Evaluates `tokens` (at least one) after the context in batches of `n_batch`, the last
+    /// batch as `want` asks (the others too for every-position outputs), and returns what they
+    /// output. A prompt appended to an empty context for its last logits goes through the model's
+    /// prompt cache, when it has one: the longest prefix stored there is copied in instead of
+    /// computed, and the prompt is stored. Counts the call's prefill (the positions computed). On
+    /// error the context is unchanged and has no logits.
+    fn append(
+        &mut self,
+        tokens: &[u32],
+        want: WantLogits,
+        cancel: &(dyn Fn() -> bool + Sync),
+    ) -> Result<Vec<f32>> {
+        self.check_fits(tokens)?;
         let start = Instant::now();
         let before = self.tokens.len();
-        let result = self.eval_batches(tokens, all_logits, cancel);
-        if result.is_err() {
-            self.engine.truncate(before);
-            self.tokens.truncate(before);
-            self.logits.clear();
+        self.logits.clear();
+        let model = self.model.clone();
+        let cache = model
+            .prompt_cache()
+            .filter(|_| before == 0 && want == WantLogits::Last);
+        let result = cache
+            .map_or(Ok(0), |c| self.reuse_prefix(c, tokens))
+            .and_then(|n| Ok((n, self.eval_batches(&tokens[n..], want, cancel)?)));
+        match (&result, cache) {
+            (Err(_), _) => {
+                self.engine.truncate(before);
+                self.tokens.truncate(before);
+            }
+            (Ok(_), Some(c)) => self.store_prompt(c),
+            (Ok(_), None) => {}
         }
         self.record(Stats {
-            prefill_tokens: if result.is_ok() { tokens.len() } else { 0 },
+            prefill_tokens: result.as_ref().map_or(0, |(n, _)| tokens.len() - n),
             prefill_time: start.elapsed(),
             ..Stats::default()
         });
-        result
+        result.map(|(_, out)| out)
+    }
+
+    /// Copies into the empty context the longest prefix of `tokens` that `cache` holds, and
+    /// returns its length (0 when none). At least the last two tokens are left to compute: the
+    /// logits need the last one, and a batch of one token takes the single-row kernels, whose
+    /// rounding differs from that of the batches that computed the stored positions.
+    fn reuse_prefix(&mut self, cache: &PromptCache, tokens: &[u32]) -> Result<usize> {
+        let Some((entry, common)) = cache.find(tokens, self.engine.kv_type()) else {
+            return Ok(0);
+        };
+        let n = common.min(tokens.len().saturating_sub(2));
+        if n == 0 {
+            return Ok(0);
+        }
+        let n_head_kv = self.model.core()?.cfg.n_head_kv;
+        self.engine.kv_import(n, &entry.prefix_rows(n, n_head_kv))?;
+        self.tokens.extend_from_slice(&tokens[..n]);
+        cache.record_reuse(n);
+        crate::log!(
+            Debug,
+            "prompt cache: {n} of {} prompt tokens copied from a stored prompt",
+            tokens.len()
+        );
+        Ok(n)
+    }
+
+    /// Stores the context (a prompt just prefilled into an empty one) in `cache`, unless it is
+    /// short or an entry already starts with it.
+    fn store_prompt(&self, cache: &PromptCache) {
+        let kv_type = self.engine.kv_type();
+        if self.tokens.len() < prompt_cache::MIN_TOKENS || cache.covers(&self.tokens, kv_type) {
+            return;
+        }
+        match self.engine.kv_export() {
+            Ok(rows) => cache.insert(prompt_cache::Entry {
+                tokens: self.tokens.clone(),
+                kv_type,
+                rows,
+            }),
+            Err(e) => crate::log!(Warn, "prompt cache: cannot store the prompt: {e}"),
+        }
     }
 
     fn eval_batches(
         &mut self,
         tokens: &[u32],
-        all_logits: bool,
+        want: WantLogits,
         cancel: &(dyn Fn() -> bool + Sync),
-    ) -> Result<()> {
-        let mut logits = Vec::new();
+    ) -> Result<Vec<f32>> {
+        let mut output = Vec::new();
         let chunks: Vec<&[u32]> = tokens.chunks(self.n_batch).collect();
         for (i, chunk) in chunks.iter().enumerate() {
-            let want = match (all_logits, i + 1 == chunks.len()) {
-                (true, _) => WantLogits::All,
-                (false, true) => WantLogits::Last,
-                (false, false) => WantLogits::None,
+            let want = match want {
+                WantLogits::Last if i + 1 < chunks.len() => WantLogits::None,
+                w => w,
             };
             let engine = &mut self.engine;
             let out = self.model.run(|| engine.eval(chunk, want, cancel))?;
-            logits.extend_from_slice(&out);
+            output.extend_from_slice(&out);
             self.tokens.extend_from_slice(chunk);
         }
-        self.logits = logits;
-        Ok(())
+        Ok(output)
+    }
+
+    /// The embedding of `text`: its tokens' final hidden states (after the output norm) pooled as
+    /// `pooling` says (`None`: as the model's file says, else the mean), scaled to unit length when
+    /// `normalize`. `add_special` and `parse_special` tokenize as for [`Session::append_text`].
+    ///
+    /// The context is emptied first and afterwards holds the text's tokens without logits (append
+    /// before generating); a text that does not fit the context, or has no tokens, is refused
+    /// before anything changes. On cancel or another error the context is empty.
+    pub fn embed(
+        &mut self,
+        text: &str,
+        add_special: bool,
+        parse_special: bool,
+        pooling: Option<Pooling>,
+        normalize: bool,
+        cancel: &(dyn Fn() -> bool + Sync),
+    ) -> Result<Vec<f32>> {
+        let core = self.model.core()?.clone();
+        let pooling = match pooling {
+            Some(p) => p,
+            None => Pooling::from_file(core.cfg.pooling_type)?.unwrap_or(Pooling::Mean),
+        };
+        let toks = self
+            .model
+            .tokenizer()
+            .encode(text, add_special, parse_special)?;
+        if toks.is_empty() {
+            bail!(InvalidArgument, "the text has no tokens to embed");
+        }
+        if toks.len() > self.n_ctx {
+            bail!(
+                ContextFull,
+                "{} tokens do not fit a context of {}",
+                toks.len(),
+                self.n_ctx
+            );
+        }
+        self.reset();
+        let hidden = self.append(&toks, WantLogits::Hidden, cancel)?;
+        let mut v = pooling.pool(&hidden, core.cfg.n_embd);
+        if normalize {
+            crate::model::normalize(&mut v);
+        }
+        Ok(v)
     }
 
     /// Tokenizes `text` and appends it; returns the number of tokens. `add_special` adds the

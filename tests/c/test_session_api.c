@@ -1,8 +1,9 @@
 /*
  * C tests of the session side of the API: rollback (truncate), token listing, state save/load to
  * buffers and files (and every way a state is refused), KV cache precision, per-call and total
- * counters, and background generation polled for events (equal to callback mode, BUSY while it
- * runs, cancel, free while running).
+ * counters, background generation polled for events (equal to callback mode, BUSY while it
+ * runs, cancel, free while running), embeddings (sizes, flags, pooling, what the context holds) and
+ * the prompt cache (a second session's prompt copied, with the first's logits).
  * Usage: test_session_api MODEL [BAD_GGUF_DIR]   (MODEL: SmolLM2-135M-Instruct Q4_1; a Q8_0 file
  * beside it, when present, is used as "another model")
  * With CHORD_TEST_LIGHT=1 (under valgrind) prompts and generations are shorter; every function and
@@ -140,6 +141,38 @@ static void test_null_arguments(void) {
     EXPECT(CHORD_E_INVALID_ARGUMENT, chord_session_stats_total(NULL, NULL, NULL, NULL, NULL, &err_));
     EXPECT(CHORD_E_INVALID_ARGUMENT, chord_session_generate_start(NULL, NULL, &err_));
     EXPECT(CHORD_E_INVALID_ARGUMENT, chord_session_poll(NULL, 0, &ev, NULL, NULL, NULL, 0, &n, &err_));
+    float v[4];
+    EXPECT(CHORD_E_INVALID_ARGUMENT, chord_session_embed(NULL, "x", 1, 0, CHORD_POOLING_MEAN, v, 4, &n, &err_));
+}
+
+/* Embeddings: the size asked for first, the vector's length, the flags and pooling checked, the
+ * context afterwards holding the text's tokens. Values against llama.cpp: compare-embeddings.py. */
+static void test_embed(chord_model *m) {
+    chord_session *s = NULL;
+    EXPECT(CHORD_OK, chord_session_new(m, NULL, &s, &err_));
+    if (!s) return;
+    uint64_t n_embd = 0;
+    EXPECT(CHORD_OK, chord_model_info(m, CHORD_INFO_N_EMBD, &n_embd, &err_));
+    const char *text = "The quick brown fox";
+    size_t len = strlen(text), n = 0;
+    float *v = calloc((size_t)n_embd, sizeof *v);
+    EXPECT(CHORD_E_BUFFER_TOO_SMALL, chord_session_embed(s, text, len, FLAGS, CHORD_POOLING_MEAN, NULL, 0, &n, &err_));
+    CHECK(n == n_embd, "embed: size %zu, want %llu", n, (unsigned long long)n_embd);
+    EXPECT(CHORD_E_INVALID_ARGUMENT, chord_session_embed(s, text, len, 8, CHORD_POOLING_MEAN, v, n, &n, &err_));
+    EXPECT(CHORD_E_INVALID_ARGUMENT, chord_session_embed(s, text, len, FLAGS, 4, v, n, &n, &err_));
+    EXPECT(CHORD_E_INVALID_ARGUMENT, chord_session_embed(s, text, len, FLAGS, CHORD_POOLING_MEAN, NULL, n, &n, &err_));
+    EXPECT(CHORD_E_INVALID_UTF8, chord_session_embed(s, "\xff", 1, FLAGS, CHORD_POOLING_MEAN, v, n, &n, &err_));
+    EXPECT(CHORD_OK, chord_session_embed(s, text, len, FLAGS | CHORD_EMBED_NORMALIZE, CHORD_POOLING_DEFAULT, v,
+                                         (size_t)n_embd, &n, &err_));
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) sum += (double)v[i] * v[i];
+    CHECK(n == n_embd && sum > 0.999999 && sum < 1.000001, "embed: %zu values of squared length %f", n, sum);
+    size_t n_tok = 0, want_tok = 0;
+    EXPECT(CHORD_OK, chord_session_n_tokens(s, &n_tok, &err_));
+    CHECK(chord_tokenize(m, text, len, 1, 1, NULL, 0, &want_tok, NULL) == CHORD_E_BUFFER_TOO_SMALL, "tokenize");
+    CHECK(n_tok == want_tok && n_tok > 0, "embed: the context holds %zu tokens, the text has %zu", n_tok, want_tok);
+    free(v);
+    chord_session_free(s);
 }
 
 /* Truncate rolls the KV cache back: appending the same tokens again gives the same logits. */
@@ -541,6 +574,45 @@ static void test_poll_busy(chord_model *m) {
     chord_session_free(s);
 }
 
+/* The prompt cache: a second session with the same prompt reuses all but its last two tokens and
+ * gets the same logits; the counters say so. */
+static void test_prompt_cache(const char *path) {
+    EXPECT(CHORD_E_INVALID_ARGUMENT, chord_model_options_set_prompt_cache(NULL, 1, &err_));
+    chord_model_options *mo = NULL;
+    chord_model *m = NULL;
+    EXPECT(CHORD_OK, chord_model_options_new(&mo, &err_));
+    EXPECT(CHORD_OK, chord_model_options_set_threads(mo, 2, &err_));
+    EXPECT(CHORD_OK, chord_model_options_set_prompt_cache(mo, 64u << 20, &err_));
+    EXPECT(CHORD_OK, chord_model_load(path, strlen(path), mo, &m, &err_));
+    chord_model_options_free(mo);
+    if (!m) return;
+    uint64_t budget = 0, bytes = 0, reused = 0, n_vocab = 0;
+    chord_model_info(m, CHORD_INFO_PROMPT_CACHE_BUDGET, &budget, NULL);
+    chord_model_info(m, CHORD_INFO_N_VOCAB, &n_vocab, NULL);
+    CHECK(budget == 64u << 20, "prompt cache budget %llu", (unsigned long long)budget);
+    const char *prompt = "The old lighthouse keeper climbed the stairs every evening to light the lamp, "
+                         "and every morning he wrote in his log what ships had passed in the night. "
+                         "In winter the storms came from the north and the waves broke over the rocks.";
+    float *logits[2] = {calloc((size_t)n_vocab, sizeof(float)), calloc((size_t)n_vocab, sizeof(float))};
+    size_t n_tok[2] = {0, 0};
+    for (int k = 0; k < 2; k++) {
+        chord_session *s = NULL;
+        size_t got = 0;
+        EXPECT(CHORD_OK, chord_session_new(m, NULL, &s, &err_));
+        EXPECT(CHORD_OK, chord_session_append_text(s, prompt, strlen(prompt), FLAGS, &n_tok[k], &err_));
+        EXPECT(CHORD_OK, chord_session_logits(s, logits[k], (size_t)n_vocab, &got, &err_));
+        chord_session_free(s);
+    }
+    chord_model_info(m, CHORD_INFO_PROMPT_CACHE_BYTES, &bytes, NULL);
+    chord_model_info(m, CHORD_INFO_PROMPT_CACHE_TOKENS_REUSED, &reused, NULL);
+    CHECK(n_tok[0] >= 32 && bytes > 0 && reused == n_tok[0] - 2, "prompt cache: %zu tokens, %llu bytes, %llu reused",
+          n_tok[0], (unsigned long long)bytes, (unsigned long long)reused);
+    CHECK(!memcmp(logits[0], logits[1], (size_t)n_vocab * sizeof(float)), "prompt cache: logits differ");
+    free(logits[0]);
+    free(logits[1]);
+    chord_model_free(m);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s MODEL [BAD_GGUF_DIR]\n", argv[0]);
@@ -562,8 +634,10 @@ int main(int argc, char **argv) {
         test_stats(m);
         test_poll(m);
         test_poll_busy(m);
+        test_embed(m);
         chord_model_free(m);
     }
+    test_prompt_cache(argv[1]);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
