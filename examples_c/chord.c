@@ -25,6 +25,10 @@
  *     (stderr; all 0 when the model is not paged).
  *   chord bench    -m MODEL [-p 128] [-n 32] [-d 0] [-r 3] [--threads N] [--ctx N] [--json]
  *     also prints the pager's counters over the measured prefill and decode runs.
+ *   chord bench    -m MODEL --sessions N [-p 128] [-n 32] [-r 3] [--threads N]
+ *     N sessions, each after its own prompt of -p tokens: one session decoding -n tokens alone, then
+ *     all N decoding -n tokens together (chord_session_decode_batch): aggregate and per-session
+ *     tok/s, and the KV cache they hold.
  * Model options for every command: [--no-mmap] [--budget BYTES[K|M|G]] [--backend auto|cpu|wgpu|cuda]
  * [--prompt-cache BYTES[K|M|G]] [-v | -vv] (log the load to stderr: info, or info and debug).
  * bench with --prompt-cache measures the prompt cache instead: per run, a new session's prompt of -p
@@ -45,7 +49,7 @@
 
 typedef struct {
     const char *cmd, *model, *prompt, *tokens, *out, *system, *grammar, *schema;
-    long n, threads, ctx, top, reps, top_k, depth, logprobs;
+    long n, threads, ctx, top, reps, top_k, depth, logprobs, sessions;
     int n_bias;
     uint32_t bias_ids[64];
     float bias[64];
@@ -135,6 +139,7 @@ static void help(void) {
           "  chord logits   -m MODEL --tokens \"ID ID ...\" [--top K] [--out FILE] [--threads N]\n"
           "  chord inspect  -m MODEL [--meta]\n"
           "  chord bench    -m MODEL [-p 128] [-n 32] [-d 0] [-r 3] [--threads N] [--ctx N] [--json]\n"
+          "  chord bench    -m MODEL --sessions N [-p 128] [-n 32] [-r 3] [--threads N]\n"
           "model options (every command):\n"
           "  --no-mmap            read the file into memory instead of mapping it\n"
           "  --budget BYTES       memory budget, K/M/G suffixes (larger files are paged)\n"
@@ -190,6 +195,7 @@ static args_t parse_args(int argc, char **argv) {
         else if (!strcmp(f, "--json-schema")) { NEEDV(); a.schema = v; }
         else if (!strcmp(f, "--lenient")) a.lenient = 1;
         else if (!strcmp(f, "--no-normalize")) a.no_normalize = 1;
+        else if (!strcmp(f, "--sessions")) { NEEDV(); a.sessions = parse_long(v, f); }
         else if (!strcmp(f, "--pooling")) { NEEDV(); a.pooling = parse_pooling(v); }
         else if (!strcmp(f, "--logprobs")) { NEEDV(); a.logprobs = parse_long(v, f); }
         else if (!strcmp(f, "--logit-bias")) {
@@ -783,12 +789,74 @@ static int bench_prompt_cache(const args_t *a, chord_model *model, long n_prompt
     return 0;
 }
 
+/* bench --sessions N: median decode rates of one session alone and of N sessions together. */
+static int bench_sessions(const args_t *a, chord_model *model, long n_prompt, long n_gen, long reps) {
+    long ns = a->sessions;
+    uint64_t n_vocab = model_info(model, CHORD_INFO_N_VOCAB);
+    chord_session **s = calloc((size_t)ns, sizeof *s);
+    chord_token *toks = malloc((size_t)(n_prompt > ns ? n_prompt : ns) * sizeof *toks);
+    double *alone = calloc((size_t)reps, sizeof *alone), *together = calloc((size_t)reps, sizeof *together);
+    if (!s || !toks || !alone || !together) { fputs("chord: out of memory\n", stderr); return 1; }
+    unsigned long long x = 88172645463325252ull;
+    chord_error *err = NULL;
+    chord_status st;
+    for (long i = 0; i < ns; i++) {
+        s[i] = new_session(model, a->ctx ? a->ctx : n_prompt + n_gen + 1);
+        for (long j = 0; j < n_prompt; j++) {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            toks[j] = (chord_token)(x % n_vocab);
+        }
+        if (n_prompt > 0 && (st = chord_session_append_tokens(s[i], toks, (size_t)n_prompt, 0, &err)) != CHORD_OK)
+            die("prefill", st, err);
+    }
+    for (long r = -1; r < reps; r++) { /* one warm-up run, not counted */
+        chord_token t = 1;
+        double t0 = now_s();
+        for (long k = 0; k < n_gen; k++) {
+            if ((st = chord_session_append_tokens(s[0], &t, 1, 0, &err)) != CHORD_OK) die("decode", st, err);
+            t = (chord_token)((t * 2654435761u + 1) % n_vocab);
+        }
+        double t1 = now_s();
+        if ((st = chord_session_truncate(s[0], (size_t)n_prompt, &err)) != CHORD_OK) die("truncate", st, err);
+        for (long k = 0; k < n_gen; k++) {
+            for (long i = 0; i < ns; i++) toks[i] = (chord_token)((t + (chord_token)i * 7919u) % n_vocab);
+            t = (chord_token)((t * 2654435761u + 1) % n_vocab);
+            if ((st = chord_session_decode_batch((const chord_session *const *)s, toks, (size_t)ns, &err)) != CHORD_OK)
+                die("batched decode", st, err);
+        }
+        double t2 = now_s();
+        for (long i = 0; i < ns; i++)
+            if ((st = chord_session_truncate(s[i], (size_t)n_prompt, &err)) != CHORD_OK) die("truncate", st, err);
+        if (r >= 0) {
+            alone[r] = n_gen / (t1 - t0);
+            together[r] = (double)(ns * n_gen) / (t2 - t1);
+        }
+    }
+    qsort(alone, (size_t)reps, sizeof *alone, cmp_double);
+    qsort(together, (size_t)reps, sizeof *together, cmp_double);
+    double one = alone[reps / 2], all = together[reps / 2];
+    double kv = (double)model_info(model, CHORD_INFO_KV_BYTES_PER_TOKEN) * (double)(n_prompt + n_gen) * (double)ns;
+    printf("model: %s\nthreads: %llu\nsessions: %ld, each after a %ld-token prompt, decoding %ld tokens\n"
+           "decode alone: %.2f tok/s\ndecode together: %.2f tok/s aggregate (%.2fx alone), %.2f tok/s per session\n"
+           "KV cache held: %.1f MiB (%ld sessions x %ld positions)\n",
+           a->model, (unsigned long long)model_info(model, CHORD_INFO_N_THREADS), ns, n_prompt, n_gen, one, all,
+           all / one, all / (double)ns, kv / 1048576.0, ns, n_prompt + n_gen);
+    for (long i = 0; i < ns; i++) chord_session_free(s[i]);
+    free(s);
+    free(toks);
+    free(alone);
+    free(together);
+    chord_model_free(model);
+    return 0;
+}
+
 static int cmd_bench(const args_t *a) {
     long n_prompt = a->prompt ? parse_long(a->prompt, "-p") : 128;
     long n_gen = a->have_n ? a->n : 32;
     long reps = a->reps > 0 ? a->reps : 1;
     chord_model *model = load_model(a);
     if (a->prompt_cache) return bench_prompt_cache(a, model, n_prompt, reps);
+    if (a->sessions > 0) return bench_sessions(a, model, n_prompt, n_gen, reps);
     uint64_t n_vocab = 0, threads = 0, mmap = 0, budget = 0;
     chord_model_info(model, CHORD_INFO_N_VOCAB, &n_vocab, NULL);
     chord_model_info(model, CHORD_INFO_N_THREADS, &threads, NULL);

@@ -233,6 +233,12 @@
 #define CHORD_INFO_PROMPT_CACHE_TOKENS_REUSED 33
 
 /**
+ * `chord_model_info` key: bytes of KV cache one position takes in a session with the default f16
+ * cache (keys and values of every layer; twice that for `CHORD_KV_F32`).
+ */
+#define CHORD_INFO_KV_BYTES_PER_TOKEN 34
+
+/**
  * GGUF metadata value type (`chord_model_meta_type`): unsigned 8-bit integer. The numbers are
  * the GGUF format's own.
  */
@@ -1631,6 +1637,30 @@ chord_status chord_session_append_tokens(const chord_session *session,
                                          size_t n,
                                          uint32_t all_logits,
                                          chord_error **err);
+
+/**
+ * Appends `tokens[i]` to `sessions[i]` for each of the `n` sessions (all over one model, each
+ * given once) in one forward pass: for each session the same as `chord_session_append_tokens`
+ * with that one token, but the weights are read once for the whole batch, so that decoding many
+ * sessions at once costs little more than one. Afterwards each session's logits
+ * (`chord_session_logits`) are those of its token: the host samples each session's next token
+ * (`chord_sampler_sample`, `chord_sampler_accept`) and calls this again, for as long as it likes;
+ * sessions may join and leave the batch between calls. The logits equal those of decoding each
+ * session alone bit for bit for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q5_K and Q6_K weights; the batched
+ * F16, BF16, Q3_K and Q4_K products round differently in the last bits (as llama.cpp's do).
+ *
+ * All or nothing: every session is checked first, and on any error no session changes. A cancel
+ * (`chord_session_cancel`) of any session of the batch cancels the call: call again without it.
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL pointers, sessions of different models),
+ * `CHORD_E_INVALID_TOKEN`, `CHORD_E_CONTEXT_FULL` (a session is full; its message says which
+ * token), `CHORD_E_BUSY` (a session is in use, runs a background generation, or is given twice),
+ * `CHORD_E_CANCELLED`, `CHORD_E_INTERNAL`.
+ */
+chord_status chord_session_decode_batch(const chord_session *const *sessions,
+                                        const chord_token *tokens,
+                                        size_t n,
+                                        chord_error **err);
 
 /**
  * Computes the embedding of `text` (UTF-8, `len` bytes) into `(buf, cap)`: the final hidden

@@ -144,6 +144,9 @@ pub const CHORD_INFO_PROMPT_CACHE_BYTES: u32 = 32;
 /// `chord_model_info` key: prompt positions copied from the prompt cache instead of computed, over
 /// the model's life.
 pub const CHORD_INFO_PROMPT_CACHE_TOKENS_REUSED: u32 = 33;
+/// `chord_model_info` key: bytes of KV cache one position takes in a session with the default f16
+/// cache (keys and values of every layer; twice that for `CHORD_KV_F32`).
+pub const CHORD_INFO_KV_BYTES_PER_TOKEN: u32 = 34;
 
 /// The `CHORD_BACKEND_*` number of a resolved backend.
 fn backend_id(b: BackendKind) -> u32 {
@@ -210,6 +213,7 @@ pub unsafe extern "C" fn chord_model_info(
             CHORD_INFO_PROMPT_CACHE_TOKENS_REUSED => {
                 m.prompt_cache().map_or(0, |c| c.tokens_reused())
             }
+            CHORD_INFO_KV_BYTES_PER_TOKEN => dim(|c| c.n_layer * 2 * c.n_head_kv * c.head_dim * 2),
             k => crate::bail!(InvalidArgument, "unknown model info key {k}"),
         };
         Ok(())

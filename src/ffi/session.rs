@@ -174,6 +174,43 @@ pub unsafe extern "C" fn chord_session_append_tokens(
     })
 }
 
+/// Appends `tokens[i]` to `sessions[i]` for each of the `n` sessions (all over one model, each
+/// given once) in one forward pass: for each session the same as `chord_session_append_tokens`
+/// with that one token, but the weights are read once for the whole batch, so that decoding many
+/// sessions at once costs little more than one. Afterwards each session's logits
+/// (`chord_session_logits`) are those of its token: the host samples each session's next token
+/// (`chord_sampler_sample`, `chord_sampler_accept`) and calls this again, for as long as it likes;
+/// sessions may join and leave the batch between calls. The logits equal those of decoding each
+/// session alone bit for bit for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q5_K and Q6_K weights; the batched
+/// F16, BF16, Q3_K and Q4_K products round differently in the last bits (as llama.cpp's do).
+///
+/// All or nothing: every session is checked first, and on any error no session changes. A cancel
+/// (`chord_session_cancel`) of any session of the batch cancels the call: call again without it.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL pointers, sessions of different models),
+/// `CHORD_E_INVALID_TOKEN`, `CHORD_E_CONTEXT_FULL` (a session is full; its message says which
+/// token), `CHORD_E_BUSY` (a session is in use, runs a background generation, or is given twice),
+/// `CHORD_E_CANCELLED`, `CHORD_E_INTERNAL`.
+#[no_mangle]
+pub unsafe extern "C" fn chord_session_decode_batch(
+    sessions: *const *const chord_session,
+    tokens: *const chord_token,
+    n: usize,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    boundary(err, || {
+        let ptrs = unsafe { slice(sessions, n, "sessions")? };
+        let ids = unsafe { slice(tokens, n, "tokens")? };
+        let handles = ptrs
+            .iter()
+            .map(|&p| unsafe { obj(p, "sessions[i]") }.map(|s| &s.0))
+            .collect::<crate::Result<Vec<&SessionHandle>>>()?;
+        SessionHandle::with_all(&handles, |ss, cancel| {
+            Session::decode_batch(ss, ids, cancel)
+        })
+    })
+}
+
 /// Flag for `chord_session_embed`: scale the embedding to unit Euclidean length.
 pub const CHORD_EMBED_NORMALIZE: u32 = 4;
 /// Pooling for `chord_session_embed`: the one the model's file names (`{arch}.pooling_type`:

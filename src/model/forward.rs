@@ -198,123 +198,36 @@ impl<B: ChordBackend> Transformer<B> {
         want: WantLogits,
         cancel: &(dyn Fn() -> bool + Sync),
     ) -> Result<Vec<f32>> {
-        let core = self.core.clone();
-        let cfg = &core.cfg;
-        let w = &core.weights;
-        let t = tokens.len();
-        let pos0 = self.n_past;
-        debug_assert!(t > 0 && pos0 + t <= self.n_ctx);
-        let d = cfg.n_embd;
+        forward(&mut [self], &[tokens], want, cancel)
+    }
 
-        let mut emb = vec![0f32; t * d];
-        w.embed_rows(tokens, &mut emb)?;
-        if let Some(s) = cfg.embed_scale {
-            // ggml_scale: one f32 multiplication per value.
-            emb.iter_mut().for_each(|v| *v *= s);
-        }
-        let mut x = Tensor::<B, 2>::from_data(TensorData::new(emb, [t, d]), &self.device);
-        let rope = self.rope_tables(pos0, t, cfg.rope_base, cfg.rope_pos_scale, true);
-        let rope_swa = cfg
-            .swa
-            .as_ref()
-            .map(|s| self.rope_tables(pos0, t, s.rope_base, 1.0, false));
-
-        for l in 0..cfg.n_layer {
-            if cancel() {
-                crate::bail!(Cancelled, "cancelled");
-            }
-            let lw = w.layer(l)?;
-            let lv = &self.vecs.layers[l];
-            let window = cfg.swa.as_ref().filter(|s| s.layers[l]);
-            let h = B::rms_norm(x.clone(), &lv.attn_norm, cfg.rms_eps);
-            let [mut q, mut k, mut v] = project(h, &lw.qkv)?;
-            if let Some([bq, bk, bv]) = &lv.qkv_bias {
-                q = q + bq.clone();
-                k = k + bk.clone();
-                v = v + bv.clone();
-            }
-            if let Some([qn, kn]) = &lv.qk_norm {
-                // Each head normalized over its own values (llama.cpp's build_norm on [head_dim,
-                // heads, tokens]).
-                let hd = cfg.head_dim;
-                q = B::rms_norm(q.reshape([t * cfg.n_head, hd]), qn, cfg.rms_eps);
-                k = B::rms_norm(k.reshape([t * cfg.n_head_kv, hd]), kn, cfg.rms_eps);
-            }
-            let mode = cfg.arch.rope;
-            let (cos, sin) = match (window, &rope_swa) {
-                (Some(_), Some(r)) => r,
-                _ => &rope,
-            };
-            let rot = |x: Tensor<B, 2>, heads| {
-                let x = x.reshape([t, heads, cfg.head_dim]);
-                B::rope(x, cos, sin, cfg.rope_dim, mode)
-            };
-            let (mut q, k) = (rot(q, cfg.n_head), rot(k, cfg.n_head_kv));
-            let v = v.reshape([t, cfg.n_head_kv, cfg.head_dim]);
-            B::kv_store(&mut self.cache[l], pos0, k, v);
-            // llama.cpp: kq_scale = 1.0f / sqrtf(float(n_embd_head)) in the softmax, or (Gemma)
-            // ggml_scale of the queries and a kq_scale of 1.
-            let mut scores = Scores {
-                scale: cfg.attn_scale,
-                softcap: cfg.attn_softcap,
-                window: window.map(|s| s.window),
-            };
-            if cfg.arch.scale_queries {
-                q = q.mul_scalar(cfg.attn_scale);
-                scores.scale = 1.0;
-            }
-            let attn = B::kv_attention(q, &self.cache[l], pos0, &scores);
-            let mut out = B::qmatmul(attn, &lw.wo)?;
-            if let Some([an, _]) = &lv.post_norm {
-                out = B::rms_norm(out, an, cfg.rms_eps);
-            }
-            x = x + out;
-            if l + 1 == cfg.n_layer {
-                // The last layer's feed-forward only feeds the logits: like llama.cpp (its
-                // `inp_out_ids`), run it on the positions whose logits are wanted, so that the
-                // products take the same (single-row) path as there, and not at all for none.
-                x = match want {
-                    WantLogits::None => break,
-                    WantLogits::Last => x.narrow(0, t - 1, 1),
-                    WantLogits::All | WantLogits::Hidden => x,
-                };
-            }
-
-            let h = B::rms_norm(x.clone(), &lv.ffn_norm, cfg.rms_eps);
-            let [gate, up] = project(h, &lw.gate_up)?;
-            let mut out = B::qmatmul(B::glu(gate, up, cfg.arch.glu), &lw.w_down)?;
-            if let Some([_, fnorm]) = &lv.post_norm {
-                out = B::rms_norm(out, fnorm, cfg.rms_eps);
-            }
-            x = x + out;
-        }
-        self.n_past += t;
-
-        let x = match want {
-            WantLogits::None => return Ok(Vec::new()),
-            // Already one row unless the model has no layers.
-            WantLogits::Last if x.dims()[0] > 1 => x.narrow(0, t - 1, 1),
-            _ => x,
+    /// Runs several sequences of the same model in one pass: `tokens[i]` after the positions of
+    /// `seqs[i]`, each in its own cache. The weight products take every sequence's rows at once
+    /// (the weights are read once for all); attention runs per sequence, as in [`Transformer::eval`].
+    /// Returns what `eval` would for each sequence, concatenated in order. The caller checks token
+    /// ids and context space; `Internal` when the sequences belong to different models or devices.
+    pub fn eval_batch(
+        seqs: &mut [&mut Self],
+        tokens: &[&[u32]],
+        want: WantLogits,
+        cancel: &(dyn Fn() -> bool + Sync),
+    ) -> Result<Vec<f32>> {
+        let Some(first) = seqs.first() else {
+            return Ok(Vec::new());
         };
-        let x = B::rms_norm(x, &self.vecs.output_norm, cfg.rms_eps);
-        if want == WantLogits::Hidden {
-            return read_f32(x, "hidden states");
+        let (core, device) = (first.core.clone(), first.device.clone());
+        if seqs.len() != tokens.len()
+            || tokens.iter().any(|t| t.is_empty())
+            || seqs
+                .iter()
+                .any(|s| !Arc::ptr_eq(&s.core, &core) || s.device != device)
+        {
+            crate::bail!(
+                Internal,
+                "a batch needs one non-empty token list per sequence, all of one model and device"
+            );
         }
-        let logits = if w.n_output_chunks() == 1 {
-            B::qmatmul(x, &w.output_chunk(0)?)?
-        } else {
-            let parts = (0..w.n_output_chunks())
-                .map(|i| B::qmatmul(x.clone(), &w.output_chunk(i)?))
-                .collect::<Result<Vec<_>>>()?;
-            Tensor::cat(parts, 1)
-        };
-        let mut logits = read_f32(logits, "logits")?;
-        if let Some(cap) = cfg.final_softcap {
-            // ggml_scale by 1/cap, ggml_tanh, ggml_scale by cap.
-            let inv = 1.0 / cap;
-            logits.iter_mut().for_each(|v| *v = (*v * inv).tanh() * cap);
-        }
-        Ok(logits)
+        forward(seqs, tokens, want, cancel)
     }
 
     /// cos and sin of the RoPE angles for positions `pos0..pos0+t` with frequency base `base`,
@@ -348,6 +261,185 @@ impl<B: ChordBackend> Transformer<B> {
         let mk = |v| Tensor::<B, 3>::from_data(TensorData::new(v, [t, 1, half]), &self.device);
         (mk(cos), mk(sin))
     }
+}
+
+/// The forward pass of [`Transformer::eval`] and [`Transformer::eval_batch`]: the rows of every
+/// sequence's tokens stacked (`tokens[0]`'s first), each sequence's positions, RoPE angles, cache
+/// writes and attention its own; the products over all rows at once.
+fn forward<B: ChordBackend>(
+    seqs: &mut [&mut Transformer<B>],
+    tokens: &[&[u32]],
+    want: WantLogits,
+    cancel: &(dyn Fn() -> bool + Sync),
+) -> Result<Vec<f32>> {
+    let core = seqs[0].core.clone();
+    let device = seqs[0].device.clone();
+    let vecs = seqs[0].vecs.clone();
+    let cfg = &core.cfg;
+    let w = &core.weights;
+    let d = cfg.n_embd;
+    // Each sequence's rows: `starts[i]..starts[i] + tokens[i].len()`, at its positions `pos0[i]..`.
+    let mut starts = Vec::with_capacity(seqs.len());
+    let mut t = 0;
+    for toks in tokens {
+        starts.push(t);
+        t += toks.len();
+    }
+    let pos0: Vec<usize> = seqs.iter().map(|s| s.n_past).collect();
+    for (s, toks) in seqs.iter().zip(tokens) {
+        debug_assert!(!toks.is_empty() && s.n_past + toks.len() <= s.n_ctx);
+    }
+    let all: Vec<u32> = tokens.concat();
+    let mut emb = vec![0f32; t * d];
+    w.embed_rows(&all, &mut emb)?;
+    if let Some(s) = cfg.embed_scale {
+        // ggml_scale: one f32 multiplication per value.
+        emb.iter_mut().for_each(|v| *v *= s);
+    }
+    let mut x = Tensor::<B, 2>::from_data(TensorData::new(emb, [t, d]), &device);
+    let tables = |base: f32, scale: f32, factors: bool| -> RopeTables<B> {
+        let parts: Vec<RopeTables<B>> = seqs
+            .iter()
+            .zip(tokens)
+            .map(|(s, toks)| s.rope_tables(s.n_past, toks.len(), base, scale, factors))
+            .collect();
+        if parts.len() == 1 {
+            return parts.into_iter().next().expect("one part");
+        }
+        let (cos, sin): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
+        (Tensor::cat(cos, 0), Tensor::cat(sin, 0))
+    };
+    let rope = tables(cfg.rope_base, cfg.rope_pos_scale, true);
+    let rope_swa = cfg.swa.as_ref().map(|s| tables(s.rope_base, 1.0, false));
+    // The rows whose outputs `want` names: every row, or each sequence's last.
+    let last_rows = |x: Tensor<B, 2>| -> Tensor<B, 2> {
+        let rows: Vec<Tensor<B, 2>> = starts
+            .iter()
+            .zip(tokens)
+            .map(|(&s, toks)| x.clone().narrow(0, s + toks.len() - 1, 1))
+            .collect();
+        Tensor::cat(rows, 0)
+    };
+
+    for l in 0..cfg.n_layer {
+        if cancel() {
+            crate::bail!(Cancelled, "cancelled");
+        }
+        let lw = w.layer(l)?;
+        let lv = &vecs.layers[l];
+        let window = cfg.swa.as_ref().filter(|s| s.layers[l]);
+        let h = B::rms_norm(x.clone(), &lv.attn_norm, cfg.rms_eps);
+        let [mut q, mut k, mut v] = project(h, &lw.qkv)?;
+        if let Some([bq, bk, bv]) = &lv.qkv_bias {
+            q = q + bq.clone();
+            k = k + bk.clone();
+            v = v + bv.clone();
+        }
+        if let Some([qn, kn]) = &lv.qk_norm {
+            // Each head normalized over its own values (llama.cpp's build_norm on [head_dim,
+            // heads, tokens]).
+            let hd = cfg.head_dim;
+            q = B::rms_norm(q.reshape([t * cfg.n_head, hd]), qn, cfg.rms_eps);
+            k = B::rms_norm(k.reshape([t * cfg.n_head_kv, hd]), kn, cfg.rms_eps);
+        }
+        let mode = cfg.arch.rope;
+        let (cos, sin) = match (window, &rope_swa) {
+            (Some(_), Some(r)) => r,
+            _ => &rope,
+        };
+        let rot = |x: Tensor<B, 2>, heads| {
+            let x = x.reshape([t, heads, cfg.head_dim]);
+            B::rope(x, cos, sin, cfg.rope_dim, mode)
+        };
+        let (mut q, k) = (rot(q, cfg.n_head), rot(k, cfg.n_head_kv));
+        let v = v.reshape([t, cfg.n_head_kv, cfg.head_dim]);
+        // llama.cpp: kq_scale = 1.0f / sqrtf(float(n_embd_head)) in the softmax, or (Gemma)
+        // ggml_scale of the queries and a kq_scale of 1.
+        let mut scores = Scores {
+            scale: cfg.attn_scale,
+            softcap: cfg.attn_softcap,
+            window: window.map(|s| s.window),
+        };
+        if cfg.arch.scale_queries {
+            q = q.mul_scalar(cfg.attn_scale);
+            scores.scale = 1.0;
+        }
+        let attn = if seqs.len() == 1 {
+            B::kv_store(&mut seqs[0].cache[l], pos0[0], k, v);
+            B::kv_attention(q, &seqs[0].cache[l], pos0[0], &scores)
+        } else {
+            let mut parts = Vec::with_capacity(seqs.len());
+            for (i, s) in seqs.iter_mut().enumerate() {
+                let (r, n) = (starts[i], tokens[i].len());
+                let cache = &mut s.cache[l];
+                B::kv_store(
+                    cache,
+                    pos0[i],
+                    k.clone().narrow(0, r, n),
+                    v.clone().narrow(0, r, n),
+                );
+                parts.push(B::kv_attention(
+                    q.clone().narrow(0, r, n),
+                    cache,
+                    pos0[i],
+                    &scores,
+                ));
+            }
+            Tensor::cat(parts, 0)
+        };
+        let mut out = B::qmatmul(attn, &lw.wo)?;
+        if let Some([an, _]) = &lv.post_norm {
+            out = B::rms_norm(out, an, cfg.rms_eps);
+        }
+        x = x + out;
+        if l + 1 == cfg.n_layer {
+            // The last layer's feed-forward only feeds the logits: like llama.cpp (its
+            // `inp_out_ids`), run it on the positions whose logits are wanted, so that the
+            // products take the same (single-row) path as there, and not at all for none.
+            x = match want {
+                WantLogits::None => break,
+                WantLogits::Last if x.dims()[0] > seqs.len() => last_rows(x),
+                WantLogits::Last | WantLogits::All | WantLogits::Hidden => x,
+            };
+        }
+
+        let h = B::rms_norm(x.clone(), &lv.ffn_norm, cfg.rms_eps);
+        let [gate, up] = project(h, &lw.gate_up)?;
+        let mut out = B::qmatmul(B::glu(gate, up, cfg.arch.glu), &lw.w_down)?;
+        if let Some([_, fnorm]) = &lv.post_norm {
+            out = B::rms_norm(out, fnorm, cfg.rms_eps);
+        }
+        x = x + out;
+    }
+    for (s, toks) in seqs.iter_mut().zip(tokens) {
+        s.n_past += toks.len();
+    }
+
+    let x = match want {
+        WantLogits::None => return Ok(Vec::new()),
+        // Already one row per sequence unless the model has no layers.
+        WantLogits::Last if x.dims()[0] > seqs.len() => last_rows(x),
+        _ => x,
+    };
+    let x = B::rms_norm(x, &vecs.output_norm, cfg.rms_eps);
+    if want == WantLogits::Hidden {
+        return read_f32(x, "hidden states");
+    }
+    let logits = if w.n_output_chunks() == 1 {
+        B::qmatmul(x, &w.output_chunk(0)?)?
+    } else {
+        let parts = (0..w.n_output_chunks())
+            .map(|i| B::qmatmul(x.clone(), &w.output_chunk(i)?))
+            .collect::<Result<Vec<_>>>()?;
+        Tensor::cat(parts, 1)
+    };
+    let mut logits = read_f32(logits, "logits")?;
+    if let Some(cap) = cfg.final_softcap {
+        // ggml_scale by 1/cap, ggml_tanh, ggml_scale by cap.
+        let inv = 1.0 / cap;
+        logits.iter_mut().for_each(|v| *v = (*v * inv).tanh() * cap);
+    }
+    Ok(logits)
 }
 
 /// The values of `x`, read back from its device.

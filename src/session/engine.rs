@@ -3,6 +3,7 @@
 use crate::backend::{ChordBackend, Cpu, KvRows, KvType};
 use crate::error::Result;
 use crate::model::{BackendKind, ModelCore, Transformer, WantLogits};
+use std::any::Any;
 use std::sync::Arc;
 
 /// A transformer with its KV cache on some backend.
@@ -22,6 +23,8 @@ pub trait Engine: Send {
     fn kv_export(&self) -> Result<Vec<KvRows>>;
     /// Replaces the cache with `rows` for positions `0..n`.
     fn kv_import(&mut self, n: usize, rows: &[KvRows]) -> Result<()>;
+    /// The engine as `Any`, for batches over engines of one backend ([`eval_batch`]).
+    fn as_any_mut(&mut self) -> &mut dyn Any;
 }
 
 impl<B: ChordBackend> Engine for Transformer<B>
@@ -48,6 +51,46 @@ where
     fn kv_import(&mut self, n: usize, rows: &[KvRows]) -> Result<()> {
         Transformer::kv_import(self, n, rows)
     }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// Every engine of `engines` as a `Transformer<B>`, when all are.
+fn all_of<'a, B: ChordBackend>(
+    engines: &'a mut [&mut (dyn Engine + 'static)],
+) -> Option<Vec<&'a mut Transformer<B>>> {
+    if !engines
+        .iter_mut()
+        .all(|e| e.as_any_mut().is::<Transformer<B>>())
+    {
+        return None;
+    }
+    engines
+        .iter_mut()
+        .map(|e| e.as_any_mut().downcast_mut::<Transformer<B>>())
+        .collect()
+}
+
+/// Runs `tokens[i]` on `engines[i]` for every engine in one pass ([`Transformer::eval_batch`]);
+/// `Unsupported` when the engines are not all of one backend.
+pub fn eval_batch(
+    engines: &mut [&mut (dyn Engine + 'static)],
+    tokens: &[&[u32]],
+    want: WantLogits,
+    cancel: &(dyn Fn() -> bool + Sync),
+) -> Result<Vec<f32>> {
+    if let Some(mut ts) = all_of::<Cpu>(engines) {
+        return Transformer::eval_batch(&mut ts, tokens, want, cancel);
+    }
+    #[cfg(feature = "wgpu")]
+    if let Some(mut ts) = all_of::<crate::backend::Wgpu>(engines) {
+        return Transformer::eval_batch(&mut ts, tokens, want, cancel);
+    }
+    crate::bail!(
+        Unsupported,
+        "sessions on different backends cannot be decoded in one batch"
+    )
 }
 
 /// Creates the engine for `backend` with a context of `n_ctx` positions and a KV cache of

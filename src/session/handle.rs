@@ -122,6 +122,61 @@ impl SessionHandle {
         r
     }
 
+    /// Runs `f` with the sessions of all `handles` held at once (a batch); `Busy` if any is held by
+    /// another call, runs a background generation, or appears twice. A cancel of any of them
+    /// cancels the call. A panic inside poisons every one.
+    pub fn with_all<T>(
+        handles: &[&SessionHandle],
+        f: impl FnOnce(&mut [&mut Session], &(dyn Fn() -> bool + Sync)) -> Result<T>,
+    ) -> Result<T> {
+        let mut guards = Vec::with_capacity(handles.len());
+        for h in handles {
+            let Some(slot) = h.slot.try_lock() else {
+                bail!(
+                    Busy,
+                    "a session of the batch is in use by another thread (or given twice)"
+                );
+            };
+            if slot.is_none() {
+                bail!(
+                    Busy,
+                    "a session of the batch runs a background generation: poll until its end event first"
+                );
+            }
+            if h.poisoned.load(Ordering::Acquire) {
+                bail!(
+                    Internal,
+                    "a session of the batch is unusable after an internal error"
+                );
+            }
+            guards.push(slot);
+        }
+        let epochs: Vec<u64> = handles
+            .iter()
+            .map(|h| h.epoch.load(Ordering::Acquire))
+            .collect();
+        let cancel = || {
+            handles
+                .iter()
+                .zip(&epochs)
+                .any(|(h, &e)| h.cancel_epoch.load(Ordering::Acquire) == e)
+        };
+        let poison: Vec<PoisonOnUnwind<'_>> = handles
+            .iter()
+            .map(|h| PoisonOnUnwind(&h.poisoned))
+            .collect();
+        let mut sessions: Vec<&mut Session> = guards
+            .iter_mut()
+            .map(|g| g.as_mut().expect("checked above").as_mut())
+            .collect();
+        let r = f(&mut sessions, &cancel);
+        poison.into_iter().for_each(std::mem::forget);
+        for (h, e) in handles.iter().zip(epochs) {
+            h.epoch.store(e.wrapping_add(1), Ordering::Release);
+        }
+        r
+    }
+
     /// Asks the running call (or background generation) to stop at its next layer or token.
     /// Idempotent; does nothing when nothing runs. Any thread.
     pub fn cancel(&self) {

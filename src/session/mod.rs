@@ -420,6 +420,65 @@ impl Session {
         Ok(v)
     }
 
+    /// Appends one token to each of `sessions` (all over one model) in one forward pass: for each
+    /// session the same as `append_tokens(&[tokens[i]], false, ..)`, but the weights are read once
+    /// for all of them, which is what makes decoding many sessions at once fast. Afterwards each
+    /// session's logits are those of its token, to sample its next one from: bit-identical to
+    /// decoding alone where the batched product rounds each row as a single row's (see
+    /// `chord_session_decode_batch`). Every session is
+    /// checked first (token id, context space, one model); on any error, cancel included, no
+    /// session changes.
+    pub fn decode_batch(
+        sessions: &mut [&mut Session],
+        tokens: &[u32],
+        cancel: &(dyn Fn() -> bool + Sync),
+    ) -> Result<()> {
+        if sessions.len() != tokens.len() {
+            bail!(
+                InvalidArgument,
+                "{} sessions but {} tokens: a batch takes one token per session",
+                sessions.len(),
+                tokens.len()
+            );
+        }
+        let Some(first) = sessions.first() else {
+            return Ok(());
+        };
+        let model = first.model.clone();
+        if sessions.iter().any(|s| !Arc::ptr_eq(&s.model, &model)) {
+            bail!(
+                InvalidArgument,
+                "the sessions of a batch must share one model"
+            );
+        }
+        for (s, &t) in sessions.iter().zip(tokens) {
+            s.check_fits(&[t])?;
+        }
+        let start = Instant::now();
+        let lists: Vec<&[u32]> = tokens.iter().map(std::slice::from_ref).collect();
+        let logits = {
+            let mut engines: Vec<&mut (dyn engine::Engine + 'static)> =
+                sessions.iter_mut().map(|s| s.engine.as_mut()).collect();
+            model.run(|| engine::eval_batch(&mut engines, &lists, WantLogits::Last, cancel))?
+        };
+        let n_vocab = logits.len() / sessions.len();
+        let elapsed = start.elapsed();
+        for ((s, &t), row) in sessions
+            .iter_mut()
+            .zip(tokens)
+            .zip(logits.chunks_exact(n_vocab))
+        {
+            s.logits = row.to_vec();
+            s.tokens.push(t);
+            s.record(Stats {
+                decode_tokens: 1,
+                decode_time: elapsed,
+                ..Stats::default()
+            });
+        }
+        Ok(())
+    }
+
     /// Tokenizes `text` and appends it; returns the number of tokens. `add_special` adds the
     /// model's BOS/EOS as its file asks (only at the start of an empty context); `parse_special`
     /// recognises special-token text such as `<|im_start|>`.

@@ -3,7 +3,8 @@
  * buffers and files (and every way a state is refused), KV cache precision, per-call and total
  * counters, background generation polled for events (equal to callback mode, BUSY while it
  * runs, cancel, free while running), embeddings (sizes, flags, pooling, what the context holds) and
- * the prompt cache (a second session's prompt copied, with the first's logits).
+ * the prompt cache (a second session's prompt copied, with the first's logits), and batched decoding
+ * (the logits of each session alone; busy, duplicate and NULL sessions refused).
  * Usage: test_session_api MODEL [BAD_GGUF_DIR]   (MODEL: SmolLM2-135M-Instruct Q4_1; a Q8_0 file
  * beside it, when present, is used as "another model")
  * With CHORD_TEST_LIGHT=1 (under valgrind) prompts and generations are shorter; every function and
@@ -574,6 +575,48 @@ static void test_poll_busy(chord_model *m) {
     chord_session_free(s);
 }
 
+/* Batched decoding: three sessions decoded together give the logits of each decoded alone; a
+ * session given twice or busy, NULLs and a length mismatch are refused and change nothing. */
+static void test_decode_batch(chord_model *m) {
+    const char *prompts[3] = {"The three primary colors are", "def fibonacci(n):", "Once upon a time"};
+    chord_session *s[3] = {NULL, NULL, NULL}, *alone = NULL;
+    uint64_t n_vocab = 0;
+    chord_model_info(m, CHORD_INFO_N_VOCAB, &n_vocab, NULL);
+    float *want = calloc((size_t)n_vocab, sizeof(float)), *got = calloc((size_t)n_vocab, sizeof(float));
+    chord_token toks[3] = {28, 29, 30};
+    for (int i = 0; i < 3; i++) {
+        EXPECT(CHORD_OK, chord_session_new(m, NULL, &s[i], &err_));
+        EXPECT(CHORD_OK, chord_session_append_text(s[i], prompts[i], strlen(prompts[i]), FLAGS, NULL, &err_));
+    }
+    const chord_session *batch[3] = {s[0], s[1], s[2]};
+    const chord_session *twice[2] = {s[0], s[0]};
+    EXPECT(CHORD_E_BUSY, chord_session_decode_batch(twice, toks, 2, &err_));
+    EXPECT(CHORD_E_INVALID_ARGUMENT, chord_session_decode_batch(NULL, toks, 3, &err_));
+    EXPECT(CHORD_E_INVALID_ARGUMENT, chord_session_decode_batch(batch, NULL, 3, &err_));
+    const chord_session *with_null[2] = {s[0], NULL};
+    EXPECT(CHORD_E_INVALID_ARGUMENT, chord_session_decode_batch(with_null, toks, 2, &err_));
+    EXPECT(CHORD_OK, chord_session_decode_batch(batch, toks, 0, &err_));
+    size_t n = 0;
+    EXPECT(CHORD_OK, chord_session_n_tokens(s[0], &n, &err_));
+    size_t n0 = n;
+    EXPECT(CHORD_OK, chord_session_decode_batch(batch, toks, 3, &err_));
+    EXPECT(CHORD_OK, chord_session_n_tokens(s[0], &n, &err_));
+    CHECK(n == n0 + 1, "decode_batch: %zu tokens after, %zu before", n, n0);
+    for (int i = 0; i < 3; i++) {
+        size_t len = 0;
+        EXPECT(CHORD_OK, chord_session_new(m, NULL, &alone, &err_));
+        EXPECT(CHORD_OK, chord_session_append_text(alone, prompts[i], strlen(prompts[i]), FLAGS, NULL, &err_));
+        EXPECT(CHORD_OK, chord_session_append_tokens(alone, &toks[i], 1, 0, &err_));
+        EXPECT(CHORD_OK, chord_session_logits(alone, want, (size_t)n_vocab, &len, &err_));
+        EXPECT(CHORD_OK, chord_session_logits(s[i], got, (size_t)n_vocab, &len, &err_));
+        CHECK(!memcmp(want, got, (size_t)n_vocab * sizeof(float)), "decode_batch: session %d's logits differ", i);
+        chord_session_free(alone);
+    }
+    for (int i = 0; i < 3; i++) chord_session_free(s[i]);
+    free(want);
+    free(got);
+}
+
 /* The prompt cache: a second session with the same prompt reuses all but its last two tokens and
  * gets the same logits; the counters say so. */
 static void test_prompt_cache(const char *path) {
@@ -635,6 +678,7 @@ int main(int argc, char **argv) {
         test_poll(m);
         test_poll_busy(m);
         test_embed(m);
+        test_decode_batch(m);
         chord_model_free(m);
     }
     test_prompt_cache(argv[1]);
