@@ -17,6 +17,17 @@ for fmt in F16 BF16 Q8_0 Q4_0 Q5_0 Q5_1 Q3_K_M Q4_K_M Q5_K_M Q6_K; do
     || { echo "chord: llama-quantize $fmt failed, see $CHORD_CACHE/quantize-$fmt.log" >&2; exit 1; }
   mv "$out.part" "$out"
 done
+# The C tests' model under valgrind (scripts/make-random-model.py tiny): SmolLM2's vocabulary and
+# template over random weights of hidden size 64, in SmolLM2's default format (Q4_1).
+tiny="$CHORD_MODELS/tiny-random.Q4_1.gguf"
+if [ ! -s "$tiny" ]; then
+  echo "chord: writing the tiny random model (valgrind runs)..." >&2
+  "$CHORD_VENV/bin/python" "$here/make-random-model.py" tiny "$src" "$CHORD_MODELS/tiny-random.F16.gguf"
+  "$LLAMA_CPP_PINNED_BIN/llama-quantize" "$CHORD_MODELS/tiny-random.F16.gguf" "$tiny.part" Q4_1 >"$CHORD_CACHE/quantize-tiny-Q4_1.log" 2>&1 \
+    || { echo "chord: llama-quantize Q4_1 failed, see $CHORD_CACHE/quantize-tiny-Q4_1.log" >&2; exit 1; }
+  rm -f "$CHORD_MODELS/tiny-random.F16.gguf"
+  mv "$tiny.part" "$tiny"
+fi
 # A TinyLlama-1.1B-shape llama with seeded random weights and the real LLaMA SPM vocabulary
 # (scripts/make-random-model.py), quantized by llama.cpp; the F16 base (2.2 GB) is removed afterwards.
 tl="$CHORD_MODELS/tinyllama-shape-random"

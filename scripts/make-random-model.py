@@ -23,12 +23,16 @@ here (shared/reference/test-data.md), in the tensor layout llama.cpp reads for t
   are (scores 1.0, logits 5.0; real files say 50 and 30, which random weights never reach, so the
   caps would not be tested); gemma3 over 6 layers (five windowed, one global, as in the real file)
   with per-head q/k norms, post-norms and a 128-token window.
+* `tiny` (llama): a llama of hidden 64, 2 layers, FFN 128, 4 heads of 16, 2 KV heads, tied head,
+  with SmolLM2's vocabulary and chat template (copied from the SmolLM2 file): the model the C tests
+  run under valgrind, where every multiply-add costs ~50x and a real model's forward passes took
+  most of CI's time; the API, tokenizer, template and kernel paths are those of the real file.
 * `phi3` (phi3): Phi-3-mini's widths (hidden 3072, FFN 8192, 32 heads of 96 without grouping,
   separate output head, the 2047-token sliding window key that llama.cpp ignores) over 2 layers,
   with the fused `attn_qkv` and `ffn_up` (gate rows, then up rows) of real Phi-3 files and the
   Phi-3 SentencePiece vocabulary.
 
-The vocabulary is copied from one of llama.cpp's `models/ggml-vocab-*.gguf` files. Matrices are
+The vocabulary is copied from one of llama.cpp's `models/ggml-vocab-*.gguf` files (or a model). Matrices are
 N(0, 0.02), biases N(0, 0.2), norms near 1, from a fixed seed, so a file is byte-for-byte
 reproducible; a tied head is N(0, 0.1) so that next-token distributions are neither uniform nor
 one-hot. Its text is meaningless, but its logits are a deterministic function that llama.cpp
@@ -65,6 +69,9 @@ SHAPES.update({
                  layers=2, ffn=8192, heads=32, kv_heads=32, ctx=4096, rope_base=10000.0, eps=1e-5,
                  tied=False, bias=False, n_vocab=32064, fused=True,
                  meta={"attention.sliding_window": 2047}),
+    "tiny": dict(arch="llama", name="tiny llama random (chord memory-check model)", hidden=64,
+                 layers=2, ffn=128, heads=4, kv_heads=2, ctx=8192, rope_base=100000.0, eps=1e-5,
+                 tied=True, bias=False, n_vocab=None),
     "gemma": dict(_GEMMA, arch="gemma", layers=4, ctx=8192),
     "gemma2": dict(_GEMMA, arch="gemma2", layers=4, ctx=8192, post_norms=True,
                    meta={"attention.sliding_window": 256, "attn_logit_softcapping": 1.0,

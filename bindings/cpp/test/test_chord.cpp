@@ -2,7 +2,8 @@
 // Usage: test_chord MODEL EXPECTED_FILE
 //   EXPECTED_FILE: the text of `chord generate -m MODEL -p PROMPT --temp 0 -n 32` (stdout) for the
 //   prompt below, which both the callback and the poll form must reproduce exactly.
-// CHORD_TEST_LIGHT=1 (valgrind) makes the long generations shorter.
+// CHORD_TEST_LIGHT=1 (valgrind, on the tiny random model) makes the long generations shorter and
+// holds the grammar's output to a prefix of a valid document.
 // Ends with "N passed, N failed"; exits 1 on any failure.
 #include "chord.hpp"
 
@@ -135,7 +136,7 @@ static void test_cancel(const chord::Model &m, bool light) {
     CHECK(after <= 8, "%d tokens after asking to cancel", after);  // the events already queued
 }
 
-static void test_errors_and_raii(const chord::Model &m) {
+static void test_errors_and_raii(const chord::Model &m, bool light) {
     std::string msg = expect_error(CHORD_E_IO, [] { chord::Model::load("/nonexistent/model.gguf"); });
     CHECK(msg.find("/nonexistent/model.gguf") != std::string::npos, "message names the path: %s", msg.c_str());
     msg = expect_error(CHORD_E_GRAMMAR, [&] { chord::Grammar::gbnf("root ::= \"a\"\nx ::= [b", &m); });
@@ -178,8 +179,18 @@ static void test_errors_and_raii(const chord::Model &m) {
         json += t;
         return true;
     });
-    CHECK(json == "{\"ok\": true}" || json == "{\"ok\": false}" || json == "{\"ok\":true}" || json == "{\"ok\":false}",
-          "JSON under the schema: '%s'", json.c_str());
+    if (light) {
+        // The tiny random model (valgrind) spends its 32 tokens on the whitespace the grammar
+        // allows: without it, what came is a prefix of one of the two documents.
+        std::string bare;
+        for (char c : json)
+            if (c != ' ' && c != '\n' && c != '\t') bare += c;
+        CHECK(!bare.empty() && (std::string("{\"ok\":true}").rfind(bare, 0) == 0 || std::string("{\"ok\":false}").rfind(bare, 0) == 0),
+              "JSON under the schema: '%s'", json.c_str());
+    } else {
+        CHECK(json == "{\"ok\": true}" || json == "{\"ok\": false}" || json == "{\"ok\":true}" || json == "{\"ok\":false}",
+              "JSON under the schema: '%s'", json.c_str());
+    }
 }
 
 int main(int argc, char **argv) {
@@ -203,7 +214,7 @@ int main(int argc, char **argv) {
         CHECK(m.detokenize(toks) == PROMPT, "tokenize and detokenize");
         test_greedy(m, expected);
         test_cancel(m, light);
-        test_errors_and_raii(m);
+        test_errors_and_raii(m, light);
     } catch (const chord::Error &e) {
         CHECK(false, "unexpected chord::Error %s: %s", e.status_name(), e.what());
     }
