@@ -22,7 +22,7 @@
 
 mod common;
 
-use chord::gguf::{GgufFile, Value, MAX_METADATA_VALUES, MAX_TENSORS};
+use chord::gguf::{Array, GgufFile, Value, MAX_METADATA_VALUES, MAX_TENSORS};
 use chord::quant::GgmlType;
 use chord::ErrorCode;
 use std::collections::HashMap;
@@ -1405,22 +1405,23 @@ fn valid_every_value_type_and_nested_arrays() {
     assert_eq!(g("t.u64"), Value::U64(u64::MAX));
     assert_eq!(g("t.i64"), Value::I64(i64::MIN));
     assert_eq!(g("t.f64"), Value::F64(-0.25));
-    assert_eq!(g("t.empty_arr"), Value::Array(vec![]));
+    // Arrays keep their element type, also when empty.
+    assert_eq!(g("t.empty_arr"), Value::Array(Array::U32(vec![])));
     assert_eq!(
         g("t.arr_of_arrs"),
-        Value::Array(vec![
-            Value::Array(vec![Value::U8(1)]),
-            Value::Array(vec![Value::String("y".into())])
-        ])
+        Value::Array(Array::Array(vec![
+            Array::U8(vec![1]),
+            Array::String(vec!["y".into()])
+        ]))
     );
     // Eight levels of arrays (the limit): 2^7 leaves of [7, 8].
     let mut v = g("t.nested8");
     for _ in 0..7 {
         let a = v.as_array().unwrap();
         assert_eq!(a.len(), 2);
-        v = a[1].clone();
+        v = a.get(1).unwrap();
     }
-    assert_eq!(v, Value::Array(vec![Value::U8(7), Value::U8(8)]));
+    assert_eq!(v, Value::Array(Array::U8(vec![7, 8])));
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! A small GGUF whose counts claim huge things (a metadata array of 2^40 entries, a 1 TiB tensor, a
 //! vocabulary of 10^9 tokens) is refused with a clear error before anything of that size is
-//! allocated: the process's peak resident memory stays under 100 MiB. Its own test binary, so that
+//! allocated, and a real array of 16.7M bytes costs its bytes: the process's peak resident memory
+//! stays under 100 MiB. Its own test binary, so that
 //! no other test's memory counts (`VmHWM` of /proc/self/status, Linux).
+use chord::gguf::MAX_METADATA_VALUES;
 use chord::model::{Model, ModelOptions};
 use chord::ErrorCode;
 use std::path::PathBuf;
@@ -99,6 +101,22 @@ fn huge_claims_are_refused_in_little_memory() {
                 .kv_str("general.architecture", "llama")
                 .kv_array("general.huge", 0, 1 << 40, &[0; 64])
                 .write("array-2^40.gguf"),
+        ),
+        (
+            // Real: 16.7M one-byte elements, just under the reader's limit on values. Held as
+            // bytes (16 MiB), not as 16.7M 32-byte values (512 MiB); the load then fails on the
+            // missing hyperparameters.
+            "array-16M-u8.gguf",
+            ErrorCode::BadModel,
+            Gguf::default()
+                .kv_str("general.architecture", "llama")
+                .kv_array(
+                    "general.bytes",
+                    0,
+                    MAX_METADATA_VALUES - 16,
+                    &vec![7; (MAX_METADATA_VALUES - 16) as usize],
+                )
+                .write("array-16M-u8.gguf"),
         ),
         (
             "tensor-1TiB.gguf",

@@ -216,7 +216,7 @@ fn typed_lookups_follow_the_widening_rules() {
         );
         assert_eq!(f.meta_array_type("t.ints").unwrap(), MetaType::I32);
         assert_eq!(
-            to_i64(f.meta_element("t.ints", 1).unwrap(), "k").unwrap(),
+            to_i64(&f.meta_element("t.ints", 1).unwrap(), "k").unwrap(),
             -2
         );
         assert_eq!(

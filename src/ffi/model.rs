@@ -6,6 +6,7 @@ use super::{CHORD_BACKEND_CPU, CHORD_BACKEND_CUDA, CHORD_BACKEND_WGPU};
 use crate::gguf::query::{to_bool, to_f64, to_i64, to_str, to_u64};
 use crate::gguf::{MetaType, Value};
 use crate::model::{BackendKind, Model, ModelOptions};
+use std::borrow::Cow;
 use std::ffi::c_char;
 use std::sync::Arc;
 
@@ -300,11 +301,18 @@ unsafe fn model_and_key<'a>(
 }
 
 /// A scalar value (`index` None) or an array element, by key.
-fn lookup<'a>(m: &'a Model, key: &str, index: Option<usize>) -> crate::Result<(&'a Value, String)> {
+fn lookup<'a>(
+    m: &'a Model,
+    key: &str,
+    index: Option<usize>,
+) -> crate::Result<(Cow<'a, Value>, String)> {
     match index {
-        None => Ok((m.gguf().meta(key)?, format!("metadata key '{key}'"))),
+        None => Ok((
+            Cow::Borrowed(m.gguf().meta(key)?),
+            format!("metadata key '{key}'"),
+        )),
         Some(i) => Ok((
-            m.gguf().meta_element(key, i)?,
+            Cow::Owned(m.gguf().meta_element(key, i)?),
             format!("element {i} of metadata key '{key}'"),
         )),
     }
@@ -387,6 +395,7 @@ pub unsafe extern "C" fn chord_model_meta_u64(
         let (m, k) = unsafe { model_and_key(model, key, key_len)? };
         let out = unsafe { obj_mut(out, "out")? };
         let (v, what) = lookup(m, k, None)?;
+        let v = &*v;
         *out = to_u64(v, &what)?;
         Ok(())
     })
@@ -410,6 +419,7 @@ pub unsafe extern "C" fn chord_model_meta_i64(
         let (m, k) = unsafe { model_and_key(model, key, key_len)? };
         let out = unsafe { obj_mut(out, "out")? };
         let (v, what) = lookup(m, k, None)?;
+        let v = &*v;
         *out = to_i64(v, &what)?;
         Ok(())
     })
@@ -432,6 +442,7 @@ pub unsafe extern "C" fn chord_model_meta_f64(
         let (m, k) = unsafe { model_and_key(model, key, key_len)? };
         let out = unsafe { obj_mut(out, "out")? };
         let (v, what) = lookup(m, k, None)?;
+        let v = &*v;
         *out = to_f64(v, &what)?;
         Ok(())
     })
@@ -453,6 +464,7 @@ pub unsafe extern "C" fn chord_model_meta_bool(
         let (m, k) = unsafe { model_and_key(model, key, key_len)? };
         let out = unsafe { obj_mut(out, "out")? };
         let (v, what) = lookup(m, k, None)?;
+        let v = &*v;
         *out = to_bool(v, &what)? as u32;
         Ok(())
     })
@@ -479,6 +491,7 @@ pub unsafe extern "C" fn chord_model_meta_string(
     boundary(err, || {
         let (m, k) = unsafe { model_and_key(model, key, key_len)? };
         let (v, what) = lookup(m, k, None)?;
+        let v = &*v;
         let s = to_str(v, &what)?;
         unsafe { copy_str(s.as_bytes(), buf, cap, out_len) }
     })
@@ -530,6 +543,7 @@ pub unsafe extern "C" fn chord_model_meta_array_u64(
         let (m, k) = unsafe { model_and_key(model, key, key_len)? };
         let out = unsafe { obj_mut(out, "out")? };
         let (v, what) = lookup(m, k, Some(index))?;
+        let v = &*v;
         *out = to_u64(v, &what)?;
         Ok(())
     })
@@ -555,6 +569,7 @@ pub unsafe extern "C" fn chord_model_meta_array_i64(
         let (m, k) = unsafe { model_and_key(model, key, key_len)? };
         let out = unsafe { obj_mut(out, "out")? };
         let (v, what) = lookup(m, k, Some(index))?;
+        let v = &*v;
         *out = to_i64(v, &what)?;
         Ok(())
     })
@@ -579,6 +594,7 @@ pub unsafe extern "C" fn chord_model_meta_array_f64(
         let (m, k) = unsafe { model_and_key(model, key, key_len)? };
         let out = unsafe { obj_mut(out, "out")? };
         let (v, what) = lookup(m, k, Some(index))?;
+        let v = &*v;
         *out = to_f64(v, &what)?;
         Ok(())
     })
@@ -602,6 +618,7 @@ pub unsafe extern "C" fn chord_model_meta_array_bool(
         let (m, k) = unsafe { model_and_key(model, key, key_len)? };
         let out = unsafe { obj_mut(out, "out")? };
         let (v, what) = lookup(m, k, Some(index))?;
+        let v = &*v;
         *out = to_bool(v, &what)? as u32;
         Ok(())
     })
@@ -630,6 +647,7 @@ pub unsafe extern "C" fn chord_model_meta_array_string(
     boundary(err, || {
         let (m, k) = unsafe { model_and_key(model, key, key_len)? };
         let (v, what) = lookup(m, k, Some(index))?;
+        let v = &*v;
         let s = to_str(v, &what)?;
         unsafe { copy_str(s.as_bytes(), buf, cap, out_len) }
     })

@@ -13,7 +13,7 @@ pub mod query;
 mod value;
 
 pub use query::MetaType;
-pub use value::Value;
+pub use value::{Array, Value};
 
 use crate::error::Error;
 use crate::error::{ErrorCode, Result};
@@ -87,7 +87,6 @@ pub struct GgufFile {
     mapped: bool,
     version: u32,
     metadata: Vec<(String, Value)>,
-    array_types: Vec<Option<u32>>,
     meta_index: HashMap<String, usize>,
     tensors: Vec<TensorInfo>,
     tensor_index: HashMap<String, usize>,
@@ -160,7 +159,6 @@ impl GgufFile {
             mapped: true,
             version: parsed.version,
             metadata: parsed.metadata,
-            array_types: parsed.array_types,
             meta_index: parsed.meta_index,
             tensors: parsed.tensors,
             tensor_index: parsed.tensor_index,
@@ -259,13 +257,13 @@ impl GgufFile {
     }
 
     /// A required array value.
-    pub fn get_array(&self, key: &str) -> Result<&[Value]> {
+    pub fn get_array(&self, key: &str) -> Result<&Array> {
         let v = self.require(key)?;
         v.as_array().ok_or_else(|| wrong_type(key, "an array", v))
     }
 
     /// An optional array value; present but of the wrong type is an error.
-    pub fn opt_array(&self, key: &str) -> Result<Option<&[Value]>> {
+    pub fn opt_array(&self, key: &str) -> Result<Option<&Array>> {
         self.get(key)
             .map(|v| v.as_array().ok_or_else(|| wrong_type(key, "an array", v)))
             .transpose()

@@ -19,7 +19,7 @@
 //! the file could describe.
 
 use super::{
-    TensorInfo, Value, MAX_DIMS, MAX_METADATA_ENTRIES, MAX_METADATA_VALUES, MAX_NESTING,
+    Array, TensorInfo, Value, MAX_DIMS, MAX_METADATA_ENTRIES, MAX_METADATA_VALUES, MAX_NESTING,
     MAX_STRING_LEN, MAX_TENSORS,
 };
 use crate::bail;
@@ -38,9 +38,6 @@ const MAX_ALIGNMENT: u64 = 1 << 20;
 pub(super) struct Parsed {
     pub version: u32,
     pub metadata: Vec<(String, Value)>,
-    /// For each metadata entry that is an array, the GGUF type id of its elements (kept because an
-    /// empty array has no element to tell it).
-    pub array_types: Vec<Option<u32>>,
     pub meta_index: HashMap<String, usize>,
     pub tensors: Vec<TensorInfo>,
     pub tensor_index: HashMap<String, usize>,
@@ -159,6 +156,71 @@ impl<'a> Cursor<'a> {
         Ok(String::from_utf8_lossy(bytes).into_owned())
     }
 
+    fn bool(&mut self) -> Result<bool> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            b => bail!(
+                GgufUnknownType,
+                "invalid bool byte {b} in {} (a bool is 0 or 1)",
+                self.place()
+            ),
+        }
+    }
+
+    /// `n` elements read by `one`, each named by its index in error messages.
+    fn elems<T>(
+        &mut self,
+        n: u64,
+        reserve: usize,
+        one: impl Fn(&mut Self) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut items = Vec::with_capacity(reserve);
+        self.path.push(0);
+        for j in 0..n {
+            *self.path.last_mut().expect("pushed above") = j;
+            items.push(one(self)?);
+        }
+        self.path.pop();
+        Ok(items)
+    }
+
+    /// An array (element type, count, elements) stored as its element type ([`Array`]).
+    fn typed_array(&mut self, depth: usize) -> Result<Array> {
+        if depth >= MAX_NESTING {
+            bail!(
+                GgufLimit,
+                "arrays nested deeper than {MAX_NESTING} levels in {}",
+                self.place()
+            );
+        }
+        let elem = self.u32()?;
+        let min = min_value_size(elem).ok_or_else(|| {
+            Error::new(
+                ErrorCode::GgufUnknownType,
+                format!("unknown array element type {elem} in {}", self.place()),
+            )
+        })?;
+        let (n, r) = self.count(MAX_METADATA_VALUES, min, "the array length")?;
+        self.add_values(n)?;
+        Ok(match elem {
+            0 => Array::U8(self.elems(n, r, |c| c.u8())?),
+            1 => Array::I8(self.elems(n, r, |c| Ok(c.u8()? as i8))?),
+            2 => Array::U16(self.elems(n, r, |c| c.u16())?),
+            3 => Array::I16(self.elems(n, r, |c| Ok(c.u16()? as i16))?),
+            4 => Array::U32(self.elems(n, r, |c| c.u32())?),
+            5 => Array::I32(self.elems(n, r, |c| Ok(c.u32()? as i32))?),
+            6 => Array::F32(self.elems(n, r, |c| Ok(f32::from_bits(c.u32()?)))?),
+            7 => Array::Bool(self.elems(n, r, |c| c.bool())?),
+            8 => Array::String(self.elems(n, r, |c| c.string())?),
+            9 => Array::Array(self.elems(n, r, |c| c.typed_array(depth + 1))?),
+            10 => Array::U64(self.elems(n, r, |c| c.u64())?),
+            11 => Array::I64(self.elems(n, r, |c| Ok(c.u64()? as i64))?),
+            12 => Array::F64(self.elems(n, r, |c| Ok(f64::from_bits(c.u64()?)))?),
+            _ => unreachable!("min_value_size knows types 0 to 12 only"),
+        })
+    }
+
     fn value(&mut self, ty: u32, depth: usize) -> Result<Value> {
         Ok(match ty {
             0 => Value::U8(self.u8()?),
@@ -168,42 +230,9 @@ impl<'a> Cursor<'a> {
             4 => Value::U32(self.u32()?),
             5 => Value::I32(self.u32()? as i32),
             6 => Value::F32(f32::from_bits(self.u32()?)),
-            7 => match self.u8()? {
-                0 => Value::Bool(false),
-                1 => Value::Bool(true),
-                b => bail!(
-                    GgufUnknownType,
-                    "invalid bool byte {b} in {} (a bool is 0 or 1)",
-                    self.place()
-                ),
-            },
+            7 => Value::Bool(self.bool()?),
             8 => Value::String(self.string()?),
-            9 => {
-                if depth >= MAX_NESTING {
-                    bail!(
-                        GgufLimit,
-                        "arrays nested deeper than {MAX_NESTING} levels in {}",
-                        self.place()
-                    );
-                }
-                let elem = self.u32()?;
-                let min = min_value_size(elem).ok_or_else(|| {
-                    Error::new(
-                        ErrorCode::GgufUnknownType,
-                        format!("unknown array element type {elem} in {}", self.place()),
-                    )
-                })?;
-                let (n, reserve) = self.count(MAX_METADATA_VALUES, min, "the array length")?;
-                self.add_values(n)?;
-                let mut items = Vec::with_capacity(reserve);
-                self.path.push(0);
-                for j in 0..n {
-                    *self.path.last_mut().expect("pushed above") = j;
-                    items.push(self.value(elem, depth + 1)?);
-                }
-                self.path.pop();
-                Value::Array(items)
-            }
+            9 => Value::Array(self.typed_array(depth)?),
             10 => Value::U64(self.u64()?),
             11 => Value::I64(self.u64()? as i64),
             12 => Value::F64(f64::from_bits(self.u64()?)),
@@ -368,7 +397,6 @@ pub(super) fn parse(buf: &[u8]) -> Result<Parsed> {
     )?;
 
     let mut metadata = Vec::with_capacity(reserve_kv);
-    let mut array_types = Vec::with_capacity(reserve_kv);
     let mut meta_index = HashMap::with_capacity(reserve_kv);
     for i in 0..n_kv as usize {
         c.at(format!("the key of metadata entry {i}"));
@@ -384,17 +412,9 @@ pub(super) fn parse(buf: &[u8]) -> Result<Parsed> {
         let ty = c.u32()?;
         c.at(format!("the value of metadata entry {i} ('{k}')"));
         c.add_values(1)?;
-        let elem_ty = match ty {
-            9 => c
-                .buf
-                .get(c.pos..c.pos + 4)
-                .map(|b| u32::from_le_bytes(b.try_into().expect("four bytes"))),
-            _ => None,
-        };
         let v = c.value(ty, 0)?;
         meta_index.insert(key.clone(), i);
         metadata.push((key, v));
-        array_types.push(elem_ty);
     }
     let alignment = alignment_of(&metadata, &meta_index)?;
 
@@ -481,7 +501,6 @@ pub(super) fn parse(buf: &[u8]) -> Result<Parsed> {
     Ok(Parsed {
         version,
         metadata,
-        array_types,
         meta_index,
         tensors,
         tensor_index,

@@ -7,7 +7,7 @@
 //! * float: `f32` or `f64` (integers are not converted);
 //! * bool and string: only that type.
 
-use super::{GgufFile, Value};
+use super::{Array, GgufFile, Value};
 use crate::bail;
 use crate::error::{Error, ErrorCode, Result};
 
@@ -98,28 +98,24 @@ impl GgufFile {
     }
 
     /// The elements of the array `key`: `NotFound`, or `TypeMismatch` when it is not an array.
-    pub fn meta_array(&self, key: &str) -> Result<&[Value]> {
+    pub fn meta_array(&self, key: &str) -> Result<&Array> {
         let v = self.meta(key)?;
         v.as_array().ok_or_else(|| mismatch(key, "an array", v))
     }
 
     /// The type of the elements of the array `key` (known also for an empty array).
     pub fn meta_array_type(&self, key: &str) -> Result<MetaType> {
-        let items = self.meta_array(key)?;
-        let recorded = self
-            .meta_index
-            .get(key)
-            .and_then(|&i| self.array_types[i])
-            .and_then(MetaType::from_id);
-        match (recorded, items.first()) {
-            (Some(t), _) => Ok(t),
-            (None, Some(first)) => Ok(MetaType::of(first)),
-            (None, None) => bail!(Internal, "no element type recorded for array '{key}'"),
-        }
+        let t = self.meta_array(key)?.elem_type();
+        MetaType::from_id(t).ok_or_else(|| {
+            Error::new(
+                ErrorCode::Internal,
+                format!("array '{key}' has element type {t}"),
+            )
+        })
     }
 
-    /// Element `index` of the array `key`; `InvalidArgument` when `index` is past its end.
-    pub fn meta_element(&self, key: &str, index: usize) -> Result<&Value> {
+    /// Element `index` of the array `key` (a copy); `InvalidArgument` when `index` is past its end.
+    pub fn meta_element(&self, key: &str, index: usize) -> Result<Value> {
         let items = self.meta_array(key)?;
         match items.get(index) {
             Some(v) => Ok(v),
@@ -208,7 +204,7 @@ mod tests {
             Value::F32(1.0),
             Value::Bool(true),
             Value::String("1".into()),
-            Value::Array(vec![Value::U8(1)]),
+            Value::Array(Array::U8(vec![1])),
         ] {
             assert_eq!(to_u64(&v, "k").unwrap_err().code(), ErrorCode::TypeMismatch);
             assert_eq!(to_i64(&v, "k").unwrap_err().code(), ErrorCode::TypeMismatch);
@@ -238,7 +234,10 @@ mod tests {
             assert_eq!(t as u32, id);
         }
         assert_eq!(MetaType::from_id(13), None);
-        assert_eq!(MetaType::of(&Value::Array(vec![])), MetaType::Array);
+        assert_eq!(
+            MetaType::of(&Value::Array(Array::U8(vec![]))),
+            MetaType::Array
+        );
         assert_eq!(MetaType::of(&Value::F64(0.0)), MetaType::F64);
     }
 }

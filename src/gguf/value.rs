@@ -1,4 +1,4 @@
-//! GGUF metadata values.
+//! GGUF metadata values: scalars, strings and typed arrays.
 
 use std::fmt;
 
@@ -24,7 +24,7 @@ pub enum Value {
     /// GGUF type 8 (UTF-8; invalid sequences are replaced when parsing).
     String(String),
     /// GGUF type 9: an array of values of one type.
-    Array(Vec<Value>),
+    Array(Array),
     /// GGUF type 10.
     U64(u64),
     /// GGUF type 11.
@@ -105,7 +105,7 @@ impl Value {
     }
 
     /// The value as an array, if it is one.
-    pub fn as_array(&self) -> Option<&[Value]> {
+    pub fn as_array(&self) -> Option<&Array> {
         match self {
             Value::Array(a) => Some(a),
             _ => None,
@@ -126,13 +126,141 @@ impl fmt::Display for Value {
             Value::Bool(v) => write!(f, "{v}"),
             Value::String(s) => write!(f, "{s:?}"),
             Value::Array(a) => {
-                let shown: Vec<String> = a.iter().take(4).map(|v| v.to_string()).collect();
+                let shown: Vec<String> = (0..a.len().min(4))
+                    .filter_map(|i| a.get(i))
+                    .map(|v| v.to_string())
+                    .collect();
                 let more = if a.len() > 4 { ", ..." } else { "" };
                 write!(f, "[{}{}] ({} items)", shown.join(", "), more, a.len())
             }
             Value::U64(v) => write!(f, "{v}"),
             Value::I64(v) => write!(f, "{v}"),
             Value::F64(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+/// A metadata array, its elements stored as their own type: an array of N `u8` holds N bytes, not
+/// N [`Value`]s (32 bytes each), so what a file's arrays cost in memory is bounded by the file's
+/// size (strings: a `String` per element, 24 bytes, each at least 8 bytes in the file).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Array {
+    /// Elements of GGUF type 0.
+    U8(Vec<u8>),
+    /// Elements of GGUF type 1.
+    I8(Vec<i8>),
+    /// Elements of GGUF type 2.
+    U16(Vec<u16>),
+    /// Elements of GGUF type 3.
+    I16(Vec<i16>),
+    /// Elements of GGUF type 4.
+    U32(Vec<u32>),
+    /// Elements of GGUF type 5.
+    I32(Vec<i32>),
+    /// Elements of GGUF type 6.
+    F32(Vec<f32>),
+    /// Elements of GGUF type 7.
+    Bool(Vec<bool>),
+    /// Elements of GGUF type 8.
+    String(Vec<String>),
+    /// Elements of GGUF type 9 (arrays, each of its own element type).
+    Array(Vec<Array>),
+    /// Elements of GGUF type 10.
+    U64(Vec<u64>),
+    /// Elements of GGUF type 11.
+    I64(Vec<i64>),
+    /// Elements of GGUF type 12.
+    F64(Vec<f64>),
+}
+
+/// `$body` with `$v` bound to the element vector, whatever the element type.
+macro_rules! each {
+    ($a:expr, $v:ident => $body:expr) => {
+        match $a {
+            Array::U8($v) => $body,
+            Array::I8($v) => $body,
+            Array::U16($v) => $body,
+            Array::I16($v) => $body,
+            Array::U32($v) => $body,
+            Array::I32($v) => $body,
+            Array::F32($v) => $body,
+            Array::Bool($v) => $body,
+            Array::String($v) => $body,
+            Array::Array($v) => $body,
+            Array::U64($v) => $body,
+            Array::I64($v) => $body,
+            Array::F64($v) => $body,
+        }
+    };
+}
+
+impl Array {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        each!(self, v => v.len())
+    }
+
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The GGUF type id of the elements (0 to 12), known also when the array is empty.
+    pub fn elem_type(&self) -> u32 {
+        match self {
+            Array::U8(_) => 0,
+            Array::I8(_) => 1,
+            Array::U16(_) => 2,
+            Array::I16(_) => 3,
+            Array::U32(_) => 4,
+            Array::I32(_) => 5,
+            Array::F32(_) => 6,
+            Array::Bool(_) => 7,
+            Array::String(_) => 8,
+            Array::Array(_) => 9,
+            Array::U64(_) => 10,
+            Array::I64(_) => 11,
+            Array::F64(_) => 12,
+        }
+    }
+
+    /// The GGUF name of the elements' type.
+    pub fn elem_type_name(&self) -> &'static str {
+        [
+            "u8", "i8", "u16", "i16", "u32", "i32", "f32", "bool", "string", "array", "u64", "i64",
+            "f64",
+        ][self.elem_type() as usize]
+    }
+
+    /// Element `i` as a [`Value`] (strings and nested arrays are copied), or `None` past the end.
+    pub fn get(&self, i: usize) -> Option<Value> {
+        Some(match self {
+            Array::U8(v) => Value::U8(*v.get(i)?),
+            Array::I8(v) => Value::I8(*v.get(i)?),
+            Array::U16(v) => Value::U16(*v.get(i)?),
+            Array::I16(v) => Value::I16(*v.get(i)?),
+            Array::U32(v) => Value::U32(*v.get(i)?),
+            Array::I32(v) => Value::I32(*v.get(i)?),
+            Array::F32(v) => Value::F32(*v.get(i)?),
+            Array::Bool(v) => Value::Bool(*v.get(i)?),
+            Array::String(v) => Value::String(v.get(i)?.clone()),
+            Array::Array(v) => Value::Array(v.get(i)?.clone()),
+            Array::U64(v) => Value::U64(*v.get(i)?),
+            Array::I64(v) => Value::I64(*v.get(i)?),
+            Array::F64(v) => Value::F64(*v.get(i)?),
+        })
+    }
+
+    /// Every element as a [`Value`], in order (copies: see [`Array::strings`] for string arrays).
+    pub fn values(&self) -> impl Iterator<Item = Value> + '_ {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
+
+    /// The elements, when they are strings.
+    pub fn strings(&self) -> Option<&[String]> {
+        match self {
+            Array::String(v) => Some(v),
+            _ => None,
         }
     }
 }

@@ -73,7 +73,7 @@ fn swa_layers(file: &GgufFile, key: &str, n_layer: usize, period: usize) -> Resu
             (Some(p), _) => p as usize,
             (_, Some(flags)) => {
                 let layers: Option<Vec<bool>> = flags
-                    .iter()
+                    .values()
                     .map(|f| f.as_bool().or(f.as_u64().map(|n| n != 0)))
                     .collect();
                 match layers {

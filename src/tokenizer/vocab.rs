@@ -6,7 +6,7 @@ use super::index::{FxMap, TokenIndex};
 use super::pretokenize::{config_for, PreConfig};
 use super::unicode::byte_to_char_table;
 use crate::error::{Error, ErrorCode, Result};
-use crate::gguf::{GgufFile, Value};
+use crate::gguf::{Array, GgufFile};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -189,45 +189,39 @@ const EOG_TEXTS: &[&str] = &[
 ];
 
 /// Reads an array of numbers as f32 (scores may be stored as f32 or i32).
-fn read_scores(arr: &[Value], n: usize) -> Result<Vec<f32>> {
+fn read_scores(arr: &Array, n: usize) -> Result<Vec<f32>> {
     if arr.len() != n {
         return Err(bad(format!(
             "tokenizer.ggml.scores has {} entries for {n} tokens",
             arr.len()
         )));
     }
-    arr.iter()
-        .enumerate()
-        .map(|(i, v)| match v {
-            Value::F32(f) => Ok(*f),
-            Value::I32(x) => Ok(*x as f32),
-            other => Err(bad(format!(
-                "tokenizer.ggml.scores[{i}] is a {}, not an f32",
-                other.type_name()
-            ))),
-        })
-        .collect()
+    match arr {
+        Array::F32(v) => Ok(v.clone()),
+        Array::I32(v) => Ok(v.iter().map(|&x| x as f32).collect()),
+        other => Err(bad(format!(
+            "tokenizer.ggml.scores holds {}s, not f32s",
+            other.elem_type_name()
+        ))),
+    }
 }
 
-fn read_types(arr: &[Value], n: usize) -> Result<Vec<u32>> {
+fn read_types(arr: &Array, n: usize) -> Result<Vec<u32>> {
     if arr.len() != n {
         return Err(bad(format!(
             "tokenizer.ggml.token_type has {} entries for {n} tokens",
             arr.len()
         )));
     }
-    arr.iter()
+    arr.values()
         .enumerate()
         .map(|(i, v)| {
-            let t = match v {
-                Value::I32(x) => *x as i64,
-                other => other.as_i64().ok_or_else(|| {
-                    bad(format!(
-                        "tokenizer.ggml.token_type[{i}] is a {}, not an integer",
-                        other.type_name()
-                    ))
-                })?,
-            };
+            let t = v.as_i64().ok_or_else(|| {
+                bad(format!(
+                    "tokenizer.ggml.token_type[{i}] is a {}, not an integer",
+                    v.type_name()
+                ))
+            })?;
             Ok(match t {
                 1 => attr::NORMAL,
                 2 => attr::UNKNOWN,
@@ -311,14 +305,14 @@ impl Vocab {
             .opt_array("tokenizer.ggml.token_type")?
             .map(|a| read_types(a, n))
             .transpose()?;
+        let list = list.strings().ok_or_else(|| {
+            bad(format!(
+                "tokenizer.ggml.tokens holds {}s, not strings",
+                list.elem_type_name()
+            ))
+        })?;
         let mut tokens = Vec::with_capacity(n);
-        for (i, v) in list.iter().enumerate() {
-            let text = v.as_str().ok_or_else(|| {
-                bad(format!(
-                    "tokenizer.ggml.tokens[{i}] is a {}, not a string",
-                    v.type_name()
-                ))
-            })?;
+        for (i, text) in list.iter().enumerate() {
             let text = if text.is_empty() {
                 format!("[EMPTY_{i}]")
             } else {
@@ -568,14 +562,14 @@ impl Vocab {
     /// Reads `tokenizer.ggml.merges` into rank order; every merge must name two tokens.
     fn load_merges(&mut self, gguf: &GgufFile) -> Result<()> {
         let merges = gguf.get_array("tokenizer.ggml.merges")?;
+        let merges = merges.strings().ok_or_else(|| {
+            bad(format!(
+                "tokenizer.ggml.merges holds {}s, not strings",
+                merges.elem_type_name()
+            ))
+        })?;
         let mut map = FxMap::with_capacity_and_hasher(merges.len(), Default::default());
-        for (rank, v) in merges.iter().enumerate() {
-            let m = v.as_str().ok_or_else(|| {
-                bad(format!(
-                    "tokenizer.ggml.merges[{rank}] is a {}, not a string",
-                    v.type_name()
-                ))
-            })?;
+        for (rank, m) in merges.iter().enumerate() {
             // llama.cpp splits at the first space after the first byte.
             let split = m
                 .as_bytes()
