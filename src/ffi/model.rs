@@ -395,8 +395,7 @@ pub unsafe extern "C" fn chord_model_meta_u64(
         let (m, k) = unsafe { model_and_key(model, key, key_len)? };
         let out = unsafe { obj_mut(out, "out")? };
         let (v, what) = lookup(m, k, None)?;
-        let v = &*v;
-        *out = to_u64(v, &what)?;
+        *out = to_u64(&v, &what)?;
         Ok(())
     })
 }
@@ -419,8 +418,7 @@ pub unsafe extern "C" fn chord_model_meta_i64(
         let (m, k) = unsafe { model_and_key(model, key, key_len)? };
         let out = unsafe { obj_mut(out, "out")? };
         let (v, what) = lookup(m, k, None)?;
-        let v = &*v;
-        *out = to_i64(v, &what)?;
+        *out = to_i64(&v, &what)?;
         Ok(())
     })
 }
@@ -442,8 +440,7 @@ pub unsafe extern "C" fn chord_model_meta_f64(
         let (m, k) = unsafe { model_and_key(model, key, key_len)? };
         let out = unsafe { obj_mut(out, "out")? };
         let (v, what) = lookup(m, k, None)?;
-        let v = &*v;
-        *out = to_f64(v, &what)?;
+        *out = to_f64(&v, &what)?;
         Ok(())
     })
 }
@@ -464,8 +461,7 @@ pub unsafe extern "C" fn chord_model_meta_bool(
         let (m, k) = unsafe { model_and_key(model, key, key_len)? };
         let out = unsafe { obj_mut(out, "out")? };
         let (v, what) = lookup(m, k, None)?;
-        let v = &*v;
-        *out = to_bool(v, &what)? as u32;
+        *out = to_bool(&v, &what)? as u32;
         Ok(())
     })
 }
@@ -491,8 +487,7 @@ pub unsafe extern "C" fn chord_model_meta_string(
     boundary(err, || {
         let (m, k) = unsafe { model_and_key(model, key, key_len)? };
         let (v, what) = lookup(m, k, None)?;
-        let v = &*v;
-        let s = to_str(v, &what)?;
+        let s = to_str(&v, &what)?;
         unsafe { copy_str(s.as_bytes(), buf, cap, out_len) }
     })
 }
@@ -543,8 +538,7 @@ pub unsafe extern "C" fn chord_model_meta_array_u64(
         let (m, k) = unsafe { model_and_key(model, key, key_len)? };
         let out = unsafe { obj_mut(out, "out")? };
         let (v, what) = lookup(m, k, Some(index))?;
-        let v = &*v;
-        *out = to_u64(v, &what)?;
+        *out = to_u64(&v, &what)?;
         Ok(())
     })
 }
@@ -569,8 +563,7 @@ pub unsafe extern "C" fn chord_model_meta_array_i64(
         let (m, k) = unsafe { model_and_key(model, key, key_len)? };
         let out = unsafe { obj_mut(out, "out")? };
         let (v, what) = lookup(m, k, Some(index))?;
-        let v = &*v;
-        *out = to_i64(v, &what)?;
+        *out = to_i64(&v, &what)?;
         Ok(())
     })
 }
@@ -594,8 +587,7 @@ pub unsafe extern "C" fn chord_model_meta_array_f64(
         let (m, k) = unsafe { model_and_key(model, key, key_len)? };
         let out = unsafe { obj_mut(out, "out")? };
         let (v, what) = lookup(m, k, Some(index))?;
-        let v = &*v;
-        *out = to_f64(v, &what)?;
+        *out = to_f64(&v, &what)?;
         Ok(())
     })
 }
@@ -618,8 +610,7 @@ pub unsafe extern "C" fn chord_model_meta_array_bool(
         let (m, k) = unsafe { model_and_key(model, key, key_len)? };
         let out = unsafe { obj_mut(out, "out")? };
         let (v, what) = lookup(m, k, Some(index))?;
-        let v = &*v;
-        *out = to_bool(v, &what)? as u32;
+        *out = to_bool(&v, &what)? as u32;
         Ok(())
     })
 }
@@ -647,8 +638,7 @@ pub unsafe extern "C" fn chord_model_meta_array_string(
     boundary(err, || {
         let (m, k) = unsafe { model_and_key(model, key, key_len)? };
         let (v, what) = lookup(m, k, Some(index))?;
-        let v = &*v;
-        let s = to_str(v, &what)?;
+        let s = to_str(&v, &what)?;
         unsafe { copy_str(s.as_bytes(), buf, cap, out_len) }
     })
 }

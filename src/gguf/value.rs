@@ -126,10 +126,7 @@ impl fmt::Display for Value {
             Value::Bool(v) => write!(f, "{v}"),
             Value::String(s) => write!(f, "{s:?}"),
             Value::Array(a) => {
-                let shown: Vec<String> = (0..a.len().min(4))
-                    .filter_map(|i| a.get(i))
-                    .map(|v| v.to_string())
-                    .collect();
+                let shown: Vec<String> = a.values().take(4).map(|v| v.to_string()).collect();
                 let more = if a.len() > 4 { ", ..." } else { "" };
                 write!(f, "[{}{}] ({} items)", shown.join(", "), more, a.len())
             }
@@ -173,31 +170,24 @@ pub enum Array {
     F64(Vec<f64>),
 }
 
-/// `$body` with `$v` bound to the element vector, whatever the element type.
-macro_rules! each {
-    ($a:expr, $v:ident => $body:expr) => {
-        match $a {
-            Array::U8($v) => $body,
-            Array::I8($v) => $body,
-            Array::U16($v) => $body,
-            Array::I16($v) => $body,
-            Array::U32($v) => $body,
-            Array::I32($v) => $body,
-            Array::F32($v) => $body,
-            Array::Bool($v) => $body,
-            Array::String($v) => $body,
-            Array::Array($v) => $body,
-            Array::U64($v) => $body,
-            Array::I64($v) => $body,
-            Array::F64($v) => $body,
-        }
-    };
-}
-
 impl Array {
     /// Number of elements.
     pub fn len(&self) -> usize {
-        each!(self, v => v.len())
+        match self {
+            Array::U8(v) => v.len(),
+            Array::I8(v) => v.len(),
+            Array::U16(v) => v.len(),
+            Array::I16(v) => v.len(),
+            Array::U32(v) => v.len(),
+            Array::I32(v) => v.len(),
+            Array::F32(v) => v.len(),
+            Array::Bool(v) => v.len(),
+            Array::String(v) => v.len(),
+            Array::Array(v) => v.len(),
+            Array::U64(v) => v.len(),
+            Array::I64(v) => v.len(),
+            Array::F64(v) => v.len(),
+        }
     }
 
     /// Whether there are no elements.
