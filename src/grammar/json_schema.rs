@@ -663,6 +663,13 @@ impl<'d> Converter<'d> {
                                 ))
                             }
                         };
+                        if max < min {
+                            // Regular expression engines refuse `{6,5}` (llama.cpp copies it
+                            // into the grammar, whose parser then fails on it).
+                            return Err(Invalid(format!(
+                                "the repetition {{{inside}}} has its maximum below its minimum"
+                            )));
+                        }
                         let Some(last) = seq.last() else {
                             return Err(Invalid("nothing to repeat".into()));
                         };

@@ -108,7 +108,8 @@ impl Grammar {
         let Some(root_id) = parsed.names.iter().position(|n| n == root) else {
             crate::bail!(Grammar, "the grammar has no rule named '{root}'");
         };
-        if let Some(r) = left_recursive(&parsed.rules) {
+        if let Some(r) = left_recursive(&parsed.rules).or_else(|| growing_left_cycle(&parsed.rules))
+        {
             return Err(grammar_error(
                 text,
                 ParseError {
@@ -300,6 +301,78 @@ fn left_recursive(rules: &[Vec<Elem>]) -> Option<usize> {
                 }
                 e if e.is_end() => top.2 = true,
                 _ => top.2 = false,
+            }
+        }
+    }
+    None
+}
+
+/// A rule on a cycle of leftmost references that grows the parse stack: `r` refers to `x` with
+/// more elements after the reference, and `x` leads back to `r` through leftmost references,
+/// where "leftmost" looks past rules that can match nothing, directly or through other such rules.
+/// Expanding such a cycle never ends. [`left_recursive`] (llama.cpp's check) misses the cycles
+/// that pass through a rule that can match nothing only through another rule: `t ::= ws e ")"`,
+/// `e ::= t "+"`, `ws ::= [ ]*` (found by fuzzing; llama.cpp expands it until memory runs out).
+/// A cycle of references in last position alone (`a ::= b`, `b ::= a | "x"`) does not grow the
+/// stack, and is left to the expansion's check for repeated stacks, as llama.cpp accepts it.
+fn growing_left_cycle(rules: &[Vec<Elem>]) -> Option<usize> {
+    let n = rules.len();
+    let mut empty = vec![false; n];
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for (r, rule) in rules.iter().enumerate() {
+            if empty[r] {
+                continue;
+            }
+            let mut all_empty = true;
+            for &e in rule {
+                match e {
+                    e if e.is_end() => {
+                        if all_empty {
+                            empty[r] = true;
+                            changed = true;
+                            break;
+                        }
+                        all_empty = true;
+                    }
+                    Elem::Rule(x) if empty[x as usize] => {}
+                    _ => all_empty = false,
+                }
+            }
+        }
+    }
+    // Leftmost references: (to, grows the stack).
+    let mut edges: Vec<Vec<(usize, bool)>> = vec![Vec::new(); n];
+    for (r, rule) in rules.iter().enumerate() {
+        let mut leftmost = true;
+        for (i, &e) in rule.iter().enumerate() {
+            match e {
+                e if e.is_end() => leftmost = true,
+                Elem::Rule(x) if leftmost => {
+                    edges[r].push((x as usize, !rule[i + 1].is_end()));
+                    leftmost = empty[x as usize];
+                }
+                _ => leftmost = false,
+            }
+        }
+    }
+    let mut seen = vec![usize::MAX; n];
+    for (r, out) in edges.iter().enumerate() {
+        for &(x, grows) in out {
+            if !grows {
+                continue;
+            }
+            // Is r reachable from x? (`seen` marks the rules visited for this r.)
+            let mut todo = vec![x];
+            while let Some(y) = todo.pop() {
+                if y == r {
+                    return Some(r);
+                }
+                if seen[y] != r {
+                    seen[y] = r;
+                    todo.extend(edges[y].iter().map(|&(z, _)| z));
+                }
             }
         }
     }

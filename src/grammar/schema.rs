@@ -192,6 +192,19 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// A `(min, max)` pair of counts (max -1 when absent); a max below the min matches nothing,
+    /// and is an error rather than a grammar with an impossible repetition.
+    fn counts(&self, s: &Value, min: &str, max: &str, path: &str) -> SchemaResult<(i32, i32)> {
+        let (lo, hi) = (self.count(s, min, path, 0)?, self.count(s, max, path, -1)?);
+        if hi >= 0 && lo > hi {
+            return fail(
+                path,
+                format!("{min} ({lo}) is greater than {max} ({hi}): nothing matches"),
+            );
+        }
+        Ok((lo, hi))
+    }
+
     /// An integer bound; a fractional one rounded inwards.
     fn bound(&self, s: &Value, key: &str, path: &str, round_up: bool) -> SchemaResult<i64> {
         let v = &s[key];
@@ -356,10 +369,11 @@ impl<'a> Builder<'a> {
             }
             None => Node::Any,
         };
+        let (min, max) = self.counts(s, "minItems", "maxItems", path)?;
         Ok(Node::Array {
             items: Box::new(items),
-            min: self.count(s, "minItems", path, 0)?,
-            max: self.count(s, "maxItems", path, -1)?,
+            min,
+            max,
         })
     }
 
@@ -370,10 +384,7 @@ impl<'a> Builder<'a> {
             None => None,
         };
         let format = self.format(s, path)?;
-        let (min_len, max_len) = (
-            self.count(s, "minLength", path, 0)?,
-            self.count(s, "maxLength", path, -1)?,
-        );
+        let (min_len, max_len) = self.counts(s, "minLength", "maxLength", path)?;
         if self.strict
             && (pattern.is_some() || format != Format::None)
             && (s.get("minLength").is_some() || s.get("maxLength").is_some())

@@ -35,6 +35,13 @@ fn errors_give_line_and_column() {
             "\n\n  root ::= x\nx ::= x \"a\"",
             "line 4, column 1: rule 'x' is left-recursive",
         ),
+        // Found by fuzzing (fuzz/fuzz_targets/grammar.rs): left recursion through a rule that
+        // matches nothing only through another rule (`ws`'s repetition); it used to expand until
+        // memory ran out.
+        (
+            "root ::= (expr \"=\" ws term \"\\n\")+\nexpr ::= term ([-+*/] term)*\nterm ::= ident | ws expr \")\" ws\nident ::= [a-z]+ ws\nws ::= [ \\t\\n]*",
+            "is left-recursive",
+        ),
         (
             "root ::= <hello>",
             "line 1, column 10: no vocabulary to resolve token <hello>",
@@ -238,4 +245,31 @@ fn deep_nesting_is_refused() {
     )
     .unwrap_err();
     assert!(e.message().contains("longer than 256"), "{e}");
+}
+
+/// Found by fuzzing (fuzz/fuzz_targets/json_schema.rs): a maximum count below the minimum gave a
+/// grammar with the repetition `{6,5}`, which then failed to compile with a message about the
+/// generated text; it is the schema's error now, in both modes.
+#[test]
+fn schema_bounds_that_match_nothing_are_schema_errors() {
+    for (schema, want) in [
+        (
+            r#"{"items": {"type": "integer"}, "minItems": 6, "maxItems": 5}"#,
+            "minItems (6) is greater than maxItems (5)",
+        ),
+        (
+            r#"{"type": "string", "minLength": 3, "maxLength": 2}"#,
+            "minLength (3) is greater than maxLength (2)",
+        ),
+        (
+            r#"{"type": "string", "pattern": "^A{6,5}$"}"#,
+            "the repetition {6,5} has its maximum below its minimum",
+        ),
+    ] {
+        for strict in [true, false] {
+            let e = json_schema_to_gbnf(schema, strict).unwrap_err();
+            assert_eq!(e.code(), ErrorCode::Grammar);
+            assert!(e.message().contains(want), "{schema}: {e}");
+        }
+    }
 }
