@@ -2,6 +2,9 @@
 #   make            release library + build/bin/chord
 #   make demo       also fetches the default model and generates text with it
 #   make test       installs what the tests need, then runs every test (Rust, C, llama.cpp oracle)
+#   make fuzz [FUZZ_SECONDS=600] every fuzz target (fuzz/) for that long; make test runs each 60 s
+#   make soak [SOAK_SECONDS=1800] 8 threads of random C API calls over two models: statuses,
+#                   deadlocks (watchdog), resident memory flat over the second half
 #   make test-scalar the Rust tests with the kernels on their portable path (CHORD_ISA=scalar; slower)
 #   make test-c     the C API tests (tests/c): plain, under AddressSanitizer, under valgrind
 #   make test-bindings the bindings' tests: C++ plain, ASan+UBSan, TSan, valgrind; Go with -race and
@@ -29,7 +32,7 @@ MODEL := $(CACHE)/models/SmolLM2-135M-Instruct.Q4_1.gguf
 BAD_GGUF := $(TEST)/bad-gguf
 VALGRIND := CHORD_TEST_LIGHT=1 valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite --quiet
 
-.PHONY: all lib demo test test-data test-rust test-scalar test-c test-bindings test-corpus test-oracle test-pager check-wgpu header-check clean FORCE
+.PHONY: all lib demo test test-data test-rust fuzz test-fuzz soak test-soak test-scalar test-c test-bindings test-corpus test-oracle test-pager check-wgpu header-check clean FORCE
 .PHONY: install uninstall test-pkg check-symbols check-header-compile unity-package
 
 all: $(BIN)/chord
@@ -53,7 +56,7 @@ test-data:
 	s=$$(date +%s) && scripts/fetch-test-data.sh && echo "== fetch-test-data: $$(( $$(date +%s) - s )) s"
 
 # Each step prints how long it took (CI must finish in 60 minutes from an empty cache).
-TEST_STEPS := test-rust header-check test-c test-bindings test-corpus test-pager check-wgpu test-oracle test-pkg
+TEST_STEPS := test-rust header-check test-c test-bindings test-corpus test-pager check-wgpu test-fuzz test-soak test-oracle test-pkg
 test: test-data
 	cargo fmt --all -- --check
 	s=$$(date +%s) && cargo clippy --release --all-targets -- -D warnings && echo "== clippy: $$(( $$(date +%s) - s )) s"
@@ -62,6 +65,15 @@ test: test-data
 
 test-rust:
 	cargo test --release
+
+# Coverage-guided fuzzing (fuzz/, cargo-fuzz + libFuzzer + ASan, nightly): every target for
+# FUZZ_SECONDS each (make fuzz), or 60 s each from the committed corpus (make test).
+FUZZ_SECONDS ?= 600
+fuzz:
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+
+test-fuzz:
+	scripts/fuzz.sh 60
 
 test-scalar:
 	CHORD_ISA=scalar cargo test --release
@@ -98,6 +110,28 @@ test-c: $(addprefix $(TEST)/,$(C_TESTS)) $(addprefix $(TEST)/,$(addsuffix _asan,
 	  vm=$(MODEL); case " $(VALGRIND_ON_TINY) " in *" $$t "*) vm=$(TINY_MODEL) ;; esac; \
 	  $(VALGRIND) $(TEST)/$$t $$vm $(BAD_GGUF); \
 	done
+
+# The soak (tests/soak/soak.c): host threads doing random C API calls over SmolLM2 and Gemma 3.
+# make soak runs it for SOAK_SECONDS (memory growth is checked from 600 s); make test runs a short
+# form, plain and under ASan+UBSan with leak checking.
+SOAK_SECONDS ?= 1800
+SOAK_MODELS := $(MODEL) $(shell . scripts/env.sh && echo $$CHORD_GEMMA3_MODEL)
+SOAK_WARN := -std=c11 -Wall -Wextra -Werror -pedantic
+
+$(TEST)/soak: tests/soak/soak.c include/chord.h $(LIB)
+	@mkdir -p $(TEST)
+	$(CC) $(CFLAGS) $(SOAK_WARN) -Iinclude -o $@ $< $(LIB) $(LDLIBS)
+
+$(TEST)/soak_asan: tests/soak/soak.c include/chord.h $(LIB)
+	@mkdir -p $(TEST)
+	$(CC) $(CFLAGS) $(SOAK_WARN) -fsanitize=address,undefined -fno-omit-frame-pointer -Iinclude -o $@ $< $(LIB) $(LDLIBS)
+
+soak: $(TEST)/soak
+	$(TEST)/soak $(SOAK_MODELS) $(SOAK_SECONDS)
+
+test-soak: $(TEST)/soak $(TEST)/soak_asan
+	$(TEST)/soak $(SOAK_MODELS) 60
+	ASAN_OPTIONS=detect_leaks=1 $(TEST)/soak_asan $(SOAK_MODELS) 60
 
 # bindings/cpp: chord.hpp's tests built plain, with ASan+UBSan and with TSan (Rust frames suppressed:
 # bindings/cpp/test/tsan.supp says why), run each, and the plain build under valgrind (on the tiny
