@@ -663,6 +663,11 @@ impl<'d> Converter<'d> {
                                 ))
                             }
                         };
+                        if min < 0 || max < 0 {
+                            return Err(Invalid(format!(
+                                "the repetition {{{inside}}} has a negative count"
+                            )));
+                        }
                         if max < min {
                             // Regular expression engines refuse `{6,5}` (llama.cpp copies it
                             // into the grammar, whose parser then fails on it).

@@ -130,7 +130,7 @@ impl Grammar {
             names: parsed.names,
             initial: Vec::new(),
         };
-        let mut initial = Vec::new();
+        let mut initial = state::Stacks::default();
         let mut pos = g.rule_start[root_id];
         loop {
             let stack = if g.elems[pos as usize].is_end() {
@@ -148,7 +148,7 @@ impl Grammar {
                 break;
             }
         }
-        g.initial = initial;
+        g.initial = initial.into_vec();
         Ok(g)
     }
 
@@ -177,7 +177,17 @@ impl Grammar {
         vocab: Option<&Tokenizer>,
     ) -> Result<Grammar> {
         let text = json_schema_to_gbnf(schema, strict)?;
-        Grammar::for_vocab(&text, "root", vocab)
+        // A pattern that repeats what can match nothing (`(a?)*`, `(a)?+`) converts, as in
+        // llama.cpp, to a left-recursive grammar that the compiler refuses; say where it came from.
+        Grammar::for_vocab(&text, "root", vocab).map_err(|e| {
+            Error::new(
+                e.code(),
+                format!(
+                    "the grammar converted from the JSON Schema does not compile: {}",
+                    e.message()
+                ),
+            )
+        })
     }
 
     /// The rules by symbol id with their names, as llama.cpp's parser lists them (for tests and

@@ -21,6 +21,33 @@ const MAX_STACKS: usize = 4096;
 /// A stack of positions in [`Grammar::elems`]; the last one is the next element to match.
 type Stack = Vec<u32>;
 
+/// The stacks one step makes, without duplicates, and the rule expansions it has spent: both are
+/// bounded for the whole step (one character or token over every stack), so that a grammar of
+/// nested repetitions (`x++++...`, found by fuzzing), whose stacks multiply at each level, is an
+/// error after a bounded cost instead of minutes of work per character.
+#[derive(Default)]
+pub(super) struct Stacks {
+    list: Vec<Stack>,
+    set: HashSet<Stack>,
+    expansions: usize,
+}
+
+impl Stacks {
+    fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    #[cfg(test)]
+    fn iter(&self) -> std::slice::Iter<'_, Stack> {
+        self.list.iter()
+    }
+
+    /// The stacks, in the order they were made.
+    pub(super) fn into_vec(self) -> Vec<Stack> {
+        self.list
+    }
+}
+
 /// The bytes of a character begun but not finished (llama.cpp's `llama_partial_utf8`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(super) struct Partial {
@@ -183,7 +210,7 @@ impl Grammar {
 
     /// Expands `stack` through rule references until each resulting stack is empty or has a
     /// terminal on top, adding those not yet in `out`.
-    pub(super) fn advance(&self, stack: Stack, out: &mut Vec<Stack>) -> Result<()> {
+    pub(super) fn advance(&self, stack: Stack, out: &mut Stacks) -> Result<()> {
         let terminal = |s: &Stack| {
             s.last()
                 .is_none_or(|&p| !matches!(self.elem(p), Elem::Rule(_)))
@@ -201,7 +228,8 @@ impl Grammar {
             if !seen.insert(cur.clone()) {
                 continue;
             }
-            if seen.len() > 16 * MAX_STACKS {
+            out.expansions += 1;
+            if out.expansions > 16 * MAX_STACKS {
                 bail!(
                     Grammar,
                     "the grammar is too ambiguous: more than {} expansions for one step",
@@ -235,21 +263,22 @@ impl Grammar {
         Ok(())
     }
 
-    fn add_stack(&self, stack: Stack, out: &mut Vec<Stack>) -> Result<()> {
-        if !out.contains(&stack) {
-            if out.len() >= MAX_STACKS {
+    fn add_stack(&self, stack: Stack, out: &mut Stacks) -> Result<()> {
+        if !out.set.contains(&stack) {
+            if out.list.len() >= MAX_STACKS {
                 bail!(
                     Grammar,
                     "the grammar is too ambiguous: more than {MAX_STACKS} parse stacks at one point"
                 );
             }
-            out.push(stack);
+            out.set.insert(stack.clone());
+            out.list.push(stack);
         }
         Ok(())
     }
 
     /// The stacks after `stack` accepts the character `c` (none when it does not).
-    fn accept_char(&self, stack: &Stack, c: u32, out: &mut Vec<Stack>) -> Result<()> {
+    fn accept_char(&self, stack: &Stack, c: u32, out: &mut Stacks) -> Result<()> {
         let Some(&top) = stack.last() else {
             return Ok(());
         };
@@ -268,13 +297,7 @@ impl Grammar {
     }
 
     /// The stacks after `stack` accepts the whole token `id`, whose code points are `cps`.
-    fn accept_token_on(
-        &self,
-        stack: &Stack,
-        id: u32,
-        cps: &[u32],
-        out: &mut Vec<Stack>,
-    ) -> Result<()> {
+    fn accept_token_on(&self, stack: &Stack, id: u32, cps: &[u32], out: &mut Stacks) -> Result<()> {
         let Some(&top) = stack.last() else {
             return Ok(());
         };
@@ -291,11 +314,11 @@ impl Grammar {
             _ => {
                 let mut cur = vec![stack.clone()];
                 for &c in cps {
-                    let mut next = Vec::new();
+                    let mut next = Stacks::default();
                     for s in &cur {
                         self.accept_char(s, c, &mut next)?;
                     }
-                    cur = next;
+                    cur = next.into_vec();
                     if cur.is_empty() {
                         break;
                     }
@@ -444,7 +467,7 @@ impl Memo {
             }
             return DEAD;
         }
-        let mut out = Vec::new();
+        let mut out = Stacks::default();
         let mut ok = true;
         for s in &self.sets[set as usize] {
             if g.accept_char(s, c, &mut out).is_err() {
@@ -452,7 +475,11 @@ impl Memo {
                 break;
             }
         }
-        let next = if ok { self.intern(out) } else { DEAD };
+        let next = if ok {
+            self.intern(out.into_vec())
+        } else {
+            DEAD
+        };
         match self.ascii[set as usize].get_mut(c as usize) {
             Some(slot) => *slot = next,
             None => {
@@ -605,7 +632,7 @@ impl GrammarState {
                     partial.remain == 0 || (!g.elem(p).is_token() && g.match_partial(p, partial))
                 });
             }
-            let mut out = Vec::new();
+            let mut out = Stacks::default();
             if g.accept_token_on(stack, id, &cps, &mut out).is_err() || out.is_empty() {
                 return false;
             }
@@ -643,7 +670,7 @@ impl GrammarState {
     pub fn accept(&mut self, id: u32, piece: &[u8]) -> Result<()> {
         let mut cps = Vec::new();
         let partial = decode(piece, self.partial, &mut cps);
-        let mut out = Vec::new();
+        let mut out = Stacks::default();
         for s in &self.stacks {
             self.grammar.accept_token_on(s, id, &cps, &mut out)?;
         }
@@ -654,7 +681,7 @@ impl GrammarState {
                 String::from_utf8_lossy(piece)
             );
         }
-        self.stacks = out;
+        self.stacks = out.into_vec();
         self.partial = partial;
         self.memo.current = None;
         Ok(())

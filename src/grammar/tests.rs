@@ -265,6 +265,10 @@ fn schema_bounds_that_match_nothing_are_schema_errors() {
             r#"{"type": "string", "pattern": "^A{6,5}$"}"#,
             "the repetition {6,5} has its maximum below its minimum",
         ),
+        (
+            r#"{"type": "string", "pattern": "^[0-9]{-3-}$"}"#,
+            "the repetition {-3-} has a negative count",
+        ),
     ] {
         for strict in [true, false] {
             let e = json_schema_to_gbnf(schema, strict).unwrap_err();
@@ -272,4 +276,25 @@ fn schema_bounds_that_match_nothing_are_schema_errors() {
             assert!(e.message().contains(want), "{schema}: {e}");
         }
     }
+}
+
+/// Found by fuzzing (fuzz/fuzz_targets/grammar.rs): 89 nested repetitions of a class. Every
+/// level doubles the stacks, and each stack of a step had its own budget of expansions, so one
+/// character cost minutes; the budget is the step's now, and the step ends in an error at once.
+#[test]
+fn nested_repetitions_end_in_an_error_quickly() {
+    let g = format!(
+        "root ::= item+\nitem ::= \"- \" [^\\r\\n]{}\"\\n\"",
+        "+".repeat(89)
+    );
+    let g = Arc::new(Grammar::new(&g, "root", None).unwrap());
+    let mut st = GrammarState::new(g);
+    let mut refused = false;
+    for (i, b) in b"- owo".iter().enumerate() {
+        if st.accept(i as u32, &[*b]).is_err() {
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused, "the nested repetitions were accepted");
 }
