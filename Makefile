@@ -5,6 +5,7 @@
 #   make fuzz [FUZZ_SECONDS=600] every fuzz target (fuzz/) for that long; make test runs each 60 s
 #   make soak [SOAK_SECONDS=1800] 8 threads of random C API calls over two models: statuses,
 #                   deadlocks (watchdog), resident memory flat over the second half
+#   make test-tsan  the C API tests under ThreadSanitizer, Rust side instrumented (nightly)
 #   make test-scalar the Rust tests with the kernels on their portable path (CHORD_ISA=scalar; slower)
 #   make test-c     the C API tests (tests/c): plain, under AddressSanitizer, under valgrind
 #   make test-bindings the bindings' tests: C++ plain, ASan+UBSan, TSan, valgrind; Go with -race and
@@ -32,7 +33,7 @@ MODEL := $(CACHE)/models/SmolLM2-135M-Instruct.Q4_1.gguf
 BAD_GGUF := $(TEST)/bad-gguf
 VALGRIND := CHORD_TEST_LIGHT=1 valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite --quiet
 
-.PHONY: all lib demo test test-data test-rust fuzz test-fuzz soak test-soak test-scalar test-c test-bindings test-corpus test-oracle test-pager check-wgpu header-check clean FORCE
+.PHONY: all lib demo test test-data test-rust fuzz test-fuzz soak test-soak test-tsan test-scalar test-c test-bindings test-corpus test-oracle test-pager check-wgpu header-check clean FORCE
 .PHONY: install uninstall test-pkg check-symbols check-header-compile unity-package
 
 all: $(BIN)/chord
@@ -126,10 +127,20 @@ $(TEST)/soak_asan: tests/soak/soak.c include/chord.h $(LIB)
 	@mkdir -p $(TEST)
 	$(CC) $(CFLAGS) $(SOAK_WARN) -fsanitize=address,undefined -fno-omit-frame-pointer -Iinclude -o $@ $< $(LIB) $(LDLIBS)
 
+# The C API tests under ThreadSanitizer with libchord built by nightly -Zsanitizer=thread (not in
+# make test: a second instrumented build of chord and Burn; scripts/tsan.sh says what std needs).
+test-tsan: $(BAD_GGUF)/expected.tsv
+	scripts/tsan.sh
+
 soak: $(TEST)/soak
 	$(TEST)/soak $(SOAK_MODELS) $(SOAK_SECONDS)
 
-test-soak: $(TEST)/soak $(TEST)/soak_asan
+test-# The C API tests under ThreadSanitizer with libchord built by nightly -Zsanitizer=thread (not in
+# make test: a second instrumented build of chord and Burn; scripts/tsan.sh says what std needs).
+test-tsan: $(BAD_GGUF)/expected.tsv
+	scripts/tsan.sh
+
+soak: $(TEST)/soak $(TEST)/soak_asan
 	$(TEST)/soak $(SOAK_MODELS) 60
 	ASAN_OPTIONS=detect_leaks=1 $(TEST)/soak_asan $(SOAK_MODELS) 60
 
