@@ -621,7 +621,9 @@ impl<'d> Converter<'d> {
                         st.i += 1;
                     }
                     b'*' | b'+' | b'?' => {
-                        let Some(last) = seq.last_mut() else {
+                        // After `|` there is nothing to repeat either (`a|?`; llama.cpp writes
+                        // `|?` into the grammar, whose parser then refuses it).
+                        let Some(last) = seq.last_mut().filter(|l| l.1 || l.0 != "|") else {
                             return Err(Invalid("nothing to repeat".into()));
                         };
                         *last = (format!("{}{}", to_rule(last), ch as char), false);
@@ -675,7 +677,7 @@ impl<'d> Converter<'d> {
                                 "the repetition {{{inside}}} has its maximum below its minimum"
                             )));
                         }
-                        let Some(last) = seq.last() else {
+                        let Some(last) = seq.last().filter(|l| l.1 || l.0 != "|") else {
                             return Err(Invalid("nothing to repeat".into()));
                         };
                         let (text, is_literal) = last.clone();

@@ -269,6 +269,8 @@ fn schema_bounds_that_match_nothing_are_schema_errors() {
             r#"{"type": "string", "pattern": "^[0-9]{-3-}$"}"#,
             "the repetition {-3-} has a negative count",
         ),
+        (r#"{"pattern": "^A|B|C|?$"}"#, "nothing to repeat"),
+        (r#"{"pattern": "^A|{2}$"}"#, "nothing to repeat"),
     ] {
         for strict in [true, false] {
             let e = json_schema_to_gbnf(schema, strict).unwrap_err();
@@ -276,6 +278,9 @@ fn schema_bounds_that_match_nothing_are_schema_errors() {
             assert!(e.message().contains(want), "{schema}: {e}");
         }
     }
+    // An escaped bar is a character, and may be repeated.
+    let g = json_schema_to_gbnf(r#"{"pattern": "^a\\|?$"}"#, false).unwrap();
+    assert!(g.contains(r#""|"?"#) || g.contains(r#"|"?"#), "{g}");
 }
 
 /// Found by fuzzing (fuzz/fuzz_targets/grammar.rs): 89 nested repetitions of a class. Every
