@@ -135,12 +135,7 @@ test-tsan: $(BAD_GGUF)/expected.tsv
 soak: $(TEST)/soak
 	$(TEST)/soak $(SOAK_MODELS) $(SOAK_SECONDS)
 
-test-# The C API tests under ThreadSanitizer with libchord built by nightly -Zsanitizer=thread (not in
-# make test: a second instrumented build of chord and Burn; scripts/tsan.sh says what std needs).
-test-tsan: $(BAD_GGUF)/expected.tsv
-	scripts/tsan.sh
-
-soak: $(TEST)/soak $(TEST)/soak_asan
+test-soak: $(TEST)/soak $(TEST)/soak_asan
 	$(TEST)/soak $(SOAK_MODELS) 60
 	ASAN_OPTIONS=detect_leaks=1 $(TEST)/soak_asan $(SOAK_MODELS) 60
 
