@@ -74,7 +74,7 @@ fuzz:
 	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 test-fuzz:
-	scripts/fuzz.sh 60
+	FUZZ_CI=1 scripts/fuzz.sh 60
 
 test-scalar:
 	CHORD_ISA=scalar cargo test --release

@@ -764,6 +764,17 @@ impl<'d> Converter<'d> {
 
     /// A JSON string other than each of `strings`, through a trie of them.
     fn not_strings(&mut self, strings: &[String]) -> String {
+        /// `c` as a character of a GBNF class. llama.cpp writes it as it is, so a key with `]`,
+        /// `\`, `-` or `^` gave a class that does not parse or means something else (found by
+        /// fuzzing); those and control characters are escaped here.
+        fn class_char(c: char) -> String {
+            match c {
+                ']' | '[' | '\\' | '-' => format!("\\{c}"),
+                '^' => "\\x5E".into(),
+                c if (c as u32) < 0x20 || c == '\u{7f}' => format!("\\x{:02X}", c as u32),
+                c => c.to_string(),
+            }
+        }
         #[derive(Default)]
         struct TrieNode {
             children: BTreeMap<u32, usize>,
@@ -787,8 +798,8 @@ impl<'d> Converter<'d> {
             let node = &nodes[idx];
             let mut rejects = String::new();
             for (k, (&cpt, &child)) in node.children.iter().enumerate() {
-                let c = char::from_u32(cpt).expect("from a str");
-                rejects.push(c);
+                let c = class_char(char::from_u32(cpt).expect("from a str"));
+                rejects.push_str(&c);
                 if k > 0 {
                     out.push_str(" | ");
                 }

@@ -303,3 +303,17 @@ fn nested_repetitions_end_in_an_error_quickly() {
     }
     assert!(refused, "the nested repetitions were accepted");
 }
+
+/// Found by fuzzing (fuzz/fuzz_targets/json_schema.rs): with additional properties allowed, the
+/// keys other than the named ones are a trie of character classes, and a name with `]` gave
+/// `[]]`, which does not parse (llama.cpp writes the same grammar).
+#[test]
+fn property_names_with_class_characters_convert_to_grammars_that_compile() {
+    for name in ["a]b", "x\\\\y", "-", "^q", "[", "tab\\there"] {
+        let schema = format!(
+            r#"{{"type": "object", "properties": {{"{name}": {{"type": "integer"}}, "b": {{"type": "integer"}}}}, "additionalProperties": true}}"#
+        );
+        let gbnf = json_schema_to_gbnf(&schema, false).unwrap();
+        Grammar::new(&gbnf, "root", None).unwrap_or_else(|e| panic!("{name}: {e}\n{gbnf}"));
+    }
+}
