@@ -614,6 +614,12 @@ impl<'d> Converter<'d> {
                         }
                         sq.push(b']');
                         st.i += 1;
+                        if sq == b"[]" || sq == b"[^]" {
+                            // ECMAScript's empty class (matches nothing) and `[^]` (anything);
+                            // GBNF has neither, and llama.cpp writes `[]` into a grammar that does
+                            // not parse (found by fuzzing).
+                            return Err(Unsupported("an empty character class".into()));
+                        }
                         seq.push((lossy(&sq), false));
                     }
                     b'|' => {

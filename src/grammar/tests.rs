@@ -278,6 +278,13 @@ fn schema_bounds_that_match_nothing_are_schema_errors() {
             assert!(e.message().contains(want), "{schema}: {e}");
         }
     }
+    // An empty class: strict mode refuses it, lenient mode loosens it to any string (with a
+    // warning), as for every unsupported pattern.
+    let empty = r#"{"type": "string", "pattern": "^[]{5}$"}"#;
+    let e = json_schema_to_gbnf(empty, true).unwrap_err();
+    assert!(e.message().contains("an empty character class"), "{e}");
+    let g = json_schema_to_gbnf(empty, false).unwrap();
+    Grammar::new(&g, "root", None).unwrap();
     // An escaped bar is a character, and may be repeated.
     let g = json_schema_to_gbnf(r#"{"pattern": "^a\\|?$"}"#, false).unwrap();
     assert!(g.contains(r#""|"?"#) || g.contains(r#"|"?"#), "{g}");
