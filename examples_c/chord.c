@@ -25,10 +25,11 @@
  *     (stderr; all 0 when the model is not paged).
  *   chord bench    -m MODEL [-p 128] [-n 32] [-d 0] [-r 3] [--threads N] [--ctx N] [--json]
  *     also prints the pager's counters over the measured prefill and decode runs.
- *   chord bench    -m MODEL --sessions N [-p 128] [-n 32] [-r 3] [--threads N]
+ *   chord bench    -m MODEL --sessions N [--fork] [-p 128] [-n 32] [-r 3] [--threads N]
  *     N sessions, each after its own prompt of -p tokens: one session decoding -n tokens alone, then
  *     all N decoding -n tokens together (chord_session_decode_batch): aggregate and per-session
- *     tok/s, and the KV cache they hold.
+ *     tok/s, and the KV cache they hold (chord_session_kv_bytes). With --fork the first session's
+ *     prompt is the others' too: they are its forks (chord_session_fork), sharing its KV memory.
  * Model options for every command: [--no-mmap] [--budget BYTES[K|M|G]] [--backend auto|cpu|wgpu|cuda]
  * [--prompt-cache BYTES[K|M|G]] [-v | -vv] (log the load to stderr: info, or info and debug).
  * bench with --prompt-cache measures the prompt cache instead: per run, a new session's prompt of -p
@@ -49,7 +50,7 @@
 
 typedef struct {
     const char *cmd, *model, *prompt, *tokens, *out, *system, *grammar, *schema;
-    long n, threads, ctx, top, reps, top_k, depth, logprobs, sessions;
+    long n, threads, ctx, top, reps, top_k, depth, logprobs, sessions, fork;
     int n_bias;
     uint32_t bias_ids[64];
     float bias[64];
@@ -139,7 +140,7 @@ static void help(void) {
           "  chord logits   -m MODEL --tokens \"ID ID ...\" [--top K] [--out FILE] [--threads N]\n"
           "  chord inspect  -m MODEL [--meta]\n"
           "  chord bench    -m MODEL [-p 128] [-n 32] [-d 0] [-r 3] [--threads N] [--ctx N] [--json]\n"
-          "  chord bench    -m MODEL --sessions N [-p 128] [-n 32] [-r 3] [--threads N]\n"
+          "  chord bench    -m MODEL --sessions N [--fork] [-p 128] [-n 32] [-r 3] [--threads N]\n"
           "model options (every command):\n"
           "  --no-mmap            read the file into memory instead of mapping it\n"
           "  --budget BYTES       memory budget, K/M/G suffixes (larger files are paged)\n"
@@ -196,6 +197,7 @@ static args_t parse_args(int argc, char **argv) {
         else if (!strcmp(f, "--lenient")) a.lenient = 1;
         else if (!strcmp(f, "--no-normalize")) a.no_normalize = 1;
         else if (!strcmp(f, "--sessions")) { NEEDV(); a.sessions = parse_long(v, f); }
+        else if (!strcmp(f, "--fork")) a.fork = 1;
         else if (!strcmp(f, "--pooling")) { NEEDV(); a.pooling = parse_pooling(v); }
         else if (!strcmp(f, "--logprobs")) { NEEDV(); a.logprobs = parse_long(v, f); }
         else if (!strcmp(f, "--logit-bias")) {
@@ -801,6 +803,10 @@ static int bench_sessions(const args_t *a, chord_model *model, long n_prompt, lo
     chord_error *err = NULL;
     chord_status st;
     for (long i = 0; i < ns; i++) {
+        if (a->fork && i > 0) {
+            if ((st = chord_session_fork(s[0], &s[i], &err)) != CHORD_OK) die("fork", st, err);
+            continue;
+        }
         s[i] = new_session(model, a->ctx ? a->ctx : n_prompt + n_gen + 1);
         for (long j = 0; j < n_prompt; j++) {
             x ^= x << 13; x ^= x >> 7; x ^= x << 17;
@@ -809,6 +815,7 @@ static int bench_sessions(const args_t *a, chord_model *model, long n_prompt, lo
         if (n_prompt > 0 && (st = chord_session_append_tokens(s[i], toks, (size_t)n_prompt, 0, &err)) != CHORD_OK)
             die("prefill", st, err);
     }
+    double kv = 0;
     for (long r = -1; r < reps; r++) { /* one warm-up run, not counted */
         chord_token t = 1;
         double t0 = now_s();
@@ -825,6 +832,12 @@ static int bench_sessions(const args_t *a, chord_model *model, long n_prompt, lo
                 die("batched decode", st, err);
         }
         double t2 = now_s();
+        kv = 0;
+        for (long i = 0; i < ns; i++) {
+            size_t b = 0;
+            if ((st = chord_session_kv_bytes(s[i], &b, &err)) != CHORD_OK) die("KV bytes", st, err);
+            kv += (double)b;
+        }
         for (long i = 0; i < ns; i++)
             if ((st = chord_session_truncate(s[i], (size_t)n_prompt, &err)) != CHORD_OK) die("truncate", st, err);
         if (r >= 0) {
@@ -835,12 +848,13 @@ static int bench_sessions(const args_t *a, chord_model *model, long n_prompt, lo
     qsort(alone, (size_t)reps, sizeof *alone, cmp_double);
     qsort(together, (size_t)reps, sizeof *together, cmp_double);
     double one = alone[reps / 2], all = together[reps / 2];
-    double kv = (double)model_info(model, CHORD_INFO_KV_BYTES_PER_TOKEN) * (double)(n_prompt + n_gen) * (double)ns;
-    printf("model: %s\nthreads: %llu\nsessions: %ld, each after a %ld-token prompt, decoding %ld tokens\n"
+    double per_pos = (double)model_info(model, CHORD_INFO_KV_BYTES_PER_TOKEN);
+    printf("model: %s\nthreads: %llu\nsessions: %ld, each after a %ld-token prompt%s, decoding %ld tokens\n"
            "decode alone: %.2f tok/s\ndecode together: %.2f tok/s aggregate (%.2fx alone), %.2f tok/s per session\n"
-           "KV cache held: %.1f MiB (%ld sessions x %ld positions)\n",
-           a->model, (unsigned long long)model_info(model, CHORD_INFO_N_THREADS), ns, n_prompt, n_gen, one, all,
-           all / one, all / (double)ns, kv / 1048576.0, ns, n_prompt + n_gen);
+           "KV cache held after decoding: %.1f MiB, %.0f positions' worth (%ld sessions x %ld positions: %ld)\n",
+           a->model, (unsigned long long)model_info(model, CHORD_INFO_N_THREADS), ns, n_prompt,
+           a->fork ? " (the first session's, the others its forks)" : "", n_gen, one, all, all / one,
+           all / (double)ns, kv / 1048576.0, kv / per_pos, ns, n_prompt + n_gen, ns * (n_prompt + n_gen));
     for (long i = 0; i < ns; i++) chord_session_free(s[i]);
     free(s);
     free(toks);

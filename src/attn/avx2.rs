@@ -57,21 +57,90 @@ fn reduce_vec(s: [__m256; 4]) -> f32 {
     _mm_cvtss_f32(_mm_hadd_ps(t1, t1))
 }
 
-/// See [`super::scalar::dot_gemm`]; four rows `xs` against one `y` at once (independent chains).
+/// See [`super::scalar::dot_gemm4_runs`]: four rows against one `y` at once (independent chains).
 #[target_feature(enable = "avx2,fma,f16c")]
-pub fn dot_gemm4(xs: [&[f16]; 4], y: &[f16]) -> [f32; 4] {
-    let k = y.len();
-    debug_assert_eq!(k % 8, 0);
+pub fn dot_gemm4_runs<'a>(runs: impl Iterator<Item = [&'a [f16]; 4]>, y: &[f16]) -> [f32; 4] {
     let mut acc = [_mm256_setzero_ps(); 4];
-    let mut l = 0;
-    while l < k {
-        let yv = load8(y, l);
-        for (a, x) in acc.iter_mut().zip(xs) {
-            *a = _mm256_fmadd_ps(load8(x, l), yv, *a);
+    let mut at = 0;
+    for xs in runs {
+        let k = xs[0].len();
+        debug_assert_eq!(k % 8, 0);
+        let mut l = 0;
+        while l < k {
+            let yv = load8(y, at + l);
+            for (a, x) in acc.iter_mut().zip(xs) {
+                *a = _mm256_fmadd_ps(load8(x, l), yv, *a);
+            }
+            l += 8;
         }
-        l += 8;
+        at += k;
     }
     acc.map(|a| hsum(a))
+}
+
+/// See [`super::scalar::dot_vec_runs`]: runs of a multiple of 16, each 16 going to accumulators
+/// 0 and 1 or 2 and 3 by their offset.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn dot_vec_runs<'a>(runs: impl Iterator<Item = &'a [f16]>, y: &[f16]) -> f32 {
+    let mut s = [_mm256_setzero_ps(); 4];
+    let mut at = 0;
+    for x in runs {
+        debug_assert_eq!(x.len() % 16, 0);
+        let mut i = 0;
+        while i < x.len() {
+            let (a, b) = (load8(x, i), load8(x, i + 8));
+            let (ya, yb) = (load8(y, at + i), load8(y, at + i + 8));
+            if (at + i) % 32 == 0 {
+                s[0] = _mm256_fmadd_ps(a, ya, s[0]);
+                s[1] = _mm256_fmadd_ps(b, yb, s[1]);
+            } else {
+                s[2] = _mm256_fmadd_ps(a, ya, s[2]);
+                s[3] = _mm256_fmadd_ps(b, yb, s[3]);
+            }
+            i += 16;
+        }
+        at += x.len();
+    }
+    reduce_vec(s)
+}
+
+/// [`dot_vec_runs`] of channels `c` and `c + 1` over whole cache blocks of 16 positions (their
+/// runs `slabs[i][off..off + 16]` and `slabs[i][off + 16..off + 32]`, `off = c * 16`): a pair of
+/// blocks fills each channel's four accumulators in order, so the loop takes pairs of blocks
+/// without a branch, and the two channels share the probabilities' loads.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn dot_vec_blocks2(slabs: &[&[f16]], off: usize, y: &[f16]) -> [f32; 2] {
+    const _: () = assert!(super::BLOCK == 16);
+    let mut s = [_mm256_setzero_ps(); 4];
+    let mut t = [_mm256_setzero_ps(); 4];
+    let mut pairs = slabs.chunks_exact(2);
+    let mut at = 0;
+    for pair in &mut pairs {
+        let (x0, x1) = (&pair[0][off..off + 32], &pair[1][off..off + 32]);
+        let y0 = load8(y, at);
+        s[0] = _mm256_fmadd_ps(load8(x0, 0), y0, s[0]);
+        t[0] = _mm256_fmadd_ps(load8(x0, 16), y0, t[0]);
+        let y1 = load8(y, at + 8);
+        s[1] = _mm256_fmadd_ps(load8(x0, 8), y1, s[1]);
+        t[1] = _mm256_fmadd_ps(load8(x0, 24), y1, t[1]);
+        let y2 = load8(y, at + 16);
+        s[2] = _mm256_fmadd_ps(load8(x1, 0), y2, s[2]);
+        t[2] = _mm256_fmadd_ps(load8(x1, 16), y2, t[2]);
+        let y3 = load8(y, at + 24);
+        s[3] = _mm256_fmadd_ps(load8(x1, 8), y3, s[3]);
+        t[3] = _mm256_fmadd_ps(load8(x1, 24), y3, t[3]);
+        at += 32;
+    }
+    if let [x0] = pairs.remainder() {
+        let x0 = &x0[off..off + 32];
+        let y0 = load8(y, at);
+        s[0] = _mm256_fmadd_ps(load8(x0, 0), y0, s[0]);
+        t[0] = _mm256_fmadd_ps(load8(x0, 16), y0, t[0]);
+        let y1 = load8(y, at + 8);
+        s[1] = _mm256_fmadd_ps(load8(x0, 8), y1, s[1]);
+        t[1] = _mm256_fmadd_ps(load8(x0, 24), y1, t[1]);
+    }
+    [reduce_vec(s), reduce_vec(t)]
 }
 
 /// See [`super::scalar::dot_gemm`].

@@ -21,6 +21,7 @@
 //! keys and values is widened from f16 once for the whole block and the products take two queries
 //! at a time, every output still one multiply-add chain in llama.cpp's order.
 
+mod kv;
 mod scalar;
 
 #[cfg(target_arch = "x86_64")]
@@ -28,6 +29,8 @@ mod avx2;
 
 #[cfg(test)]
 mod tests;
+
+pub use kv::{KvBlocks, ValueRows, BLOCK};
 
 use crate::quant::Isa;
 use half::f16;
@@ -44,24 +47,6 @@ pub struct AttnDims {
     pub head_dim: usize,
     /// Cache capacity in positions.
     pub n_ctx: usize,
-}
-
-impl AttnDims {
-    /// Row stride of the transposed V cache: `n_ctx` rounded up to 32, so that the padded dot
-    /// products never read past a row.
-    pub fn v_stride(&self) -> usize {
-        self.n_ctx.div_ceil(32) * 32
-    }
-
-    /// Elements of the K cache: `[n_head_kv][n_ctx][head_dim]`.
-    pub fn k_len(&self) -> usize {
-        self.n_head_kv * self.n_ctx * self.head_dim
-    }
-
-    /// Elements of the V cache: `[n_head_kv][head_dim][v_stride]`.
-    pub fn v_len(&self) -> usize {
-        self.n_head_kv * self.head_dim * self.v_stride()
-    }
 }
 
 /// How raw scores `K·q` become the softmax's input, as llama.cpp's `build_attn_mha` does with
@@ -115,33 +100,6 @@ impl Scores {
     }
 }
 
-/// Writes `k` and `v` (`[t][n_head_kv][head_dim]` f32) into the caches at positions `pos..pos+t`,
-/// rounded to f16 (round to nearest even, as ggml's `cpy`/`set_rows` do).
-pub fn store_kv(
-    dims: &AttnDims,
-    k_cache: &mut [f16],
-    v_cache: &mut [f16],
-    pos: usize,
-    k: &[f32],
-    v: &[f32],
-) {
-    let (hk, d, vs) = (dims.n_head_kv, dims.head_dim, dims.v_stride());
-    let t = k.len() / (hk * d);
-    assert!(pos + t <= dims.n_ctx && v.len() == k.len());
-    for i in 0..t {
-        for h in 0..hk {
-            let src = (i * hk + h) * d;
-            let dst = (h * dims.n_ctx + pos + i) * d;
-            for (o, x) in k_cache[dst..dst + d].iter_mut().zip(&k[src..src + d]) {
-                *o = f16::from_f32(*x);
-            }
-            for (c, x) in v[src..src + d].iter().enumerate() {
-                v_cache[(h * d + c) * vs + pos + i] = f16::from_f32(*x);
-            }
-        }
-    }
-}
-
 /// Tokens per parallel task of a prefill.
 const TOKEN_BLOCK: usize = 16;
 
@@ -153,12 +111,11 @@ pub fn attention(
     isa: Isa,
     dims: &AttnDims,
     q: &[f32],
-    k_cache: &[f16],
-    v_cache: &[f16],
+    kv: &KvBlocks,
     pos0: usize,
     scores: &Scores,
 ) -> Vec<f32> {
-    attention_by(isa, dims, q, k_cache, v_cache, pos0, scores, true, true)
+    attention_by(isa, dims, q, kv, pos0, scores, true, true)
 }
 
 /// [`attention`], with the prefill's blocks of queries computed together ([`head_block`]) or,
@@ -169,8 +126,7 @@ fn attention_by(
     isa: Isa,
     dims: &AttnDims,
     q: &[f32],
-    k_cache: &[f16],
-    v_cache: &[f16],
+    kv: &KvBlocks,
     pos0: usize,
     sc: &Scores,
     blocked: bool,
@@ -178,9 +134,7 @@ fn attention_by(
 ) -> Vec<f32> {
     let (nh, d) = (dims.n_head, dims.head_dim);
     let t = q.len() / (nh * d);
-    assert!(
-        pos0 + t <= dims.n_ctx && k_cache.len() >= dims.k_len() && v_cache.len() >= dims.v_len()
-    );
+    assert!(pos0 + t <= dims.n_ctx && dims.n_head_kv == kv.n_head_kv() && d == kv.head_dim());
     let blocks = t.div_ceil(TOKEN_BLOCK);
     let slots: Vec<Mutex<Vec<f32>>> = (0..nh * blocks).map(|_| Mutex::new(Vec::new())).collect();
     crate::team::for_each(nh * blocks, &|task| {
@@ -199,26 +153,13 @@ fn attention_by(
                 sc,
                 skip,
             };
-            head_block(isa, dims, &block, qs, k_cache, v_cache, &mut out);
+            head_block(isa, dims, &block, qs, kv, &mut out);
         } else {
             let mut w = Scratch::new(pos0 + i1, d);
             for i in i0..i1 {
                 let qi = &q[(i * nh + h) * d..][..d];
                 let o = &mut out[(i - i0) * d..][..d];
-                head_row(
-                    isa,
-                    dims,
-                    h,
-                    qi,
-                    k_cache,
-                    v_cache,
-                    pos0 + i,
-                    t >= 2,
-                    sc,
-                    skip,
-                    &mut w,
-                    o,
-                );
+                head_row(isa, dims, h, qi, kv, pos0 + i, t >= 2, sc, skip, &mut w, o);
             }
         }
         *slots[task].lock() = out;
@@ -260,8 +201,7 @@ fn head_block<'q>(
     dims: &AttnDims,
     b: &Block<'_>,
     q: impl Fn(usize) -> &'q [f32],
-    k_cache: &[f16],
-    v_cache: &[f16],
+    kv: &KvBlocks,
     out: &mut [f32],
 ) {
     let d = dims.head_dim;
@@ -277,7 +217,6 @@ fn head_block<'q>(
         widen(isa, &h16[..d], row);
     }
     let mut sc = vec![0f32; b.n * stride];
-    let keys = &k_cache[kvh * dims.n_ctx * d..][..n_max * d];
     let mut kf = vec![0f32; CHUNK * d];
     // Chunks wholly before every query's window score -inf whatever their products (`finish`
     // masks them): they are not computed, and their probabilities stay the zeros they start as.
@@ -285,7 +224,9 @@ fn head_block<'q>(
     let first = lo(b.pos) / CHUNK * CHUNK;
     for j0 in (first..n_max).step_by(CHUNK) {
         let nk = CHUNK.min(n_max - j0);
-        widen(isa, &keys[j0 * d..(j0 + nk) * d], &mut kf[..nk * d]);
+        for (a, rows) in kv.keys(kvh, j0, j0 + nk) {
+            widen(isa, rows, &mut kf[(a - j0) * d..][..rows.len()]);
+        }
         scores(isa, &kf[..nk * d], &qf, d, &mut sc[j0..], stride);
     }
     // softmax per query, as in `head_row`; the probabilities rounded to f16 (and zero past each
@@ -311,16 +252,19 @@ fn head_block<'q>(
         steps[r] = n8 / 8;
     }
     // kqv: one 8-lane accumulator per query and channel, carried across chunks of positions.
-    let vs = dims.v_stride();
     let mut acc = vec![[0f32; 8]; b.n * d];
     let mut vf = vec![0f32; d * CHUNK];
     // A chunk of positions whose probabilities are zero for every query leaves the accumulators
     // as they are (fma(0, v, acc) == acc, and +0 stays +0), so those before `first` are skipped.
     for l0 in (first..stride).step_by(CHUNK) {
         let np = CHUNK.min(stride - l0);
+        let rows = kv.value_rows(kvh, l0, l0 + np);
         for c in 0..d {
-            let row = &v_cache[(kvh * d + c) * vs + l0..][..np];
-            widen(isa, row, &mut vf[c * np..][..np]);
+            let mut at = c * np;
+            for run in rows.runs(c) {
+                widen(isa, run, &mut vf[at..][..run.len()]);
+                at += run.len();
+            }
         }
         // Each query's groups of 8 that fall in this chunk.
         let now: Vec<usize> = steps
@@ -362,8 +306,7 @@ fn head_row(
     dims: &AttnDims,
     h: usize,
     q: &[f32],
-    k_cache: &[f16],
-    v_cache: &[f16],
+    kv: &KvBlocks,
     pos: usize,
     gemm: bool,
     sc: &Scores,
@@ -377,8 +320,7 @@ fn head_row(
     let n8 = n.div_ceil(8) * 8;
     let n32 = n.div_ceil(32) * 32;
     narrow(isa, q, &mut w.q16[..d]);
-    let keys = &k_cache[kvh * dims.n_ctx * d..][..n * d];
-    let key = |j: usize| &keys[j * d..(j + 1) * d];
+    let key = |j: usize| kv.key(kvh, j);
     // kq: tinyBLAS needs head_dim % 8 == 0 (k % KN), else llama.cpp falls back to vec_dot.
     let kq_gemm = gemm && d.is_multiple_of(8);
     // Keys before the window score -inf whatever their products: not computed.
@@ -415,17 +357,32 @@ fn head_row(
     w.p16[lo32..lo8].fill(f16::ZERO);
     w.p16[n8..n32].fill(f16::ZERO);
     // kqv: tinyBLAS needs head_dim % 4 == 0 (m % 4) and n_kv % 8 == 0 (always: n_kv % 256 == 0).
-    let vs = dims.v_stride();
-    let vrow = |c: usize| &v_cache[(kvh * d + c) * vs..][..n32];
+    // The value rows are read in runs of one cache block each, the sums carried across runs.
     if gemm && d.is_multiple_of(4) {
         let p = &w.p16[lo8..n8];
+        let vrows = kv.value_rows(kvh, lo8, n8);
         for c in (0..d).step_by(4) {
-            let r = |i: usize| &vrow(c + i)[lo8..n8];
-            out[c..c + 4].copy_from_slice(&dot_gemm4(isa, [r(0), r(1), r(2), r(3)], p));
+            let mut rows = [0, 1, 2, 3].map(|i| vrows.runs(c + i));
+            let runs = std::iter::from_fn(|| {
+                let [a, b, c, d] = &mut rows;
+                Some([a.next()?, b.next()?, c.next()?, d.next()?])
+            });
+            out[c..c + 4].copy_from_slice(&dot_gemm4_runs(isa, runs, p));
         }
     } else {
-        for (c, o) in out.iter_mut().enumerate() {
-            *o = dot_vec(isa, &vrow(c)[lo32..], &w.p16[lo32..n32]);
+        // Past the last block the probabilities are zeros, which add nothing (fma(0, v, acc) ==
+        // acc: an accumulator starting at +0 never becomes -0), so those are not read.
+        let vrows = kv.value_rows(kvh, lo32, n32);
+        let y = &w.p16[lo32..n32];
+        let mut c = 0;
+        if let Some(slabs) = vrows.whole_blocks() {
+            while c + 2 <= d {
+                out[c..c + 2].copy_from_slice(&dot_vec_blocks2(isa, slabs, c * BLOCK, y));
+                c += 2;
+            }
+        }
+        for (c, o) in out.iter_mut().enumerate().skip(c) {
+            *o = dot_vec_runs(isa, vrows.runs(c), y);
         }
     }
 }
@@ -454,13 +411,46 @@ fn dot_gemm(isa: Isa, x: &[f16], y: &[f16]) -> f32 {
 
 /// Four [`dot_gemm`]s of rows `xs` with `y`.
 fn dot_gemm4(isa: Isa, xs: [&[f16]; 4], y: &[f16]) -> [f32; 4] {
+    dot_gemm4_runs(isa, std::iter::once(xs), y)
+}
+
+/// Four [`dot_gemm`]s of rows with `y`, the rows given as consecutive runs (each a multiple of 8
+/// long) whose products go on one accumulator each.
+fn dot_gemm4_runs<'a>(isa: Isa, runs: impl Iterator<Item = [&'a [f16]; 4]>, y: &[f16]) -> [f32; 4] {
     #[cfg(target_arch = "x86_64")]
     if isa.has_avx2() {
         // SAFETY: an `Isa` with AVX2 is only made after detecting AVX2, FMA and F16C.
-        return unsafe { avx2::dot_gemm4(xs, y) };
+        return unsafe { avx2::dot_gemm4_runs(runs, y) };
     }
     let _ = isa;
-    xs.map(|x| scalar::dot_gemm(x, y))
+    scalar::dot_gemm4_runs(runs, y)
+}
+
+/// [`dot_vec`] of a row given as consecutive runs (each a multiple of 16 long) with `y` (at least
+/// as long as all runs, a multiple of 32; the rest of `y` is not read): the four accumulators carried across runs, as over one row
+/// (element `i` goes to accumulator `i / 8 % 4`).
+fn dot_vec_runs<'a>(isa: Isa, runs: impl Iterator<Item = &'a [f16]>, y: &[f16]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if isa.has_avx2() {
+        // SAFETY: an `Isa` with AVX2 is only made after detecting AVX2, FMA and F16C.
+        return unsafe { avx2::dot_vec_runs(runs, y) };
+    }
+    let _ = isa;
+    scalar::dot_vec_runs(runs, y)
+}
+
+/// [`dot_vec_runs`] of channels `c` and `c + 1` over whole cache blocks: their runs are
+/// `slabs[i][off..off + BLOCK]` and `slabs[i][off + BLOCK..off + 2 * BLOCK]` (`off = c * BLOCK`).
+fn dot_vec_blocks2(isa: Isa, slabs: &[&[f16]], off: usize, y: &[f16]) -> [f32; 2] {
+    #[cfg(target_arch = "x86_64")]
+    if isa.has_avx2() {
+        // SAFETY: an `Isa` with AVX2 is only made after detecting AVX2, FMA and F16C.
+        return unsafe { avx2::dot_vec_blocks2(slabs, off, y) };
+    }
+    [0, BLOCK].map(|o| {
+        let runs = slabs.iter().map(|s| &s[off + o..off + o + BLOCK]);
+        dot_vec_runs(isa, runs, y)
+    })
 }
 
 /// `dst[i] = src[i]` widened from f16 (the lengths are equal).

@@ -51,6 +51,46 @@ pub fn dot_gemm(x: &[f16], y: &[f16]) -> f32 {
     hsum(&acc)
 }
 
+/// Four [`dot_gemm`]s of rows against one `y`, each row given as consecutive runs (each a
+/// multiple of 8 long, together as long as `y`) whose products go on the row's one accumulator.
+pub fn dot_gemm4_runs<'a>(runs: impl Iterator<Item = [&'a [f16]; 4]>, y: &[f16]) -> [f32; 4] {
+    let mut acc = [[0f32; 8]; 4];
+    let mut at = 0;
+    for xs in runs {
+        let k = xs[0].len();
+        debug_assert_eq!(k % 8, 0);
+        for (a, x) in acc.iter_mut().zip(xs) {
+            for (cx, cy) in x.chunks_exact(8).zip(y[at..at + k].chunks_exact(8)) {
+                for l in 0..8 {
+                    a[l] = cx[l].to_f32().mul_add(cy[l].to_f32(), a[l]);
+                }
+            }
+        }
+        at += k;
+    }
+    acc.map(|a| hsum(&a))
+}
+
+/// [`dot_vec`] of a row given as consecutive runs, each a multiple of 8 long (together as long as
+/// `y`, a multiple of 32): element `i` of the row goes to accumulator `i / 8 % 4` whatever run
+/// holds it, so the sum is that of the whole row.
+pub fn dot_vec_runs<'a>(runs: impl Iterator<Item = &'a [f16]>, y: &[f16]) -> f32 {
+    let mut acc = [[0f32; 8]; 4];
+    let mut at = 0;
+    for x in runs {
+        debug_assert_eq!(x.len() % 8, 0);
+        for (i, cx) in x.chunks_exact(8).enumerate() {
+            let e = at + i * 8;
+            let a = &mut acc[e / 8 % 4];
+            for l in 0..8 {
+                a[l] = cx[l].to_f32().mul_add(y[e + l].to_f32(), a[l]);
+            }
+        }
+        at += x.len();
+    }
+    reduce_vec(&acc)
+}
+
 /// [`dot_gemm`] on values already widened to f32.
 pub fn dot8(x: &[f32], y: &[f32]) -> f32 {
     debug_assert_eq!(x.len() % 8, 0);

@@ -23,17 +23,9 @@ fn halves(v: &[f32]) -> Vec<f16> {
 }
 
 /// Plain attention in f64 over the f16 cache contents.
-fn reference(
-    dims: &AttnDims,
-    q: &[f32],
-    k: &[f16],
-    v: &[f16],
-    pos0: usize,
-    sc: &Scores,
-) -> Vec<f32> {
+fn reference(dims: &AttnDims, q: &[f32], kv: &KvBlocks, pos0: usize, sc: &Scores) -> Vec<f32> {
     let (nh, d) = (dims.n_head, dims.head_dim);
     let t = q.len() / (nh * d);
-    let vs = dims.v_stride();
     let mut out = vec![0f32; t * nh * d];
     for i in 0..t {
         for h in 0..nh {
@@ -45,7 +37,7 @@ fn reference(
             let lo = sc.window.map_or(0, |w| n.saturating_sub(w));
             let s: Vec<f64> = (lo..n)
                 .map(|j| {
-                    let kr = &k[(kvh * dims.n_ctx + j) * d..][..d];
+                    let kr = kv.key(kvh, j);
                     let dot = qi
                         .iter()
                         .zip(kr)
@@ -61,7 +53,12 @@ fn reference(
             let e: Vec<f64> = s.iter().map(|x| (x - m).exp()).collect();
             let z: f64 = e.iter().sum();
             for c in 0..d {
-                let row = &v[(kvh * d + c) * vs..];
+                let row: Vec<f16> = kv
+                    .value_rows(kvh, 0, n)
+                    .runs(c)
+                    .flatten()
+                    .copied()
+                    .collect();
                 let o: f64 = (lo..n).map(|j| e[j - lo] / z * row[j].to_f64()).sum();
                 out[(i * nh + h) * d + c] = o as f32;
             }
@@ -70,20 +67,12 @@ fn reference(
     out
 }
 
-fn setup(dims: &AttnDims, n: usize, seed: u64) -> (Vec<f16>, Vec<f16>) {
+fn setup(dims: &AttnDims, n: usize, seed: u64) -> KvBlocks {
     let mut r = Rng(seed);
-    let mut k = vec![f16::ZERO; dims.k_len()];
-    let mut v = vec![f16::ZERO; dims.v_len()];
+    let mut kv = KvBlocks::new(dims.n_head_kv, dims.head_dim, dims.n_ctx);
     let per = dims.n_head_kv * dims.head_dim;
-    store_kv(
-        dims,
-        &mut k,
-        &mut v,
-        0,
-        &r.vec(n * per, 3.0),
-        &r.vec(n * per, 2.0),
-    );
-    (k, v)
+    kv.store(0, &r.vec(n * per, 3.0), &r.vec(n * per, 2.0));
+    kv
 }
 
 #[test]
@@ -256,16 +245,16 @@ fn check(dims: AttnDims, pos0: usize, t: usize, seed: u64) {
 }
 
 fn check_scores(dims: AttnDims, pos0: usize, t: usize, seed: u64, scale: &Scores) {
-    let (k, v) = setup(&dims, pos0 + t, seed);
+    let kv = setup(&dims, pos0 + t, seed);
     let q = Rng(seed + 1).vec(t * dims.n_head * dims.head_dim, 2.0);
-    let want = reference(&dims, &q, &k, &v, pos0, scale);
-    let got = attention(Isa::scalar(), &dims, &q, &k, &v, pos0, scale);
+    let want = reference(&dims, &q, &kv, pos0, scale);
+    let got = attention(Isa::scalar(), &dims, &q, &kv, pos0, scale);
     // Blocks of queries computed together give the bits of one query at a time, on both paths.
     let mut isas = vec![Isa::scalar()];
     isas.extend(Isa::avx2());
     for isa in isas {
-        let one = attention_by(isa, &dims, &q, &k, &v, pos0, scale, false, true);
-        let blocked = attention_by(isa, &dims, &q, &k, &v, pos0, scale, true, true);
+        let one = attention_by(isa, &dims, &q, &kv, pos0, scale, false, true);
+        let blocked = attention_by(isa, &dims, &q, &kv, pos0, scale, true, true);
         let same = one
             .iter()
             .zip(&blocked)
@@ -287,7 +276,7 @@ fn check_scores(dims: AttnDims, pos0: usize, t: usize, seed: u64, scale: &Scores
     );
     #[cfg(target_arch = "x86_64")]
     if let Some(isa) = Isa::avx2() {
-        let fast = attention(isa, &dims, &q, &k, &v, pos0, scale);
+        let fast = attention(isa, &dims, &q, &kv, pos0, scale);
         assert!(
             fast.iter()
                 .zip(&got)
@@ -401,12 +390,13 @@ fn first_position_returns_the_value() {
         head_dim: 32,
         n_ctx: 8,
     };
-    let (k, v) = setup(&dims, 1, 9);
+    let kv = setup(&dims, 1, 9);
     let q = Rng(10).vec(2 * 32, 1.0);
-    let out = attention(Isa::detected(), &dims, &q, &k, &v, 0, &Scores::scaled(0.1));
+    let out = attention(Isa::detected(), &dims, &q, &kv, 0, &Scores::scaled(0.1));
     for h in 0..2 {
         for c in 0..32 {
-            assert_eq!(out[h * 32 + c], v[c * dims.v_stride()].to_f32());
+            let v0 = kv.value_rows(0, 0, 1).runs(c).next().unwrap()[0];
+            assert_eq!(out[h * 32 + c], v0.to_f32());
         }
     }
 }
@@ -423,7 +413,7 @@ fn a_window_skips_exactly_what_it_masks() {
         head_dim: 64,
         n_ctx: 300,
     };
-    let (k, v) = setup(&dims, 300, 21);
+    let kv = setup(&dims, 300, 21);
     let mut isas = vec![Isa::scalar()];
     isas.extend(Isa::avx2());
     let mut skipped = 0;
@@ -438,8 +428,8 @@ fn a_window_skips_exactly_what_it_masks() {
             skipped += usize::from(sc.first_key(pos) >= 8);
             for isa in &isas {
                 for blocked in [false, true] {
-                    let a = attention_by(*isa, &dims, &q, &k, &v, pos, &sc, blocked, true);
-                    let b = attention_by(*isa, &dims, &q, &k, &v, pos, &sc, blocked, false);
+                    let a = attention_by(*isa, &dims, &q, &kv, pos, &sc, blocked, true);
+                    let b = attention_by(*isa, &dims, &q, &kv, pos, &sc, blocked, false);
                     assert!(
                         a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()),
                         "{} pos {pos} t {t} window {w} blocked {blocked}",

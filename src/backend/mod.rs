@@ -10,9 +10,10 @@
 //! computing what llama.cpp's CPU backend computes (see [`crate::attn`]), and uses the portable
 //! path for an f32 cache.
 
-use crate::attn::{Glu, RopeMode, Scores};
+use crate::attn::{Glu, KvBlocks, RopeMode, Scores};
 use crate::error::Result;
 use crate::model::QWeight;
+use crate::quant::Isa;
 use burn_tensor::activation::silu;
 use burn_tensor::backend::Backend;
 use burn_tensor::module::attention;
@@ -123,7 +124,7 @@ pub trait ChordBackend: Backend {
         }
     }
 
-    /// A zeroed cache for `n_head_kv` heads of `head_dim` values at `n_ctx` positions, of
+    /// An empty cache for `n_head_kv` heads of `head_dim` values at `n_ctx` positions, of
     /// precision `kv` where the backend has it.
     ///
     /// The default keeps f32 tensors whatever `kv` asks ([`generic_kv_cache`]).
@@ -140,7 +141,10 @@ pub trait ChordBackend: Backend {
 
     /// Writes keys and values `[t, n_head_kv, head_dim]` into `cache` at positions `pos..pos + t`.
     fn kv_store(cache: &mut KvCache<Self>, pos: usize, k: Tensor<Self, 3>, v: Tensor<Self, 3>) {
-        generic_kv_store(cache, pos, k, v)
+        match cache {
+            KvCache::Tensors { k: kc, v: vc } => generic_kv_store(kc, vc, pos, k, v),
+            KvCache::Blocks(b) => b.store(pos, &host(k), &host(v)),
+        }
     }
 
     /// Causal dot-product attention of `q [t, n_head, head_dim]` (positions `pos0..pos0 + t`,
@@ -153,27 +157,89 @@ pub trait ChordBackend: Backend {
         pos0: usize,
         scores: &Scores,
     ) -> Tensor<Self, 2> {
-        generic_kv_attention(q, cache, pos0, scores)
+        match cache {
+            KvCache::Tensors { k, v } => generic_kv_attention(q, k, v, pos0, scores),
+            KvCache::Blocks(b) => {
+                let [t, n_head, head_dim] = q.dims();
+                let device = q.device();
+                let dims = b.dims(n_head);
+                let out = crate::attn::attention(Isa::active(), &dims, &host(q), b, pos0, scores);
+                Tensor::from_data(TensorData::new(out, [t, n_head * head_dim]), &device)
+            }
+        }
     }
 
     /// The precision the cache actually holds.
     fn kv_type(cache: &KvCache<Self>) -> KvType {
-        match cache.k.dtype() {
-            DType::F16 => KvType::F16,
-            _ => KvType::F32,
+        match cache {
+            KvCache::Tensors { k, .. } if k.dtype() == DType::F16 => KvType::F16,
+            KvCache::Tensors { .. } => KvType::F32,
+            KvCache::Blocks(_) => KvType::F16,
         }
     }
 
     /// Copies the keys and values of positions `0..n` out of `cache` ([`KvRows`]).
     fn kv_export(cache: &KvCache<Self>, n: usize) -> Result<KvRows> {
-        generic_kv_export(cache, n)
+        match cache {
+            KvCache::Tensors { k, v } => generic_kv_export(k, v, n),
+            KvCache::Blocks(b) => {
+                let (k, v) = b.export(n);
+                Ok(KvRows { k, v })
+            }
+        }
     }
 
     /// Writes `rows` (as [`ChordBackend::kv_export`] made them, `n` positions) into `cache` at
     /// positions `0..n`.
     fn kv_import(cache: &mut KvCache<Self>, n: usize, rows: &KvRows) -> Result<()> {
-        generic_kv_import(cache, n, rows)
+        match cache {
+            KvCache::Tensors { k, v } => generic_kv_import(k, v, n, rows),
+            KvCache::Blocks(b) => match b.import(n, &rows.k, &rows.v) {
+                true => Ok(()),
+                false => crate::bail!(Internal, "KV rows do not fit the cache"),
+            },
+        }
     }
+
+    /// A cache holding `cache`'s positions `0..n`, for a forked session: the f16 block cache
+    /// shares them with `cache` until either writes ([`KvBlocks::fork`]); tensors are cloned
+    /// (Burn shares their storage until the first write, which then copies the whole tensor).
+    fn kv_fork(cache: &KvCache<Self>, n: usize) -> KvCache<Self> {
+        match cache {
+            KvCache::Tensors { k, v } => KvCache::Tensors {
+                k: k.clone(),
+                v: v.clone(),
+            },
+            KvCache::Blocks(b) => KvCache::Blocks(b.fork(n)),
+        }
+    }
+
+    /// Forgets the positions from `n` on; the block cache frees its blocks wholly past `n`.
+    fn kv_truncate(cache: &mut KvCache<Self>, n: usize) {
+        if let KvCache::Blocks(b) = cache {
+            b.truncate(n);
+        }
+    }
+
+    /// Bytes of memory the cache holds, blocks shared with forks counted as their share
+    /// ([`KvBlocks::bytes_held`]), tensors whole.
+    fn kv_bytes(cache: &KvCache<Self>) -> f64 {
+        match cache {
+            KvCache::Tensors { k, v } => {
+                let n = |t: &Tensor<Self, 4>| t.shape().num_elements() * t.dtype().size();
+                (n(k) + n(v)) as f64
+            }
+            KvCache::Blocks(b) => b.bytes_held(),
+        }
+    }
+}
+
+/// The f32 values of `x`, in host memory.
+fn host<B: Backend, const D: usize>(x: Tensor<B, D>) -> Vec<f32> {
+    x.into_data()
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .unwrap_or_default()
 }
 
 /// Precision of the KV cache.
@@ -235,7 +301,7 @@ pub fn generic_kv_cache<B: Backend>(
     device: &B::Device,
 ) -> KvCache<B> {
     let shape = [1, n_head_kv, n_ctx, head_dim];
-    KvCache {
+    KvCache::Tensors {
         k: Tensor::zeros(shape, device),
         v: Tensor::zeros(shape, device),
     }
@@ -243,7 +309,8 @@ pub fn generic_kv_cache<B: Backend>(
 
 /// [`ChordBackend::kv_store`] for a [`generic_kv_cache`], on Burn ops.
 pub fn generic_kv_store<B: Backend>(
-    cache: &mut KvCache<B>,
+    kc: &mut Tensor<B, 4>,
+    vc: &mut Tensor<B, 4>,
     pos: usize,
     k: Tensor<B, 3>,
     v: Tensor<B, 3>,
@@ -254,24 +321,25 @@ pub fn generic_kv_store<B: Backend>(
         let x = x.swap_dims(0, 1).unsqueeze_dim::<4>(0);
         *c = old.slice_assign([0..1, 0..h, pos..pos + t, 0..d], x);
     };
-    put(&mut cache.k, k);
-    put(&mut cache.v, v);
+    put(kc, k);
+    put(vc, v);
 }
 
 /// [`ChordBackend::kv_attention`] over a [`generic_kv_cache`], on Burn's attention op.
 pub fn generic_kv_attention<B: Backend>(
     q: Tensor<B, 3>,
-    cache: &KvCache<B>,
+    kc: &Tensor<B, 4>,
+    vc: &Tensor<B, 4>,
     pos0: usize,
     scores: &Scores,
 ) -> Tensor<B, 2> {
     let [t, n_head, dim] = q.dims();
-    let n_head_kv = cache.k.dims()[1];
+    let n_head_kv = kc.dims()[1];
     let group = n_head / n_head_kv;
     let s = pos0 + t;
     let device = q.device();
-    let keys = cache.k.clone().narrow(2, 0, s);
-    let values = cache.v.clone().narrow(2, 0, s);
+    let keys = kc.clone().narrow(2, 0, s);
+    let values = vc.clone().narrow(2, 0, s);
     // A sliding window needs an explicit mask (`true`: not seen), causal included.
     let mask = scores.window.map(|_| {
         let seen = (0..t).flat_map(|i| {
@@ -309,7 +377,11 @@ pub fn generic_kv_attention<B: Backend>(
 }
 
 /// [`ChordBackend::kv_export`] for a [`generic_kv_cache`] (any dtype, `[1, h, n_ctx, d]` layout).
-pub fn generic_kv_export<B: Backend>(cache: &KvCache<B>, n: usize) -> Result<KvRows> {
+pub fn generic_kv_export<B: Backend>(
+    kc: &Tensor<B, 4>,
+    vc: &Tensor<B, 4>,
+    n: usize,
+) -> Result<KvRows> {
     let read = |c: &Tensor<B, 4>| -> Result<Vec<u8>> {
         if n == 0 {
             return Ok(Vec::new());
@@ -318,14 +390,15 @@ pub fn generic_kv_export<B: Backend>(cache: &KvCache<B>, n: usize) -> Result<KvR
         Ok(data.as_bytes().to_vec())
     };
     Ok(KvRows {
-        k: read(&cache.k)?,
-        v: read(&cache.v)?,
+        k: read(kc)?,
+        v: read(vc)?,
     })
 }
 
 /// [`ChordBackend::kv_import`] for a [`generic_kv_cache`].
 pub fn generic_kv_import<B: Backend>(
-    cache: &mut KvCache<B>,
+    kc: &mut Tensor<B, 4>,
+    vc: &mut Tensor<B, 4>,
     n: usize,
     rows: &KvRows,
 ) -> Result<()> {
@@ -349,17 +422,23 @@ pub fn generic_kv_import<B: Backend>(
         *c = old.slice_assign([0..1, 0..h, 0..n, 0..d], x);
         Ok(())
     };
-    put(&mut cache.k, &rows.k)?;
-    put(&mut cache.v, &rows.v)
+    put(kc, &rows.k)?;
+    put(vc, &rows.v)
 }
 
-/// One layer's key/value cache: two tensors whose dtype and layout the backend chooses (its
-/// `kv_cache` documents them). Only that backend's `kv_store` and `kv_attention` read or write them.
-pub struct KvCache<B: Backend> {
-    /// Keys.
-    pub k: Tensor<B, 4>,
-    /// Values.
-    pub v: Tensor<B, 4>,
+/// One layer's key/value cache, in the form the backend's `kv_cache` chose.
+pub enum KvCache<B: Backend> {
+    /// Tensors `[1, n_head_kv, n_ctx, head_dim]` of keys and values (f32), on Burn ops: any
+    /// backend.
+    Tensors {
+        /// Keys.
+        k: Tensor<B, 4>,
+        /// Values.
+        v: Tensor<B, 4>,
+    },
+    /// chord's f16 cache in host memory, computing llama.cpp's attention, its blocks shared
+    /// between forked sessions ([`KvBlocks`]): the CPU backend's.
+    Blocks(KvBlocks),
 }
 
 #[cfg(feature = "wgpu")]

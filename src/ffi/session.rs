@@ -41,6 +41,53 @@ pub unsafe extern "C" fn chord_session_new(
     })
 }
 
+/// Creates into `*out` a new session holding `session`'s context: its tokens, their KV cache and
+/// its logits (so `chord_session_generate` can start at once), without computing anything; same
+/// context length and batch size, counters at zero. The two are independent afterwards: either
+/// may append, generate, truncate, save or load state, or be freed first. On the CPU's f16 cache
+/// (the default) the fork shares the memory of the positions it starts with instead of copying it:
+/// N forks of a P-token prompt hold about P positions of KV plus each one's own tokens (each holds
+/// only the blocks of 32 positions it writes itself; see `chord_session_kv_bytes`). Forks of
+/// forks share alike.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT`, `CHORD_E_BUSY` (another call or a background
+/// generation holds `session`). Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn chord_session_fork(
+    session: *const chord_session,
+    out: *mut *mut chord_session,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    boundary(err, || {
+        let s = unsafe { obj(session, "session")? };
+        let out = unsafe { obj_mut(out, "out")? };
+        let fork = s.0.with(|s, _| Ok(s.fork()))?;
+        *out = Box::into_raw(Box::new(chord_session(SessionHandle::new(fork))));
+        Ok(())
+    })
+}
+
+/// Bytes of memory the session's KV cache holds now into `*out`. Memory shared with forks
+/// (`chord_session_fork`) counts as this session's share: a block held by k sessions counts 1/k
+/// in each, so the figures of sessions that share memory add up to what they hold together. The
+/// CPU's f16 cache grows in blocks of 32 positions as the context does (and shrinks when it is
+/// truncated); an f32 cache, and a GPU's, holds its whole context from the start.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT`, `CHORD_E_BUSY`.
+#[no_mangle]
+pub unsafe extern "C" fn chord_session_kv_bytes(
+    session: *const chord_session,
+    out: *mut usize,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    boundary(err, || {
+        let s = unsafe { obj(session, "session")? };
+        let out = unsafe { obj_mut(out, "out")? };
+        *out = s.0.with(|s, _| Ok(s.kv_bytes().round() as usize))?;
+        Ok(())
+    })
+}
+
 /// Frees a session. NULL is allowed and ignored. A background generation
 /// (`chord_session_generate_start`) still running is cancelled and its worker thread joined first.
 /// The caller must make sure no other thread is inside a call on this session (cancel and wait for

@@ -184,9 +184,34 @@ impl<B: ChordBackend> Transformer<B> {
         Ok(())
     }
 
-    /// Forgets every position from `n` on (the cache rows stay, and are overwritten later).
+    /// Forgets every position from `n` on (the block cache frees the blocks wholly past `n`).
     pub fn truncate(&mut self, n: usize) {
         self.n_past = self.n_past.min(n);
+        for c in &mut self.cache {
+            B::kv_truncate(c, self.n_past);
+        }
+    }
+
+    /// A transformer state holding this one's positions, for a forked session: the KV cache
+    /// shares their memory where the backend's cache can ([`ChordBackend::kv_fork`]).
+    pub fn fork(&self) -> Self {
+        Transformer {
+            core: self.core.clone(),
+            device: self.device.clone(),
+            n_ctx: self.n_ctx,
+            n_past: self.n_past,
+            cache: self
+                .cache
+                .iter()
+                .map(|c| B::kv_fork(c, self.n_past))
+                .collect(),
+            vecs: self.vecs.clone(),
+        }
+    }
+
+    /// Bytes of memory the KV cache holds, shared blocks counted as this state's share.
+    pub fn kv_bytes(&self) -> f64 {
+        self.cache.iter().map(|c| B::kv_bytes(c)).sum()
     }
 
     /// Runs `tokens` at positions `n_past..` and returns logits (`[positions x n_vocab]`, row-major)

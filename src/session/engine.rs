@@ -23,13 +23,17 @@ pub trait Engine: Send {
     fn kv_export(&self) -> Result<Vec<KvRows>>;
     /// Replaces the cache with `rows` for positions `0..n`.
     fn kv_import(&mut self, n: usize, rows: &[KvRows]) -> Result<()>;
+    /// A copy holding the same positions, sharing the KV cache's memory where it can.
+    fn fork(&self) -> Box<dyn Engine>;
+    /// Bytes of memory the KV cache holds, memory shared with forks counted as this one's share.
+    fn kv_bytes(&self) -> f64;
     /// The engine as `Any`, for batches over engines of one backend ([`eval_batch`]).
     fn as_any_mut(&mut self) -> &mut dyn Any;
 }
 
 impl<B: ChordBackend> Engine for Transformer<B>
 where
-    Transformer<B>: Send,
+    Transformer<B>: Send + 'static,
 {
     fn eval(
         &mut self,
@@ -50,6 +54,12 @@ where
     }
     fn kv_import(&mut self, n: usize, rows: &[KvRows]) -> Result<()> {
         Transformer::kv_import(self, n, rows)
+    }
+    fn fork(&self) -> Box<dyn Engine> {
+        Box::new(Transformer::fork(self))
+    }
+    fn kv_bytes(&self) -> f64 {
+        Transformer::kv_bytes(self)
     }
     fn as_any_mut(&mut self) -> &mut dyn Any {
         self

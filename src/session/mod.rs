@@ -163,6 +163,35 @@ impl Session {
         self.engine.kv_type()
     }
 
+    /// A new session over the same model holding this one's context: its tokens, their KV cache
+    /// and its logits, without computing anything; the same context length and batch size, and
+    /// counters at zero. The two then go their own ways. On the CPU's f16 cache the fork shares
+    /// the memory of the positions it was given with this session (and any other forks) instead
+    /// of copying it: each holds only the blocks of 32 positions it writes itself (the block
+    /// holding the last position is copied by the first session to write into it). Forks of forks
+    /// share alike; freeing any of them in any order leaves the others whole.
+    pub fn fork(&self) -> Session {
+        Session {
+            model: self.model.clone(),
+            engine: self.engine.fork(),
+            n_ctx: self.n_ctx,
+            n_batch: self.n_batch,
+            tokens: self.tokens.clone(),
+            logits: self.logits.clone(),
+            stats: Stats::default(),
+            total: Stats::default(),
+            fingerprint: self.fingerprint.clone(),
+            _recycle: crate::recycle::InUse::new(),
+        }
+    }
+
+    /// Bytes of memory the KV cache holds now, memory shared with forks counted as this session's
+    /// share (a block held by k sessions counts 1/k in each), so that the figures of sessions
+    /// sharing memory add up to what they hold together.
+    pub fn kv_bytes(&self) -> f64 {
+        self.engine.kv_bytes()
+    }
+
     /// A hash identifying the model file's header, metadata and tensor index ([`state`]).
     pub fn model_fingerprint(&self) -> u64 {
         *self

@@ -617,6 +617,75 @@ static void test_decode_batch(chord_model *m) {
     free(got);
 }
 
+/* Greedy text of `max` tokens from s. */
+static void greedy(chord_session *s, uint32_t max, text_t *t) {
+    chord_generate_params *gp = params(max, 0.0f, 1);
+    t->len = 0;
+    EXPECT(CHORD_OK, chord_session_generate(s, gp, collect, t, NULL, &err_));
+    chord_generate_params_free(gp);
+}
+
+/* chord_session_fork: a fork starts with its parent's tokens and logits and generates what the
+ * parent does; forks of forks; the parent freed first, then the forks in another order than made;
+ * shared KV memory counted once; refusals (NULL, busy). */
+static void test_fork(chord_model *m) {
+    chord_session *s = NULL, *f1 = NULL, *f2 = NULL, *f3 = NULL;
+    size_t n = 0, nf = 0, kv0 = 0, kvs = 0, kv1 = 0;
+    EXPECT(CHORD_E_INVALID_ARGUMENT, chord_session_fork(NULL, &f1, &err_));
+    EXPECT(CHORD_OK, chord_session_new(m, NULL, &s, &err_));
+    EXPECT(CHORD_E_INVALID_ARGUMENT, chord_session_fork(s, NULL, &err_));
+    EXPECT(CHORD_E_INVALID_ARGUMENT, chord_session_kv_bytes(NULL, &n, &err_));
+    EXPECT(CHORD_E_INVALID_ARGUMENT, chord_session_kv_bytes(s, NULL, &err_));
+    EXPECT(CHORD_OK, chord_session_append_text(s, prompt(), strlen(prompt()), FLAGS, NULL, &err_));
+    EXPECT(CHORD_OK, chord_session_kv_bytes(s, &kv0, &err_));
+    CHECK(kv0 > 0, "fork: parent holds %zu KV bytes", kv0);
+    EXPECT(CHORD_OK, chord_session_fork(s, &f1, &err_));
+    EXPECT(CHORD_OK, chord_session_kv_bytes(s, &kvs, &err_));
+    EXPECT(CHORD_OK, chord_session_kv_bytes(f1, &kv1, &err_));
+    CHECK(kvs + kv1 <= kv0 + 1 && kvs + kv1 + 1 >= kv0, "fork: shared KV counted %zu + %zu, alone %zu", kvs, kv1,
+          kv0);
+    EXPECT(CHORD_OK, chord_session_n_tokens(s, &n, &err_));
+    EXPECT(CHORD_OK, chord_session_n_tokens(f1, &nf, &err_));
+    CHECK(n == nf && n > 0, "fork: %zu tokens, parent %zu", nf, n);
+    size_t nl = 0, nlf = 0;
+    float *l = logits_of(s, &nl), *lf = logits_of(f1, &nlf);
+    CHECK(nl == nlf && nl > 0 && !memcmp(l, lf, nl * sizeof(float)), "fork: logits differ from the parent's");
+    free(l);
+    free(lf);
+    EXPECT(CHORD_OK, chord_session_fork(f1, &f2, &err_)); /* a fork of a fork */
+    text_t *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b), *c = calloc(1, sizeof *c);
+    greedy(s, 12, a);
+    EXPECT(CHORD_OK, chord_session_fork(s, &f3, &err_)); /* after the parent generated */
+    chord_session_free(s); /* the parent first: the forks keep what they share */
+    greedy(f2, 12, b);
+    CHECK(a->len == b->len && !memcmp(a->text, b->text, a->len), "fork of a fork: '%.*s' vs '%.*s'", (int)a->len,
+          a->text, (int)b->len, b->text);
+    greedy(f1, 12, c);
+    CHECK(a->len == c->len && !memcmp(a->text, c->text, a->len), "fork: '%.*s' vs '%.*s'", (int)a->len, a->text,
+          (int)c->len, c->text);
+    chord_session_free(f1);
+    EXPECT(CHORD_OK, chord_session_n_tokens(f3, &nf, &err_));
+    CHECK(nf > n, "fork after generating: %zu tokens", nf);
+    /* A session generating in the background cannot be forked until its end is polled. */
+    chord_generate_params *gp = params(4, 0.0f, 1);
+    EXPECT(CHORD_OK, chord_session_generate_start(f3, gp, &err_));
+    chord_session *busy = NULL;
+    EXPECT(CHORD_E_BUSY, chord_session_fork(f3, &busy, &err_));
+    CHECK(busy == NULL, "fork of a busy session wrote *out");
+    uint32_t detail = 0;
+    size_t nt = 0;
+    CHECK(drain(f3, c, &detail, &nt) == CHORD_EVENT_DONE, "fork: background generation did not end");
+    EXPECT(CHORD_OK, chord_session_fork(f3, &busy, &err_));
+    chord_session_free(f3);
+    greedy(busy, 4, c);
+    chord_session_free(busy);
+    chord_session_free(f2);
+    chord_generate_params_free(gp);
+    free(a);
+    free(b);
+    free(c);
+}
+
 /* The prompt cache: a second session with the same prompt reuses all but its last two tokens and
  * gets the same logits; the counters say so. */
 static void test_prompt_cache(const char *path) {
@@ -679,6 +748,7 @@ int main(int argc, char **argv) {
         test_poll_busy(m);
         test_embed(m);
         test_decode_batch(m);
+        test_fork(m);
         chord_model_free(m);
     }
     test_prompt_cache(argv[1]);
