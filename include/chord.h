@@ -1677,13 +1677,18 @@ chord_status chord_session_append_tokens(const chord_session *session,
  * session alone bit for bit for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q5_K and Q6_K weights; the batched
  * F16, BF16, Q3_K and Q4_K products round differently in the last bits (as llama.cpp's do).
  *
- * All or nothing: every session is checked first, and on any error no session changes. A cancel
- * (`chord_session_cancel`) of any session of the batch cancels the call: call again without it.
+ * Every session is checked first (token id, context space, one model, not busy): on such an
+ * error no session changes. A cancel (`chord_session_cancel`, from another thread) of one session
+ * leaves that session out of the step, unchanged as by a cancelled `chord_session_append_tokens`
+ * (its context as before, no logits: append or decode again before generating), while the others
+ * decode their token; the call then returns `CHORD_E_CANCELLED` with a message naming the
+ * cancelled sessions' indices (the others' results stand). When every session of the batch is
+ * cancelled the pass stops at its next layer and each is left as a cancelled one is.
  *
  * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL pointers, sessions of different models),
  * `CHORD_E_INVALID_TOKEN`, `CHORD_E_CONTEXT_FULL` (a session is full; its message says which
  * token), `CHORD_E_BUSY` (a session is in use, runs a background generation, or is given twice),
- * `CHORD_E_CANCELLED`, `CHORD_E_INTERNAL`.
+ * `CHORD_E_CANCELLED` (as above), `CHORD_E_INTERNAL`.
  */
 chord_status chord_session_decode_batch(const chord_session *const *sessions,
                                         const chord_token *tokens,

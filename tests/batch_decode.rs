@@ -1,6 +1,7 @@
 //! Decoding several sessions in one forward pass ([`Session::decode_batch`]) on the real model:
 //! each session's logits and greedy tokens equal those of decoding it alone, at every step, with
-//! sessions of different lengths joining and leaving; the refusals that change no session.
+//! sessions of different lengths joining and leaving; the refusals that change no session, and a
+//! cancelled session left out of a step.
 //! `CHORD_BATCH_MODEL=FILE` runs them on another file: bit-identical for Q4_0, Q4_1, Q5_0, Q5_1,
 //! Q8_0, Q5_K and Q6_K on every kernel path; F16, BF16, Q3_K and Q4_K batches take kernels whose
 //! rounding differs in the last bits from a single row's (as in llama.cpp) on the SIMD paths.
@@ -43,6 +44,11 @@ fn never() -> bool {
     false
 }
 
+/// No session of a batch is cancelled.
+fn none(_: usize) -> bool {
+    false
+}
+
 /// Greedy decoding alone: the logits after each of `n` tokens.
 fn alone(m: &Arc<Model>, prompt: &str, n: usize) -> Vec<Vec<f32>> {
     let mut s = session(m, prompt, 256);
@@ -80,7 +86,7 @@ fn batched_equals_alone() {
             .filter(|(i, _)| active.contains(i))
             .map(|(_, s)| s)
             .collect();
-        Session::decode_batch(&mut batch, &tokens, &never).unwrap();
+        Session::decode_batch(&mut batch, &tokens, &none).unwrap();
         for &i in &active {
             assert!(
                 sessions[i].logits() == want[i][steps[i]],
@@ -112,24 +118,35 @@ fn refusals_change_nothing() {
         assert!(a.logits() == la && b.logits() == lb);
     };
 
-    let e = Session::decode_batch(&mut [&mut a, &mut b], &[1], &never).unwrap_err();
+    let e = Session::decode_batch(&mut [&mut a, &mut b], &[1], &none).unwrap_err();
     assert_eq!(e.code(), ErrorCode::InvalidArgument);
-    let e = Session::decode_batch(&mut [&mut a, &mut b], &[1, u32::MAX], &never).unwrap_err();
+    let e = Session::decode_batch(&mut [&mut a, &mut b], &[1, u32::MAX], &none).unwrap_err();
     assert_eq!(e.code(), ErrorCode::InvalidToken);
-    let e =
-        Session::decode_batch(&mut [&mut a, &mut b, &mut full], &[1, 2, 3], &never).unwrap_err();
+    let e = Session::decode_batch(&mut [&mut a, &mut b, &mut full], &[1, 2, 3], &none).unwrap_err();
     assert_eq!(e.code(), ErrorCode::ContextFull);
-    let e = Session::decode_batch(&mut [&mut a, &mut b], &[1, 2], &|| true).unwrap_err();
-    assert_eq!(e.code(), ErrorCode::Cancelled);
-    check(&a, &b);
     let other = model();
     let mut c = session(&other, PROMPTS[0], 256);
-    let e = Session::decode_batch(&mut [&mut a, &mut c], &[1, 2], &never).unwrap_err();
+    let e = Session::decode_batch(&mut [&mut a, &mut c], &[1, 2], &none).unwrap_err();
     assert_eq!(e.code(), ErrorCode::InvalidArgument);
     check(&a, &b);
 
     // After the refusals the batch works, and an empty batch is nothing.
-    Session::decode_batch(&mut [&mut a, &mut b], &[1, 2], &never).unwrap();
+    Session::decode_batch(&mut [&mut a, &mut b], &[1, 2], &none).unwrap();
     assert_eq!(b.tokens().len(), n_b + 1);
-    Session::decode_batch(&mut [], &[], &never).unwrap();
+    Session::decode_batch(&mut [], &[], &none).unwrap();
+
+    // A cancelled session is left out as a cancelled append leaves it (no logits); the others
+    // decode. Every session cancelled: none changes.
+    let (na, nb) = (a.tokens().len(), b.tokens().len());
+    let e = Session::decode_batch(&mut [&mut a, &mut b], &[3, 4], &|i| i == 1).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Cancelled);
+    assert!(e.to_string().contains("session(s) 1 of the batch"), "{e}");
+    assert_eq!((a.tokens().len(), b.tokens().len()), (na + 1, nb));
+    assert!(!a.logits().is_empty() && b.logits().is_empty());
+    let e = Session::decode_batch(&mut [&mut a, &mut b], &[5, 6], &|_| true).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Cancelled);
+    assert_eq!((a.tokens().len(), b.tokens().len()), (na + 1, nb));
+    assert!(a.logits().is_empty() && b.logits().is_empty());
+    Session::decode_batch(&mut [&mut a, &mut b], &[5, 6], &none).unwrap();
+    assert_eq!((a.tokens().len(), b.tokens().len()), (na + 2, nb + 1));
 }

@@ -123,11 +123,12 @@ impl SessionHandle {
     }
 
     /// Runs `f` with the sessions of all `handles` held at once (a batch); `Busy` if any is held by
-    /// another call, runs a background generation, or appears twice. A cancel of any of them
-    /// cancels the call. A panic inside poisons every one.
+    /// another call, runs a background generation, or appears twice. `f`'s second argument tells
+    /// whether the session at an index was cancelled during the call. A panic inside poisons
+    /// every one.
     pub fn with_all<T>(
         handles: &[&SessionHandle],
-        f: impl FnOnce(&mut [&mut Session], &(dyn Fn() -> bool + Sync)) -> Result<T>,
+        f: impl FnOnce(&mut [&mut Session], &(dyn Fn(usize) -> bool + Sync)) -> Result<T>,
     ) -> Result<T> {
         let mut guards = Vec::with_capacity(handles.len());
         for h in handles {
@@ -155,12 +156,7 @@ impl SessionHandle {
             .iter()
             .map(|h| h.epoch.load(Ordering::Acquire))
             .collect();
-        let cancel = || {
-            handles
-                .iter()
-                .zip(&epochs)
-                .any(|(h, &e)| h.cancel_epoch.load(Ordering::Acquire) == e)
-        };
+        let cancel = |i: usize| handles[i].cancel_epoch.load(Ordering::Acquire) == epochs[i];
         let poison: Vec<PoisonOnUnwind<'_>> = handles
             .iter()
             .map(|h| PoisonOnUnwind(&h.poisoned))

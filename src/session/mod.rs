@@ -454,13 +454,17 @@ impl Session {
     /// for all of them, which is what makes decoding many sessions at once fast. Afterwards each
     /// session's logits are those of its token, to sample its next one from: bit-identical to
     /// decoding alone where the batched product rounds each row as a single row's (see
-    /// `chord_session_decode_batch`). Every session is
-    /// checked first (token id, context space, one model); on any error, cancel included, no
-    /// session changes.
+    /// `chord_session_decode_batch`).
+    ///
+    /// Every session is checked first (token id, context space, one model); on such an error no
+    /// session changes. `cancelled(i)` tells whether session i was cancelled: a cancelled session
+    /// is left out of the step as a cancelled append leaves it (context unchanged, no logits)
+    /// while the others are decoded, and the call then returns `Cancelled` naming it; when every
+    /// session is cancelled the pass stops at its next layer, each left so.
     pub fn decode_batch(
         sessions: &mut [&mut Session],
         tokens: &[u32],
-        cancel: &(dyn Fn() -> bool + Sync),
+        cancelled: &(dyn Fn(usize) -> bool + Sync),
     ) -> Result<()> {
         if sessions.len() != tokens.len() {
             bail!(
@@ -485,18 +489,41 @@ impl Session {
         }
         let start = Instant::now();
         let lists: Vec<&[u32]> = tokens.iter().map(std::slice::from_ref).collect();
+        let n = sessions.len();
+        let all_cancelled = || (0..n).all(cancelled);
         let logits = {
             let mut engines: Vec<&mut (dyn engine::Engine + 'static)> =
                 sessions.iter_mut().map(|s| s.engine.as_mut()).collect();
-            model.run(|| engine::eval_batch(&mut engines, &lists, WantLogits::Last, cancel))?
+            let run = || engine::eval_batch(&mut engines, &lists, WantLogits::Last, &all_cancelled);
+            match model.run(run) {
+                Ok(l) => l,
+                Err(e) => {
+                    // The pass stopped before its end (every session cancelled, or an internal
+                    // error): each session's context is unchanged (the cache positions written
+                    // are past its length), without logits, as after a failed append.
+                    for s in sessions.iter_mut() {
+                        s.logits.clear();
+                    }
+                    return Err(e);
+                }
+            }
         };
-        let n_vocab = logits.len() / sessions.len();
+        let n_vocab = logits.len() / n;
         let elapsed = start.elapsed();
-        for ((s, &t), row) in sessions
+        let mut left_out = Vec::new();
+        for (i, ((s, &t), row)) in sessions
             .iter_mut()
             .zip(tokens)
             .zip(logits.chunks_exact(n_vocab))
+            .enumerate()
         {
+            if cancelled(i) {
+                // Rolled back as a cancelled append is: the position computed is forgotten.
+                s.engine.truncate(s.tokens.len());
+                s.logits.clear();
+                left_out.push(i.to_string());
+                continue;
+            }
             s.logits = row.to_vec();
             s.tokens.push(t);
             s.record(Stats {
@@ -504,6 +531,14 @@ impl Session {
                 decode_time: elapsed,
                 ..Stats::default()
             });
+        }
+        if !left_out.is_empty() {
+            bail!(
+                Cancelled,
+                "session(s) {} of the batch were cancelled and left out of the step; the others \
+                 decoded their token",
+                left_out.join(", ")
+            );
         }
         Ok(())
     }

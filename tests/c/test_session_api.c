@@ -617,6 +617,96 @@ static void test_decode_batch(chord_model *m) {
     free(got);
 }
 
+typedef struct {
+    chord_session **s;
+    int first, count;
+    int stop;
+} canceller_t;
+
+/* Cancels sessions first..first+count-1 over and over until told to stop. */
+static void *cancel_loop(void *arg) {
+    canceller_t *c = arg;
+    while (!__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE))
+        for (int i = c->first; i < c->first + c->count; i++) chord_session_cancel(c->s[i]);
+    return NULL;
+}
+
+/* The logits after `prompt` and then the session's further tokens appended one at a time (what
+ * decoding it alone gives), malloc'ed. */
+static float *alone_logits(chord_model *m, const char *prompt_text, chord_session *like, size_t n_vocab) {
+    chord_session *a = NULL;
+    size_t n_prompt = 0, n_all = 0, len = 0;
+    EXPECT(CHORD_OK, chord_session_new(m, NULL, &a, &err_));
+    EXPECT(CHORD_OK, chord_session_append_text(a, prompt_text, strlen(prompt_text), FLAGS, &n_prompt, &err_));
+    chord_token *all = tokens_of(like, &n_all);
+    for (size_t i = n_prompt; i < n_all; i++) EXPECT(CHORD_OK, chord_session_append_tokens(a, &all[i], 1, 0, &err_));
+    float *l = calloc(n_vocab, sizeof(float));
+    EXPECT(CHORD_OK, chord_session_logits(a, l, n_vocab, &len, &err_));
+    free(all);
+    chord_session_free(a);
+    return l;
+}
+
+/* A cancel of one session of a batch, from another thread, leaves it out of the step (context and
+ * tokens as before, no logits) while the others decode, with the logits of decoding alone; a cancel
+ * of every session changes none. */
+static void test_batch_cancel(chord_model *m) {
+    const char *prompts[3] = {"The three primary colors are", "def fibonacci(n):", "Once upon a time"};
+    chord_session *s[3] = {NULL, NULL, NULL};
+    uint64_t n_vocab = 0;
+    chord_model_info(m, CHORD_INFO_N_VOCAB, &n_vocab, NULL);
+    for (int i = 0; i < 3; i++) {
+        EXPECT(CHORD_OK, chord_session_new(m, NULL, &s[i], &err_));
+        EXPECT(CHORD_OK, chord_session_append_text(s[i], prompts[i], strlen(prompts[i]), FLAGS, NULL, &err_));
+    }
+    const chord_session *batch[3] = {s[0], s[1], s[2]};
+    for (int all = 0; all < 2; all++) {
+        canceller_t c = {s, all ? 0 : 1, all ? 3 : 1, 0};
+        pthread_t th;
+        pthread_create(&th, NULL, cancel_loop, &c);
+        chord_status st = CHORD_OK;
+        size_t before[3], after[3];
+        chord_token toks[3] = {28, 29, 30};
+        for (int k = 0; k < 200 && st == CHORD_OK; k++) {
+            for (int i = 0; i < 3; i++) chord_session_n_tokens(s[i], &before[i], NULL);
+            chord_error *e = NULL;
+            st = chord_session_decode_batch(batch, toks, 3, &e);
+            if (st != CHORD_OK) {
+                CHECK(st == CHORD_E_CANCELLED, "batch cancel: status %s", chord_status_name(st));
+                CHECK(e && (all || strstr(chord_error_message(e), "session(s) 1 of the batch")),
+                      "batch cancel: message '%s'", e ? chord_error_message(e) : "(none)");
+            }
+            chord_error_free(e);
+            for (int i = 0; i < 3; i++) toks[i] = (chord_token)(toks[i] + 7);
+        }
+        __atomic_store_n(&c.stop, 1, __ATOMIC_RELEASE);
+        pthread_join(th, NULL);
+        CHECK(st == CHORD_E_CANCELLED, "batch cancel (%s): never cancelled in 200 steps", all ? "all" : "one");
+        size_t nl = 0;
+        float *l = calloc((size_t)n_vocab, sizeof(float));
+        for (int i = 0; i < 3; i++) {
+            chord_session_n_tokens(s[i], &after[i], NULL);
+            int out = all || i == 1;
+            CHECK(after[i] == before[i] + (out ? 0 : 1), "batch cancel (%s): session %d has %zu tokens, had %zu",
+                  all ? "all" : "one", i, after[i], before[i]);
+            EXPECT(CHORD_OK, chord_session_logits(s[i], l, (size_t)n_vocab, &nl, &err_));
+            CHECK(out ? nl == 0 : nl == (size_t)n_vocab, "batch cancel: session %d has %zu logits", i, nl);
+            if (!out) {
+                float *want = alone_logits(m, prompts[i], s[i], (size_t)n_vocab);
+                CHECK(!memcmp(want, l, (size_t)n_vocab * sizeof(float)),
+                      "batch cancel: session %d's logits differ from decoding alone", i);
+                free(want);
+            }
+        }
+        free(l);
+        /* The cancelled sessions decode again once given a token. */
+        chord_token t = 31;
+        for (int i = 0; i < 3; i++)
+            if (all || i == 1) EXPECT(CHORD_OK, chord_session_append_tokens(s[i], &t, 1, 0, &err_));
+    }
+    for (int i = 0; i < 3; i++) chord_session_free(s[i]);
+}
+
 /* Greedy text of `max` tokens from s. */
 static void greedy(chord_session *s, uint32_t max, text_t *t) {
     chord_generate_params *gp = params(max, 0.0f, 1);
@@ -749,6 +839,7 @@ int main(int argc, char **argv) {
         test_embed(m);
         test_decode_batch(m);
         test_fork(m);
+        test_batch_cancel(m);
         chord_model_free(m);
     }
     test_prompt_cache(argv[1]);

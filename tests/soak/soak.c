@@ -55,11 +55,12 @@ enum {
     OP_CHAT,
     OP_TOKENIZE,
     OP_RESET,
+    OP_FORK,
     N_OPS
 };
 static const char *op_names[N_OPS] = {"new/free", "append", "generate", "poll", "start+leave",
                                       "cancel", "truncate", "state", "batch", "chat", "tokenize",
-                                      "reset"};
+                                      "reset", "fork"};
 
 typedef struct {
     pthread_rwlock_t lock; /* write: create or free the session; read: any call on it */
@@ -266,6 +267,25 @@ static void random_op(worker_t *w, int op) {
         for (int i = 0; i < k; i++) pthread_rwlock_unlock(&held[i]->lock);
         return;
     }
+    case OP_FORK: {
+        /* A session forked into an empty slot (the two locked in slot order): the fork shares
+         * its source's KV blocks while both go on being used, truncated, freed. */
+        unsigned a = (unsigned)(sl - slots), b = pick(w, N_SLOTS);
+        if (a == b) return;
+        slot_t *dst = &slots[b];
+        if (a < b) {
+            pthread_rwlock_rdlock(&sl->lock);
+            pthread_rwlock_wrlock(&dst->lock);
+        } else {
+            pthread_rwlock_wrlock(&dst->lock);
+            pthread_rwlock_rdlock(&sl->lock);
+        }
+        if (sl->s && !dst->s && CALL(OK | BUSY, chord_session_fork, sl->s, &dst->s) == CHORD_OK)
+            dst->model = sl->model;
+        pthread_rwlock_unlock(&sl->lock);
+        pthread_rwlock_unlock(&dst->lock);
+        return;
+    }
     default:
         break;
     }
@@ -354,7 +374,7 @@ static void random_op(worker_t *w, int op) {
 static void *work(void *arg) {
     worker_t *w = arg;
     /* Weights: appends and generation dominate, as in a host; the rest often enough to meet. */
-    static const int weights[N_OPS] = {6, 10, 8, 6, 2, 6, 4, 4, 4, 3, 6, 2};
+    static const int weights[N_OPS] = {6, 10, 8, 6, 2, 6, 4, 4, 4, 3, 6, 2, 3};
     int total = 0;
     for (int i = 0; i < N_OPS; i++) total += weights[i];
     while (now_ms() < deadline_ms && atomic_load(&failures) == 0) {
