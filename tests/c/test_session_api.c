@@ -612,6 +612,27 @@ static void test_decode_batch(chord_model *m) {
         CHECK(!memcmp(want, got, (size_t)n_vocab * sizeof(float)), "decode_batch: session %d's logits differ", i);
         chord_session_free(alone);
     }
+    /* A session whose context is full refuses the whole step (checked before any work): no
+     * session changes, the message names the full one; without it the others decode. */
+    chord_session *full = new_session(m, 8, CHORD_KV_F16);
+    EXPECT(CHORD_OK, chord_session_append_tokens(full, toks, 3, 0, &err_));
+    EXPECT(CHORD_OK, chord_session_append_tokens(full, toks, 3, 0, &err_));
+    EXPECT(CHORD_OK, chord_session_append_tokens(full, toks, 2, 0, &err_));
+    const chord_session *with_full[3] = {s[0], full, s[2]};
+    size_t n_before[2] = {0, 0}, n_after[2] = {0, 0};
+    chord_session_n_tokens(s[0], &n_before[0], NULL);
+    chord_session_n_tokens(s[2], &n_before[1], NULL);
+    chord_error *fe = NULL;
+    chord_status fst = chord_session_decode_batch(with_full, toks, 3, &fe);
+    CHECK(fe && strstr(chord_error_message(fe), "do not fit"), "context full message '%s'",
+          fe ? chord_error_message(fe) : "(none)");
+    expect(fst, fe, CHORD_E_CONTEXT_FULL, "decode_batch with a full session"); /* frees fe */
+    chord_session_n_tokens(s[0], &n_after[0], NULL);
+    chord_session_n_tokens(s[2], &n_after[1], NULL);
+    CHECK(n_after[0] == n_before[0] && n_after[1] == n_before[1], "decode_batch with a full session changed others");
+    const chord_session *without[2] = {s[0], s[2]};
+    EXPECT(CHORD_OK, chord_session_decode_batch(without, toks, 2, &err_));
+    chord_session_free(full);
     for (int i = 0; i < 3; i++) chord_session_free(s[i]);
     free(want);
     free(got);
