@@ -222,12 +222,13 @@
 #define CHORD_INFO_PROMPT_CACHE_BUDGET 31
 
 /**
- * `chord_model_info` key: bytes the prompt cache holds now.
+ * `chord_model_info` key: bytes of keys and values the prompt cache's stored prompts hold now
+ * (shared with the sessions that stored or took them).
  */
 #define CHORD_INFO_PROMPT_CACHE_BYTES 32
 
 /**
- * `chord_model_info` key: prompt positions copied from the prompt cache instead of computed, over
+ * `chord_model_info` key: prompt positions taken from the prompt cache instead of computed, over
  * the model's life.
  */
 #define CHORD_INFO_PROMPT_CACHE_TOKENS_REUSED 33
@@ -1266,10 +1267,12 @@ chord_status chord_model_options_set_memory_budget(chord_model_options *opts,
  * Enables the model's prompt cache, holding at most `bytes` (0, the default, disables it): a
  * prompt of 32 tokens or more appended (`chord_session_append_text` or `_tokens` without
  * `all_logits`) to an empty session is stored with its keys and values, and a later such append
- * whose tokens start like a stored prompt copies the common prefix in instead of computing it
- * (the last two tokens are always computed). Sessions that share a long system prompt then start
- * at the cost of a copy. Stored prompts are evicted least recently used first; the cache's bytes
- * are outside the memory budget. The logits equal those of a full prefill except in the last
+ * whose tokens start like a stored prompt takes the common prefix from it instead of computing it
+ * (the last two tokens are always computed). On the CPU's f16 cache the prefix's memory is shared,
+ * not copied (as by `chord_session_fork`): the stored prompt, the session that stored it and
+ * every session that took it hold one copy, so twenty sessions sharing a long system prompt start
+ * at once and hold it once. Stored prompts are evicted least recently used first (the memory
+ * stays while sessions hold it); the cache's bytes are outside the memory budget. The logits equal those of a full prefill except in the last
  * bits where the two place batch boundaries differently (as in llama.cpp's prompt cache).
  * Counters: `CHORD_INFO_PROMPT_CACHE_*`.
  *

@@ -1,5 +1,6 @@
 //! The model's prompt cache ([`chord::model::PromptCache`]) on the real model: a session whose
-//! prompt starts like a stored one copies the shared prefix in, computes only the rest, and gets
+//! prompt starts like a stored one takes the shared prefix (sharing its memory), computes only
+//! the rest, and gets
 //! the logits and greedy text of a session without the cache; what is stored and when; precision
 //! and all-logits appends that do not use it. Time to first token: `chord bench --prompt-cache`.
 mod common;
@@ -68,7 +69,7 @@ fn greedy(s: &mut Session) -> String {
 }
 
 #[test]
-fn a_shared_prefix_is_copied_not_computed() {
+fn a_shared_prefix_is_shared_not_computed() {
     let (smith, inn) = prompts();
     let plain = model(0);
     let cached = model(64 << 20);
@@ -102,10 +103,17 @@ fn a_shared_prefix_is_copied_not_computed() {
     assert_eq!(b.logits(), c.logits());
     assert_eq!(greedy(&mut b), greedy(&mut c));
 
-    // The same prompt again: all but its last two tokens come from the cache.
+    // The same prompt again: all but its last two tokens come from the cache, their memory
+    // shared with the entry and the session that stored it (each block counted as a share).
+    let alone = c.kv_bytes();
     let mut d = session(&cached, KvType::F16);
     d.append_text(&smith, true, true, &never).unwrap();
     assert_eq!(d.stats().prefill_tokens, 2);
+    assert!(
+        d.kv_bytes() < 0.5 * alone,
+        "a session taking its prompt from the cache holds {} bytes, one computing it {alone}",
+        d.kv_bytes()
+    );
     assert_eq!(d.logits(), a.logits());
     assert_eq!(greedy(&mut d), greedy(&mut a));
 }

@@ -140,9 +140,10 @@ pub const CHORD_INFO_PAGER_BYTES_PINNED: u32 = 30;
 /// `chord_model_info` key: the prompt cache's budget in bytes (0: no prompt cache;
 /// `chord_model_options_set_prompt_cache`).
 pub const CHORD_INFO_PROMPT_CACHE_BUDGET: u32 = 31;
-/// `chord_model_info` key: bytes the prompt cache holds now.
+/// `chord_model_info` key: bytes of keys and values the prompt cache's stored prompts hold now
+/// (shared with the sessions that stored or took them).
 pub const CHORD_INFO_PROMPT_CACHE_BYTES: u32 = 32;
-/// `chord_model_info` key: prompt positions copied from the prompt cache instead of computed, over
+/// `chord_model_info` key: prompt positions taken from the prompt cache instead of computed, over
 /// the model's life.
 pub const CHORD_INFO_PROMPT_CACHE_TOKENS_REUSED: u32 = 33;
 /// `chord_model_info` key: bytes of KV cache one position takes in a session with the default f16
@@ -214,7 +215,9 @@ pub unsafe extern "C" fn chord_model_info(
             CHORD_INFO_PROMPT_CACHE_TOKENS_REUSED => {
                 m.prompt_cache().map_or(0, |c| c.tokens_reused())
             }
-            CHORD_INFO_KV_BYTES_PER_TOKEN => dim(|c| c.n_layer * 2 * c.n_head_kv * c.head_dim * 2),
+            CHORD_INFO_KV_BYTES_PER_TOKEN => {
+                dim(|c| c.kv_bytes_per_token(crate::backend::KvType::F16))
+            }
             k => crate::bail!(InvalidArgument, "unknown model info key {k}"),
         };
         Ok(())

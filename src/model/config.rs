@@ -96,6 +96,11 @@ fn swa_layers(file: &GgufFile, key: &str, n_layer: usize, period: usize) -> Resu
 }
 
 impl Config {
+    /// Bytes of KV cache one position takes: keys and values of every layer at precision `kv`.
+    pub fn kv_bytes_per_token(&self, kv: crate::backend::KvType) -> usize {
+        self.n_layer * 2 * self.n_head_kv * self.head_dim * kv.size()
+    }
+
     /// Reads and validates the hyperparameters of `file`.
     pub fn from_gguf(file: &GgufFile) -> Result<Config> {
         let arch = Arch::find(file.get_str("general.architecture")?)?;

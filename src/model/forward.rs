@@ -147,6 +147,11 @@ impl<B: ChordBackend> Transformer<B> {
         }
     }
 
+    /// The model this state runs.
+    pub fn core(&self) -> &Arc<ModelCore> {
+        &self.core
+    }
+
     /// Positions already in the cache.
     pub fn n_past(&self) -> usize {
         self.n_past
@@ -192,19 +197,17 @@ impl<B: ChordBackend> Transformer<B> {
         }
     }
 
-    /// A transformer state holding this one's positions, for a forked session: the KV cache
-    /// shares their memory where the backend's cache can ([`ChordBackend::kv_fork`]).
-    pub fn fork(&self) -> Self {
+    /// A transformer state holding this one's first `n` positions (at most all), for a forked
+    /// session: the KV cache shares their memory where the backend's cache can
+    /// ([`ChordBackend::kv_fork`]).
+    pub fn fork(&self, n: usize) -> Self {
+        let n = n.min(self.n_past);
         Transformer {
             core: self.core.clone(),
             device: self.device.clone(),
             n_ctx: self.n_ctx,
-            n_past: self.n_past,
-            cache: self
-                .cache
-                .iter()
-                .map(|c| B::kv_fork(c, self.n_past))
-                .collect(),
+            n_past: n,
+            cache: self.cache.iter().map(|c| B::kv_fork(c, n)).collect(),
             vecs: self.vecs.clone(),
         }
     }

@@ -6,44 +6,45 @@
 //! Sessions fill it: a prompt of at least [`MIN_TOKENS`] tokens appended to an empty context is
 //! stored unless an entry already starts with it; an append to an empty context looks up the
 //! entry sharing the longest prefix with its tokens ([`PromptCache::find`]). Entries are evicted
-//! least recently used first. Entries hold copies ([`KvRows`]), so a hit costs a copy of the shared
-//! positions' keys and values, not their forward pass.
+//! least recently used first. An entry holds a fork of the storing session's transformer state
+//! (its KV cache), so on the CPU's f16 cache the entry, the session that stored it and every
+//! session that reuses it share the prefix's memory ([`crate::attn::KvBlocks`]): a hit costs
+//! neither the prefix's forward pass nor a copy of it.
 
-use crate::backend::{KvRows, KvType};
+use crate::backend::KvType;
 use parking_lot::Mutex;
+use std::any::Any;
 use std::sync::Arc;
 
 /// Shortest prompt worth storing: below it the forward pass costs about as much as the copy.
 pub const MIN_TOKENS: usize = 32;
 
-/// One stored prompt: its tokens and every layer's keys and values for them.
-#[derive(Debug)]
+/// One stored prompt: its tokens and a transformer state holding their keys and values.
 pub struct Entry {
     /// The prompt's tokens.
     pub tokens: Vec<u32>,
-    /// The cache precision the rows are in.
+    /// The cache precision of the state.
     pub kv_type: KvType,
-    /// One [`KvRows`] per layer for positions `0..tokens.len()`.
-    pub rows: Vec<KvRows>,
+    /// The storing session's transformer state at the end of the prompt (a fork, of the engine's
+    /// own type: sessions of that type take their prefix from it).
+    pub state: Mutex<Box<dyn Any + Send>>,
+    /// Bytes the prompt's keys and values take (its positions times the bytes of one).
+    pub kv_bytes: usize,
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry")
+            .field("tokens", &self.tokens.len())
+            .field("kv_type", &self.kv_type)
+            .field("kv_bytes", &self.kv_bytes)
+            .finish()
+    }
 }
 
 impl Entry {
     fn bytes(&self) -> usize {
-        self.tokens.len() * 4
-            + self
-                .rows
-                .iter()
-                .map(|r| r.k.len() + r.v.len())
-                .sum::<usize>()
-    }
-
-    /// Every layer's rows for the first `n` positions (`n <= tokens.len()`), of `n_head_kv` heads.
-    pub fn prefix_rows(&self, n: usize, n_head_kv: usize) -> Vec<KvRows> {
-        let all = self.tokens.len();
-        self.rows
-            .iter()
-            .map(|r| r.prefix(all, n, n_head_kv))
-            .collect()
+        self.tokens.len() * 4 + self.kv_bytes
     }
 }
 
@@ -174,10 +175,8 @@ mod tests {
         Entry {
             tokens: tokens.to_vec(),
             kv_type: KvType::F16,
-            rows: vec![KvRows {
-                k: vec![0; tokens.len() * bytes_per_token],
-                v: Vec::new(),
-            }],
+            state: Mutex::new(Box::new(())),
+            kv_bytes: tokens.len() * bytes_per_token,
         }
     }
 

@@ -7,7 +7,7 @@ use std::any::Any;
 use std::sync::Arc;
 
 /// A transformer with its KV cache on some backend.
-pub trait Engine: Send {
+pub trait Engine: Any + Send {
     /// Runs `tokens` at the next positions; see [`Transformer::eval`].
     fn eval(
         &mut self,
@@ -25,6 +25,11 @@ pub trait Engine: Send {
     fn kv_import(&mut self, n: usize, rows: &[KvRows]) -> Result<()>;
     /// A copy holding the same positions, sharing the KV cache's memory where it can.
     fn fork(&self) -> Box<dyn Engine>;
+    /// Takes `other`'s first `n` positions as its own (its context emptied first) when `other` is
+    /// an engine of this one's type and cache precision holding at least `n`: as a fork of it
+    /// ([`Engine::fork`], sharing memory) when the two have one context length, else copied.
+    /// `Ok(false)` (and nothing changed) when `other` is not such an engine.
+    fn fork_from(&mut self, other: &dyn Any, n: usize) -> Result<bool>;
     /// Bytes of memory the KV cache holds, memory shared with forks counted as this one's share.
     fn kv_bytes(&self) -> f64;
     /// The engine as `Any`, for batches over engines of one backend ([`eval_batch`]).
@@ -56,7 +61,27 @@ where
         Transformer::kv_import(self, n, rows)
     }
     fn fork(&self) -> Box<dyn Engine> {
-        Box::new(Transformer::fork(self))
+        Box::new(Transformer::fork(self, self.n_past()))
+    }
+    fn fork_from(&mut self, other: &dyn Any, n: usize) -> Result<bool> {
+        let Some(o) = other.downcast_ref::<Transformer<B>>() else {
+            return Ok(false);
+        };
+        if o.kv_type() != self.kv_type() || n > o.n_past() || n > self.n_ctx() {
+            return Ok(false);
+        }
+        if o.n_ctx() == self.n_ctx() {
+            *self = o.fork(n);
+        } else {
+            let rows = o.kv_export()?;
+            let n_head_kv = o.core().cfg.n_head_kv;
+            let rows: Vec<KvRows> = rows
+                .iter()
+                .map(|r| r.prefix(o.n_past(), n, n_head_kv))
+                .collect();
+            Transformer::kv_import(self, n, &rows)?;
+        }
+        Ok(true)
     }
     fn kv_bytes(&self) -> f64 {
         Transformer::kv_bytes(self)

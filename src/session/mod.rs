@@ -331,7 +331,11 @@ impl Session {
                 self.engine.truncate(before);
                 self.tokens.truncate(before);
             }
-            (Ok(_), Some(c)) => self.store_prompt(c),
+            (Ok(_), Some(c)) => {
+                if let Err(e) = self.store_prompt(c) {
+                    crate::log!(Warn, "prompt cache: cannot store the prompt: {e}");
+                }
+            }
             (Ok(_), None) => {}
         }
         self.record(Stats {
@@ -342,45 +346,46 @@ impl Session {
         result.map(|(_, out)| out)
     }
 
-    /// Copies into the empty context the longest prefix of `tokens` that `cache` holds, and
-    /// returns its length (0 when none). At least the last two tokens are left to compute: the
-    /// logits need the last one, and a batch of one token takes the single-row kernels, whose
-    /// rounding differs from that of the batches that computed the stored positions.
+    /// Takes into the empty context the longest prefix of `tokens` that `cache` holds (sharing its
+    /// memory: [`Engine::fork_from`]), and returns its length (0 when none). At least the last two
+    /// tokens are left to compute: the logits need the last one, and a batch of one token takes
+    /// the single-row kernels, whose rounding differs from that of the batches that computed the
+    /// stored positions.
     fn reuse_prefix(&mut self, cache: &PromptCache, tokens: &[u32]) -> Result<usize> {
         let Some((entry, common)) = cache.find(tokens, self.engine.kv_type()) else {
             return Ok(0);
         };
         let n = common.min(tokens.len().saturating_sub(2));
-        if n == 0 {
+        if n == 0 || !self.engine.fork_from(&**entry.state.lock(), n)? {
             return Ok(0);
         }
-        let n_head_kv = self.model.core()?.cfg.n_head_kv;
-        self.engine.kv_import(n, &entry.prefix_rows(n, n_head_kv))?;
         self.tokens.extend_from_slice(&tokens[..n]);
         cache.record_reuse(n);
         crate::log!(
             Debug,
-            "prompt cache: {n} of {} prompt tokens copied from a stored prompt",
+            "prompt cache: {n} of {} prompt tokens taken from a stored prompt",
             tokens.len()
         );
         Ok(n)
     }
 
     /// Stores the context (a prompt just prefilled into an empty one) in `cache`, unless it is
-    /// short or an entry already starts with it.
-    fn store_prompt(&self, cache: &PromptCache) {
+    /// short or an entry already starts with it: a fork of the transformer state, sharing its
+    /// memory with this session.
+    fn store_prompt(&self, cache: &PromptCache) -> Result<()> {
         let kv_type = self.engine.kv_type();
         if self.tokens.len() < prompt_cache::MIN_TOKENS || cache.covers(&self.tokens, kv_type) {
-            return;
+            return Ok(());
         }
-        match self.engine.kv_export() {
-            Ok(rows) => cache.insert(prompt_cache::Entry {
-                tokens: self.tokens.clone(),
-                kv_type,
-                rows,
-            }),
-            Err(e) => crate::log!(Warn, "prompt cache: cannot store the prompt: {e}"),
-        }
+        let per_token = self.model.core()?.cfg.kv_bytes_per_token(kv_type);
+        let state: Box<dyn std::any::Any + Send> = self.engine.fork();
+        cache.insert(prompt_cache::Entry {
+            tokens: self.tokens.clone(),
+            kv_type,
+            state: parking_lot::Mutex::new(state),
+            kv_bytes: self.tokens.len() * per_token,
+        });
+        Ok(())
     }
 
     fn eval_batches(
