@@ -113,32 +113,26 @@ pub fn dot_vec_blocks2(slabs: &[&[f16]], off: usize, y: &[f16]) -> [f32; 2] {
     const _: () = assert!(super::BLOCK == 16);
     let mut s = [_mm256_setzero_ps(); 4];
     let mut t = [_mm256_setzero_ps(); 4];
+    // One block: channel c's 16 values into accumulators j and j + 1 of `s`, channel c + 1's
+    // into those of `t`, against the probabilities at `at`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn block(x: &[f16], y: &[f16], at: usize, j: usize, s: &mut [__m256; 4], t: &mut [__m256; 4]) {
+        for h in 0..2 {
+            let yv = load8(y, at + 8 * h);
+            s[j + h] = _mm256_fmadd_ps(load8(x, 8 * h), yv, s[j + h]);
+            t[j + h] = _mm256_fmadd_ps(load8(x, 16 + 8 * h), yv, t[j + h]);
+        }
+    }
     let mut pairs = slabs.chunks_exact(2);
     let mut at = 0;
     for pair in &mut pairs {
-        let (x0, x1) = (&pair[0][off..off + 32], &pair[1][off..off + 32]);
-        let y0 = load8(y, at);
-        s[0] = _mm256_fmadd_ps(load8(x0, 0), y0, s[0]);
-        t[0] = _mm256_fmadd_ps(load8(x0, 16), y0, t[0]);
-        let y1 = load8(y, at + 8);
-        s[1] = _mm256_fmadd_ps(load8(x0, 8), y1, s[1]);
-        t[1] = _mm256_fmadd_ps(load8(x0, 24), y1, t[1]);
-        let y2 = load8(y, at + 16);
-        s[2] = _mm256_fmadd_ps(load8(x1, 0), y2, s[2]);
-        t[2] = _mm256_fmadd_ps(load8(x1, 16), y2, t[2]);
-        let y3 = load8(y, at + 24);
-        s[3] = _mm256_fmadd_ps(load8(x1, 8), y3, s[3]);
-        t[3] = _mm256_fmadd_ps(load8(x1, 24), y3, t[3]);
+        block(&pair[0][off..off + 32], y, at, 0, &mut s, &mut t);
+        block(&pair[1][off..off + 32], y, at + 16, 2, &mut s, &mut t);
         at += 32;
     }
     if let [x0] = pairs.remainder() {
-        let x0 = &x0[off..off + 32];
-        let y0 = load8(y, at);
-        s[0] = _mm256_fmadd_ps(load8(x0, 0), y0, s[0]);
-        t[0] = _mm256_fmadd_ps(load8(x0, 16), y0, t[0]);
-        let y1 = load8(y, at + 8);
-        s[1] = _mm256_fmadd_ps(load8(x0, 8), y1, s[1]);
-        t[1] = _mm256_fmadd_ps(load8(x0, 24), y1, t[1]);
+        block(&x0[off..off + 32], y, at, 0, &mut s, &mut t);
     }
     [reduce_vec(s), reduce_vec(t)]
 }
