@@ -657,6 +657,25 @@ pub(in crate::quant) fn pair_sums(bs: &[i16]) -> [i32; 4] {
 /// One activation row's super-block for the lanes kernels: values, group sums, scale.
 pub(in crate::quant) type KRow<'a> = (&'a [i8; QK_K], &'a [i16], f32);
 
+/// Prefetches bytes `range` of each of the first `n` rows (of `rb` bytes) of `w`, a cache line at
+/// a time: the batch products unpack a block of eight or sixteen rows at once, and the hardware
+/// prefetcher does not keep that many row streams ahead of them.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(in crate::quant) fn prefetch_rows(
+    w: &[u8],
+    rb: usize,
+    n: usize,
+    range: std::ops::Range<usize>,
+) {
+    for t in 0..n {
+        let row = &w[t * rb..][range.clone()];
+        for l in (0..row.len()).step_by(64) {
+            _mm_prefetch::<_MM_HINT_T0>(row[l..].as_ptr() as *const i8);
+        }
+    }
+}
+
 /// The loops of the Q8_K batch products ([`q4_k_x8m`], [`q6_k_x8m`]): for each group of eight
 /// weight rows (`w`: rows of `rb` bytes, super-blocks of `bytes`) and each super-block, `unpack`
 /// once, then every activation row of `a` through `rows4` four at a time and `rows1` for the rest,
@@ -683,6 +702,10 @@ pub(in crate::quant) fn k_x8m<L, Acc: Copy>(
         let rows = Rows8::new(w, rb);
         accs.fill(zero);
         for ib in 0..nb {
+            if ib + 2 < nb {
+                // Measured (CHORD_ISA=avx2): 4 TinyLlama-shape Q4_K_M sessions 10-20% faster.
+                prefetch_rows(w, rb, 8, (ib + 2) * bytes..(ib + 3) * bytes);
+            }
             let lanes = unpack(rows, ib);
             let das = &das[ib * a.len()..(ib + 1) * a.len()];
             let row = |i: usize| -> KRow {
