@@ -1272,8 +1272,9 @@ chord_status chord_model_options_set_memory_budget(chord_model_options *opts,
  * not copied (as by `chord_session_fork`): the stored prompt, the session that stored it and
  * every session that took it hold one copy, so twenty sessions sharing a long system prompt start
  * at once and hold it once. Stored prompts are evicted least recently used first (the memory
- * stays while sessions hold it); the cache's bytes are outside the memory budget. The logits equal those of a full prefill except in the last
- * bits where the two place batch boundaries differently (as in llama.cpp's prompt cache).
+ * stays while sessions hold it); the cache's bytes are outside the memory budget. The logits
+ * equal those of a full prefill except in the last bits where the two place batch boundaries
+ * differently (as in llama.cpp's prompt cache).
  * Counters: `CHORD_INFO_PROMPT_CACHE_*`.
  *
  * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object).
@@ -1580,7 +1581,7 @@ chord_status chord_session_new(const chord_model *model,
  * may append, generate, truncate, save or load state, or be freed first. On the CPU's f16 cache
  * (the default) the fork shares the memory of the positions it starts with instead of copying it:
  * N forks of a P-token prompt hold about P positions of KV plus each one's own tokens (each holds
- * only the blocks of 32 positions it writes itself; see `chord_session_kv_bytes`). Forks of
+ * only the blocks of 16 positions it writes itself; see `chord_session_kv_bytes`). Forks of
  * forks share alike.
  *
  * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT`, `CHORD_E_BUSY` (another call or a background
@@ -1594,7 +1595,7 @@ chord_status chord_session_fork(const chord_session *session,
  * Bytes of memory the session's KV cache holds now into `*out`. Memory shared with forks
  * (`chord_session_fork`) counts as this session's share: a block held by k sessions counts 1/k
  * in each, so the figures of sessions that share memory add up to what they hold together. The
- * CPU's f16 cache grows in blocks of 32 positions as the context does (and shrinks when it is
+ * CPU's f16 cache grows in blocks of 16 positions as the context does (and shrinks when it is
  * truncated); an f32 cache, and a GPU's, holds its whole context from the start.
  *
  * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT`, `CHORD_E_BUSY`.

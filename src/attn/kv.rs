@@ -59,11 +59,6 @@ impl KvBlocks {
         self.head_dim
     }
 
-    /// Capacity in positions.
-    pub fn n_ctx(&self) -> usize {
-        self.n_ctx
-    }
-
     /// Elements of one block's keys (and of its values).
     fn block_len(&self) -> usize {
         self.n_head_kv * BLOCK * self.head_dim

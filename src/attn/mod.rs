@@ -427,8 +427,8 @@ fn dot_gemm4_runs<'a>(isa: Isa, runs: impl Iterator<Item = [&'a [f16]; 4]>, y: &
 }
 
 /// [`dot_vec`] of a row given as consecutive runs (each a multiple of 16 long) with `y` (at least
-/// as long as all runs, a multiple of 32; the rest of `y` is not read): the four accumulators carried across runs, as over one row
-/// (element `i` goes to accumulator `i / 8 % 4`).
+/// as long as all runs, a multiple of 32; the rest of `y` is not read): the four accumulators
+/// carried across runs, as over one row (element `i` goes to accumulator `i / 8 % 4`).
 fn dot_vec_runs<'a>(isa: Isa, runs: impl Iterator<Item = &'a [f16]>, y: &[f16]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     if isa.has_avx2() {

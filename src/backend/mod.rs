@@ -4,11 +4,12 @@
 //! does not have in the form chord needs: a product with a GGUF-encoded weight matrix (`qmatmul`),
 //! and a KV cache ([`KvCache`]) with its in-place write (`kv_store`) and the causal attention over
 //! it (`kv_attention`), of a chosen precision ([`KvType`]), read and written whole for saved
-//! session states (`kv_export`, `kv_import`, in the backend-neutral [`KvRows`] layout). Every
-//! backend gets a portable default (Burn ops on f32 tensors: the `generic_kv_*` functions); the CPU
-//! backend (burn-flex) runs its f16 cache on its own storage without copies, its attention
-//! computing what llama.cpp's CPU backend computes (see [`crate::attn`]), and uses the portable
-//! path for an f32 cache.
+//! session states (`kv_export`, `kv_import`, in the backend-neutral [`KvRows`] layout), forked
+//! (`kv_fork`) and measured (`kv_bytes`). A cache is Burn tensors (f32, on Burn ops: the
+//! `generic_kv_*` functions, any backend) or chord's f16 cache in shared blocks on host memory
+//! ([`KvBlocks`], whose attention computes what llama.cpp's CPU backend computes: see
+//! [`crate::attn`]), which the CPU backend (burn-flex) uses for f16; the trait's default
+//! operations handle both.
 
 use crate::attn::{Glu, KvBlocks, RopeMode, Scores};
 use crate::error::Result;

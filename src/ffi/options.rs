@@ -225,8 +225,9 @@ pub unsafe extern "C" fn chord_model_options_set_memory_budget(
 /// not copied (as by `chord_session_fork`): the stored prompt, the session that stored it and
 /// every session that took it hold one copy, so twenty sessions sharing a long system prompt start
 /// at once and hold it once. Stored prompts are evicted least recently used first (the memory
-/// stays while sessions hold it); the cache's bytes are outside the memory budget. The logits equal those of a full prefill except in the last
-/// bits where the two place batch boundaries differently (as in llama.cpp's prompt cache).
+/// stays while sessions hold it); the cache's bytes are outside the memory budget. The logits
+/// equal those of a full prefill except in the last bits where the two place batch boundaries
+/// differently (as in llama.cpp's prompt cache).
 /// Counters: `CHORD_INFO_PROMPT_CACHE_*`.
 ///
 /// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object).

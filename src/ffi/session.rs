@@ -47,7 +47,7 @@ pub unsafe extern "C" fn chord_session_new(
 /// may append, generate, truncate, save or load state, or be freed first. On the CPU's f16 cache
 /// (the default) the fork shares the memory of the positions it starts with instead of copying it:
 /// N forks of a P-token prompt hold about P positions of KV plus each one's own tokens (each holds
-/// only the blocks of 32 positions it writes itself; see `chord_session_kv_bytes`). Forks of
+/// only the blocks of 16 positions it writes itself; see `chord_session_kv_bytes`). Forks of
 /// forks share alike.
 ///
 /// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT`, `CHORD_E_BUSY` (another call or a background
@@ -70,7 +70,7 @@ pub unsafe extern "C" fn chord_session_fork(
 /// Bytes of memory the session's KV cache holds now into `*out`. Memory shared with forks
 /// (`chord_session_fork`) counts as this session's share: a block held by k sessions counts 1/k
 /// in each, so the figures of sessions that share memory add up to what they hold together. The
-/// CPU's f16 cache grows in blocks of 32 positions as the context does (and shrinks when it is
+/// CPU's f16 cache grows in blocks of 16 positions as the context does (and shrinks when it is
 /// truncated); an f32 cache, and a GPU's, holds its whole context from the start.
 ///
 /// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT`, `CHORD_E_BUSY`.
@@ -80,12 +80,7 @@ pub unsafe extern "C" fn chord_session_kv_bytes(
     out: *mut usize,
     err: *mut *mut chord_error,
 ) -> chord_status {
-    boundary(err, || {
-        let s = unsafe { obj(session, "session")? };
-        let out = unsafe { obj_mut(out, "out")? };
-        *out = s.0.with(|s, _| Ok(s.kv_bytes().round() as usize))?;
-        Ok(())
-    })
+    unsafe { count(session, out, err, |s| s.kv_bytes().round() as usize) }
 }
 
 /// Frees a session. NULL is allowed and ignored. A background generation
@@ -114,6 +109,25 @@ pub unsafe extern "C" fn chord_session_cancel(session: *const chord_session) {
     }
 }
 
+/// `*out = f(session)` for the session getters: `CHORD_E_INVALID_ARGUMENT` for a NULL pointer,
+/// `CHORD_E_BUSY` while another call holds the session.
+///
+/// # Safety
+/// As for the getters: `session` and `out` NULL or valid, `err` as every call's.
+unsafe fn count(
+    session: *const chord_session,
+    out: *mut usize,
+    err: *mut *mut chord_error,
+    f: impl FnOnce(&Session) -> usize,
+) -> chord_status {
+    boundary(err, || {
+        let s = unsafe { obj(session, "session")? };
+        let out = unsafe { obj_mut(out, "out")? };
+        *out = s.0.with(|s, _| Ok(f(s)))?;
+        Ok(())
+    })
+}
+
 /// Number of tokens in the session's context into `*out`.
 ///
 /// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT`, `CHORD_E_BUSY`.
@@ -123,12 +137,7 @@ pub unsafe extern "C" fn chord_session_n_tokens(
     out: *mut usize,
     err: *mut *mut chord_error,
 ) -> chord_status {
-    boundary(err, || {
-        let s = unsafe { obj(session, "session")? };
-        let out = unsafe { obj_mut(out, "out")? };
-        *out = s.0.with(|s, _| Ok(s.tokens().len()))?;
-        Ok(())
-    })
+    unsafe { count(session, out, err, |s| s.tokens().len()) }
 }
 
 /// Context capacity of the session in tokens into `*out`.
@@ -140,12 +149,7 @@ pub unsafe extern "C" fn chord_session_n_ctx(
     out: *mut usize,
     err: *mut *mut chord_error,
 ) -> chord_status {
-    boundary(err, || {
-        let s = unsafe { obj(session, "session")? };
-        let out = unsafe { obj_mut(out, "out")? };
-        *out = s.0.with(|s, _| Ok(s.n_ctx()))?;
-        Ok(())
-    })
+    unsafe { count(session, out, err, |s| s.n_ctx()) }
 }
 
 /// Empties the session's context.

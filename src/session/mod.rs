@@ -167,7 +167,7 @@ impl Session {
     /// and its logits, without computing anything; the same context length and batch size, and
     /// counters at zero. The two then go their own ways. On the CPU's f16 cache the fork shares
     /// the memory of the positions it was given with this session (and any other forks) instead
-    /// of copying it: each holds only the blocks of 32 positions it writes itself (the block
+    /// of copying it: each holds only the blocks of 16 positions it writes itself (the block
     /// holding the last position is copied by the first session to write into it). Forks of forks
     /// share alike; freeing any of them in any order leaves the others whole.
     pub fn fork(&self) -> Session {
