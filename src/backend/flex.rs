@@ -24,7 +24,8 @@ impl ChordBackend for Cpu {
         let xs = &xs[x.layout().start_offset()..][..m * k];
         // Not zeroed first: the product writes every element.
         let mut y = Vec::with_capacity(m * w.rows);
-        crate::quant::matmul_uninit(w.ty, w.bytes(), w.rows, k, xs, m, y.spare_capacity_mut())?;
+        let y_out = y.spare_capacity_mut();
+        crate::quant::matmul_uninit(w.ty, w.layout, w.bytes(), w.rows, k, xs, m, y_out)?;
         // SAFETY: `matmul_uninit` returned `Ok`, so it wrote all `m * rows` elements.
         unsafe { y.set_len(m * w.rows) };
         let out = FlexTensor::from_data(TensorData::new(y, [m, w.rows]));

@@ -42,8 +42,11 @@ pub trait ChordBackend: Backend {
             .into_data()
             .into_vec::<f32>()
             .map_err(|e| crate::Error::new(crate::ErrorCode::Internal, format!("{e:?}")))?;
-        let mut y = vec![0f32; m * w.rows];
-        crate::quant::matmul(w.ty, w.bytes(), w.rows, k, &xs, m, &mut y)?;
+        let mut y = Vec::with_capacity(m * w.rows);
+        let y_out = &mut y.spare_capacity_mut()[..m * w.rows];
+        crate::quant::matmul_uninit(w.ty, w.layout, w.bytes(), w.rows, k, &xs, m, y_out)?;
+        // SAFETY: `matmul_uninit` returned `Ok`, so it wrote all `m * rows` elements.
+        unsafe { y.set_len(m * w.rows) };
         Ok(Tensor::from_data(TensorData::new(y, [m, w.rows]), &device))
     }
 

@@ -129,6 +129,21 @@ impl Model {
                 page_weights(path, &mut weights, budget, &mut |x| {
                     report.at(step(0.4 + 0.4 * x)).is_ok()
                 })?;
+            } else if backend == BackendKind::Cpu {
+                let threads = match opts.n_threads {
+                    0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+                    n => n,
+                };
+                let packed = weights.pack(crate::quant::Isa::active(), threads, &|offset, len| {
+                    release_range(&file, offset, len)
+                });
+                if packed > 0 {
+                    crate::log!(
+                        Info,
+                        "{packed} bytes of weights packed for the {} kernels",
+                        crate::quant::Isa::active().name()
+                    );
+                }
             }
             Some(Arc::new(ModelCore::new(cfg, weights)))
         };
@@ -344,6 +359,39 @@ fn release_mapped_pages(file: &GgufFile) {
     }
     #[cfg(not(unix))]
     let _ = file;
+}
+
+/// Gives back the memory of bytes `offset..offset + len` of the file image, which nothing reads
+/// any more (a matrix packed into memory of its own): the whole pages inside the range. A mapped
+/// file's pages would be read again from the file; an image read into memory would read zeros.
+fn release_range(file: &GgufFile, offset: usize, len: usize) {
+    #[cfg(unix)]
+    {
+        const PAGE: usize = 4096;
+        let (start, end) = (offset.next_multiple_of(PAGE), (offset + len) / PAGE * PAGE);
+        if end <= start {
+            return;
+        }
+        // SAFETY: the range lies inside the map (a tensor's bytes, checked at load) and holds
+        // only bytes of the packed matrix, which no one reads again: for a private anonymous
+        // image they become zeros, for a file mapping they would be faulted in again from the
+        // file.
+        let r = unsafe {
+            file.map().unchecked_advise_range(
+                memmap2::UncheckedAdvice::DontNeed,
+                start,
+                end - start,
+            )
+        };
+        if let Err(e) = r {
+            crate::log!(
+                Debug,
+                "madvise(DONTNEED) on {len} bytes of the model image: {e}"
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (file, offset, len);
 }
 
 /// Memory the system reports available for new allocations (Linux: `MemAvailable`).

@@ -5,6 +5,7 @@
 use super::act::{Act, Q8Act, Q8Eight, Q8KRow, Q8Row};
 use super::isa::Isa;
 use super::out::Out;
+use super::pack::{preferred_layout, Layout};
 use super::{dot, GgmlType};
 use half::{bf16, f16};
 
@@ -71,6 +72,12 @@ pub enum Kernel {
     Q8Rows(EightQ8),
     /// Q8_K activations, eight weight rows at a time.
     Q8KRows(EightQ8K),
+    /// Q8_K activations, weights in a packed layout of eight rows ([`crate::quant::pack`]), read
+    /// by an `x8` and an `x8m` kernel as in [`EightQ8K`]; the row count is a multiple of eight.
+    Q8KPacked(
+        unsafe fn(&[u8], usize, Q8KRow) -> [f32; 8],
+        unsafe fn(&[u8], usize, &[Q8KRow], &mut Out),
+    ),
     /// f32 activations.
     F32(unsafe fn(&[u8], &[f32]) -> f32),
     /// f16 activations.
@@ -131,7 +138,7 @@ impl Kernel {
                 GgmlType::Q3_K => Kernel::Q8K(v::dot_q3_k, None),
                 GgmlType::Q4_K => Kernel::Q8K(v::dot_q4_k, None),
                 GgmlType::Q5_K => Kernel::Q8K(v::dot_q5_k, None),
-                GgmlType::Q6_K => Kernel::Q8K(v::dot_q6_k, None),
+                GgmlType::Q6_K => Kernel::Q8K(v::dot_q6_k, Some(v::dot_q6_k_x4)),
             };
         }
         let _ = isa;
@@ -161,7 +168,46 @@ impl Kernel {
     /// weight rows at a time when `n` is a multiple of 8), and F16/BF16
     /// weights through tinyBLAS for 2 or more (when `n` is a multiple of 4 and `k` of 8).
     /// Elsewhere it is [`Kernel::select`].
-    pub fn for_product(isa: Isa, ty: GgmlType, n: usize, k: usize, m: usize) -> Kernel {
+    ///
+    /// Weights in a packed `layout` (which [`crate::quant::pack::preferred_layout`] only chooses
+    /// for a path with kernels for it, and a multiple of eight rows) take those kernels, with the
+    /// results of the GGUF-layout ones.
+    pub fn for_product(
+        isa: Isa,
+        ty: GgmlType,
+        layout: Layout,
+        n: usize,
+        k: usize,
+        m: usize,
+    ) -> Option<Kernel> {
+        match layout {
+            Layout::Gguf => Some(Self::for_gguf(isa, ty, n, k, m)),
+            Layout::Q4KRows8 => Self::for_packed(isa, ty, layout, n),
+        }
+    }
+
+    /// [`Kernel::for_product`] for weights in a packed layout: `None` when `isa` has no kernels
+    /// for it, or the shape does not fit it.
+    fn for_packed(isa: Isa, ty: GgmlType, layout: Layout, n: usize) -> Option<Kernel> {
+        if !n.is_multiple_of(8) || preferred_layout(isa, ty, n) != layout {
+            return None;
+        }
+        #[cfg(target_arch = "x86_64")]
+        if layout == Layout::Q4KRows8 && isa.has_avx2() {
+            use super::avx2::rows8 as r8;
+            use super::avx512::rows8 as r512;
+            let x8m = if isa.has_avx512() {
+                r512::q4_k_x8m_packed
+            } else {
+                r8::q4_k_x8m_packed
+            };
+            return Some(Kernel::Q8KPacked(r8::q4_k_x8_packed, x8m));
+        }
+        None
+    }
+
+    /// [`Kernel::for_product`] for weights in GGUF layout.
+    fn for_gguf(isa: Isa, ty: GgmlType, n: usize, k: usize, m: usize) -> Kernel {
         #[cfg(target_arch = "x86_64")]
         if isa.has_avx2() {
             use super::avx2::orders as o;
@@ -242,6 +288,10 @@ impl Kernel {
             (Kernel::Q8KRows(e), Act::Q8K(a)) => {
                 t.run_x8(e.one, e.four, e.x8, e.x8m, |i| a.row(i, k))
             }
+            (Kernel::Q8KPacked(x8, x8m), Act::Q8K(a)) => {
+                assert!(t.rows.len().is_multiple_of(8), "packed rows come in eights");
+                t.run_eights(x8, x8m, |i| a.row(i, k));
+            }
             (Kernel::Q8(f, Some(f8), r8), Act::Q8_0(a) | Act::Q8_1(a)) => {
                 t.run_x8act(f, f8, r8, a, k)
             }
@@ -272,13 +322,38 @@ impl<'a> Tile<'a> {
     /// multiple of eight through `run_xn` with `f` and `f4`.
     #[inline]
     fn run_x8<R: Copy>(
-        mut self,
+        self,
         f: unsafe fn(&[u8], R) -> f32,
         f4: unsafe fn(&[u8], [R; 4]) -> [f32; 4],
         x8: unsafe fn(&[u8], usize, R) -> [f32; 8],
         x8m: unsafe fn(&[u8], usize, &[R], &mut Out),
         row: impl Fn(usize) -> R,
     ) {
+        let rb = self.row_bytes;
+        let (n, n8) = (self.rows.len(), self.rows.len() / 8 * 8);
+        let start = self.rows.start;
+        let (w, out) = self.run_eights(x8, x8m, &row);
+        if n8 < n {
+            let rest = Tile {
+                w,
+                row_bytes: rb,
+                rows: start + n8..start + n,
+                out: out.skip_cols(n8),
+            };
+            rest.run_xn(f, f4, row);
+        }
+    }
+
+    /// The weight rows up to the last multiple of eight, eight at a time: the activation rows up
+    /// to the last multiple of four through `x8m`, the rest through `x8`. Returns the weights and
+    /// the output, for the rows past them.
+    #[inline]
+    fn run_eights<R: Copy>(
+        mut self,
+        x8: unsafe fn(&[u8], usize, R) -> [f32; 8],
+        x8m: unsafe fn(&[u8], usize, &[R], &mut Out),
+        row: impl Fn(usize) -> R,
+    ) -> (&'a [u8], Out<'a>) {
         let rb = self.row_bytes;
         let n8 = self.rows.len() / 8 * 8;
         let full = self.out.rows() / 4 * 4;
@@ -296,15 +371,7 @@ impl<'a> Tile<'a> {
                 self.out.put(i, g, &v);
             }
         }
-        if n8 < self.rows.len() {
-            let rest = Tile {
-                w: self.w,
-                row_bytes: rb,
-                rows: self.rows.start + n8..self.rows.end,
-                out: self.out.skip_cols(n8),
-            };
-            rest.run_xn(f, f4, row);
-        }
+        (self.w, self.out)
     }
 
     /// Like `run`, but `N` activation rows at a time through `fn_` (the rest through `f`).

@@ -5,6 +5,7 @@ use super::act::Act;
 use super::isa::Isa;
 use super::kernel::Kernel;
 use super::out::Columns;
+use super::pack::Layout;
 use super::GgmlType;
 use crate::bail;
 use crate::error::Result;
@@ -30,10 +31,13 @@ pub fn matmul(
     matmul_with(Isa::selected()?, ty, w, n, k, x, m, y)
 }
 
-/// [`matmul`] into memory that need not be initialized: on `Ok` every element of `y` is written
-/// (so an output buffer need not be zeroed first); on `Err` none is.
+/// [`matmul`] with the weights in `layout` (made by [`crate::quant::pack()`] for the path this
+/// process runs), into memory that need not be initialized: on `Ok` every element of `y` is
+/// written (so an output buffer need not be zeroed first); on `Err` none is.
+#[allow(clippy::too_many_arguments)]
 pub fn matmul_uninit(
     ty: GgmlType,
+    layout: Layout,
     w: &[u8],
     n: usize,
     k: usize,
@@ -41,7 +45,7 @@ pub fn matmul_uninit(
     m: usize,
     y: &mut [MaybeUninit<f32>],
 ) -> Result<()> {
-    product(Isa::selected()?, ty, w, n, k, x, m, y)
+    product(Isa::selected()?, ty, layout, w, n, k, x, m, y)
 }
 
 /// [`matmul`] on an explicit kernel path (tests and benchmarks compare [`Isa::scalar`] with the
@@ -60,14 +64,15 @@ pub fn matmul_with(
     // SAFETY: `MaybeUninit<f32>` has the layout of `f32`, and `product` only writes initialized
     // values, so `y` stays initialized.
     let y = unsafe { &mut *(y as *mut [f32] as *mut [MaybeUninit<f32>]) };
-    product(isa, ty, w, n, k, x, m, y)
+    product(isa, ty, Layout::Gguf, w, n, k, x, m, y)
 }
 
-/// The product behind [`matmul_with`] and [`matmul_uninit`].
+/// The product behind [`matmul_with`] and [`matmul_uninit`], with the weights in `layout`.
 #[allow(clippy::too_many_arguments)]
-fn product(
+pub(super) fn product(
     isa: Isa,
     ty: GgmlType,
+    layout: Layout,
     w: &[u8],
     n: usize,
     k: usize,
@@ -112,8 +117,15 @@ fn product(
         y.fill(MaybeUninit::new(0.0));
         return Ok(());
     }
+    let Some(kern) = Kernel::for_product(isa, ty, layout, n, k, m) else {
+        bail!(
+            InvalidArgument,
+            "matmul: {n} rows of {} in layout {layout:?} have no product on the {} path",
+            ty.name(),
+            isa.name()
+        );
+    };
     let mut act = Act::quantize(isa, ty, x, k);
-    let kern = Kernel::for_product(isa, ty, n, k, m);
     // The AVX-512 eight-activation-row kernels read the rows in pairs: laid out once here, and
     // only for them (not for decode, nor the repacked products that take the rows as they are).
     if let (Kernel::Q8(_, Some(_), _), Act::Q8_0(a) | Act::Q8_1(a)) = (&kern, &mut act) {

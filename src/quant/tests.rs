@@ -423,3 +423,108 @@ fn avx512_products_equal_avx2_bit_for_bit() {
         }
     });
 }
+
+/// Packed Q4_K weights unpack to the GGUF bytes they came from, row by row, and give every path
+/// with kernels for them ([`super::preferred_layout`]) the products of the GGUF layout bit for
+/// bit, for decode (one activation row), fewer than four, four and more with tails, weight rows
+/// in groups of sixteen and eight. A path without kernels for the layout refuses it.
+#[test]
+fn packed_products_equal_gguf_layout_bit_for_bit() {
+    use super::pack::{pack, unpack_row, Layout};
+    use super::{matmul::product, preferred_layout};
+    let pool = two_threads();
+    let mut rng = Rng(0x9ac4);
+    let ty = GgmlType::Q4_K;
+    pool.install(|| {
+        for blocks in [1usize, 3, 8] {
+            let k = blocks * QK_K;
+            let rb = ty.row_bytes(k).unwrap();
+            for (n, m) in [
+                (8usize, 1usize),
+                (24, 1),
+                (16, 2),
+                (40, 4),
+                (48, 5),
+                (136, 9),
+                (264, 33),
+            ] {
+                let w = random_weights(&mut rng, ty, n, k);
+                let mut p = vec![0u8; w.len()];
+                assert!(pack(ty, Layout::Q4KRows8, &w, n, k, &mut p));
+                assert_ne!(p, w);
+                let mut row = vec![0u8; rb];
+                for r in 0..n {
+                    unpack_row(ty, Layout::Q4KRows8, &p, k, r, &mut row);
+                    assert_eq!(row, w[r * rb..(r + 1) * rb], "row {r} of {n}, k={k}");
+                }
+                let x = rng.floats(m * k, 2.0);
+                for isa in [Isa::avx2(), Isa::avx512()].into_iter().flatten() {
+                    assert_eq!(preferred_layout(isa, ty, n), Layout::Q4KRows8);
+                    let mut a = vec![f32::NAN; m * n];
+                    let mut b = vec![f32::NAN; m * n];
+                    matmul_with(isa, ty, &w, n, k, &x, m, &mut a).unwrap();
+                    // SAFETY (both): f32 and MaybeUninit<f32> have one layout; `product` writes
+                    // only initialized values.
+                    let out = unsafe { &mut *(b.as_mut_slice() as *mut [f32] as *mut _) };
+                    product(isa, ty, Layout::Q4KRows8, &p, n, k, &x, m, out).unwrap();
+                    for (j, (u, v)) in a.iter().zip(&b).enumerate() {
+                        assert_eq!(
+                            u.to_bits(),
+                            v.to_bits(),
+                            "{} k={k} n={n} m={m}: output {j}: {u} vs {v}",
+                            isa.name()
+                        );
+                    }
+                }
+                let mut y = vec![0.0f32; m * n];
+                // SAFETY: as above.
+                let out = unsafe { &mut *(y.as_mut_slice() as *mut [f32] as *mut _) };
+                let e = product(Isa::scalar(), ty, Layout::Q4KRows8, &p, n, k, &x, m, out);
+                assert!(e.unwrap_err().to_string().contains("no product"));
+            }
+        }
+        assert_eq!(preferred_layout(Isa::scalar(), ty, 64), Layout::Gguf);
+        let w = random_weights(&mut rng, ty, 12, QK_K);
+        let mut p = vec![0u8; w.len()];
+        assert!(!pack(ty, Layout::Q4KRows8, &w, 12, QK_K, &mut p), "12 rows");
+        assert!(!pack(
+            GgmlType::Q4_0,
+            Layout::Q4KRows8,
+            &w,
+            8,
+            144 * 8 / 18 * 32 / 8,
+            &mut p
+        ));
+    });
+}
+
+/// Q6_K products of fewer than eight activation rows (a few sessions decoding together) read
+/// each weight row once for four of them, and give every row what it gets alone, bit for bit.
+#[test]
+fn q6_k_few_rows_equal_rows_alone() {
+    let pool = two_threads();
+    let mut rng = Rng(0x6b);
+    let ty = GgmlType::Q6_K;
+    pool.install(|| {
+        for isa in [Isa::scalar(), Isa::detected()] {
+            for (n, m, blocks) in [(24usize, 4usize, 1usize), (40, 5, 3), (16, 7, 8), (8, 2, 2)] {
+                let k = blocks * QK_K;
+                let w = random_weights(&mut rng, ty, n, k);
+                let x = rng.floats(m * k, 2.0);
+                let mut y = vec![f32::NAN; m * n];
+                matmul_with(isa, ty, &w, n, k, &x, m, &mut y).unwrap();
+                for i in 0..m {
+                    let mut row = vec![f32::NAN; n];
+                    matmul_with(isa, ty, &w, n, k, &x[i * k..(i + 1) * k], 1, &mut row).unwrap();
+                    let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(
+                        bits(&y[i * n..(i + 1) * n]),
+                        bits(&row),
+                        "{} m={m} row {i}",
+                        isa.name()
+                    );
+                }
+            }
+        }
+    });
+}

@@ -416,6 +416,70 @@ pub fn q6_k_lanes(b: &[u8], a: &Q8KRow, ib: usize) -> __m256i {
     _mm256_sub_epi32(sumi, q8sclsub)
 }
 
+/// [`q6_k_lanes`] for `R` activation rows at once: the weights are decoded once for all of them,
+/// and each row's lanes are those [`q6_k_lanes`] gives it.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q6_k_lanes_n<const R: usize>(b: &[u8], a: &[Q8KRow; R], ib: usize) -> [__m256i; R] {
+    use blocks::q6_k::*;
+    let m3 = _mm256_set1_epi8(3);
+    let m15 = _mm256_set1_epi8(15);
+    let scales = load16(b, SCALES);
+    let scales16 = _mm256_cvtepi8_epi16(scales);
+    let mut sumi = [_mm256_setzero_si256(); R];
+    for j in 0..QK_K / 128 {
+        let q4bits1 = load32(b, QL + 64 * j);
+        let q4bits2 = load32(b, QL + 64 * j + 32);
+        let q4bits_h = load32(b, QH + 32 * j);
+        let q4h0 = _mm256_slli_epi16(_mm256_and_si256(q4bits_h, m3), 4);
+        let q4h1 = _mm256_slli_epi16(_mm256_and_si256(q4bits_h, _mm256_set1_epi8(12)), 2);
+        let q4h2 = _mm256_and_si256(q4bits_h, _mm256_set1_epi8(48));
+        let q4h3 = _mm256_srli_epi16(_mm256_and_si256(q4bits_h, _mm256_set1_epi8(-64)), 2);
+        let q0 = _mm256_or_si256(_mm256_and_si256(q4bits1, m15), q4h0);
+        let q1 = _mm256_or_si256(_mm256_and_si256(q4bits2, m15), q4h1);
+        let q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4bits1, 4), m15), q4h2);
+        let q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4bits2, 4), m15), q4h3);
+        let base = ib * QK_K + 128 * j;
+        for (k, q) in [q0, q1, q2, q3].into_iter().enumerate() {
+            let g = 8 * j + 2 * k;
+            let sel = _mm_set_epi64x(
+                0x0101_0101_0101_0101 * (g as i64 + 1),
+                0x0101_0101_0101_0101 * g as i64,
+            );
+            let sc = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, sel));
+            for (s, a) in sumi.iter_mut().zip(a) {
+                let p16 = _mm256_maddubs_epi16(q, load32_i8(a.qs, base + 32 * k));
+                *s = _mm256_add_epi32(*s, _mm256_madd_epi16(sc, p16));
+            }
+        }
+    }
+    std::array::from_fn(|r| {
+        let q8sclsub = _mm256_slli_epi32(_mm256_madd_epi16(load_bsums(&a[r], ib), scales16), 5);
+        _mm256_sub_epi32(sumi[r], q8sclsub)
+    })
+}
+
+/// One Q6_K weight row times four Q8_K activation rows, each bit-identical to [`dot_q6_k`]: the
+/// weights are read and decoded once for the four (the product of a few sessions decoding
+/// together takes this path).
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn dot_q6_k_x4(w: &[u8], a: [Q8KRow; 4]) -> [f32; 4] {
+    use blocks::q6_k::*;
+    let mut acc = [_mm256_setzero_ps(); 4];
+    for (ib, b) in w.chunks_exact(210).enumerate() {
+        for line in (0..210).step_by(64) {
+            prefetch_ahead(b, PREFETCH_AHEAD + line);
+        }
+        let dw = f16_at(b, D);
+        let sumi = q6_k_lanes_n(b, &a, ib);
+        for r in 0..4 {
+            let d = a[r].d[ib] * dw;
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi[r]), acc[r]);
+        }
+    }
+    acc.map(|v| hsum_f32_8(v))
+}
+
 /// Q6_K weights times Q8_K activations.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub fn dot_q6_k(w: &[u8], a: Q8KRow) -> f32 {

@@ -5,20 +5,23 @@
 //! Each lane does exactly the float steps of the one-row kernels in [`super::orders`] (same
 //! values, same order of fused multiply-adds), so the results are bit-identical to them; running
 //! eight rows in the lanes of one accumulator replaces a chain of scalar multiply-adds per row,
-//! whose latency bounded the one-row kernels. The weights stay in GGUF layout: `w` holds eight
-//! consecutive rows of `rb` bytes.
+//! whose latency bounded the one-row kernels. `w` holds eight consecutive rows of `rb` bytes, in
+//! GGUF layout, or for the `_packed` Q4_K kernels in [`Layout::Q4KRows8`](crate::quant::Layout)
+//! (made at load: the same bytes, already in lanes).
 //!
 //! The batch products (`x8m`) also take their exact integer sums one row per i32 lane: the eight
 //! rows' bytes of a block are transposed once, in groups of four values, for all activation rows,
 //! and each `vpmaddubsw` then multiplies four values of every row by the same four activation
-//! bytes (broadcast), so that no horizontal sum is needed. The gemv (`x8`) keeps per-row integer
-//! sums: with one activation row, the transposition costs more than the sums it saves (measured:
-//! decode 22 -> 15 tok/s on the TinyLlama-shape Q4_K_M file).
+//! bytes (broadcast), so that no horizontal sum is needed. The GGUF-layout gemv (`x8`) keeps
+//! per-row integer sums: with one activation row, the transposition costs more than the sums it
+//! saves (measured: decode 22 -> 15 tok/s on the TinyLlama-shape Q4_K_M file); on packed rows,
+//! which need none, the gemv takes lanes too (decode 20.4 -> 23.4 tok/s there).
 
 use super::*;
 use crate::quant::act::{Q8KRow, Q8Row};
 use crate::quant::blocks::{self, QK, QK_K};
 use crate::quant::out::Out;
+use crate::quant::pack::{Q4K_D, Q4K_DMIN, Q4K_GROUP, Q4K_MN, Q4K_SC};
 
 /// Eight f16 (as bits) to eight f32.
 #[inline]
@@ -137,6 +140,16 @@ impl<'a> Rows8<'a> {
         std::array::from_fn(|t| unsafe {
             &*self.w.as_ptr().add(t * self.rb + off).cast::<[u8; N]>()
         })
+    }
+
+    /// Packed super-block `ib` of `N` bytes: bytes `ib · N..(ib + 1) · N` of the eight rows'
+    /// bytes taken as one run (a layout of [`crate::quant::pack`]).
+    ///
+    /// # Panics
+    /// When the bytes run past the eight rows.
+    #[inline(always)]
+    pub(in crate::quant) fn packed<const N: usize>(self, ib: usize) -> &'a [u8; N] {
+        self.w[ib * N..(ib + 1) * N].try_into().unwrap()
     }
 
     /// The f16 at byte `off` of each row, as f32 (lane t: row t).
@@ -627,11 +640,137 @@ pub(in crate::quant) fn q4_k_x8m_at(w: &[u8], rb: usize, a: &[Q8KRow], out: &mut
         (k4_lanes(rows, ib), dd)
     };
     k_x8m(
-        (w, rb, 144, col0),
+        (w, rb, 144, col0, false),
         a,
         out,
         [_mm256_setzero_ps(); 2],
         unpack,
+        |(l, dd), rs: [KRow; 4], acc| k4_lanes_rows(l, *dd, rs, acc),
+        |(l, dd), rs: [KRow; 1], acc| k4_lanes_rows(l, *dd, rs, acc),
+        |[acc, acc_m]| _mm256_sub_ps(acc, acc_m),
+    );
+}
+
+/// Super-block `ib` of eight Q4_K rows in [`Layout::Q4KRows8`](crate::quant::pack::Layout)
+/// (the bytes of `rows`) into [`K4Lanes`]: the quant bytes are already in lanes, and the scales
+/// and mins are widened from one byte per row.
+// Indices name sub-blocks, groups and rows across several arrays at once.
+#[allow(clippy::needless_range_loop)]
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(in crate::quant) fn k4_lanes_packed(rows: Rows8, ib: usize) -> K4Lanes {
+    let p = rows.packed::<Q4K_GROUP>(ib);
+    let m4 = _mm256_set1_epi8(0xF);
+    let mut q = [[_mm256_setzero_si256(); 8]; 8];
+    for j in 0..4 {
+        for g in 0..8 {
+            let v = load32(p, (8 * j + g) * 32);
+            q[2 * j][g] = _mm256_and_si256(v, m4);
+            q[2 * j + 1][g] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        }
+    }
+    let (sc, mn) = k4_lanes_scales(rows, ib);
+    K4Lanes { q, sc, mn }
+}
+
+/// The f16 super-block scales and min scales of eight packed Q4_K rows, as f32 (lane t: row t).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(in crate::quant) fn k4_packed_d(rows: Rows8, ib: usize) -> (__m256, __m256) {
+    let p = rows.packed::<Q4K_GROUP>(ib);
+    let f = |at: usize| _mm256_cvtph_ps(load16(p, at));
+    (f(Q4K_D), f(Q4K_DMIN))
+}
+
+/// [`q4_k_x8`] on rows in [`Layout::Q4KRows8`](crate::quant::pack::Layout): the same float
+/// steps, bit for bit; the exact integer sums come one row per i32 lane, as in [`k4_lanes_rows`],
+/// with no transposition left to do.
+// Indices name sub-blocks and groups across several arrays at once.
+#[allow(clippy::needless_range_loop)]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn q4_k_x8_packed(w: &[u8], rb: usize, a: Q8KRow) -> [f32; 8] {
+    let rows = Rows8::new(w, rb);
+    let m4 = _mm256_set1_epi8(0xF);
+    let (mut acc, mut acc_m) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+    for ib in 0..rb / 144 {
+        // The next eight rows' super-block: the packed groups follow one another.
+        prefetch_next(w, rb, ib * Q4K_GROUP, Q4K_GROUP);
+        let p = rows.packed::<Q4K_GROUP>(ib);
+        let y: &[i8; QK_K] = a.qs[ib * QK_K..(ib + 1) * QK_K].try_into().unwrap();
+        let l = k4_lanes_scales(rows, ib);
+        let pairs = pair_sums(&a.bsums[ib * 16..ib * 16 + 16]);
+        let mut isum = _mm256_setzero_si256();
+        let mut mins = _mm256_setzero_si256();
+        for j in 0..4 {
+            let (mut lo, mut hi) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+            for g in 0..8 {
+                let v = load32(p, (8 * j + g) * 32);
+                let (ql, qh) = (
+                    _mm256_and_si256(v, m4),
+                    _mm256_and_si256(_mm256_srli_epi16(v, 4), m4),
+                );
+                lo = _mm256_add_epi16(lo, _mm256_maddubs_epi16(ql, bcast4(y, 64 * j + 4 * g)));
+                hi = _mm256_add_epi16(hi, _mm256_maddubs_epi16(qh, bcast4(y, 64 * j + 32 + 4 * g)));
+            }
+            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(lo, l.0[2 * j]));
+            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(hi, l.0[2 * j + 1]));
+            mins = _mm256_add_epi32(mins, _mm256_madd_epi16(l.1[j], _mm256_set1_epi32(pairs[j])));
+        }
+        let da = _mm256_set1_ps(a.d[ib]);
+        let (d, dmin) = k4_packed_d(rows, ib);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(d, da), acc);
+        acc_m = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mins), _mm256_mul_ps(dmin, da), acc_m);
+    }
+    store([_mm256_sub_ps(acc, acc_m)])[0]
+}
+
+/// The scales and mins of [`k4_lanes_packed`] alone: `(sc, mn)`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn k4_lanes_scales(rows: Rows8, ib: usize) -> ([__m256i; 8], [__m256i; 4]) {
+    let p = rows.packed::<Q4K_GROUP>(ib);
+    // Eight bytes of `p` at `at`, one per i32 lane, zero-extended.
+    let bytes8 = |at: usize| {
+        let b: &[u8; 8] = p[at..at + 8].try_into().unwrap();
+        // SAFETY: `b` holds exactly the 8 bytes read; the load is unaligned.
+        _mm256_cvtepu8_epi32(unsafe { _mm_loadl_epi64(b.as_ptr() as *const __m128i) })
+    };
+    let low6 = _mm256_set1_epi32(63);
+    let sc = std::array::from_fn(|s| {
+        let v = _mm256_and_si256(bytes8(Q4K_SC + 8 * s), low6);
+        _mm256_or_si256(v, _mm256_slli_epi32::<16>(v))
+    });
+    let mn = std::array::from_fn(|j| {
+        let hi = |s: usize| _mm256_slli_epi32::<4>(_mm256_srli_epi32::<6>(bytes8(Q4K_SC + 8 * s)));
+        let lo = bytes8(Q4K_MN + 8 * j);
+        let m0 = _mm256_or_si256(_mm256_and_si256(lo, _mm256_set1_epi32(15)), hi(2 * j));
+        let m1 = _mm256_or_si256(_mm256_srli_epi32::<4>(lo), hi(2 * j + 1));
+        _mm256_or_si256(m0, _mm256_slli_epi32::<16>(m1))
+    });
+    (sc, mn)
+}
+
+/// [`q4_k_x8m`] on rows in [`Layout::Q4KRows8`](crate::quant::pack::Layout), bit for bit.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn q4_k_x8m_packed(w: &[u8], rb: usize, a: &[Q8KRow], out: &mut Out) {
+    q4_k_x8m_packed_at(w, rb, a, out, 0);
+}
+
+/// [`q4_k_x8m_packed`] with the first group of rows written to column `col0` of `out`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(in crate::quant) fn q4_k_x8m_packed_at(
+    w: &[u8],
+    rb: usize,
+    a: &[Q8KRow],
+    out: &mut Out,
+    col0: usize,
+) {
+    k_x8m(
+        (w, rb, 144, col0, true),
+        a,
+        out,
+        [_mm256_setzero_ps(); 2],
+        |rows: Rows8, ib| (k4_lanes_packed(rows, ib), k4_packed_d(rows, ib)),
         |(l, dd), rs: [KRow; 4], acc| k4_lanes_rows(l, *dd, rs, acc),
         |(l, dd), rs: [KRow; 1], acc| k4_lanes_rows(l, *dd, rs, acc),
         |[acc, acc_m]| _mm256_sub_ps(acc, acc_m),
@@ -677,7 +816,8 @@ pub(in crate::quant) fn prefetch_rows(
 }
 
 /// The loops of the Q8_K batch products ([`q4_k_x8m`], [`q6_k_x8m`]): for each group of eight
-/// weight rows (`w`: rows of `rb` bytes, super-blocks of `bytes`) and each super-block, `unpack`
+/// weight rows (`w`: rows of `rb` bytes, super-blocks of `bytes`; `packed`: each super-block of
+/// the eight rows in one run of `8 · bytes`, as in [`crate::quant::pack`]) and each super-block, `unpack`
 /// once, then every activation row of `a` through `rows4` four at a time and `rows1` for the rest,
 /// into accumulators that start at `zero`; `result` turns each into the eight outputs written to
 /// row i, columns `col0 + 8g..col0 + 8g + 8` of `out`.
@@ -685,7 +825,7 @@ pub(in crate::quant) fn prefetch_rows(
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(in crate::quant) fn k_x8m<L, Acc: Copy>(
-    (w, rb, bytes, col0): (&[u8], usize, usize, usize),
+    (w, rb, bytes, col0, packed): (&[u8], usize, usize, usize, bool),
     a: &[Q8KRow],
     out: &mut Out,
     zero: Acc,
@@ -704,7 +844,11 @@ pub(in crate::quant) fn k_x8m<L, Acc: Copy>(
         for ib in 0..nb {
             if ib + 2 < nb {
                 // Measured (CHORD_ISA=avx2): 4 TinyLlama-shape Q4_K_M sessions 10-20% faster.
-                prefetch_rows(w, rb, 8, (ib + 2) * bytes..(ib + 3) * bytes);
+                if packed {
+                    prefetch_rows(w, 8 * bytes, 1, (ib + 2) * 8 * bytes..(ib + 3) * 8 * bytes);
+                } else {
+                    prefetch_rows(w, rb, 8, (ib + 2) * bytes..(ib + 3) * bytes);
+                }
             }
             let lanes = unpack(rows, ib);
             let das = &das[ib * a.len()..(ib + 1) * a.len()];
@@ -853,7 +997,7 @@ pub fn q6_k_x8m(w: &[u8], rb: usize, a: &[Q8KRow], out: &mut Out) {
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(in crate::quant) fn q6_k_x8m_at(w: &[u8], rb: usize, a: &[Q8KRow], out: &mut Out, col0: usize) {
     k_x8m(
-        (w, rb, 210, col0),
+        (w, rb, 210, col0, false),
         a,
         out,
         _mm256_setzero_ps(),
