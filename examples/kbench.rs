@@ -1,5 +1,6 @@
-//! Kernel benchmark: the quantized product `quant::matmul` alone, on weights shaped like a
-//! TinyLlama FFN matrix (`n` rows of 2048), cycling through enough matrices to fill `MB` MiB so that
+//! Kernel benchmark: the quantized product `quant::matmul_uninit` alone, on weights shaped like a
+//! TinyLlama FFN matrix, in the layout a loaded model has them (Q4_K packed on x86:
+//! `quant::preferred_layout`; `CHORD_ISA` chooses the path) (`n` rows of 2048), cycling through enough matrices to fill `MB` MiB so that
 //! decode-shaped runs stream from memory as a model does (use a few MiB to measure from cache).
 //!
 //! ```text
@@ -15,7 +16,8 @@
 //! 1, as (weight block x activation row) products per second. Weights are random bytes with sane
 //! f16 scales; results are not checked here (the unit tests do that).
 
-use chord::quant::{matmul, GgmlType};
+use chord::quant::{matmul_uninit, pack, preferred_layout, GgmlType, Isa, Layout};
+use std::mem::MaybeUninit;
 use std::time::Instant;
 
 fn main() {
@@ -61,22 +63,30 @@ fn main() {
             }
         }
     }
+    let layout = preferred_layout(Isa::selected().expect("a valid CHORD_ISA"), ty, n);
+    if layout != Layout::Gguf {
+        for mat in &mut w {
+            let mut packed = vec![0u8; mat.len()];
+            assert!(pack(ty, layout, mat, n, k, &mut packed));
+            *mat = packed;
+        }
+    }
     let x: Vec<f32> = (0..m * k)
         .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
         .collect();
-    let mut y = vec![0.0f32; m * n];
+    let mut y = vec![MaybeUninit::<f32>::uninit(); m * n];
     let mut best = f64::MAX;
     for _ in 0..(7 * 512 / mb.max(1)).max(7) {
         let t = Instant::now();
         for mat in &w {
-            matmul(ty, mat, n, k, &x, m, &mut y).expect("shapes match");
+            matmul_uninit(ty, layout, mat, n, k, &x, m, &mut y).expect("shapes match");
         }
         best = best.min(t.elapsed().as_secs_f64());
     }
     let bytes = (mats * n * rb) as f64;
     let pairs = (mats * n * (k / ty.block_size()) * m) as f64;
     println!(
-        "{} m={m}: {:.2} GB/s of weights, {:.3} G block products/s ({:.2} ms per pass over {} MiB)",
+        "{} ({layout:?}) m={m}: {:.2} GB/s of weights, {:.3} G block products/s ({:.2} ms per pass over {} MiB)",
         ty.name(),
         bytes / best / 1e9,
         pairs / best / 1e9,
