@@ -30,7 +30,7 @@
  *     all N decoding -n tokens together (chord_session_decode_batch): aggregate and per-session
  *     tok/s, and the KV cache they hold (chord_session_kv_bytes). With --fork the first session's
  *     prompt is the others' too: they are its forks (chord_session_fork), sharing its KV memory.
- * Model options for every command: [--no-mmap] [--budget BYTES[K|M|G]] [--backend auto|cpu|wgpu|cuda]
+ * Model options for every command: [--no-mmap] [--no-pack] [--budget BYTES[K|M|G]] [--backend auto|cpu|wgpu|cuda]
  * [--prompt-cache BYTES[K|M|G]] [-v | -vv] (log the load to stderr: info, or info and debug).
  * bench with --prompt-cache measures the prompt cache instead: per run, a new session's prompt of -p
  * random tokens to its first logits, then another new session's same prompt (a cache hit).
@@ -54,7 +54,7 @@ typedef struct {
     int n_bias;
     uint32_t bias_ids[64];
     float bias[64];
-    int have_n, no_bos, json, no_mmap, verbose, meta, chat, stats, any_json, lenient, no_normalize;
+    int have_n, no_bos, json, no_mmap, no_pack, verbose, meta, chat, stats, any_json, lenient, no_normalize;
     uint32_t pooling;
     double temp, top_p, min_p;
     unsigned long long seed, budget, prompt_cache;
@@ -143,6 +143,7 @@ static void help(void) {
           "  chord bench    -m MODEL --sessions N [--fork] [-p 128] [-n 32] [-r 3] [--threads N]\n"
           "model options (every command):\n"
           "  --no-mmap            read the file into memory instead of mapping it\n"
+          "  --no-pack            keep every matrix in the file image (no packing for the CPU kernels)\n"
           "  --budget BYTES       memory budget, K/M/G suffixes (larger files are paged)\n"
           "  --backend NAME       auto (default), cpu, wgpu, cuda\n"
           "  --prompt-cache BYTES keep prompts' keys and values for sessions that start alike\n"
@@ -182,6 +183,7 @@ static args_t parse_args(int argc, char **argv) {
         else if (!strcmp(f, "-d") || !strcmp(f, "--depth")) { NEEDV(); a.depth = parse_long(v, f); }
         else if (!strcmp(f, "--no-bos")) a.no_bos = 1;
         else if (!strcmp(f, "--no-mmap")) a.no_mmap = 1;
+        else if (!strcmp(f, "--no-pack")) a.no_pack = 1;
         else if (!strcmp(f, "--budget")) { NEEDV(); a.budget = parse_bytes(v, f); }
         else if (!strcmp(f, "--prompt-cache")) { NEEDV(); a.prompt_cache = parse_bytes(v, f); }
         else if (!strcmp(f, "--backend")) { NEEDV(); a.backend = parse_backend(v); }
@@ -229,6 +231,7 @@ static chord_model *load_model(const args_t *a) {
     if (st == CHORD_OK) st = chord_model_options_new(&opts, &err);
     if (st == CHORD_OK) st = chord_model_options_set_threads(opts, (uint32_t)a->threads, &err);
     if (st == CHORD_OK) st = chord_model_options_set_use_mmap(opts, a->no_mmap ? 0 : 1, &err);
+    if (st == CHORD_OK) st = chord_model_options_set_pack_weights(opts, a->no_pack ? 0 : 1, &err);
     if (st == CHORD_OK) st = chord_model_options_set_memory_budget(opts, a->budget, &err);
     if (st == CHORD_OK) st = chord_model_options_set_backend(opts, a->backend, &err);
     if (st == CHORD_OK) st = chord_model_options_set_prompt_cache(opts, a->prompt_cache, &err);
@@ -938,9 +941,10 @@ static int cmd_bench(const args_t *a) {
     if (a->json) {
         printf("{\"model\": \"%s\", \"threads\": %llu, \"n_prompt\": %ld, \"n_gen\": %ld, \"n_depth\": %ld, \"reps\": %ld, "
                "\"prefill_tok_s\": %.3f, \"decode_tok_s\": %.3f, \"peak_rss_bytes\": %llu, \"use_mmap\": %s, "
-               "\"memory_budget_bytes\": %llu, ",
+               "\"memory_budget_bytes\": %llu, \"packed_bytes\": %llu, ",
                a->model, (unsigned long long)threads, n_prompt, n_gen, depth, reps, pp_med, tg_med, rss,
-               mmap ? "true" : "false", (unsigned long long)budget);
+               mmap ? "true" : "false", (unsigned long long)budget,
+               (unsigned long long)model_info(model, CHORD_INFO_PACKED_BYTES));
         /* The pager: its plan, then each phase's counters summed over the measured runs. */
         printf("\"paged\": %s, \"weight_bytes\": %llu, \"pager_units_pinned\": %llu, "
                "\"pager_units_streamed\": %llu, \"pager_bytes_resident\": %llu, \"pager_load_bytes_read\": %llu",

@@ -240,6 +240,12 @@
 #define CHORD_INFO_KV_BYTES_PER_TOKEN 34
 
 /**
+ * `chord_model_info` key: bytes of weights packed at load for the CPU kernels, held in memory of
+ * chord's own instead of the file image (`chord_model_options_set_pack_weights`); 0 when none.
+ */
+#define CHORD_INFO_PACKED_BYTES 35
+
+/**
  * GGUF metadata value type (`chord_model_meta_type`): unsigned 8-bit integer. The numbers are
  * the GGUF format's own.
  */
@@ -1281,6 +1287,21 @@ chord_status chord_model_options_set_memory_budget(chord_model_options *opts,
  */
 chord_status chord_model_options_set_prompt_cache(chord_model_options *opts,
                                                   uint64_t bytes,
+                                                  chord_error **err);
+
+/**
+ * 1 (the default): on x86 CPUs with AVX2, pack the Q4_K matrices at load into a layout of eight
+ * rows interleaved, in memory that chord owns (the same size; the file pages they came from are
+ * given back): decode is faster, and several sessions decoding together much faster. 0: keep
+ * every matrix in the file image, as with `use_mmap` shared with other processes that map the
+ * file and reclaimable by the system under memory pressure. Both give the same results, bit for
+ * bit. A model that is paged (see `chord_model_options_set_memory_budget`) is never packed.
+ * `CHORD_INFO_PACKED_BYTES` tells how many bytes were packed.
+ *
+ * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object or value not 0 or 1).
+ */
+chord_status chord_model_options_set_pack_weights(chord_model_options *opts,
+                                                  uint32_t pack_weights,
                                                   chord_error **err);
 
 /**

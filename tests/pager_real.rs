@@ -2,7 +2,9 @@
 //! 1), on SmolLM2-135M Q4_1 and the TinyLlama-1.1B-shape Q4_K_M file, at budgets of 15%, 40% and
 //! 70% of the weight bytes: every logit of every position of a 256-token text, and 32 greedy
 //! tokens. The counters show the policy: pinned units are read once, streamed units once per
-//! forward pass (plus at most one look-ahead per slot at the end).
+//! forward pass (plus at most one look-ahead per slot at the end). Paged layers are in the file's
+//! layout; the resident run's Q4_K matrices are packed (on x86 with AVX2), and equal the resident
+//! run without packing too.
 mod common;
 use chord::backend::Cpu;
 use chord::model::*;
@@ -15,9 +17,14 @@ const POSITIONS: usize = 256;
 const GREEDY: usize = 32;
 
 fn load(path: &Path, budget: u64) -> Model {
+    load_with(path, budget, true)
+}
+
+fn load_with(path: &Path, budget: u64, pack_weights: bool) -> Model {
     let opts = ModelOptions {
         memory_budget: budget,
         n_threads: 2,
+        pack_weights,
         ..Default::default()
     };
     Model::load(path, &opts).unwrap()
@@ -117,4 +124,44 @@ fn smollm2_q4_1_paged_equals_resident() {
 #[test]
 fn tinyllama_shape_q4_k_m_paged_equals_resident() {
     check("tinyllama-shape-random.Q4_K_M.gguf");
+}
+
+/// Packing at load (Q4_K on x86 with AVX2: `chord::quant::pack`) changes no bit of the logits of
+/// prefill (the batch kernels) or of decode (the one-row kernels), and packs every Q4_K layer
+/// matrix of the TinyLlama-shape file where the kernel path has packed kernels.
+#[test]
+fn packed_weights_equal_the_file_layout() {
+    let path = common::model("tinyllama-shape-random.Q4_K_M.gguf");
+    let packed = load_with(&path, 0, true);
+    let plain = load_with(&path, 0, false);
+    let tokens = text_tokens(packed.tokenizer());
+    let (want_logits, want_greedy) = run(&plain, &tokens);
+    let (logits, greedy) = run(&packed, &tokens);
+    assert!(
+        logits
+            .iter()
+            .zip(&want_logits)
+            .all(|(a, b)| a.to_bits() == b.to_bits()),
+        "packed logits differ from the file layout's"
+    );
+    assert_eq!(greedy, want_greedy);
+    assert_eq!(plain.packed_bytes(), 0);
+    let isa = chord::quant::Isa::active();
+    if isa.has_avx2() {
+        // 22 layers of Q4_K q, k, o, gate, up (and some v and down) matrices: most of the file.
+        assert!(
+            packed.packed_bytes() > packed.weight_bytes() / 2,
+            "{} of {} bytes packed on {}",
+            packed.packed_bytes(),
+            packed.weight_bytes(),
+            isa.name()
+        );
+    } else {
+        assert_eq!(
+            packed.packed_bytes(),
+            0,
+            "no packed kernels on {}",
+            isa.name()
+        );
+    }
 }

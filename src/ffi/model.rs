@@ -149,6 +149,9 @@ pub const CHORD_INFO_PROMPT_CACHE_TOKENS_REUSED: u32 = 33;
 /// `chord_model_info` key: bytes of KV cache one position takes in a session with the default f16
 /// cache (keys and values of every layer; twice that for `CHORD_KV_F32`).
 pub const CHORD_INFO_KV_BYTES_PER_TOKEN: u32 = 34;
+/// `chord_model_info` key: bytes of weights packed at load for the CPU kernels, held in memory of
+/// chord's own instead of the file image (`chord_model_options_set_pack_weights`); 0 when none.
+pub const CHORD_INFO_PACKED_BYTES: u32 = 35;
 
 /// The `CHORD_BACKEND_*` number of a resolved backend.
 fn backend_id(b: BackendKind) -> u32 {
@@ -218,6 +221,7 @@ pub unsafe extern "C" fn chord_model_info(
             CHORD_INFO_KV_BYTES_PER_TOKEN => {
                 dim(|c| c.kv_bytes_per_token(crate::backend::KvType::F16))
             }
+            CHORD_INFO_PACKED_BYTES => m.packed_bytes(),
             k => crate::bail!(InvalidArgument, "unknown model info key {k}"),
         };
         Ok(())

@@ -245,6 +245,29 @@ pub unsafe extern "C" fn chord_model_options_set_prompt_cache(
     }
 }
 
+/// 1 (the default): on x86 CPUs with AVX2, pack the Q4_K matrices at load into a layout of eight
+/// rows interleaved, in memory that chord owns (the same size; the file pages they came from are
+/// given back): decode is faster, and several sessions decoding together much faster. 0: keep
+/// every matrix in the file image, as with `use_mmap` shared with other processes that map the
+/// file and reclaimable by the system under memory pressure. Both give the same results, bit for
+/// bit. A model that is paged (see `chord_model_options_set_memory_budget`) is never packed.
+/// `CHORD_INFO_PACKED_BYTES` tells how many bytes were packed.
+///
+/// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object or value not 0 or 1).
+#[no_mangle]
+pub unsafe extern "C" fn chord_model_options_set_pack_weights(
+    opts: *mut chord_model_options,
+    pack_weights: u32,
+    err: *mut *mut chord_error,
+) -> chord_status {
+    unsafe {
+        set(opts, err, |o| {
+            o.0.pack_weights = flag(pack_weights, "pack_weights")?;
+            Ok(())
+        })
+    }
+}
+
 /// 1 (the default): map the file; its pages are read on first use and shared with the page cache.
 /// 0: read the whole file into memory that chord owns at load (slower to load, uses private
 /// memory, but later changes to the file cannot affect the model). Both give the same results.

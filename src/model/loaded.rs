@@ -42,6 +42,7 @@ pub struct Model {
     backend: BackendKind,
     memory_budget: u64,
     prompt_cache: Option<PromptCache>,
+    packed_bytes: u64,
 }
 
 impl Model {
@@ -101,6 +102,7 @@ impl Model {
         report.at(step(0.1))?;
         let tokenizer = Tokenizer::from_gguf(&file)?;
         report.at(step(0.3))?;
+        let mut packed_bytes = 0;
         let core = if opts.vocab_only || file.tensors().is_empty() {
             crate::log!(Info, "vocabulary only: no weights loaded");
             None
@@ -129,7 +131,7 @@ impl Model {
                 page_weights(path, &mut weights, budget, &mut |x| {
                     report.at(step(0.4 + 0.4 * x)).is_ok()
                 })?;
-            } else if backend == BackendKind::Cpu {
+            } else if backend == BackendKind::Cpu && opts.pack_weights {
                 let threads = match opts.n_threads {
                     0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
                     n => n,
@@ -137,6 +139,7 @@ impl Model {
                 let packed = weights.pack(crate::quant::Isa::active(), threads, &|offset, len| {
                     release_range(&file, offset, len)
                 });
+                packed_bytes = packed as u64;
                 if packed > 0 {
                     crate::log!(
                         Info,
@@ -193,6 +196,7 @@ impl Model {
             memory_budget: opts.memory_budget,
             prompt_cache: (opts.prompt_cache_bytes > 0)
                 .then(|| PromptCache::new(opts.prompt_cache_bytes.min(usize::MAX as u64) as usize)),
+            packed_bytes,
         };
         report.at(1.0)?;
         Ok(model)
@@ -273,6 +277,12 @@ impl Model {
         self.file.is_mapped()
     }
 
+    /// Bytes of weights packed at load for the CPU kernels ([`ModelOptions::pack_weights`]),
+    /// held in memory of chord's own instead of the mapped file; 0 when none were.
+    pub fn packed_bytes(&self) -> u64 {
+        self.packed_bytes
+    }
+
     /// Number of values in the file's tensors.
     pub fn n_params(&self) -> u64 {
         self.file.tensors().iter().map(|t| t.n_elements()).sum()
@@ -313,12 +323,12 @@ fn paging_budget(path: &Path, budget: u64) -> Result<Option<u64>> {
         );
         return Ok(Some(budget));
     }
-    match available_memory() {
+    match super::host_memory::available() {
         Some(avail) if file_len > avail / 10 * 9 => {
             let b = avail / 4 * 3;
             crate::log!(
                 Warn,
-                "no memory budget given and the file ({file_len} bytes) does not fit in available memory ({avail} bytes): paging layers under {b} bytes"
+                "no memory budget given and the file ({file_len} bytes) does not fit in available memory ({avail} bytes: MemAvailable, or the room under the cgroup memory limit when less): paging layers under {b} bytes"
             );
             Ok(Some(b))
         }
@@ -392,14 +402,6 @@ fn release_range(file: &GgufFile, offset: usize, len: usize) {
     }
     #[cfg(not(unix))]
     let _ = (file, offset, len);
-}
-
-/// Memory the system reports available for new allocations (Linux: `MemAvailable`).
-fn available_memory() -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
 }
 
 /// Plans `weights` under `budget` bytes (less the f32 norm vectors, always resident) and starts

@@ -3,6 +3,7 @@
 pub mod arch;
 mod config;
 mod forward;
+mod host_memory;
 mod pooling;
 pub mod prompt_cache;
 mod weights;

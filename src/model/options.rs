@@ -73,6 +73,11 @@ pub struct ModelOptions {
     pub memory_budget: u64,
     /// Map the file (true, the default) or read it into memory that chord owns (false).
     pub use_mmap: bool,
+    /// Pack the matrices that the CPU kernels read faster in a layout of their own (true, the
+    /// default; see [`crate::quant::pack`]) into memory that chord owns, giving back the file
+    /// pages they came from; false keeps every matrix in the mapped file (shared with other
+    /// processes mapping it, reclaimable under memory pressure) at some speed. Same results.
+    pub pack_weights: bool,
     /// Called on the loading thread as the load advances; returning `false` cancels it.
     pub progress: Option<Progress>,
     /// Bytes the prompt cache may hold ([`super::PromptCache`]); 0 (the default) disables it.
@@ -87,6 +92,7 @@ impl Default for ModelOptions {
             vocab_only: false,
             memory_budget: 0,
             use_mmap: true,
+            pack_weights: true,
             progress: None,
             prompt_cache_bytes: 0,
         }

@@ -91,6 +91,10 @@ static void test_options(void) {
     EXPECT(CHORD_OK, chord_model_options_set_use_mmap(o, 1, &err_));
     EXPECT(CHORD_E_INVALID_ARGUMENT, chord_model_options_set_use_mmap(o, 2, &err_));
     EXPECT(CHORD_E_INVALID_ARGUMENT, chord_model_options_set_use_mmap(NULL, 1, &err_));
+    EXPECT(CHORD_OK, chord_model_options_set_pack_weights(o, 0, &err_));
+    EXPECT(CHORD_OK, chord_model_options_set_pack_weights(o, 1, &err_));
+    EXPECT(CHORD_E_INVALID_ARGUMENT, chord_model_options_set_pack_weights(o, 2, &err_));
+    EXPECT(CHORD_E_INVALID_ARGUMENT, chord_model_options_set_pack_weights(NULL, 1, &err_));
     EXPECT(CHORD_OK, chord_model_options_set_threads(o, 0, &err_));
     EXPECT(CHORD_OK, chord_model_options_set_threads(o, 1024, &err_));
     EXPECT(CHORD_E_INVALID_ARGUMENT, chord_model_options_set_threads(o, 1025, &err_));
@@ -116,6 +120,7 @@ static void test_options(void) {
     CHECK(info(m, CHORD_INFO_BACKEND) == CHORD_BACKEND_CPU, "auto backend is the CPU");
     CHECK(info(m, CHORD_INFO_MEMORY_BUDGET) == 12345678, "budget reported");
     CHECK(info(m, CHORD_INFO_USE_MMAP) == 1, "mapped by default");
+    CHECK(info(m, CHORD_INFO_PACKED_BYTES) == 0, "paged weights stay in the file's layout");
     CHECK(info(m, CHORD_INFO_N_THREADS) == 2, "threads");
     size_t len = 0;
     EXPECT(CHORD_E_BUFFER_TOO_SMALL, chord_model_describe(m, NULL, 0, &len, &err_));
