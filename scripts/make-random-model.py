@@ -6,6 +6,9 @@ here (shared/reference/test-data.md), in the tensor layout llama.cpp reads for t
 
 * `tinyllama` (llama): TinyLlama-1.1B's hyperparameters (hidden 2048, 22 layers, FFN 5632, 32 heads,
   4 KV heads, separate output head, rope base 10000) with the LLaMA SentencePiece vocabulary.
+* `llama2-7b` (llama): Llama-2-7B's hyperparameters (hidden 4096, 32 layers, FFN 11008, 32 heads,
+  32 KV heads, separate output head) with the LLaMA SentencePiece vocabulary: the model larger
+  than the machine of issue 16 (F16 13.5 GB, Q4_K_M about 3.9 GB; scripts/make-7b-shape.sh).
 * `llama3` (llama): Llama-3.2-1B's widths (hidden 2048, FFN 8192, 32 heads, 8 KV heads, rope base
   500000, tied head) over 2 layers, with the `rope_freqs` tensor of its llama3 RoPE scaling
   (factor 32, low/high frequency factors 1 and 4, original context 8192; computed as
@@ -69,6 +72,9 @@ SHAPES.update({
                  layers=2, ffn=8192, heads=32, kv_heads=32, ctx=4096, rope_base=10000.0, eps=1e-5,
                  tied=False, bias=False, n_vocab=32064, fused=True,
                  meta={"attention.sliding_window": 2047}),
+    "llama2-7b": dict(arch="llama", name="Llama-2-7B-shape random (chord test model)", hidden=4096,
+                      layers=32, ffn=11008, heads=32, kv_heads=32, ctx=4096, rope_base=10000.0,
+                      eps=1e-5, tied=False, bias=False, n_vocab=None),
     "tiny": dict(arch="llama", name="tiny llama random (chord memory-check model)", hidden=64,
                  layers=2, ffn=128, heads=4, kv_heads=2, ctx=8192, rope_base=100000.0, eps=1e-5,
                  tied=True, bias=False, n_vocab=None),
