@@ -103,15 +103,13 @@ def read_bytes(pid):
         return None
 
 
-def run(cmd, cgroup=None, mark=None):
+def run(cmd, cgroup=None):
     """Runs `cmd` (in `cgroup`), sampling its storage reads every 50 ms. Returns (status, stdout,
-    stderr, bytes read in all, bytes read when stderr first matched `mark` (the end of loading),
-    peak RSS bytes)."""
+    stderr, bytes read in all, peak RSS bytes)."""
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          preexec_fn=cgroup.enter if cgroup else None)
     last = [0]
     err_lines = []
-    at_mark = [None]
 
     def sample():
         while p.poll() is None:
@@ -123,8 +121,6 @@ def run(cmd, cgroup=None, mark=None):
     def drain_err():
         for line in p.stderr:
             err_lines.append(line)
-            if mark and at_mark[0] is None and mark in line:
-                at_mark[0] = read_bytes(p.pid) or last[0]
 
     ts = [threading.Thread(target=sample), threading.Thread(target=drain_err)]
     for t in ts:
@@ -134,7 +130,7 @@ def run(cmd, cgroup=None, mark=None):
     p.returncode = os.waitstatus_to_exitcode(status)
     for t in ts:
         t.join()
-    return p.returncode, out, "".join(err_lines), last[0], at_mark[0], usage.ru_maxrss * 1024
+    return p.returncode, out, "".join(err_lines), last[0], usage.ru_maxrss * 1024
 
 
 def cold_bandwidth(path, threads=4, piece=8 * MIB, limit=1 << 30):
@@ -214,16 +210,15 @@ def main():
             budget = max(limit - kv - 128 * MIB, 64 * MIB)
             rows = [("chord --budget %dM" % (budget // MIB),
                      [a.chord, "bench", "-m", model, "-p", "16", "-n", str(n), "-r", "1", "--threads",
-                      str(a.threads), "--budget", str(budget), "--json", "-v"], "pager:"),
+                      str(a.threads), "--budget", str(budget), "--json", "-v"]),
                     ("llama-bench", [a.llama_bench, "-m", model, "-p", "0", "-n", str(n), "-r", "1", "-t",
-                                     str(a.threads), "--no-warmup", "-o", "json"], None),
+                                     str(a.threads), "--no-warmup", "-o", "json"]),
                     ("llama-bench --repack 0", [a.llama_bench, "-m", model, "-p", "0", "-n", str(n), "-r", "1",
-                                                "-t", str(a.threads), "--no-warmup", "--repack", "0", "-o", "json"],
-                     None)]
-            for name, cmd, mark in rows:
+                                                "-t", str(a.threads), "--no-warmup", "--repack", "0", "-o", "json"])]
+            for name, cmd in rows:
                 drop_caches()
                 cg.limit(limit)
-                rc, out, err, total, at_load, rss = run(cmd, cg, mark)
+                rc, out, err, total, rss = run(cmd, cg)
                 peak = cg.peak()
                 if rc != 0:
                     why = "killed (OOM)" if rc in (-9, 137) else f"exit {rc}"
@@ -236,13 +231,13 @@ def main():
                     plan = PLAN_RE.search(err)
                     r_bytes = int(plan.group(5)) - int(plan.group(3)) * int(plan.group(4)) if plan else 0
                     per_tok = j["decode_bytes_read"] / max(j["decode_tokens"], 1)
-                    note = f"chord's own count; /proc io {((total - (at_load or 0)) / n) / 1e6:.1f} MB/token after load"
+                    note = f"decode reads: chord's counter; {total / 1e6:.0f} MB read in all (load, prompt, warm-up)"
                 else:
                     j = json.loads(out)
                     tok_s = next(t["avg_ts"] for t in j if t.get("n_gen", 0) > 0)
                     r_bytes = 0
                     per_tok = total / n
-                    note = "all reads / tokens (load included)"
+                    note = f"all {total / 1e6:.0f} MB read (load included) / tokens"
                 bound = 1.0 / max((w - r_bytes) / b_io, 1.0 / resident)
                 print(f"{limit // MIB:>6}M {name:<22} {tok_s:>6.2f} {per_tok / 1e6:>11.1f} {(w - r_bytes) / 1e6:>7.1f} "
                       f"{bound:>6.2f} {tok_s / bound:>5.2f} {rss / MIB:>11.0f} {(peak or 0) / MIB:>14.0f}  {note}")
