@@ -102,6 +102,12 @@ impl Model {
         report.at(step(0.1))?;
         let tokenizer = Tokenizer::from_gguf(&file)?;
         report.at(step(0.3))?;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = if opts.n_threads == 0 {
+            cores
+        } else {
+            opts.n_threads
+        };
         let mut packed_bytes = 0;
         let core = if opts.vocab_only || file.tensors().is_empty() {
             crate::log!(Info, "vocabulary only: no weights loaded");
@@ -132,10 +138,6 @@ impl Model {
                     report.at(step(0.4 + 0.4 * x)).is_ok()
                 })?;
             } else if backend == BackendKind::Cpu && opts.pack_weights {
-                let threads = match opts.n_threads {
-                    0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-                    n => n,
-                };
                 let packed = weights.pack(crate::quant::Isa::active(), threads, &|offset, len| {
                     release_range(&file, offset, len)
                 });
@@ -151,12 +153,6 @@ impl Model {
             Some(Arc::new(ModelCore::new(cfg, weights)))
         };
         report.at(step(0.8))?;
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let threads = if opts.n_threads == 0 {
-            cores
-        } else {
-            opts.n_threads
-        };
         if threads > cores {
             crate::log!(
                 Warn,

@@ -379,41 +379,7 @@ pub fn dot_q5_k(w: &[u8], a: Q8KRow) -> f32 {
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 pub fn q6_k_lanes(b: &[u8], a: &Q8KRow, ib: usize) -> __m256i {
-    use blocks::q6_k::*;
-    let m3 = _mm256_set1_epi8(3);
-    let m15 = _mm256_set1_epi8(15);
-    let q8sums = load_bsums(a, ib);
-    let scales = load16(b, SCALES);
-    let scales16 = _mm256_cvtepi8_epi16(scales);
-    let q8sclsub = _mm256_slli_epi32(_mm256_madd_epi16(q8sums, scales16), 5);
-    let mut sumi = _mm256_setzero_si256();
-    for j in 0..QK_K / 128 {
-        let q4bits1 = load32(b, QL + 64 * j);
-        let q4bits2 = load32(b, QL + 64 * j + 32);
-        let q4bits_h = load32(b, QH + 32 * j);
-        let q4h0 = _mm256_slli_epi16(_mm256_and_si256(q4bits_h, m3), 4);
-        let q4h1 = _mm256_slli_epi16(_mm256_and_si256(q4bits_h, _mm256_set1_epi8(12)), 2);
-        let q4h2 = _mm256_and_si256(q4bits_h, _mm256_set1_epi8(48));
-        let q4h3 = _mm256_srli_epi16(_mm256_and_si256(q4bits_h, _mm256_set1_epi8(-64)), 2);
-        let q0 = _mm256_or_si256(_mm256_and_si256(q4bits1, m15), q4h0);
-        let q1 = _mm256_or_si256(_mm256_and_si256(q4bits2, m15), q4h1);
-        let q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4bits1, 4), m15), q4h2);
-        let q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4bits2, 4), m15), q4h3);
-        let base = ib * QK_K + 128 * j;
-        let qs = [q0, q1, q2, q3];
-        for (k, q) in qs.into_iter().enumerate() {
-            let q8 = load32_i8(a.qs, base + 32 * k);
-            let p16 = _mm256_maddubs_epi16(q, q8);
-            let g = 8 * j + 2 * k;
-            let sel = _mm_set_epi64x(
-                0x0101_0101_0101_0101 * (g as i64 + 1),
-                0x0101_0101_0101_0101 * g as i64,
-            );
-            let sc = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, sel));
-            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(sc, p16));
-        }
-    }
-    _mm256_sub_epi32(sumi, q8sclsub)
+    q6_k_lanes_n(b, &[*a], ib)[0]
 }
 
 /// [`q6_k_lanes`] for `R` activation rows at once: the weights are decoded once for all of them,
