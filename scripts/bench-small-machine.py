@@ -16,10 +16,17 @@ with W the weight bytes a token reads (every layer and the output head), R the b
 resident (from its `-v` plan; 0 for llama.cpp), B_io the cold read bandwidth of the file measured
 here (after dropping the cache: four threads each reading 8 MiB pieces), and the resident rate
 measured here (chord, no limit, warm cache). chord runs with a budget fitted to the limit (the limit
-less the KV cache and 128 MiB); llama.cpp's `llama-bench` as users run it (mapped, repacking on x86)
+less the KV cache and `--headroom`, 128 MiB); llama.cpp's `llama-bench` as users run it (mapped, repacking on x86)
 and with `--repack 0`.
 
-Usage: scripts/bench-small-machine.py [--model FILE] [--limits 450M 2G ...] [-n 16]
+With `--fractions 15 40 70`, chord alone at budgets of those percentages of the weight bytes, warm
+(no cgroup; B_io read from the page cache) and cold (a cgroup of the budget + KV + headroom, page cache
+dropped). In every cgroup, `--greedy N` tokens of `chord generate` under the budget are compared
+with the resident run's (token ids and log-probabilities). The "prefill MB" column is what the
+prefill of the `-p` prompt (one batch) read: each streamed layer once is W - R.
+
+Usage: scripts/bench-small-machine.py [--model FILE] [--limits 450M 2G ...] [--fractions 15 40 70]
+                                      [-n 16] [-p 16] [--greedy 16] [--no-llama]
 """
 import argparse
 import json
@@ -133,32 +140,39 @@ def run(cmd, cgroup=None):
     return p.returncode, out, "".join(err_lines), last[0], usage.ru_maxrss * 1024
 
 
-def cold_bandwidth(path, threads=4, piece=8 * MIB, limit=1 << 30):
-    """Bytes/s reading the first `limit` bytes of `path` from storage, `threads` threads taking
-    `piece`-byte reads in turn."""
-    drop_caches()
-    fd = os.open(path, os.O_RDONLY)
-    end = min(os.fstat(fd).st_size, limit)
-    nxt = [0]
-    lock = threading.Lock()
+def read_bandwidth(path, cold, threads=4, piece=8 * MIB, limit=1 << 30):
+    """Bytes/s reading the first `limit` bytes of `path`, `threads` threads taking `piece`-byte
+    reads in turn: from storage after dropping the page cache (`cold`), else from the page cache
+    (read once first)."""
+    def once():
+        fd = os.open(path, os.O_RDONLY)
+        end = min(os.fstat(fd).st_size, limit)
+        nxt = [0]
+        lock = threading.Lock()
 
-    def work():
-        while True:
-            with lock:
-                off = nxt[0]
-                nxt[0] += piece
-            if off >= end:
-                return
-            os.pread(fd, min(piece, end - off), off)
+        def work():
+            while True:
+                with lock:
+                    off = nxt[0]
+                    nxt[0] += piece
+                if off >= end:
+                    return
+                os.pread(fd, min(piece, end - off), off)
 
-    t0 = time.monotonic()
-    ts = [threading.Thread(target=work) for _ in range(threads)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    os.close(fd)
-    return end / (time.monotonic() - t0)
+        t0 = time.monotonic()
+        ts = [threading.Thread(target=work) for _ in range(threads)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        os.close(fd)
+        return end / (time.monotonic() - t0)
+
+    if cold:
+        drop_caches()
+        return once()
+    once()
+    return max(once() for _ in range(3))
 
 
 def weights_per_token(chord, model):
@@ -178,19 +192,48 @@ def weights_per_token(chord, model):
     return total
 
 
+def greedy(chord, model, threads, n, budget=None, cgroup=None):
+    """`n` greedy tokens of a fixed prompt, with each token's id and log-probability (stdout of
+    `chord generate --logprobs 1`); under `budget` in `cgroup` with the page cache dropped."""
+    cmd = [chord, "generate", "-m", model, "-p", "The old lighthouse keeper opened the door and",
+           "-n", str(n), "--temp", "0", "--logprobs", "1", "--threads", str(threads)]
+    if budget:
+        drop_caches()
+        cmd += ["--budget", str(budget)]
+    rc, out, err, _, _ = run(cmd, cgroup)
+    if rc != 0:
+        sys.exit(f"{' '.join(cmd)} failed ({rc}):\n{err}")
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--chord", default="build/bin/chord")
     ap.add_argument("--llama-bench", default=os.path.join(os.environ.get("LLAMA_CPP_NATIVE_BIN", ""), "llama-bench"))
     ap.add_argument("--model", default=os.path.join(os.environ.get("CHORD_MODELS", ""), "tinyllama-shape-random.Q4_K_M.gguf"))
-    ap.add_argument("--limits", nargs="*", type=size, default=[size("450M")])
+    ap.add_argument("--limits", nargs="*", type=size, default=[size("450M")],
+                    help="cgroup limits: chord (budget = limit - KV - headroom) and llama-bench in each")
+    ap.add_argument("--fractions", nargs="*", type=int, default=[],
+                    help="budgets in %% of the weight bytes: chord alone, warm (no cgroup) and cold "
+                         "(cgroup of budget + KV + headroom, page cache dropped)")
     ap.add_argument("-n", type=int, default=16, help="decode tokens")
+    ap.add_argument("-p", type=int, default=16, help="prompt tokens (one batch: its prefill's bytes read are shown)")
+    ap.add_argument("--greedy", type=int, default=16,
+                    help="greedy tokens compared with the resident run's in each cgroup (0: none)")
+    ap.add_argument("--headroom", type=size, default=size("128M"),
+                    help="memory left to chord beyond its budget and KV cache: scratch of a batch, code, "
+                         "allocator (a 512-token prefill of the 7B shape needs about 340 MiB of scratch)")
+    ap.add_argument("--no-llama", action="store_true", help="chord only")
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
 
     model, n = a.model, a.n
     w = weights_per_token(a.chord, model)
-    b_io = cold_bandwidth(model)
+    weight_bytes = int(re.search(r"tensor data: (\d+) bytes",
+                                 subprocess.run([a.chord, "inspect", "-m", model], capture_output=True, text=True,
+                                                check=True).stdout).group(1))
+    b_cold = read_bandwidth(model, cold=True)
+    b_warm = read_bandwidth(model, cold=False) if a.fractions else None
     info = json.loads(subprocess.run([a.chord, "bench", "-m", model, "-p", "16", "-n", str(n), "-r", "1",
                                       "--threads", str(a.threads), "--json"],
                                      capture_output=True, text=True, check=True).stdout)
@@ -198,49 +241,73 @@ def main():
     hp = subprocess.run([a.chord, "inspect", "-m", model], capture_output=True, text=True, check=True).stdout
     dims = {k: int(v) for k, v in re.findall(r"\b(n_layer|n_head_kv|head_dim)=(\d+)", hp)}
     # The f16 KV cache of the positions a run holds: keys and values of every layer.
-    kv = 2 * 2 * dims["n_layer"] * dims["n_head_kv"] * dims["head_dim"] * (16 + n + 1)
+    kv = 2 * 2 * dims["n_layer"] * dims["n_head_kv"] * dims["head_dim"] * (a.p + n + 1)
+    want = greedy(a.chord, model, a.threads, a.greedy) if a.greedy else None
     print(f"{os.path.basename(model)}: file {os.path.getsize(model) / MIB:.0f} MiB, W {w / MIB:.0f} MiB per token; "
-          f"B_io cold (4 threads x 8 MiB reads) {b_io / 1e9:.2f} GB/s; resident decode {resident:.2f} tok/s "
-          f"({a.threads} threads, warm, no limit)")
-    print(f"{'limit':>7} {'program':<22} {'tok/s':>6} {'read/tok MB':>11} {'W-R MB':>7} {'bound':>6} {'frac':>5} "
-          f"{'peak RSS MB':>11} {'cgroup peak MB':>14}  note")
+          f"B_io (4 threads x 8 MiB reads) cold {b_cold / 1e9:.2f} GB/s"
+          + (f", warm {b_warm / 1e9:.2f} GB/s" if b_warm else "")
+          + f"; resident decode {resident:.2f} tok/s ({a.threads} threads, warm, no limit)")
+    print(f"{'limit':>7} {'program':<24} {'tok/s':>6} {'read/tok MB':>11} {'W-R MB':>7} {'bound':>6} {'frac':>5} "
+          f"{'peak RSS MB':>11} {'cgroup peak MB':>14} {'prefill MB':>10}  note")
+
+    def row(label, name, cmd, b_io, cgroup=None, limit=None):
+        if cgroup:
+            drop_caches()
+            cgroup.limit(limit)
+        rc, out, err, total, rss = run(cmd, cgroup)
+        peak = (cgroup.peak() or 0) / MIB if cgroup else 0
+        if rc != 0:
+            why = "killed (OOM)" if rc in (-9, 137) else f"exit {rc}"
+            print(f"{label:>7} {name:<24} {'-':>6} {total / n / 1e6:>11.1f} {'':>7} {'':>6} {'':>5} "
+                  f"{rss / MIB:>11.0f} {peak:>14.0f} {'':>10}  {why}")
+            return
+        j = json.loads(out)
+        prefill = ""
+        if name.startswith("chord"):
+            tok_s = j["decode_tok_s"]
+            plan = PLAN_RE.search(err)
+            r_bytes = int(plan.group(5)) - int(plan.group(3)) * int(plan.group(4)) if plan else 0
+            per_tok = j["decode_bytes_read"] / max(j["decode_tokens"], 1)
+            prefill = f"{j['prefill_bytes_read'] / 1e6:.0f}"
+            note = f"chord's counters; {total / 1e6:.0f} MB read in all (load, prompt, warm-up)"
+        else:
+            tok_s = next(t["avg_ts"] for t in j if t.get("n_gen", 0) > 0)
+            r_bytes = 0
+            per_tok = total / n
+            note = f"all {total / 1e6:.0f} MB read (load included) / tokens"
+        bound = 1.0 / max((w - r_bytes) / b_io, 1.0 / resident)
+        print(f"{label:>7} {name:<24} {tok_s:>6.2f} {per_tok / 1e6:>11.1f} {(w - r_bytes) / 1e6:>7.1f} "
+              f"{bound:>6.2f} {tok_s / bound:>5.2f} {rss / MIB:>11.0f} {peak:>14.0f} {prefill:>10}  {note}")
+
+    def chord_cmd(budget):
+        return [a.chord, "bench", "-m", model, "-p", str(a.p), "-n", str(n), "-r", "1", "--threads",
+                str(a.threads), "--budget", str(budget), "--json", "-v"]
+
+    def check_greedy(budget, cg):
+        if want is None:
+            return
+        got = greedy(a.chord, model, a.threads, a.greedy, budget, cg)
+        print(f"{'':>7} greedy {a.greedy} tokens under --budget {budget // MIB}M: "
+              + ("identical to the resident run (ids and log-probabilities)" if got == want
+                 else f"DIFFER from the resident run:\n{got}\nresident:\n{want}"))
+
     cg = Cgroup(f"chord-small-{os.getpid()}")
     try:
+        for pct in a.fractions:
+            budget = weight_bytes * pct // 100
+            row(f"{pct}%", "chord warm", chord_cmd(budget), b_warm)
+            row(f"{pct}%", "chord cold (cgroup)", chord_cmd(budget), b_cold, cg, budget + kv + a.headroom)
+            check_greedy(budget, cg)
         for limit in a.limits:
-            budget = max(limit - kv - 128 * MIB, 64 * MIB)
-            rows = [("chord --budget %dM" % (budget // MIB),
-                     [a.chord, "bench", "-m", model, "-p", "16", "-n", str(n), "-r", "1", "--threads",
-                      str(a.threads), "--budget", str(budget), "--json", "-v"]),
-                    ("llama-bench", [a.llama_bench, "-m", model, "-p", "0", "-n", str(n), "-r", "1", "-t",
-                                     str(a.threads), "--no-warmup", "-o", "json"]),
-                    ("llama-bench --repack 0", [a.llama_bench, "-m", model, "-p", "0", "-n", str(n), "-r", "1",
-                                                "-t", str(a.threads), "--no-warmup", "--repack", "0", "-o", "json"])]
-            for name, cmd in rows:
-                drop_caches()
-                cg.limit(limit)
-                rc, out, err, total, rss = run(cmd, cg)
-                peak = cg.peak()
-                if rc != 0:
-                    why = "killed (OOM)" if rc in (-9, 137) else f"exit {rc}"
-                    print(f"{limit // MIB:>6}M {name:<22} {'-':>6} {total / n / 1e6:>11.1f} {'':>7} {'':>6} {'':>5} "
-                          f"{rss / MIB:>11.0f} {(peak or 0) / MIB:>14.0f}  {why}")
-                    continue
-                if name.startswith("chord"):
-                    j = json.loads(out)
-                    tok_s = j["decode_tok_s"]
-                    plan = PLAN_RE.search(err)
-                    r_bytes = int(plan.group(5)) - int(plan.group(3)) * int(plan.group(4)) if plan else 0
-                    per_tok = j["decode_bytes_read"] / max(j["decode_tokens"], 1)
-                    note = f"decode reads: chord's counter; {total / 1e6:.0f} MB read in all (load, prompt, warm-up)"
-                else:
-                    j = json.loads(out)
-                    tok_s = next(t["avg_ts"] for t in j if t.get("n_gen", 0) > 0)
-                    r_bytes = 0
-                    per_tok = total / n
-                    note = f"all {total / 1e6:.0f} MB read (load included) / tokens"
-                bound = 1.0 / max((w - r_bytes) / b_io, 1.0 / resident)
-                print(f"{limit // MIB:>6}M {name:<22} {tok_s:>6.2f} {per_tok / 1e6:>11.1f} {(w - r_bytes) / 1e6:>7.1f} "
-                      f"{bound:>6.2f} {tok_s / bound:>5.2f} {rss / MIB:>11.0f} {(peak or 0) / MIB:>14.0f}  {note}")
+            budget = max(limit - kv - a.headroom, 64 * MIB)
+            label = f"{limit // MIB}M"
+            row(label, f"chord --budget {budget // MIB}M", chord_cmd(budget), b_cold, cg, limit)
+            check_greedy(budget, cg)
+            if a.no_llama:
+                continue
+            for name, extra in [("llama-bench", []), ("llama-bench --repack 0", ["--repack", "0"])]:
+                row(label, name, [a.llama_bench, "-m", model, "-p", "0", "-n", str(n), "-r", "1", "-t",
+                                  str(a.threads), "--no-warmup", "-o", "json"] + extra, b_cold, cg, limit)
     finally:
         cg.remove()
 

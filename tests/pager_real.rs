@@ -165,3 +165,75 @@ fn packed_weights_equal_the_file_layout() {
         );
     }
 }
+
+/// A file truncated under a running paged model (issue 16, done-when 4): the next call fails with
+/// an I/O error that says so, the session keeps its tokens, nothing crashes (the pager reads with
+/// `pread`, never through the map, so no access can raise SIGBUS); once the file is whole again the
+/// same session goes on and computes exactly what a session that never saw the error computes.
+#[test]
+fn a_file_truncated_under_a_paged_session_is_an_error_then_recovers() {
+    use chord::error::ErrorCode;
+    use chord::session::{Session, SessionOptions};
+    let original = common::default_model();
+    let dir = std::env::temp_dir().join(format!("chord-truncated-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("model.gguf");
+    std::fs::copy(&original, &path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+
+    let opts = SessionOptions {
+        n_ctx: 256,
+        ..Default::default()
+    };
+    let weights = load(&path, 0).weight_bytes();
+    let model = Arc::new(load(&path, weights * 40 / 100));
+    assert!(model.pager_stats().is_some(), "not paged at 40%");
+    let reference = Arc::new(load(&original, weights * 40 / 100));
+    let tokens = text_tokens(model.tokenizer());
+    let never = || false;
+    let mut s = Session::new(model.clone(), &opts).unwrap();
+    let mut r = Session::new(reference, &opts).unwrap();
+    s.append_tokens(&tokens[..16], false, &never).unwrap();
+    r.append_tokens(&tokens[..16], false, &never).unwrap();
+
+    // Cut the file inside its tensor data: every streamed unit's read now comes up short.
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(bytes.len() as u64 / 3)
+        .unwrap();
+    let mut failures = 0;
+    for &t in &tokens[16..20] {
+        let e = s.append_tokens(&[t], false, &never).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::Io, "{e}");
+        assert!(
+            e.message().contains("shorter than when it was loaded"),
+            "{e}"
+        );
+        assert_eq!(
+            s.tokens(),
+            &tokens[..16],
+            "a failed call changed the context"
+        );
+        failures += 1;
+    }
+    assert_eq!(failures, 4);
+
+    // The file is whole again: the session continues as if nothing happened.
+    std::fs::write(&path, &bytes).unwrap();
+    for &t in &tokens[16..24] {
+        s.append_tokens(&[t], false, &never).unwrap();
+        r.append_tokens(&[t], false, &never).unwrap();
+        assert!(
+            s.logits()
+                .iter()
+                .zip(r.logits())
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "logits after the recovery differ"
+        );
+    }
+    drop(s);
+    drop(model);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -15,8 +15,9 @@
 //!
 //! Concurrency: one parking_lot mutex guards the slot table; each slot's bytes sit behind their own
 //! parking_lot `RwLock`, written only by the thread that loads it while no guard reads it. Errors of
-//! the prefetch thread (I/O, a file truncated after load) are stored on the slot and returned by the
-//! `acquire` that wanted the unit. Dropping the [`Pager`] stops and joins the thread.
+//! the prefetch thread (I/O, a file truncated after load) are stored on the slot; the `acquire` that
+//! wants the unit reads it again itself and returns the error of that read. Dropping the [`Pager`]
+//! stops and joins the thread.
 
 mod plan;
 
@@ -316,10 +317,15 @@ impl Pager {
                         continue;
                     }
                     Status::Failed(e) => {
-                        let e = e.clone();
+                        // A prefetch's error is only a hint (the file may be whole again): read
+                        // again on this thread, and fail with what that read says.
+                        let e = (!st.slots[s].prefetched).then(|| e.clone());
                         st.slots[s] = empty_slot();
                         st.slot_of[u] = None;
-                        return Err(e);
+                        match e {
+                            Some(e) => return Err(e),
+                            None => continue,
+                        }
                     }
                     Status::Empty => unreachable!("an empty slot is mapped to no unit"),
                 }
