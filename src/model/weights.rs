@@ -466,10 +466,22 @@ impl Weights {
         };
         let per = self.layers.len().div_ceil(threads.max(1)).max(1);
         let layers: Vec<LayerWeights> = std::thread::scope(|s| {
+            let pack_all = |ls: &[LayerWeights]| -> Vec<LayerWeights> {
+                ls.iter().map(|l| l.map_matrices(pack)).collect()
+            };
+            // A thread the system refuses is no error: that share is packed on this thread.
             let parts: Vec<_> = self
                 .layers
                 .chunks(per)
-                .map(|ls| s.spawn(|| ls.iter().map(|l| l.map_matrices(pack)).collect::<Vec<_>>()))
+                .map(|ls| {
+                    std::thread::Builder::new()
+                        .name("chord-pack".into())
+                        .spawn_scoped(s, move || pack_all(ls))
+                        .map_err(|e| {
+                            crate::log!(Debug, "packing on the loading thread: {e}");
+                            ls
+                        })
+                })
                 .collect();
             let tied = self.output.file_offset() == self.token_embd.file_offset();
             if !tied {
@@ -477,7 +489,10 @@ impl Weights {
             }
             parts
                 .into_iter()
-                .flat_map(|p| p.join().expect("packing does not panic"))
+                .flat_map(|p| match p {
+                    Ok(h) => h.join().expect("packing does not panic"),
+                    Err(ls) => pack_all(ls),
+                })
                 .collect()
         });
         self.layers = layers;
