@@ -33,7 +33,7 @@ MODEL := $(CACHE)/models/SmolLM2-135M-Instruct.Q4_1.gguf
 BAD_GGUF := $(TEST)/bad-gguf
 VALGRIND := CHORD_TEST_LIGHT=1 valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite --quiet
 
-.PHONY: all lib demo test test-data test-rust fuzz test-fuzz soak test-soak test-tsan test-scalar test-c test-bindings test-corpus test-oracle test-pager check-wgpu header-check clean FORCE
+.PHONY: all lib demo test test-data test-rust fuzz test-fuzz soak test-soak test-tsan test-scalar test-c test-bindings test-corpus test-oracle test-pager test-gpu header-check clean FORCE
 .PHONY: install uninstall test-pkg check-symbols check-header-compile unity-package
 
 all: $(BIN)/chord
@@ -57,7 +57,7 @@ test-data:
 	s=$$(date +%s) && scripts/fetch-test-data.sh && echo "== fetch-test-data: $$(( $$(date +%s) - s )) s"
 
 # Each step prints how long it took (CI must finish in 60 minutes from an empty cache).
-TEST_STEPS := test-rust header-check test-c test-bindings test-corpus test-pager check-wgpu test-fuzz test-soak test-oracle test-pkg
+TEST_STEPS := test-rust header-check test-c test-bindings test-corpus test-pager test-gpu test-fuzz test-soak test-oracle test-pkg
 test: test-data
 	cargo fmt --all -- --check
 	s=$$(date +%s) && cargo clippy --release --all-targets -- -D warnings && echo "== clippy: $$(( $$(date +%s) - s )) s"
@@ -237,8 +237,10 @@ unity-package: lib
 test-corpus: $(BIN)/chord $(BAD_GGUF)/expected.tsv
 	scripts/check-inspect-corpus.sh $(BIN)/chord $(BAD_GGUF)
 
-check-wgpu:
-	cargo check --release --features wgpu
+# chord's GPU kernels (tests/gpu_kernels.rs) on wgpu over Mesa's lavapipe, no GPU needed, in a build
+# with both GPU backends: the CUDA tests are built here and run on a GPU by scripts/device-check.sh.
+test-gpu:
+	cargo test --release --features wgpu,cuda --test gpu_kernels -- wgpu_ repack_
 
 test-oracle: $(BIN)/chord
 	scripts/run-oracle-tests.sh $(BIN)/chord

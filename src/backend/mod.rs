@@ -21,6 +21,8 @@ use burn_tensor::module::attention;
 use burn_tensor::ops::AttentionModuleOptions;
 use burn_tensor::{Bool, DType, Tensor, TensorData};
 
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+pub mod cube;
 mod flex;
 
 /// The default CPU backend.
@@ -29,6 +31,10 @@ pub type Cpu = burn_flex::Flex;
 /// The wgpu backend (Vulkan, Metal, DX12; llvmpipe on machines without a GPU).
 #[cfg(feature = "wgpu")]
 pub type Wgpu = burn_wgpu::Wgpu;
+
+/// The CUDA backend (NVIDIA GPUs; kernels compiled at run time by NVRTC).
+#[cfg(feature = "cuda")]
+pub type Cuda = burn_cuda::Cuda;
 
 /// A Burn backend that can run chord's transformer.
 pub trait ChordBackend: Backend {
@@ -447,3 +453,6 @@ pub enum KvCache<B: Backend> {
 
 #[cfg(feature = "wgpu")]
 impl ChordBackend for Wgpu {}
+
+#[cfg(feature = "cuda")]
+impl ChordBackend for Cuda {}

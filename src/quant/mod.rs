@@ -19,7 +19,7 @@ mod act;
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
-mod blocks;
+pub(crate) mod blocks;
 mod dequant;
 mod dot;
 mod isa;

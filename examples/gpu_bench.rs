@@ -1,0 +1,291 @@
+//! GPU kernel benchmark: what one kernel launch costs, and chord's quantized matrix-vector
+//! products (src/backend/cube) on weight shapes of the TinyLlama and Llama-2-7B models, alone and
+//! as the products of a whole decoded token (every layer's seven matrices and the output, each
+//! its own weights on the device, launched back to back, one sync per token).
+//!
+//! ```text
+//! cargo run --release --features wgpu,cuda --example gpu_bench -- [cuda|wgpu] [PEAK_GBS]
+//! ```
+//!
+//! PEAK_GBS is the device's memory bandwidth (default 4800, an H200's datasheet figure): each row
+//! is reported as GB/s and as a fraction of it. Weights are random blocks with sane scales; the
+//! results are checked by `tests/gpu_kernels.rs`, not here.
+
+#[path = "../tests/common/blocks.rs"]
+mod blocks;
+
+use chord::backend::cube::{self, launch_nop, plane_reduction, qmatvec_into, DeviceWeight, Tiling};
+use chord::quant::GgmlType;
+use cubecl::prelude::*;
+use cubecl::server::Handle;
+use std::time::Instant;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let which = args.first().map_or("wgpu", String::as_str);
+    let peak: f64 = args.get(1).map_or(4800.0, |s| s.parse().expect("PEAK_GBS"));
+    match which {
+        #[cfg(feature = "cuda")]
+        "cuda" => {
+            use cubecl::cuda::{CudaDevice, CudaRuntime};
+            run(&CudaRuntime::client(&CudaDevice::default()), "cuda", peak)
+        }
+        #[cfg(feature = "wgpu")]
+        "wgpu" => {
+            use cubecl::wgpu::{WgpuDevice, WgpuRuntime};
+            run(
+                &WgpuRuntime::client(&WgpuDevice::DefaultDevice),
+                "wgpu",
+                peak,
+            )
+        }
+        other => panic!("runtime {other:?} is not in this build (features wgpu, cuda)"),
+    }
+}
+
+fn sync<R: Runtime>(client: &ComputeClient<R>) {
+    cubecl::future::block_on(client.sync()).expect("device sync");
+}
+
+/// One matrix of a model: (name, format, rows, cols).
+type Mat = (&'static str, GgmlType, usize, usize);
+
+const TINYLLAMA: (&str, usize, &[Mat]) = (
+    "TinyLlama shape (22 layers)",
+    22,
+    &[
+        ("q", GgmlType::Q4_K, 2048, 2048),
+        ("k", GgmlType::Q4_K, 256, 2048),
+        ("v", GgmlType::Q6_K, 256, 2048),
+        ("o", GgmlType::Q4_K, 2048, 2048),
+        ("gate", GgmlType::Q4_K, 5632, 2048),
+        ("up", GgmlType::Q4_K, 5632, 2048),
+        ("down", GgmlType::Q6_K, 2048, 5632),
+    ],
+);
+
+const LLAMA7B: (&str, usize, &[Mat]) = (
+    "Llama-2-7B shape (32 layers)",
+    32,
+    &[
+        ("q", GgmlType::Q4_K, 4096, 4096),
+        ("k", GgmlType::Q4_K, 4096, 4096),
+        ("v", GgmlType::Q6_K, 4096, 4096),
+        ("o", GgmlType::Q4_K, 4096, 4096),
+        ("gate", GgmlType::Q4_K, 11008, 4096),
+        ("up", GgmlType::Q4_K, 11008, 4096),
+        ("down", GgmlType::Q6_K, 4096, 11008),
+    ],
+);
+
+fn run<R: Runtime>(client: &ComputeClient<R>, name: &str, peak: f64) {
+    let hw = &client.properties().hardware;
+    let plane = plane_reduction(client);
+    println!(
+        "{name}: planes {}..{} wide, plane reduction {plane}, {} SMs",
+        hw.plane_size_min,
+        hw.plane_size_max,
+        hw.num_streaming_multiprocessors.unwrap_or(0)
+    );
+
+    // Launch cost: back-to-back launches with one sync, and launch + sync each time.
+    let one = client.create_from_slice(f32::as_bytes(&[0.0]));
+    launch_nop(client, &one);
+    sync(client);
+    let n = 5000;
+    let t = Instant::now();
+    for _ in 0..n {
+        launch_nop(client, &one);
+    }
+    sync(client);
+    let queued = t.elapsed().as_secs_f64() / n as f64;
+    let n_rt = 500;
+    let t = Instant::now();
+    for _ in 0..n_rt {
+        launch_nop(client, &one);
+        sync(client);
+    }
+    let round = t.elapsed().as_secs_f64() / n_rt as f64;
+    let t = Instant::now();
+    for _ in 0..n_rt {
+        launch_nop(client, &one);
+        let _ = client.read_one(one.clone()).expect("read");
+    }
+    let read = t.elapsed().as_secs_f64() / n_rt as f64;
+    println!(
+        "launch: {:.1} us each back to back, {:.1} us with a sync after each, {:.1} us with a 4-byte read-back after each",
+        queued * 1e6,
+        round * 1e6,
+        read * 1e6
+    );
+
+    println!("| matrix | format | rows x cols | MB | us | GB/s | of {peak:.0} GB/s |");
+    println!("|---|---|---|---|---|---|---|");
+    for (model, _, mats) in [TINYLLAMA, LLAMA7B] {
+        for &(mname, ty, rows, cols) in mats {
+            // Enough copies to stream ~1 GB (far beyond the L2), cycled through.
+            let bytes = blocks::random_matrix(ty, rows, cols, rows as u64 ^ cols as u64);
+            let copies = (1usize << 30).div_ceil(bytes.len()).clamp(2, 64);
+            let ws: Vec<DeviceWeight> = (0..copies)
+                .map(|_| cube::upload(client, ty, &bytes, rows, cols).expect("upload"))
+                .collect();
+            let x = client.create_from_slice(f32::as_bytes(&vec![0.01f32; cols]));
+            let y = client.empty(rows * 4);
+            let product = |w: &DeviceWeight| {
+                qmatvec_into(client, w, &x, 1, &y, plane, Tiling::default()).unwrap()
+            };
+            ws.iter().for_each(product);
+            sync(client);
+            let reps = 4;
+            let t = Instant::now();
+            for _ in 0..reps {
+                ws.iter().for_each(product);
+            }
+            sync(client);
+            let each = t.elapsed().as_secs_f64() / (reps * copies) as f64;
+            let mb = ws[0].device_bytes() as f64 / 1e6;
+            let gbs = mb / 1e3 / each;
+            println!(
+                "| {model} {mname} | {} | {rows} x {cols} | {mb:.1} | {:.1} | {gbs:.0} | {:.2} |",
+                ty.name(),
+                each * 1e6,
+                gbs / peak
+            );
+        }
+    }
+
+    sweep(client, plane, peak);
+    for (model, layers, mats) in [TINYLLAMA, LLAMA7B] {
+        token(client, model, layers, mats, plane, peak);
+    }
+}
+
+/// GB/s of each tiling on three matrices (Q4_K 2048 x 2048 and 11008 x 4096, Q6_K 4096 x 11008).
+fn sweep<R: Runtime>(client: &ComputeClient<R>, plane: bool, peak: f64) {
+    let mats = [
+        (GgmlType::Q4_K, 2048, 2048),
+        (GgmlType::Q4_K, 11008, 4096),
+        (GgmlType::Q6_K, 4096, 11008),
+    ];
+    println!("tilings (planes per cube x rows per plane), GB/s on Q4_K 2048x2048 | Q4_K 11008x4096 | Q6_K 4096x11008:");
+    for (ty, rows, cols) in mats {
+        let bytes = blocks::random_matrix(ty, rows, cols, 3);
+        let copies = (1usize << 30).div_ceil(bytes.len()).clamp(2, 64);
+        let ws: Vec<DeviceWeight> = (0..copies)
+            .map(|_| cube::upload(client, ty, &bytes, rows, cols).expect("upload"))
+            .collect();
+        let x = client.create_from_slice(f32::as_bytes(&vec![0.01f32; cols]));
+        let y = client.empty(rows * 4);
+        let mut line = format!("{} {rows}x{cols}:", ty.name());
+        for (planes_per_cube, rows_per_plane) in [
+            (1, 1),
+            (2, 1),
+            (4, 1),
+            (8, 1),
+            (2, 2),
+            (4, 2),
+            (8, 2),
+            (2, 4),
+            (4, 4),
+            (1, 8),
+            (2, 8),
+        ] {
+            let tiling = Tiling {
+                planes_per_cube,
+                rows_per_plane,
+            };
+            let product =
+                |w: &DeviceWeight| qmatvec_into(client, w, &x, 1, &y, plane, tiling).unwrap();
+            ws.iter().for_each(product);
+            sync(client);
+            let t = Instant::now();
+            for _ in 0..3 {
+                ws.iter().for_each(product);
+            }
+            sync(client);
+            let each = t.elapsed().as_secs_f64() / (3 * copies) as f64;
+            let gbs = ws[0].device_bytes() as f64 / 1e9 / each;
+            line += &format!(
+                " {planes_per_cube}x{rows_per_plane} {gbs:.0} ({:.2})",
+                gbs / peak
+            );
+        }
+        println!("{line}");
+    }
+}
+
+/// The products of decoded tokens: every layer's matrices and a Q6_K output matrix (32000 rows),
+/// each its own weights, in model order, input of each the previous one's output where the shapes
+/// allow (else the token's input), one sync per token.
+fn token<R: Runtime>(
+    client: &ComputeClient<R>,
+    model: &str,
+    layers: usize,
+    mats: &[Mat],
+    plane: bool,
+    peak: f64,
+) {
+    let hidden = mats[0].3;
+    let mut weights: Vec<DeviceWeight> = Vec::new();
+    let mut all: Vec<Mat> = (0..layers).flat_map(|_| mats.iter().copied()).collect();
+    all.push(("output", GgmlType::Q6_K, 32000, hidden));
+    let mut cache: Vec<(Mat, Vec<u8>)> = Vec::new();
+    for m in &all {
+        if !cache.iter().any(|(c, _)| c == m) {
+            cache.push((
+                *m,
+                blocks::random_matrix(m.1, m.2, m.3, m.2 as u64 * 31 + m.3 as u64),
+            ));
+        }
+        let bytes = &cache.iter().find(|(c, _)| c == m).unwrap().1;
+        weights.push(cube::upload(client, m.1, bytes, m.2, m.3).expect("upload"));
+    }
+    let total: usize = weights.iter().map(DeviceWeight::device_bytes).sum();
+    let widest = all.iter().map(|m| m.2.max(m.3)).max().unwrap();
+    let bufs: Vec<Handle> = (0..2)
+        .map(|_| client.create_from_slice(f32::as_bytes(&vec![0.01f32; widest])))
+        .collect();
+    let step = |w: &DeviceWeight, i: usize| {
+        qmatvec_into(
+            client,
+            w,
+            &bufs[i % 2],
+            1,
+            &bufs[(i + 1) % 2],
+            plane,
+            Tiling::default(),
+        )
+        .unwrap()
+    };
+    let pass = || {
+        for (i, w) in weights.iter().enumerate() {
+            step(w, i);
+        }
+        sync(client);
+    };
+    pass();
+    let n = 20;
+    let t = Instant::now();
+    for _ in 0..n {
+        pass();
+    }
+    let each = t.elapsed().as_secs_f64() / n as f64;
+    let gb = total as f64 / 1e9;
+    println!(
+        "{name} {model}: products of one token: {:.0} tok/s ({:.2} ms, {} launches, {gb:.2} GB of weights, {:.0} GB/s = {:.2} of {peak:.0} GB/s; bound W/B {:.0} tok/s)",
+        1.0 / each,
+        each * 1e3,
+        weights.len(),
+        gb / each,
+        gb / each / peak,
+        peak / gb,
+        name = client_name::<R>()
+    );
+}
+
+fn client_name<R: Runtime>() -> &'static str {
+    std::any::type_name::<R>()
+        .rsplit("::")
+        .next()
+        .unwrap_or("runtime")
+}

@@ -1,0 +1,353 @@
+//! The CubeCL kernels of the quantized matrix-vector product: one source compiled for every
+//! CubeCL runtime (WGSL or SPIR-V on wgpu, C++ through NVRTC on CUDA).
+//!
+//! Each kernel gives `rows_per_plane` rows of the weight matrix to a plane of 32 units
+//! (`UNIT_POS_X`, the "lanes"), `planes_per_cube` planes to a cube (`UNIT_POS_Y`); `CUBE_POS_Y` is
+//! the token. In every step each lane loads 16 or 32 activations once and, for each of its rows,
+//! 16 contiguous bytes of quantized values, decodes them against the activations and accumulates
+//! in f32 (reusing activations across rows: they would otherwise be most of the bytes loaded). The
+//! lanes' sums are reduced with a plane (subgroup) sum where the device has 32-wide planes, else in
+//! shared memory (Mesa's lavapipe has no plane operations). The layouts read here are those of
+//! [`super::upload`].
+
+use cubecl::prelude::*;
+
+/// An f16 bit pattern (low 16 bits of `h`) as f32: normals, subnormals, zero, either sign (the
+/// scales of GGUF blocks are never infinite or NaN). Decoded by hand because WGSL cannot load
+/// 16-bit values from a word array.
+#[cube]
+fn f16_bits(h: u32) -> f32 {
+    let e = (h >> 10) & 31;
+    let m = h & 1023;
+    let mut v = f32::reinterpret(((e + 112) << 23) | (m << 13));
+    if e == 0 {
+        v = f32::cast_from(m) * 5.960_464_5e-8;
+    }
+    if (h >> 15) & 1 == 1 {
+        v = -v;
+    }
+    v
+}
+
+/// The 6-bit scale (`min == false`) or minimum of sub-block `s` (0..8) of a Q4_K block whose 12
+/// scale bytes are the words `s0, s1, s2` (llama.cpp's `get_scale_min_k4`).
+#[cube]
+fn k4_scale_min(s0: u32, s1: u32, s2: u32, s: u32, #[comptime] min: bool) -> u32 {
+    let sh = 8 * (s % 4);
+    let lo = if comptime!(min) { s1 } else { s0 };
+    let mut v = (lo >> sh) & 63;
+    if s >= 4 {
+        let top = if comptime!(min) {
+            (s2 >> sh) >> 4
+        } else {
+            s2 >> sh
+        };
+        v = (top & 15) | (((lo >> sh) >> 6) & 3) << 4;
+    }
+    v
+}
+
+/// A byte (0..256) read as i8, as f32.
+#[cube]
+fn i8_f32(b: u32) -> f32 {
+    f32::cast_from(b) - f32::cast_from((b >> 7) * 256)
+}
+
+/// The sum of `acc` over the 32 lanes of a plane, valid in lane 0: a plane sum where the device
+/// has 32-wide planes, else a tree in shared memory (`sm`, 32 values per plane of the cube).
+#[cube]
+fn lane_sum(acc: f32, sm: &mut SharedMemory<f32>, #[comptime] plane: bool) -> f32 {
+    if comptime!(plane) {
+        plane_sum(acc)
+    } else {
+        let at = (UNIT_POS_Y * 32 + UNIT_POS_X) as usize;
+        sm[at] = acc;
+        sync_cube();
+        let mut s = 16u32;
+        while s > 0 {
+            if UNIT_POS_X < s {
+                sm[at] = sm[at] + sm[at + s as usize];
+            }
+            sync_cube();
+            s /= 2;
+        }
+        let total = sm[at];
+        sync_cube();
+        total
+    }
+}
+
+/// Writes the lane sums of the `rows_per_plane` accumulators `acc` to `y[t, row0 + r]`.
+#[cube]
+fn store_rows(
+    acc: &Array<f32>,
+    y: &mut Array<f32>,
+    t: usize,
+    row0: u32,
+    rows: u32,
+    #[comptime] planes_per_cube: u32,
+    #[comptime] rows_per_plane: u32,
+    #[comptime] plane: bool,
+) {
+    let mut sm = SharedMemory::<f32>::new((planes_per_cube * 32) as usize);
+    #[unroll]
+    for r in 0..rows_per_plane {
+        let total = lane_sum(acc[r as usize], &mut sm, plane);
+        let row = row0 + r;
+        if UNIT_POS_X == 0 && row < rows {
+            y[t * rows as usize + row as usize] = total;
+        }
+    }
+}
+
+/// `y[t, row] = sum_k w[row, k] * x[t, k]` for Q4_K `w` (GGUF's 144-byte blocks, as they are).
+///
+/// A plane of 32 lanes computes `rows_per_plane` rows and `planes_per_cube` planes make a cube
+/// (`UNIT_POS_Y`); `CUBE_POS_Y` is the token. Each step covers 4 blocks, 8 lanes to a block: lane
+/// part `p = l % 8` reads the 16 bytes `16 p..+16` of the block's nibbles (pair `j = p / 2`, half
+/// `p % 2`: low nibbles in sub-block `2 j`, high in `2 j + 1`), and the 32 activations they meet
+/// are loaded once for all the plane's rows.
+#[cube(launch)]
+pub fn q4_k_matvec(
+    w: &Array<u32>,
+    x: &Array<f32>,
+    y: &mut Array<f32>,
+    rows: u32,
+    cols: u32,
+    #[comptime] planes_per_cube: u32,
+    #[comptime] rows_per_plane: u32,
+    #[comptime] plane: bool,
+) {
+    let lane = UNIT_POS_X;
+    let row0 = (CUBE_POS_X * planes_per_cube + UNIT_POS_Y) * rows_per_plane;
+    let t = CUBE_POS_Y as usize;
+    let nb = (cols / 256) as usize;
+    let p = lane % 8;
+    let j = p / 2;
+    let xo = (64 * j + 16 * (p % 2)) as usize;
+    let qo = (4 + 4 * p) as usize;
+    let mut acc = Array::<f32>::new(rows_per_plane as usize);
+    #[unroll]
+    for r in 0..rows_per_plane {
+        acc[r as usize] = 0.0;
+    }
+    let mut xl = Array::<f32>::new(16usize);
+    let mut xh = Array::<f32>::new(16usize);
+    let xrow = t * cols as usize;
+    let mut b = (lane / 8) as usize;
+    while b < nb {
+        let xb = xrow + b * 256 + xo;
+        let mut sxl = 0.0f32;
+        let mut sxh = 0.0f32;
+        #[unroll]
+        for i in 0..16usize {
+            xl[i] = x[xb + i];
+            xh[i] = x[xb + 32 + i];
+            sxl += xl[i];
+            sxh += xh[i];
+        }
+        #[unroll]
+        for r in 0..rows_per_plane {
+            let row = row0 + r;
+            if row < rows {
+                let base = (row as usize * nb + b) * 36;
+                let hdr = w[base];
+                let s0 = w[base + 1];
+                let s1 = w[base + 2];
+                let s2 = w[base + 3];
+                let mut dl = 0.0f32;
+                let mut dh = 0.0f32;
+                #[unroll]
+                for k in 0..4usize {
+                    let q = w[base + qo + k];
+                    #[unroll]
+                    for i in 0..4usize {
+                        let sh = (8 * i) as u32;
+                        dl += f32::cast_from((q >> sh) & 15) * xl[4 * k + i];
+                        dh += f32::cast_from((q >> (sh + 4)) & 15) * xh[4 * k + i];
+                    }
+                }
+                let d = f16_bits(hdr & 65535);
+                let dmin = f16_bits(hdr >> 16);
+                let sl = 2 * j;
+                acc[r as usize] += d * f32::cast_from(k4_scale_min(s0, s1, s2, sl, false)) * dl
+                    - dmin * f32::cast_from(k4_scale_min(s0, s1, s2, sl, true)) * sxl
+                    + d * f32::cast_from(k4_scale_min(s0, s1, s2, sl + 1, false)) * dh
+                    - dmin * f32::cast_from(k4_scale_min(s0, s1, s2, sl + 1, true)) * sxh;
+            }
+        }
+        b += 4;
+    }
+    store_rows(
+        &acc,
+        y,
+        t,
+        row0,
+        rows,
+        planes_per_cube,
+        rows_per_plane,
+        plane,
+    );
+}
+
+/// The same for Q6_K repacked as 52 words per block (`ql`, `qh`, `scales`) followed by the
+/// blocks' f16 scales `d`, two to a word.
+///
+/// 8 lanes to a block: lane part `p = l % 8` reads `ql` bytes `16 p..+16`: half `n = p / 4` of the
+/// block, in it the low (`h = 0`) or high (`h = 1`) 32 bytes (`h = (p % 4) / 2`), at `lq = 16 (p %
+/// 2)`; their nibbles are values `128 n + lq + 32 h + i` and `+ 64`, 2 high bits each from `qh`
+/// bytes `32 n + lq..+16`, 16 values to a scale.
+#[cube(launch)]
+pub fn q6_k_matvec(
+    w: &Array<u32>,
+    x: &Array<f32>,
+    y: &mut Array<f32>,
+    rows: u32,
+    cols: u32,
+    #[comptime] planes_per_cube: u32,
+    #[comptime] rows_per_plane: u32,
+    #[comptime] plane: bool,
+) {
+    let lane = UNIT_POS_X;
+    let row0 = (CUBE_POS_X * planes_per_cube + UNIT_POS_Y) * rows_per_plane;
+    let t = CUBE_POS_Y as usize;
+    let nb = (cols / 256) as usize;
+    let p = lane % 8;
+    let n = p / 4;
+    let h = (p % 4) / 2;
+    let lq = 16 * (p % 2);
+    let xo = (128 * n + lq + 32 * h) as usize;
+    let sc_lo = 8 * n + p % 2 + 2 * h;
+    let sc_hi = sc_lo + 4;
+    let mut acc = Array::<f32>::new(rows_per_plane as usize);
+    #[unroll]
+    for r in 0..rows_per_plane {
+        acc[r as usize] = 0.0;
+    }
+    let mut xl = Array::<f32>::new(16usize);
+    let mut xh = Array::<f32>::new(16usize);
+    let xrow = t * cols as usize;
+    let d_base = rows as usize * nb * 52;
+    let mut b = (lane / 8) as usize;
+    while b < nb {
+        let xb = xrow + b * 256 + xo;
+        #[unroll]
+        for i in 0..16usize {
+            xl[i] = x[xb + i];
+            xh[i] = x[xb + 64 + i];
+        }
+        #[unroll]
+        for r in 0..rows_per_plane {
+            let row = row0 + r;
+            if row < rows {
+                let blk = row as usize * nb + b;
+                let base = blk * 52;
+                let d = f16_bits((w[d_base + blk / 2] >> (16 * (blk % 2) as u32)) & 65535);
+                let s_lo = i8_f32((w[base + 48 + (sc_lo / 4) as usize] >> (8 * (sc_lo % 4))) & 255);
+                let s_hi = i8_f32((w[base + 48 + (sc_hi / 4) as usize] >> (8 * (sc_hi % 4))) & 255);
+                let mut sum_lo = 0.0f32;
+                let mut sum_hi = 0.0f32;
+                #[unroll]
+                for k in 0..4usize {
+                    let ql = w[base + (4 * p) as usize + k];
+                    let qh = w[base + 32 + (8 * n + lq / 4) as usize + k];
+                    #[unroll]
+                    for i in 0..4usize {
+                        let sh = (8 * i) as u32;
+                        let hb = qh >> sh;
+                        let q_lo = ((ql >> sh) & 15) | (((hb >> (2 * h)) & 3) << 4);
+                        let q_hi = ((ql >> (sh + 4)) & 15) | (((hb >> (4 + 2 * h)) & 3) << 4);
+                        sum_lo += (f32::cast_from(q_lo) - 32.0) * xl[4 * k + i];
+                        sum_hi += (f32::cast_from(q_hi) - 32.0) * xh[4 * k + i];
+                    }
+                }
+                acc[r as usize] += d * (s_lo * sum_lo + s_hi * sum_hi);
+            }
+        }
+        b += 4;
+    }
+    store_rows(
+        &acc,
+        y,
+        t,
+        row0,
+        rows,
+        planes_per_cube,
+        rows_per_plane,
+        plane,
+    );
+}
+
+/// The same for Q8_0 repacked as 8 words of values per block followed by the blocks' f16 scales
+/// `d`, two to a word. Each step covers 16 blocks, 2 lanes to a block: lane `l` reads words `4 (l
+/// % 2)..+4` of block `l / 2`.
+#[cube(launch)]
+pub fn q8_0_matvec(
+    w: &Array<u32>,
+    x: &Array<f32>,
+    y: &mut Array<f32>,
+    rows: u32,
+    cols: u32,
+    #[comptime] planes_per_cube: u32,
+    #[comptime] rows_per_plane: u32,
+    #[comptime] plane: bool,
+) {
+    let lane = UNIT_POS_X;
+    let row0 = (CUBE_POS_X * planes_per_cube + UNIT_POS_Y) * rows_per_plane;
+    let t = CUBE_POS_Y as usize;
+    let nb = (cols / 32) as usize;
+    let half = (lane % 2) as usize;
+    let mut acc = Array::<f32>::new(rows_per_plane as usize);
+    #[unroll]
+    for r in 0..rows_per_plane {
+        acc[r as usize] = 0.0;
+    }
+    let mut xs = Array::<f32>::new(16usize);
+    let xrow = t * cols as usize;
+    let d_base = rows as usize * nb * 8;
+    let mut b = (lane / 2) as usize;
+    while b < nb {
+        let xb = xrow + b * 32 + 16 * half;
+        #[unroll]
+        for i in 0..16usize {
+            xs[i] = x[xb + i];
+        }
+        #[unroll]
+        for r in 0..rows_per_plane {
+            let row = row0 + r;
+            if row < rows {
+                let blk = row as usize * nb + b;
+                let d = f16_bits((w[d_base + blk / 2] >> (16 * (blk % 2) as u32)) & 65535);
+                let mut s = 0.0f32;
+                #[unroll]
+                for k in 0..4usize {
+                    let q = w[blk * 8 + 4 * half + k];
+                    #[unroll]
+                    for i in 0..4usize {
+                        s += i8_f32((q >> (8 * i) as u32) & 255) * xs[4 * k + i];
+                    }
+                }
+                acc[r as usize] += d * s;
+            }
+        }
+        b += 16;
+    }
+    store_rows(
+        &acc,
+        y,
+        t,
+        row0,
+        rows,
+        planes_per_cube,
+        rows_per_plane,
+        plane,
+    );
+}
+
+/// An empty kernel: what one launch costs, measured by the device benchmark.
+#[cube(launch)]
+pub fn nop(y: &mut Array<f32>) {
+    if ABSOLUTE_POS == 0 {
+        y[0] = y[0] + 1.0;
+    }
+}

@@ -1,0 +1,104 @@
+//! chord's CubeCL kernels against the dequantized reference: the quantized matrix-vector product
+//! of every format with a kernel, on every runtime this build has (wgpu: Mesa's lavapipe in CI, a
+//! real GPU where there is one; CUDA where built with `--features cuda`), with each reduction
+//! path the device offers (shared memory always; planes where they are 32 wide).
+//!
+//! A build with a GPU feature needs its device: without one these tests fail, they do not skip.
+//! Run: `cargo test --release --features wgpu --test gpu_kernels`.
+#![cfg(any(feature = "wgpu", feature = "cuda"))]
+
+#[path = "common/blocks.rs"]
+mod blocks;
+
+use chord::backend::cube::{self, plane_reduction, qmatvec_into, Tiling};
+use chord::quant::{dequantize, GgmlType};
+use cubecl::prelude::*;
+
+/// Shapes (rows, cols): a partial last cube of rows, several blocks per row, two tokens.
+const SHAPES: &[(usize, usize)] = &[(13, 512), (64, 2048), (7, 256)];
+
+fn check<R: Runtime>(client: &ComputeClient<R>, name: &str) {
+    let mut paths = vec![false];
+    if plane_reduction(client) {
+        paths.push(true);
+    }
+    eprintln!("{name}: reductions {paths:?} (true: planes)");
+    for ty in [GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q8_0] {
+        for (si, &(rows, cols)) in SHAPES.iter().enumerate() {
+            let m = 2;
+            let bytes = blocks::random_matrix(ty, rows, cols, 7 + si as u64);
+            let x: Vec<f32> = (0..m * cols)
+                .map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 0.5)
+                .collect();
+            let mut wf = vec![0f32; rows * cols];
+            dequantize(ty, &bytes, &mut wf).unwrap();
+            let w = cube::upload(client, ty, &bytes, rows, cols).unwrap();
+            assert!(
+                w.device_bytes() <= bytes.len() + 4,
+                "{ty:?}: layout larger than GGUF's"
+            );
+            let xh = client.create_from_slice(f32::as_bytes(&x));
+            // The default tiling with each reduction, and other tilings (odd ones too).
+            let tilings = [(Tiling::default(), false), (Tiling::default(), true)]
+                .into_iter()
+                .chain(
+                    [(1, 1), (3, 5), (8, 4)].map(|(planes_per_cube, rows_per_plane)| {
+                        let t = Tiling {
+                            planes_per_cube,
+                            rows_per_plane,
+                        };
+                        (t, false)
+                    }),
+                )
+                .filter(|&(_, plane)| paths.contains(&plane));
+            for (tiling, plane) in tilings {
+                let yh = client.empty(m * rows * 4);
+                qmatvec_into(client, &w, &xh, m, &yh, plane, tiling).unwrap();
+                let y = f32::from_bytes(&client.read_one(yh).unwrap()).to_vec();
+                for t in 0..m {
+                    for r in 0..rows {
+                        let (mut exact, mut mag) = (0f64, 0f64);
+                        for k in 0..cols {
+                            let p = wf[r * cols + k] as f64 * x[t * cols + k] as f64;
+                            exact += p;
+                            mag += p.abs();
+                        }
+                        let got = y[t * rows + r] as f64;
+                        assert!(
+                            (got - exact).abs() <= 1e-5 * mag + 1e-9,
+                            "{name} {ty:?} {rows}x{cols} plane={plane} {tiling:?} token {t} row {r}: \
+                             {got} vs {exact} (sum of |products| {mag})"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(feature = "wgpu")]
+#[test]
+fn wgpu_qmatvec_matches_the_dequantized_reference() {
+    use cubecl::wgpu::{WgpuDevice, WgpuRuntime};
+    let client = WgpuRuntime::client(&WgpuDevice::DefaultDevice);
+    check(&client, "wgpu");
+}
+
+#[cfg(feature = "cuda")]
+#[test]
+fn cuda_qmatvec_matches_the_dequantized_reference() {
+    use cubecl::cuda::{CudaDevice, CudaRuntime};
+    let client = CudaRuntime::client(&CudaDevice::default());
+    check(&client, "cuda");
+}
+
+#[test]
+fn repack_rejects_unsupported_formats_and_wrong_sizes() {
+    let q4k = blocks::random_matrix(GgmlType::Q4_K, 2, 256, 1);
+    let e = cube::repack(GgmlType::Q5_1, &[0; 24], 1, 32).unwrap_err();
+    assert_eq!(e.code(), chord::ErrorCode::Unsupported, "{e}");
+    let e = cube::repack(GgmlType::Q4_K, &q4k[..200], 2, 256).unwrap_err();
+    assert_eq!(e.code(), chord::ErrorCode::InvalidArgument, "{e}");
+    let e = cube::repack(GgmlType::Q4_K, &q4k, 2, 200).unwrap_err();
+    assert_eq!(e.code(), chord::ErrorCode::InvalidArgument, "{e}");
+}
