@@ -123,27 +123,9 @@ fn run<R: Runtime>(client: &ComputeClient<R>, name: &str, peak: f64) {
     println!("|---|---|---|---|---|---|---|");
     for (model, _, mats) in [TINYLLAMA, LLAMA7B] {
         for &(mname, ty, rows, cols) in mats {
-            // Enough copies to stream ~1 GB (far beyond the L2), cycled through.
-            let bytes = blocks::random_matrix(ty, rows, cols, rows as u64 ^ cols as u64);
-            let copies = (1usize << 30).div_ceil(bytes.len()).clamp(2, 64);
-            let ws: Vec<DeviceWeight> = (0..copies)
-                .map(|_| cube::upload(client, ty, &bytes, rows, cols).expect("upload"))
-                .collect();
-            let x = client.create_from_slice(f32::as_bytes(&vec![0.01f32; cols]));
-            let y = client.empty(rows * 4);
-            let product = |w: &DeviceWeight| {
-                qmatvec_into(client, w, &x, 1, &y, plane, Tiling::default()).unwrap()
-            };
-            ws.iter().for_each(product);
-            sync(client);
-            let reps = 4;
-            let t = Instant::now();
-            for _ in 0..reps {
-                ws.iter().for_each(product);
-            }
-            sync(client);
-            let each = t.elapsed().as_secs_f64() / (reps * copies) as f64;
-            let mb = ws[0].device_bytes() as f64 / 1e6;
+            let set = Streamed::new(client, ty, rows, cols, rows as u64 ^ cols as u64);
+            let each = set.seconds(client, plane, Tiling::default(), 4);
+            let mb = set.ws[0].device_bytes() as f64 / 1e6;
             let gbs = mb / 1e3 / each;
             println!(
                 "| {model} {mname} | {} | {rows} x {cols} | {mb:.1} | {:.1} | {gbs:.0} | {:.2} |",
@@ -160,6 +142,57 @@ fn run<R: Runtime>(client: &ComputeClient<R>, name: &str, peak: f64) {
     }
 }
 
+/// Copies of one matrix filling ~1 GB (far beyond the L2), cycled through so that each product
+/// streams its weights from device memory, with the activations and output they share.
+struct Streamed {
+    ws: Vec<DeviceWeight>,
+    x: Handle,
+    y: Handle,
+}
+
+impl Streamed {
+    fn new<R: Runtime>(
+        client: &ComputeClient<R>,
+        ty: GgmlType,
+        rows: usize,
+        cols: usize,
+        seed: u64,
+    ) -> Self {
+        let bytes = blocks::random_matrix(ty, rows, cols, seed);
+        let copies = (1usize << 30).div_ceil(bytes.len()).clamp(2, 64);
+        Streamed {
+            ws: (0..copies)
+                .map(|_| cube::upload(client, ty, &bytes, rows, cols).expect("upload"))
+                .collect(),
+            x: client.create_from_slice(f32::as_bytes(&vec![0.01f32; cols])),
+            y: client.empty(rows * 4),
+        }
+    }
+
+    /// Seconds per product over `reps` passes through the copies, after one pass of warm-up.
+    fn seconds<R: Runtime>(
+        &self,
+        client: &ComputeClient<R>,
+        plane: bool,
+        tiling: Tiling,
+        reps: usize,
+    ) -> f64 {
+        let pass = || {
+            for w in &self.ws {
+                qmatvec_into(client, w, &self.x, 1, &self.y, plane, tiling).unwrap();
+            }
+        };
+        pass();
+        sync(client);
+        let t = Instant::now();
+        for _ in 0..reps {
+            pass();
+        }
+        sync(client);
+        t.elapsed().as_secs_f64() / (reps * self.ws.len()) as f64
+    }
+}
+
 /// GB/s of each tiling on three matrices (Q4_K 2048 x 2048 and 11008 x 4096, Q6_K 4096 x 11008).
 fn sweep<R: Runtime>(client: &ComputeClient<R>, plane: bool, peak: f64) {
     let mats = [
@@ -169,13 +202,7 @@ fn sweep<R: Runtime>(client: &ComputeClient<R>, plane: bool, peak: f64) {
     ];
     println!("tilings (planes per cube x rows per plane), GB/s on Q4_K 2048x2048 | Q4_K 11008x4096 | Q6_K 4096x11008:");
     for (ty, rows, cols) in mats {
-        let bytes = blocks::random_matrix(ty, rows, cols, 3);
-        let copies = (1usize << 30).div_ceil(bytes.len()).clamp(2, 64);
-        let ws: Vec<DeviceWeight> = (0..copies)
-            .map(|_| cube::upload(client, ty, &bytes, rows, cols).expect("upload"))
-            .collect();
-        let x = client.create_from_slice(f32::as_bytes(&vec![0.01f32; cols]));
-        let y = client.empty(rows * 4);
+        let set = Streamed::new(client, ty, rows, cols, 3);
         let mut line = format!("{} {rows}x{cols}:", ty.name());
         for (planes_per_cube, rows_per_plane) in [
             (1, 1),
@@ -194,17 +221,8 @@ fn sweep<R: Runtime>(client: &ComputeClient<R>, plane: bool, peak: f64) {
                 planes_per_cube,
                 rows_per_plane,
             };
-            let product =
-                |w: &DeviceWeight| qmatvec_into(client, w, &x, 1, &y, plane, tiling).unwrap();
-            ws.iter().for_each(product);
-            sync(client);
-            let t = Instant::now();
-            for _ in 0..3 {
-                ws.iter().for_each(product);
-            }
-            sync(client);
-            let each = t.elapsed().as_secs_f64() / (3 * copies) as f64;
-            let gbs = ws[0].device_bytes() as f64 / 1e9 / each;
+            let each = set.seconds(client, plane, tiling, 3);
+            let gbs = set.ws[0].device_bytes() as f64 / 1e9 / each;
             line += &format!(
                 " {planes_per_cube}x{rows_per_plane} {gbs:.0} ({:.2})",
                 gbs / peak

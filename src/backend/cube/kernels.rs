@@ -47,6 +47,12 @@ fn k4_scale_min(s0: u32, s1: u32, s2: u32, s: u32, #[comptime] min: bool) -> u32
     v
 }
 
+/// The f16 scale of block `blk` from the scales stored two to a word from word `d_base` on.
+#[cube]
+fn packed_f16(w: &Array<u32>, d_base: usize, blk: usize) -> f32 {
+    f16_bits((w[d_base + blk / 2] >> (16 * (blk % 2) as u32)) & 65535)
+}
+
 /// A byte (0..256) read as i8, as f32.
 #[cube]
 fn i8_f32(b: u32) -> f32 {
@@ -75,6 +81,12 @@ fn lane_sum(acc: f32, sm: &mut SharedMemory<f32>, #[comptime] plane: bool) -> f3
         sync_cube();
         total
     }
+}
+
+/// The first of the rows that this unit's plane computes.
+#[cube]
+fn first_row(#[comptime] planes_per_cube: u32, #[comptime] rows_per_plane: u32) -> u32 {
+    (CUBE_POS_X * planes_per_cube + UNIT_POS_Y) * rows_per_plane
 }
 
 /// Writes the lane sums of the `rows_per_plane` accumulators `acc` to `y[t, row0 + r]`.
@@ -119,7 +131,7 @@ pub fn q4_k_matvec(
     #[comptime] plane: bool,
 ) {
     let lane = UNIT_POS_X;
-    let row0 = (CUBE_POS_X * planes_per_cube + UNIT_POS_Y) * rows_per_plane;
+    let row0 = first_row(planes_per_cube, rows_per_plane);
     let t = CUBE_POS_Y as usize;
     let nb = (cols / 256) as usize;
     let p = lane % 8;
@@ -209,7 +221,7 @@ pub fn q6_k_matvec(
     #[comptime] plane: bool,
 ) {
     let lane = UNIT_POS_X;
-    let row0 = (CUBE_POS_X * planes_per_cube + UNIT_POS_Y) * rows_per_plane;
+    let row0 = first_row(planes_per_cube, rows_per_plane);
     let t = CUBE_POS_Y as usize;
     let nb = (cols / 256) as usize;
     let p = lane % 8;
@@ -242,7 +254,7 @@ pub fn q6_k_matvec(
             if row < rows {
                 let blk = row as usize * nb + b;
                 let base = blk * 52;
-                let d = f16_bits((w[d_base + blk / 2] >> (16 * (blk % 2) as u32)) & 65535);
+                let d = packed_f16(w, d_base, blk);
                 let s_lo = i8_f32((w[base + 48 + (sc_lo / 4) as usize] >> (8 * (sc_lo % 4))) & 255);
                 let s_hi = i8_f32((w[base + 48 + (sc_hi / 4) as usize] >> (8 * (sc_hi % 4))) & 255);
                 let mut sum_lo = 0.0f32;
@@ -293,7 +305,7 @@ pub fn q8_0_matvec(
     #[comptime] plane: bool,
 ) {
     let lane = UNIT_POS_X;
-    let row0 = (CUBE_POS_X * planes_per_cube + UNIT_POS_Y) * rows_per_plane;
+    let row0 = first_row(planes_per_cube, rows_per_plane);
     let t = CUBE_POS_Y as usize;
     let nb = (cols / 32) as usize;
     let half = (lane % 2) as usize;
@@ -317,7 +329,7 @@ pub fn q8_0_matvec(
             let row = row0 + r;
             if row < rows {
                 let blk = row as usize * nb + b;
-                let d = f16_bits((w[d_base + blk / 2] >> (16 * (blk % 2) as u32)) & 65535);
+                let d = packed_f16(w, d_base, blk);
                 let mut s = 0.0f32;
                 #[unroll]
                 for k in 0..4usize {

@@ -14,7 +14,9 @@
 
 mod kernels;
 
+use crate::bail;
 use crate::error::{Error, ErrorCode, Result};
+use crate::quant::blocks::u32_at;
 use crate::quant::GgmlType;
 use cubecl::prelude::*;
 use cubecl::server::Handle;
@@ -61,6 +63,14 @@ impl DeviceWeight {
     }
 }
 
+/// The error for a format without a kernel.
+fn unsupported(ty: GgmlType) -> Error {
+    Error::new(
+        ErrorCode::Unsupported,
+        format!("no GPU kernel for {} weights yet", ty.name()),
+    )
+}
+
 /// Whether [`qmatvec`] has a kernel for `ty`.
 pub fn supported(ty: GgmlType) -> bool {
     matches!(ty, GgmlType::Q4_K | GgmlType::Q6_K | GgmlType::Q8_0)
@@ -70,24 +80,18 @@ pub fn supported(ty: GgmlType) -> bool {
 /// words.
 pub fn repack(ty: GgmlType, bytes: &[u8], rows: usize, cols: usize) -> Result<Vec<u32>> {
     if !supported(ty) {
-        return Err(Error::new(
-            ErrorCode::Unsupported,
-            format!("no GPU kernel for {} weights yet", ty.name()),
-        ));
+        return Err(unsupported(ty));
     }
-    let bs = ty.block_size();
+    if ty.row_bytes(cols).and_then(|r| r.checked_mul(rows)) != Some(bytes.len()) {
+        bail!(
+            InvalidArgument,
+            "{} bytes do not hold {rows} x {cols} {} values",
+            bytes.len(),
+            ty.name()
+        );
+    }
     let ts = ty.type_size();
-    if !cols.is_multiple_of(bs) || bytes.len() != rows * cols / bs * ts {
-        return Err(Error::new(
-            ErrorCode::InvalidArgument,
-            format!(
-                "{} bytes do not hold {rows} x {cols} {} values",
-                bytes.len(),
-                ty.name()
-            ),
-        ));
-    }
-    let word = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    let word = |b: &[u8]| u32_at(b, 0);
     let blocks = bytes.chunks_exact(ts);
     let mut out = Vec::with_capacity(bytes.len().div_ceil(4) + 1);
     // The f16 scales at byte `at` of each block, two to a word, after the values.
@@ -187,10 +191,7 @@ pub fn qmatvec_into<R: Runtime>(
         rows_per_plane,
     } = tiling;
     if !(1..=32).contains(&planes_per_cube) || !(1..=8).contains(&rows_per_plane) {
-        return Err(Error::new(
-            ErrorCode::InvalidArgument,
-            format!("no kernel variant for {tiling:?}"),
-        ));
+        bail!(InvalidArgument, "no kernel variant for {tiling:?}");
     }
     let cubes = (w.rows as u32).div_ceil(planes_per_cube * rows_per_plane);
     let count = CubeCount::Static(cubes, m as u32, 1);
@@ -204,54 +205,25 @@ pub fn qmatvec_into<R: Runtime>(
             ArrayArg::from_raw_parts(y.clone(), m * w.rows),
         )
     };
-    let (rows, cols) = (w.rows as u32, w.cols as u32);
-    match w.ty {
-        GgmlType::Q4_K => kernels::q4_k_matvec::launch::<R>(
-            client,
-            count,
-            dim,
-            wa,
-            xa,
-            ya,
-            rows,
-            cols,
-            planes_per_cube,
-            rows_per_plane,
-            plane,
-        ),
-        GgmlType::Q6_K => kernels::q6_k_matvec::launch::<R>(
-            client,
-            count,
-            dim,
-            wa,
-            xa,
-            ya,
-            rows,
-            cols,
-            planes_per_cube,
-            rows_per_plane,
-            plane,
-        ),
-        GgmlType::Q8_0 => kernels::q8_0_matvec::launch::<R>(
-            client,
-            count,
-            dim,
-            wa,
-            xa,
-            ya,
-            rows,
-            cols,
-            planes_per_cube,
-            rows_per_plane,
-            plane,
-        ),
-        ty => {
-            return Err(Error::new(
-                ErrorCode::Unsupported,
-                format!("no GPU kernel for {} weights yet", ty.name()),
-            ))
-        }
+    let launch = match w.ty {
+        GgmlType::Q4_K => kernels::q4_k_matvec::launch::<R>,
+        GgmlType::Q6_K => kernels::q6_k_matvec::launch::<R>,
+        GgmlType::Q8_0 => kernels::q8_0_matvec::launch::<R>,
+        ty => return Err(unsupported(ty)),
     };
+    launch(
+        client,
+        count,
+        dim,
+        wa,
+        xa,
+        ya,
+        w.rows as u32,
+        w.cols as u32,
+        planes_per_cube,
+        rows_per_plane,
+        plane,
+    );
     Ok(())
 }
 
