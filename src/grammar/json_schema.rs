@@ -632,7 +632,11 @@ impl<'d> Converter<'d> {
                         let Some(last) = seq.last_mut().filter(|l| l.1 || l.0 != "|") else {
                             return Err(Invalid("nothing to repeat".into()));
                         };
-                        *last = (format!("{}{}", to_rule(last), ch as char), false);
+                        // An item repeated zero times (`a{0}`) is empty text: it matches only
+                        // the empty string, and so does any repetition of it.
+                        if last.1 || !last.0.is_empty() {
+                            *last = (format!("{}{}", to_rule(last), ch as char), false);
+                        }
                         st.i += 1;
                     }
                     b'{' => {
@@ -687,6 +691,11 @@ impl<'d> Converter<'d> {
                             return Err(Invalid("nothing to repeat".into()));
                         };
                         let (text, is_literal) = last.clone();
+                        if !is_literal && text.is_empty() {
+                            // Repeating what matches only the empty string (`[0-9]{0}{3,5}`; an
+                            // empty rule would not parse, found by fuzzing).
+                            continue;
+                        }
                         let item = if is_literal {
                             format!("\"{text}\"")
                         } else {

@@ -324,3 +324,39 @@ fn property_names_with_class_characters_convert_to_grammars_that_compile() {
         Grammar::new(&gbnf, "root", None).unwrap_or_else(|e| panic!("{name}: {e}\n{gbnf}"));
     }
 }
+
+/// Found by fuzzing (fuzz/fuzz_targets/json_schema.rs, CI of stop 29): an item repeated zero
+/// times is empty text, and repeating that again (`[0-9]{0}{3,5}`) defined an empty rule, which
+/// does not parse. What matches only the empty string stays empty under any repetition.
+#[test]
+fn repeating_an_empty_repetition_converts_to_a_grammar_that_compiles() {
+    for pattern in [
+        r"^(\([5-9]{1,3}\))?[0-9]{0}{3,5}nd...$",
+        "^a{0}*$",
+        "^[ab]{0}+x$",
+        "^(b{0})?{2}$",
+        "^a{0}$",
+        "^(){2}$",
+        "^(a|){3}$",
+    ] {
+        let schema = format!(
+            r#"{{"type": "string", "pattern": "{}"}}"#,
+            pattern.replace('\\', "\\\\")
+        );
+        for strict in [true, false] {
+            let gbnf =
+                json_schema_to_gbnf(&schema, strict).unwrap_or_else(|e| panic!("{pattern}: {e}"));
+            let g = Grammar::new(&gbnf, "root", None)
+                .unwrap_or_else(|e| panic!("{pattern}: {e}\n{gbnf}"));
+            drop(g);
+        }
+    }
+    // The empty repetition still matches what it should: `x` then the closing quote.
+    let gbnf =
+        json_schema_to_gbnf(r#"{"type": "string", "pattern": "^[ab]{0}+x$"}"#, true).unwrap();
+    let mut st = GrammarState::new(Arc::new(Grammar::new(&gbnf, "root", None).unwrap()));
+    for (i, b) in b"\"x\"".iter().enumerate() {
+        st.accept(i as u32, &[*b])
+            .unwrap_or_else(|e| panic!("{gbnf}: {e}"));
+    }
+}
