@@ -5,7 +5,13 @@
 //!
 //! ```text
 //! cargo run --release --features wgpu,cuda --example gpu_bench -- [cuda|wgpu] [PEAK_GBS]
+//! cargo run --release --features wgpu,cuda --example gpu_bench -- model cuda|wgpu MODEL [PEAK_GBS]
 //! ```
+//!
+//! `model` runs a GGUF model through chord's transformer on the GPU backend and on the CPU: the
+//! KL divergence between their logits over a prompt and decode steps, the most likely tokens'
+//! agreement, then the GPU's prefill and decode tok/s with the weight bytes per decoded token
+//! over the time (GB/s, and the fraction of PEAK_GBS).
 //!
 //! PEAK_GBS is the device's memory bandwidth (default 4800, an H200's datasheet figure): each row
 //! is reported as GB/s and as a fraction of it. Weights are random blocks with sane scales; the
@@ -15,13 +21,29 @@
 mod blocks;
 
 use chord::backend::cube::{self, launch_nop, plane_reduction, qmatvec_into, DeviceWeight, Tiling};
+use chord::backend::{ChordBackend, Cpu};
+use chord::gguf::GgufFile;
+use chord::model::{Config, ModelCore, Transformer, WantLogits, Weights};
 use chord::quant::GgmlType;
 use cubecl::prelude::*;
 use cubecl::server::Handle;
+use std::sync::Arc;
 use std::time::Instant;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("model") {
+        let (which, path) = (args.get(1).expect("backend"), args.get(2).expect("MODEL"));
+        let peak: f64 = args.get(3).map_or(4800.0, |s| s.parse().expect("PEAK_GBS"));
+        match which.as_str() {
+            #[cfg(feature = "cuda")]
+            "cuda" => model::<chord::backend::Cuda>("cuda", path, peak),
+            #[cfg(feature = "wgpu")]
+            "wgpu" => model::<chord::backend::Wgpu>("wgpu", path, peak),
+            other => panic!("backend {other:?} is not in this build (features wgpu, cuda)"),
+        }
+        return;
+    }
     let which = args.first().map_or("wgpu", String::as_str);
     let peak: f64 = args.get(1).map_or(4800.0, |s| s.parse().expect("PEAK_GBS"));
     match which {
@@ -306,4 +328,91 @@ fn client_name<R: Runtime>() -> &'static str {
         .rsplit("::")
         .next()
         .unwrap_or("runtime")
+}
+
+/// Logits of `toks[..8]` as one batch, then of each later token alone.
+fn logits<B: ChordBackend>(core: &Arc<ModelCore>, toks: &[u32]) -> Vec<f32> {
+    let mut t = Transformer::<B>::new(core.clone(), 256, Default::default()).expect("session");
+    let mut out = t
+        .eval(&toks[..8], WantLogits::All, &|| false)
+        .expect("prefill");
+    for &tok in &toks[8..] {
+        out.extend(t.eval(&[tok], WantLogits::Last, &|| false).expect("decode"));
+    }
+    out
+}
+
+/// `model` mode: the backend against the CPU on `path`, then its speed (see the module docs).
+fn model<B: ChordBackend>(name: &str, path: &str, peak: f64) {
+    let f = GgufFile::open(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let cfg = Config::from_gguf(&f).expect("config");
+    let weights = Weights::from_gguf(&f, &cfg).expect("weights");
+    let bytes: usize = weights.layers.iter().map(|l| l.size()).sum::<usize>()
+        + (0..weights.n_output_chunks())
+            .map(|i| weights.output_chunk(i).expect("output").size())
+            .sum::<usize>();
+    let core = Arc::new(ModelCore::new(cfg, weights));
+    let v = core.cfg.n_vocab;
+    let toks: Vec<u32> = (0..16u32).map(|i| (i * 7919 + 13) % v as u32).collect();
+    let t = Instant::now();
+    let gpu = logits::<B>(&core, &toks);
+    let first = t.elapsed().as_secs_f64();
+    let cpu = logits::<Cpu>(&core, &toks);
+    // KL divergence where the logits are those of a trained model; on random weights the logits
+    // span hundreds and the distributions are nearly one-hot, so also the largest difference of
+    // a logit relative to the row's spread.
+    let (mut kl_sum, mut kl_max, mut rel_max, mut agree) = (0f64, 0f64, 0f64, 0);
+    for (a, b) in cpu.chunks_exact(v).zip(gpu.chunks_exact(v)) {
+        let lse = |r: &[f32]| {
+            let m = r.iter().fold(f32::MIN, |m, &x| m.max(x)) as f64;
+            m + r.iter().map(|&x| (x as f64 - m).exp()).sum::<f64>().ln()
+        };
+        let (la, lb) = (lse(a), lse(b));
+        let kl: f64 = a
+            .iter()
+            .zip(b)
+            .map(|(&x, &y)| (x as f64 - la).exp() * ((x as f64 - la) - (y as f64 - lb)))
+            .sum();
+        kl_sum += kl;
+        kl_max = kl_max.max(kl);
+        let spread =
+            a.iter().fold(f32::MIN, |m, &x| m.max(x)) - a.iter().fold(f32::MAX, |m, &x| m.min(x));
+        let diff = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+        rel_max = rel_max.max((diff / spread) as f64);
+        let top = chord::session::sampler::argmax;
+        agree += usize::from(top(a) == top(b));
+    }
+    let rows = cpu.len() / v;
+    println!(
+        "{path} on {name}: {} GB of weights; first run (upload, kernel compiles) {first:.1} s; \
+         against the CPU over {rows} positions: KL mean {:.2e} max {kl_max:.2e}, largest logit \
+         difference {rel_max:.2e} of the spread, top-1 agrees at {agree} of {rows}",
+        bytes as f64 / 1e9,
+        kl_sum / rows as f64
+    );
+    // Timed on the second of two identical runs: the first compiles (and autotunes) the kernels
+    // of each new shape, as `chord bench`'s warm-up run does.
+    let prompt: Vec<u32> = (0..128u32).map(|i| (i * 104_729 + 7) % v as u32).collect();
+    let n = 64;
+    let (mut pp, mut each) = (0.0, 0.0);
+    for _ in 0..2 {
+        let mut s = Transformer::<B>::new(core.clone(), 1024, Default::default()).expect("session");
+        let t = Instant::now();
+        s.eval(&prompt, WantLogits::Last, &|| false)
+            .expect("prefill");
+        pp = prompt.len() as f64 / t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        for i in 0..n {
+            s.eval(&[(i * 31 + 5) % v as u32], WantLogits::Last, &|| false)
+                .expect("decode");
+        }
+        each = t.elapsed().as_secs_f64() / n as f64;
+    }
+    let gbs = bytes as f64 / 1e9 / each;
+    println!(
+        "{name}: prefill {pp:.0} tok/s (128 tokens), decode {:.1} tok/s (64 tokens after them): \
+         {gbs:.0} GB/s of weights, {:.3} of {peak:.0} GB/s",
+        1.0 / each,
+        gbs / peak
+    );
 }

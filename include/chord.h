@@ -147,8 +147,8 @@
 #define CHORD_INFO_USE_MMAP 17
 
 /**
- * `chord_model_info` key: the backend sessions run on (`CHORD_BACKEND_CPU` or `_WGPU`; never
- * `_AUTO`).
+ * `chord_model_info` key: the backend sessions run on (`CHORD_BACKEND_CPU`, `_WGPU` or
+ * `_CUDA`; never `_AUTO`).
  */
 #define CHORD_INFO_BACKEND 18
 
@@ -327,8 +327,9 @@
 #define CHORD_BACKEND_WGPU 2
 
 /**
- * Backend choice: CUDA (not built into chord yet: `chord_model_load` reports
- * `CHORD_E_UNSUPPORTED`).
+ * Backend choice: CUDA (only in builds with the `cuda` feature, on a machine with an NVIDIA GPU,
+ * its driver, libnvrtc and the CUDA headers; else `chord_model_load` reports
+ * `CHORD_E_UNSUPPORTED` and names what is missing).
  */
 #define CHORD_BACKEND_CUDA 3
 
@@ -1233,8 +1234,9 @@ chord_status chord_model_options_set_threads(chord_model_options *opts,
 
 /**
  * Compute backend: `CHORD_BACKEND_AUTO` (default: the best one built in, the CPU today), `_CPU`,
- * `_WGPU` or `_CUDA`. A backend this build lacks (wgpu without the `wgpu` feature; CUDA always,
- * for now) is reported by `chord_model_load` as `CHORD_E_UNSUPPORTED`.
+ * `_WGPU` or `_CUDA`. A backend this build lacks (wgpu without the `wgpu` feature, CUDA without
+ * the `cuda` feature) or that cannot run here (CUDA without its driver, libnvrtc, headers or a
+ * device) is reported by `chord_model_load` as `CHORD_E_UNSUPPORTED`, naming the reason.
  *
  * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object or value out of range).
  */

@@ -2,19 +2,20 @@
 # The GPU checks, for a machine with a GPU, from release binaries built elsewhere.
 #
 #   scripts/device-check.sh build   (here, any machine) builds the binaries with --features
-#                                   wgpu,cuda into build/device (stripped; carry that folder)
+#                                   wgpu,cuda, stripped and packed into build/device/bundle.tar.gz
+#                                   with the LLaMA vocabulary (carry build/device: under 64 MiB)
 #   scripts/device-check.sh run     (on the GPU machine, from the repository root) runs them:
-#     1. tests/gpu_kernels.rs on CUDA and on wgpu (Vulkan): every kernel against the dequantized
-#        reference, with both reductions (planes and shared memory) where the device has planes;
-#     2. examples/gpu_bench.rs on each runtime: the cost of a launch, GB/s of each product on
-#        TinyLlama- and Llama-2-7B-shaped matrices, and the products of a whole decoded token.
+#     1. the TinyLlama- and Llama-2-7B-shaped Q4_K_M random models are written there
+#        (examples/random_gguf.rs: the machine reaches no network and takes 64 MiB of files);
+#     2. the transformer on CUDA against the CPU on each (examples/gpu_bench.rs `model`: KL
+#        divergence, top-1 agreement, prefill and decode tok/s, GB/s of weights per token);
+#     3. `chord bench --backend cuda` on each (the C program: what a user runs);
+#     4. tests/gpu_kernels.rs on CUDA, and the TinyLlama shape on wgpu (Vulkan).
 #   Output goes to stdout and, where OUT is set, to $OUT/device-check.log.
 #
 # CUDA needs the driver, libnvrtc and the CUDA headers at run time (CUDA_PATH or /usr/local/cuda);
 # wgpu needs a Vulkan loader (libvulkan1) and the GPU's ICD. Each step has a time limit so that the
 # whole run fits a lent device's minutes (well under 8 minutes on an H200).
-# Models on the GPU (chord bench --backend cuda|wgpu on SmolLM2, TinyLlama and 7B shapes) join
-# this script when the transformer runs there (issue "chord on the GPU").
 set -uo pipefail
 cd "$(dirname "$0")/.."
 DIR=build/device
@@ -22,16 +23,22 @@ DIR=build/device
 case "${1:-}" in
 build)
   set -e
-  mkdir -p "$DIR"
+  rm -rf "$DIR" && mkdir -p "$DIR/bin"
+  . scripts/env.sh
   # cudarc's build takes the CUDA version from `nvcc --version`, and without nvcc the newest it
   # knows (13.4); name the device's (its driver's) version instead: 13.0 on the lent H200s.
   export CUDARC_CUDA_VERSION=${CUDARC_CUDA_VERSION:-13000}
+  tdir=${CARGO_TARGET_DIR:-target}
   exe=$(cargo test --release --features wgpu,cuda --test gpu_kernels --no-run 2>&1 |
     tee /dev/stderr | sed -n 's/.*Executable .*(\(.*gpu_kernels-[0-9a-f]*\)).*/\1/p' | tail -1)
-  cargo build --release --features wgpu,cuda --example gpu_bench
-  cp "$exe" "$DIR/gpu_kernels"
-  cp "${CARGO_TARGET_DIR:-target}/release/examples/gpu_bench" "$DIR/gpu_bench"
-  strip "$DIR/gpu_kernels" "$DIR/gpu_bench"
+  cargo build --release --features wgpu,cuda --lib --example gpu_bench --example random_gguf
+  cc -O2 -Iinclude -o "$DIR/bin/chord" examples_c/chord.c "$tdir/release/libchord.a" -lpthread -ldl -lm
+  cp "$exe" "$DIR/bin/gpu_kernels"
+  cp "$tdir/release/examples/gpu_bench" "$tdir/release/examples/random_gguf" "$DIR/bin/"
+  strip "$DIR"/bin/*
+  cp "$LLAMA_CPP_DIR/models/ggml-vocab-llama-spm.gguf" "$DIR/bin/vocab-llama-spm.gguf"
+  tar -C "$DIR" -czf "$DIR/bundle.tar.gz" bin
+  rm -rf "$DIR/bin"
   ls -la "$DIR"
   ;;
 run)
@@ -47,10 +54,21 @@ run)
     timeout "$secs" "$@" || { echo "!! $name failed (status $?)"; status=1; }
     echo "== $name: $(( $(date +%s) - s )) s"
   }
-  step "kernels on CUDA" 90 "$DIR/gpu_kernels" --test-threads 1 --nocapture cuda_
-  step "kernels on wgpu" 90 "$DIR/gpu_kernels" --test-threads 1 --nocapture wgpu_
-  step "bench on CUDA" 150 "$DIR/gpu_bench" cuda
-  step "bench on wgpu" 150 "$DIR/gpu_bench" wgpu
+  tar -C "$DIR" -xzf "$DIR/bundle.tar.gz"
+  bin=$DIR/bin
+  models=${TMPDIR:-/tmp}/chord-device
+  mkdir -p "$models"
+  for shape in tinyllama llama2-7b; do
+    step "write $shape" 60 "$bin/random_gguf" "$bin/vocab-llama-spm.gguf" "$models/$shape.gguf" "$shape"
+  done
+  for shape in tinyllama llama2-7b; do
+    step "model $shape on CUDA" 120 "$bin/gpu_bench" model cuda "$models/$shape.gguf"
+  done
+  for shape in tinyllama llama2-7b; do
+    step "chord bench $shape on CUDA" 90 "$bin/chord" bench -m "$models/$shape.gguf" --backend cuda -p 128 -n 64 -r 2
+  done
+  step "kernels on CUDA" 60 "$bin/gpu_kernels" --test-threads 1 --nocapture cuda_
+  step "model tinyllama on wgpu" 90 "$bin/gpu_bench" model wgpu "$models/tinyllama.gguf"
   exit $status
   ;;
 *)

@@ -16,9 +16,9 @@ fn batch_equals_incremental() {
     let weights = Weights::from_gguf(&f, &cfg).unwrap();
     let core = Arc::new(ModelCore::new(cfg, weights));
     let toks = [19556u32, 905, 28, 451, 314, 260, 1345, 2000];
-    let mut a = Transformer::<Cpu>::new(core.clone(), 64, Default::default());
+    let mut a = Transformer::<Cpu>::new(core.clone(), 64, Default::default()).unwrap();
     let all = a.eval(&toks, WantLogits::All, &|| false).unwrap();
-    let mut b = Transformer::<Cpu>::new(core.clone(), 64, Default::default());
+    let mut b = Transformer::<Cpu>::new(core.clone(), 64, Default::default()).unwrap();
     let v = core.cfg.n_vocab;
     for (i, t) in toks.iter().enumerate() {
         let one = b.eval(&[*t], WantLogits::Last, &|| false).unwrap();

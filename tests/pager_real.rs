@@ -44,12 +44,12 @@ fn text_tokens(tok: &Tokenizer) -> Vec<u32> {
 /// Logits of every position of `tokens`, then `GREEDY` greedy tokens after its first 8.
 fn run(model: &Model, tokens: &[u32]) -> (Vec<f32>, Vec<u32>) {
     let core: Arc<ModelCore> = model.core().unwrap().clone();
-    let mut t = Transformer::<Cpu>::new(core.clone(), 512, Default::default());
+    let mut t = Transformer::<Cpu>::new(core.clone(), 512, Default::default()).unwrap();
     let logits = model
         .pool()
         .install(|| t.eval(tokens, WantLogits::All, &|| false))
         .unwrap();
-    let mut g = Transformer::<Cpu>::new(core, 512, Default::default());
+    let mut g = Transformer::<Cpu>::new(core, 512, Default::default()).unwrap();
     let mut last = model
         .pool()
         .install(|| g.eval(&tokens[..8], WantLogits::Last, &|| false))

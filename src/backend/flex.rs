@@ -17,7 +17,14 @@ fn flex(t: TensorPrimitive<Cpu>) -> FlexTensor {
 }
 
 impl ChordBackend for Cpu {
-    fn qmatmul(x: Tensor<Self, 2>, w: &QWeight) -> Result<Tensor<Self, 2>> {
+    /// The CPU kernels read the mapped (or packed) host bytes: nothing is uploaded.
+    type Matrix = ();
+
+    fn upload(_: &QWeight, _: &Self::Device) -> Result<Option<()>> {
+        Ok(None)
+    }
+
+    fn qmatmul(x: Tensor<Self, 2>, w: &QWeight, _: Option<&()>) -> Result<Tensor<Self, 2>> {
         let [m, k] = x.dims();
         let x = flex(x.into_primitive()).to_contiguous();
         let xs = x.storage::<f32>();

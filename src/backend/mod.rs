@@ -24,37 +24,40 @@ use burn_tensor::{Bool, DType, Tensor, TensorData};
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
 pub mod cube;
 mod flex;
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+mod gpu;
+#[cfg(feature = "cuda")]
+pub use gpu::cuda_unavailable;
 
 /// The default CPU backend.
 pub type Cpu = burn_flex::Flex;
 
-/// The wgpu backend (Vulkan, Metal, DX12; llvmpipe on machines without a GPU).
+/// The wgpu backend (Vulkan, Metal, DX12; lavapipe on machines without a GPU), without Burn's
+/// fusion: chord's own operations are implemented for `CubeBackend` (see `gpu.rs`).
 #[cfg(feature = "wgpu")]
-pub type Wgpu = burn_wgpu::Wgpu;
+pub type Wgpu = burn_cubecl::CubeBackend<burn_wgpu::WgpuRuntime, f32, i32, u32>;
 
-/// The CUDA backend (NVIDIA GPUs; kernels compiled at run time by NVRTC).
+/// The CUDA backend (NVIDIA GPUs; kernels compiled at run time by NVRTC), without Burn's fusion.
 #[cfg(feature = "cuda")]
-pub type Cuda = burn_cuda::Cuda;
+pub type Cuda = burn_cubecl::CubeBackend<cubecl::cuda::CudaRuntime, f32, i32, u8>;
 
 /// A Burn backend that can run chord's transformer.
 pub trait ChordBackend: Backend {
-    /// `x [m, k]` times the transpose of `w` (`rows x k`, GGUF blocks): `[m, rows]`.
-    ///
-    /// The default reads `x` back to the host and runs the CPU kernels; backends override it.
-    fn qmatmul(x: Tensor<Self, 2>, w: &QWeight) -> Result<Tensor<Self, 2>> {
-        let [m, k] = x.dims();
-        let device = x.device();
-        let xs = x
-            .into_data()
-            .into_vec::<f32>()
-            .map_err(|e| crate::Error::new(crate::ErrorCode::Internal, format!("{e:?}")))?;
-        let mut y = Vec::with_capacity(m * w.rows);
-        let y_out = &mut y.spare_capacity_mut()[..m * w.rows];
-        crate::quant::matmul_uninit(w.ty, w.layout, w.bytes(), w.rows, k, &xs, m, y_out)?;
-        // SAFETY: `matmul_uninit` returned `Ok`, so it wrote all `m * rows` elements.
-        unsafe { y.set_len(m * w.rows) };
-        Ok(Tensor::from_data(TensorData::new(y, [m, w.rows]), &device))
-    }
+    /// A weight matrix held in the backend's own memory, in the layout its kernels read
+    /// ([`ChordBackend::upload`]); `()` where the kernels read the matrix's host bytes (the CPU).
+    type Matrix: Send + Sync + 'static;
+
+    /// A copy of `w` in the memory of `device` for [`ChordBackend::qmatmul`], or `None` where
+    /// the backend reads `w`'s host bytes (the CPU) or has no kernel for its format.
+    fn upload(w: &QWeight, device: &Self::Device) -> Result<Option<Self::Matrix>>;
+
+    /// `x [m, k]` times the transpose of `w` (`rows x k`, GGUF blocks): `[m, rows]`, from the
+    /// device copy `on_device` where [`ChordBackend::upload`] made one.
+    fn qmatmul(
+        x: Tensor<Self, 2>,
+        w: &QWeight,
+        on_device: Option<&Self::Matrix>,
+    ) -> Result<Tensor<Self, 2>>;
 
     /// `x / sqrt(mean(x^2) + eps) * weight` over the last dimension of `x [t, d]`.
     ///
@@ -242,6 +245,23 @@ pub trait ChordBackend: Backend {
             KvCache::Blocks(b) => b.bytes_held(),
         }
     }
+}
+
+/// [`ChordBackend::qmatmul`] through the host: `x` read back, the CPU kernels over `w`'s bytes,
+/// the product uploaded (for backends without a device copy of `w`).
+pub fn host_qmatmul<B: Backend>(x: Tensor<B, 2>, w: &QWeight) -> Result<Tensor<B, 2>> {
+    let [m, k] = x.dims();
+    let device = x.device();
+    let xs = x
+        .into_data()
+        .into_vec::<f32>()
+        .map_err(|e| crate::Error::new(crate::ErrorCode::Internal, format!("{e:?}")))?;
+    let mut y = Vec::with_capacity(m * w.rows);
+    let y_out = &mut y.spare_capacity_mut()[..m * w.rows];
+    crate::quant::matmul_uninit(w.ty, w.layout, w.bytes(), w.rows, k, &xs, m, y_out)?;
+    // SAFETY: `matmul_uninit` returned `Ok`, so it wrote all `m * rows` elements.
+    unsafe { y.set_len(m * w.rows) };
+    Ok(Tensor::from_data(TensorData::new(y, [m, w.rows]), &device))
 }
 
 /// The f32 values of `x`, in host memory.
@@ -450,9 +470,3 @@ pub enum KvCache<B: Backend> {
     /// between forked sessions ([`KvBlocks`]): the CPU backend's.
     Blocks(KvBlocks),
 }
-
-#[cfg(feature = "wgpu")]
-impl ChordBackend for Wgpu {}
-
-#[cfg(feature = "cuda")]
-impl ChordBackend for Cuda {}

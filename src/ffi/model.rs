@@ -107,8 +107,8 @@ pub const CHORD_INFO_ADD_EOS: u32 = 15;
 pub const CHORD_INFO_MEMORY_BUDGET: u32 = 16;
 /// `chord_model_info` key: 1 when the file is mapped, 0 when it was read into memory.
 pub const CHORD_INFO_USE_MMAP: u32 = 17;
-/// `chord_model_info` key: the backend sessions run on (`CHORD_BACKEND_CPU` or `_WGPU`; never
-/// `_AUTO`).
+/// `chord_model_info` key: the backend sessions run on (`CHORD_BACKEND_CPU`, `_WGPU` or
+/// `_CUDA`; never `_AUTO`).
 pub const CHORD_INFO_BACKEND: u32 = 18;
 /// `chord_model_info` key: unknown-token id (`UINT64_MAX` when the model has none).
 pub const CHORD_INFO_TOKEN_UNK: u32 = 19;

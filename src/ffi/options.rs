@@ -33,8 +33,9 @@ pub const CHORD_BACKEND_AUTO: u32 = 0;
 pub const CHORD_BACKEND_CPU: u32 = 1;
 /// Backend choice: wgpu (only in builds with the `wgpu` feature).
 pub const CHORD_BACKEND_WGPU: u32 = 2;
-/// Backend choice: CUDA (not built into chord yet: `chord_model_load` reports
-/// `CHORD_E_UNSUPPORTED`).
+/// Backend choice: CUDA (only in builds with the `cuda` feature, on a machine with an NVIDIA GPU,
+/// its driver, libnvrtc and the CUDA headers; else `chord_model_load` reports
+/// `CHORD_E_UNSUPPORTED` and names what is missing).
 pub const CHORD_BACKEND_CUDA: u32 = 3;
 
 /// Moves a new options object into `*out`.
@@ -150,8 +151,9 @@ pub unsafe extern "C" fn chord_model_options_set_threads(
 }
 
 /// Compute backend: `CHORD_BACKEND_AUTO` (default: the best one built in, the CPU today), `_CPU`,
-/// `_WGPU` or `_CUDA`. A backend this build lacks (wgpu without the `wgpu` feature; CUDA always,
-/// for now) is reported by `chord_model_load` as `CHORD_E_UNSUPPORTED`.
+/// `_WGPU` or `_CUDA`. A backend this build lacks (wgpu without the `wgpu` feature, CUDA without
+/// the `cuda` feature) or that cannot run here (CUDA without its driver, libnvrtc, headers or a
+/// device) is reported by `chord_model_load` as `CHORD_E_UNSUPPORTED`, naming the reason.
 ///
 /// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object or value out of range).
 #[no_mangle]

@@ -50,19 +50,20 @@ impl ModelCore {
         }
     }
 
-    /// The small weights on `device` of backend `B`, made on first use.
-    fn vecs_on<B: ChordBackend>(&self, device: &B::Device) -> Arc<DeviceVecs<B>> {
+    /// The small weights on `device` of backend `B`, and the matrices where `B` keeps them in
+    /// device memory, made on first use.
+    fn vecs_on<B: ChordBackend>(&self, device: &B::Device) -> Result<Arc<DeviceVecs<B>>> {
         let mut all = self.on_device.lock();
         for v in all.iter() {
             if let Ok(v) = v.clone().downcast::<DeviceVecs<B>>() {
                 if &v.device == device {
-                    return v;
+                    return Ok(v);
                 }
             }
         }
-        let v = Arc::new(DeviceVecs::new(&self.weights, device));
+        let v = Arc::new(DeviceVecs::new(&self.weights, device)?);
         all.push(v.clone());
-        v
+        Ok(v)
     }
 }
 
@@ -77,34 +78,58 @@ pub struct Transformer<B: ChordBackend> {
     vecs: Arc<DeviceVecs<B>>,
 }
 
-/// A model's norm weights and biases as tensors on one device of backend `B`.
+/// A model's norm weights and biases as tensors on one device of backend `B`, and its matrices
+/// where `B` keeps them in device memory ([`ChordBackend::upload`]; not for a paged model, whose
+/// layers come and go).
 struct DeviceVecs<B: ChordBackend> {
     device: B::Device,
     layers: Vec<LayerVecs<B>>,
     output_norm: Tensor<B, 1>,
+    /// The output matrix's chunks on the device (empty where none is uploaded).
+    output: Vec<Option<B::Matrix>>,
 }
 
 impl<B: ChordBackend> DeviceVecs<B> {
-    fn new(w: &Weights, device: &B::Device) -> DeviceVecs<B> {
+    fn new(w: &Weights, device: &B::Device) -> Result<DeviceVecs<B>> {
         let vec1 =
             |v: &[f32]| Tensor::<B, 1>::from_data(TensorData::new(v.to_vec(), [v.len()]), device);
         let row = |v: &[f32]| vec1(v).unsqueeze::<2>();
+        let resident = w.pager_stats().is_none();
+        let upload = |m: &[&super::QWeight]| -> Result<Vec<Option<B::Matrix>>> {
+            if !resident {
+                return Ok(Vec::new());
+            }
+            m.iter().map(|m| B::upload(m, device)).collect()
+        };
         let layers = w
             .layers
             .iter()
-            .map(|l| LayerVecs {
-                attn_norm: vec1(&l.attn_norm),
-                ffn_norm: vec1(&l.ffn_norm),
-                qkv_bias: l.bias.as_ref().map(|b| [row(&b.q), row(&b.k), row(&b.v)]),
-                qk_norm: l.qk_norm.as_ref().map(|[q, k]| [vec1(q), vec1(k)]),
-                post_norm: l.post_norm.as_ref().map(|[a, f]| [vec1(a), vec1(f)]),
+            .map(|l| {
+                Ok(LayerVecs {
+                    attn_norm: vec1(&l.attn_norm),
+                    ffn_norm: vec1(&l.ffn_norm),
+                    qkv_bias: l.bias.as_ref().map(|b| [row(&b.q), row(&b.k), row(&b.v)]),
+                    qk_norm: l.qk_norm.as_ref().map(|[q, k]| [vec1(q), vec1(k)]),
+                    post_norm: l.post_norm.as_ref().map(|[a, f]| [vec1(a), vec1(f)]),
+                    matrices: upload(&l.matrices())?,
+                })
             })
-            .collect();
-        DeviceVecs {
+            .collect::<Result<_>>()?;
+        // Not asked of a paged model: its output chunks are pager units, and holding all of them
+        // at once could exceed its budget.
+        let output = if resident {
+            (0..w.n_output_chunks())
+                .map(|i| B::upload(&w.output_chunk(i)?, device))
+                .collect::<Result<Vec<_>>>()?
+        } else {
+            Vec::new()
+        };
+        Ok(DeviceVecs {
             device: device.clone(),
             layers,
             output_norm: vec1(&w.output_norm),
-        }
+            output,
+        })
     }
 }
 
@@ -118,6 +143,16 @@ struct LayerVecs<B: ChordBackend> {
     qk_norm: Option<[Tensor<B, 1>; 2]>,
     /// RMSNorm weights of the attention and feed-forward outputs, when the architecture has them.
     post_norm: Option<[Tensor<B, 1>; 2]>,
+    /// The layer's matrices on the device, in [`super::LayerWeights::matrices`] order (empty
+    /// where none is uploaded).
+    matrices: Vec<Option<B::Matrix>>,
+}
+
+impl<B: ChordBackend> LayerVecs<B> {
+    /// The device copy of matrix `i` (in [`super::LayerWeights::matrices`] order), if any.
+    fn matrix(&self, i: usize) -> Option<&B::Matrix> {
+        self.matrices.get(i).and_then(Option::as_ref)
+    }
 }
 
 /// cos and sin of the RoPE angles of a batch's positions, `[t, 1, rope_dim / 2]` each.
@@ -125,26 +160,31 @@ type RopeTables<B> = (Tensor<B, 3>, Tensor<B, 3>);
 
 impl<B: ChordBackend> Transformer<B> {
     /// Creates the state for a context of `n_ctx` positions on `device`, with an f16 KV cache.
-    pub fn new(core: Arc<ModelCore>, n_ctx: usize, device: B::Device) -> Self {
+    pub fn new(core: Arc<ModelCore>, n_ctx: usize, device: B::Device) -> Result<Self> {
         Self::with_kv_type(core, n_ctx, KvType::F16, device)
     }
 
     /// Creates the state for a context of `n_ctx` positions on `device`, with a KV cache of
     /// precision `kv`.
-    pub fn with_kv_type(core: Arc<ModelCore>, n_ctx: usize, kv: KvType, device: B::Device) -> Self {
+    pub fn with_kv_type(
+        core: Arc<ModelCore>,
+        n_ctx: usize,
+        kv: KvType,
+        device: B::Device,
+    ) -> Result<Self> {
         let cfg = &core.cfg;
         let cache = (0..cfg.n_layer)
             .map(|_| B::kv_cache(cfg.n_head_kv, n_ctx, cfg.head_dim, kv, &device))
             .collect();
-        let vecs = core.vecs_on::<B>(&device);
-        Transformer {
+        let vecs = core.vecs_on::<B>(&device)?;
+        Ok(Transformer {
             core,
             device,
             n_ctx,
             n_past: 0,
             cache,
             vecs,
-        }
+        })
     }
 
     /// The model this state runs.
@@ -357,7 +397,9 @@ fn forward<B: ChordBackend>(
         let lv = &vecs.layers[l];
         let window = cfg.swa.as_ref().filter(|s| s.layers[l]);
         let h = B::rms_norm(x.clone(), &lv.attn_norm, cfg.rms_eps);
-        let [mut q, mut k, mut v] = project(h, &lw.qkv)?;
+        let nq = lw.qkv.matrices().len();
+        let ngu = lw.gate_up.matrices().len();
+        let [mut q, mut k, mut v] = project(h, &lw.qkv, |i| lv.matrix(i))?;
         if let Some([bq, bk, bv]) = &lv.qkv_bias {
             q = q + bq.clone();
             k = k + bk.clone();
@@ -415,7 +457,7 @@ fn forward<B: ChordBackend>(
             }
             Tensor::cat(parts, 0)
         };
-        let mut out = B::qmatmul(attn, &lw.wo)?;
+        let mut out = B::qmatmul(attn, &lw.wo, lv.matrix(nq))?;
         if let Some([an, _]) = &lv.post_norm {
             out = B::rms_norm(out, an, cfg.rms_eps);
         }
@@ -432,8 +474,9 @@ fn forward<B: ChordBackend>(
         }
 
         let h = B::rms_norm(x.clone(), &lv.ffn_norm, cfg.rms_eps);
-        let [gate, up] = project(h, &lw.gate_up)?;
-        let mut out = B::qmatmul(B::glu(gate, up, cfg.arch.glu), &lw.w_down)?;
+        let [gate, up] = project(h, &lw.gate_up, |i| lv.matrix(nq + 1 + i))?;
+        let down = lv.matrix(nq + 1 + ngu);
+        let mut out = B::qmatmul(B::glu(gate, up, cfg.arch.glu), &lw.w_down, down)?;
         if let Some([_, fnorm]) = &lv.post_norm {
             out = B::rms_norm(out, fnorm, cfg.rms_eps);
         }
@@ -453,11 +496,12 @@ fn forward<B: ChordBackend>(
     if want == WantLogits::Hidden {
         return read_f32(x, "hidden states");
     }
+    let out = |i: usize| vecs.output.get(i).and_then(Option::as_ref);
     let logits = if w.n_output_chunks() == 1 {
-        B::qmatmul(x, &w.output_chunk(0)?)?
+        B::qmatmul(x, &w.output_chunk(0)?, out(0))?
     } else {
         let parts = (0..w.n_output_chunks())
-            .map(|i| B::qmatmul(x.clone(), &w.output_chunk(i)?))
+            .map(|i| B::qmatmul(x.clone(), &w.output_chunk(i)?, out(i)))
             .collect::<Result<Vec<_>>>()?;
         Tensor::cat(parts, 1)
     };
@@ -477,24 +521,26 @@ fn read_f32<B: ChordBackend>(x: Tensor<B, 2>, what: &str) -> Result<Vec<f32>> {
     })
 }
 
-/// The products of `x` with each projection of `p`; a fused matrix's product is split by columns
-/// (llama.cpp's views of the fused result).
-fn project<B: ChordBackend, const N: usize>(
+/// The products of `x` with each projection of `p` (matrix `i`'s device copy `on_device(i)`, in
+/// [`Proj::matrices`] order); a fused matrix's product is split by columns (llama.cpp's views of
+/// the fused result).
+fn project<'a, B: ChordBackend, const N: usize>(
     x: Tensor<B, 2>,
     p: &Proj<N>,
+    on_device: impl Fn(usize) -> Option<&'a B::Matrix>,
 ) -> Result<[Tensor<B, 2>; N]> {
     match p {
         Proj::Split(ws) => {
             let mut out = Vec::with_capacity(N);
-            for w in ws {
-                out.push(B::qmatmul(x.clone(), w)?);
+            for (i, w) in ws.iter().enumerate() {
+                out.push(B::qmatmul(x.clone(), w, on_device(i))?);
             }
             Ok(out
                 .try_into()
                 .unwrap_or_else(|_| unreachable!("N products")))
         }
         Proj::Fused(w, widths) => {
-            let all = B::qmatmul(x, w)?;
+            let all = B::qmatmul(x, w, on_device(0))?;
             let mut start = 0;
             Ok(widths.map(|n| {
                 start += n;

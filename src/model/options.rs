@@ -13,7 +13,7 @@ pub enum BackendKind {
     Cpu,
     /// burn-wgpu (needs the `wgpu` feature).
     Wgpu,
-    /// CUDA: a valid choice that this crate does not build yet (loading reports `Unsupported`).
+    /// burn-cuda (needs the `cuda` feature, and CUDA's driver, NVRTC and headers at run time).
     Cuda,
 }
 
@@ -37,9 +37,15 @@ impl BackendKind {
                 Unsupported,
                 "this build of chord has no wgpu backend (build with the 'wgpu' feature)"
             ),
+            #[cfg(feature = "cuda")]
+            BackendKind::Cuda => match crate::backend::cuda_unavailable() {
+                None => Ok(BackendKind::Cuda),
+                Some(why) => crate::bail!(Unsupported, "the cuda backend cannot run: {why}"),
+            },
+            #[cfg(not(feature = "cuda"))]
             BackendKind::Cuda => crate::bail!(
                 Unsupported,
-                "chord has no CUDA backend yet; use the cpu backend (or wgpu where built in)"
+                "this build of chord has no cuda backend (build with the 'cuda' feature)"
             ),
         }
     }

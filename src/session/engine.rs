@@ -122,6 +122,10 @@ pub fn eval_batch(
     if let Some(mut ts) = all_of::<crate::backend::Wgpu>(engines) {
         return Transformer::eval_batch(&mut ts, tokens, want, cancel);
     }
+    #[cfg(feature = "cuda")]
+    if let Some(mut ts) = all_of::<crate::backend::Cuda>(engines) {
+        return Transformer::eval_batch(&mut ts, tokens, want, cancel);
+    }
     crate::bail!(
         Unsupported,
         "sessions on different backends cannot be decoded in one batch"
@@ -143,12 +147,19 @@ pub fn create(
             n_ctx,
             kv,
             Default::default(),
-        ))),
+        )?)),
+        #[cfg(feature = "cuda")]
+        BackendKind::Cuda => Ok(Box::new(Transformer::<crate::backend::Cuda>::with_kv_type(
+            core,
+            n_ctx,
+            kv,
+            Default::default(),
+        )?)),
         _ => Ok(Box::new(Transformer::<Cpu>::with_kv_type(
             core,
             n_ctx,
             kv,
             Default::default(),
-        ))),
+        )?)),
     }
 }
