@@ -19,6 +19,8 @@
 
 #[path = "../tests/common/blocks.rs"]
 mod blocks;
+#[path = "../tests/common/logits.rs"]
+mod logits;
 
 use chord::backend::cube::{self, launch_nop, plane_reduction, qmatvec_into, DeviceWeight, Tiling};
 use chord::backend::{ChordBackend, Cpu};
@@ -363,16 +365,7 @@ fn model<B: ChordBackend>(name: &str, path: &str, peak: f64) {
     // a logit relative to the row's spread.
     let (mut kl_sum, mut kl_max, mut rel_max, mut agree) = (0f64, 0f64, 0f64, 0);
     for (a, b) in cpu.chunks_exact(v).zip(gpu.chunks_exact(v)) {
-        let lse = |r: &[f32]| {
-            let m = r.iter().fold(f32::MIN, |m, &x| m.max(x)) as f64;
-            m + r.iter().map(|&x| (x as f64 - m).exp()).sum::<f64>().ln()
-        };
-        let (la, lb) = (lse(a), lse(b));
-        let kl: f64 = a
-            .iter()
-            .zip(b)
-            .map(|(&x, &y)| (x as f64 - la).exp() * ((x as f64 - la) - (y as f64 - lb)))
-            .sum();
+        let kl = logits::kl(a, b);
         kl_sum += kl;
         kl_max = kl_max.max(kl);
         let spread =

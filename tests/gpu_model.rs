@@ -14,6 +14,8 @@
 #![cfg(any(feature = "wgpu", feature = "cuda"))]
 
 mod common;
+#[path = "common/logits.rs"]
+mod logits;
 use chord::backend::{ChordBackend, Cpu};
 use chord::gguf::GgufFile;
 use chord::model::*;
@@ -30,19 +32,7 @@ fn compare(a: &[f32], b: &[f32], v: usize) -> (f64, f64, usize) {
     let (mut sum, mut max, mut differ) = (0f64, 0f64, 0);
     let rows = a.len() / v;
     for (ra, rb) in a.chunks_exact(v).zip(b.chunks_exact(v)) {
-        let lse = |r: &[f32]| {
-            let m = r.iter().fold(f32::MIN, |m, &x| m.max(x)) as f64;
-            m + r.iter().map(|&x| (x as f64 - m).exp()).sum::<f64>().ln()
-        };
-        let (la, lb) = (lse(ra), lse(rb));
-        let kl: f64 = ra
-            .iter()
-            .zip(rb)
-            .map(|(&x, &y)| {
-                let (pa, lpa, lpb) = ((x as f64 - la).exp(), x as f64 - la, y as f64 - lb);
-                pa * (lpa - lpb)
-            })
-            .sum();
+        let kl = logits::kl(ra, rb);
         sum += kl;
         max = max.max(kl);
         let top = |r: &[f32]| chord::session::sampler::argmax(r);

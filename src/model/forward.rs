@@ -397,8 +397,7 @@ fn forward<B: ChordBackend>(
         let lv = &vecs.layers[l];
         let window = cfg.swa.as_ref().filter(|s| s.layers[l]);
         let h = B::rms_norm(x.clone(), &lv.attn_norm, cfg.rms_eps);
-        let nq = lw.qkv.matrices().len();
-        let ngu = lw.gate_up.matrices().len();
+        let (nq, ngu) = (lw.qkv.count(), lw.gate_up.count());
         let [mut q, mut k, mut v] = project(h, &lw.qkv, |i| lv.matrix(i))?;
         if let Some([bq, bk, bv]) = &lv.qkv_bias {
             q = q + bq.clone();

@@ -144,6 +144,14 @@ impl<const N: usize> Proj<N> {
         }
     }
 
+    /// How many matrices [`Proj::matrices`] gives (without collecting them).
+    pub fn count(&self) -> usize {
+        match self {
+            Proj::Split(_) => N,
+            Proj::Fused(..) => 1,
+        }
+    }
+
     /// The same projections with each matrix replaced by `f` of it, in [`Proj::matrices`] order.
     fn map(&self, f: &mut impl FnMut(&QWeight) -> QWeight) -> Proj<N> {
         match self {
