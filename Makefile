@@ -237,11 +237,12 @@ unity-package: lib
 test-corpus: $(BIN)/chord $(BAD_GGUF)/expected.tsv
 	scripts/check-inspect-corpus.sh $(BIN)/chord $(BAD_GGUF)
 
-# chord's GPU kernels (tests/gpu_kernels.rs) and the transformer on them (tests/gpu_model.rs) on
-# wgpu over Mesa's lavapipe, no GPU needed, in a build with both GPU backends: the CUDA tests are
-# built here and run on a GPU by scripts/device-check.sh.
+# chord's GPU kernels (tests/gpu_kernels.rs: the products; tests/gpu_ops.rs: norms, RoPE, the
+# f16 KV cache and attention) and the transformer on them (tests/gpu_model.rs) on wgpu over Mesa's
+# lavapipe, no GPU needed, in a build with both GPU backends: the CUDA tests are built here and
+# run on a GPU by scripts/device-check.sh.
 test-gpu:
-	cargo test --release --features wgpu,cuda --test gpu_kernels --test gpu_model -- wgpu_ repack_ backend_choice_
+	cargo test --release --features wgpu,cuda --test gpu_kernels --test gpu_ops --test gpu_model -- wgpu_ repack_ backend_choice_
 
 test-oracle: $(BIN)/chord
 	scripts/run-oracle-tests.sh $(BIN)/chord

@@ -21,10 +21,11 @@
  *   chord tokenize -m MODEL -p TEXT [--no-bos]
  *   chord logits   -m MODEL --tokens "ID ID ..." [--top K] [--out FILE] [--threads N]
  *   chord inspect  -m MODEL [--meta]
- *     --stats: after the text, prints the layer pager's counters for the prompt and the generation
- *     (stderr; all 0 when the model is not paged).
+ *     --stats: after the text, prints the layer pager's and the GPU's counters for the prompt and the generation
+ *     (stderr; the pager's all 0 when the model is not paged, the GPU's on the CPU backend).
  *   chord bench    -m MODEL [-p 128] [-n 32] [-d 0] [-r 3] [--threads N] [--ctx N] [--json]
- *     also prints the pager's counters over the measured prefill and decode runs.
+ *     also prints the pager's and the GPU's counters (kernel launches, transfers) over the measured
+ *     prefill and decode runs.
  *   chord bench    -m MODEL --sessions N [--fork] [-p 128] [-n 32] [-r 3] [--threads N]
  *     N sessions, each after its own prompt of -p tokens: one session decoding -n tokens alone, then
  *     all N decoding -n tokens together (chord_session_decode_batch): aggregate and per-session
@@ -301,10 +302,12 @@ static char *chat_prompt(const chord_model *model, const char *system, const cha
     return buf;
 }
 
-/* The layer pager's cumulative counters (CHORD_INFO_PAGER_*; all 0 for a model that is not paged). */
+/* The model's cumulative counters: the layer pager's (CHORD_INFO_PAGER_*; all 0 for a model that is
+ * not paged) and the GPU's (CHORD_INFO_DEVICE_*; all 0 on the CPU). */
 typedef struct {
     uint64_t sync_loads, prefetch_hits, evictions, bytes_read, stall_ns;
-} pager_counters;
+    uint64_t launches, uploads, upload_bytes, downloads, download_bytes;
+} run_counters;
 
 static uint64_t model_info(const chord_model *m, uint32_t key) {
     uint64_t v = 0;
@@ -314,29 +317,41 @@ static uint64_t model_info(const chord_model *m, uint32_t key) {
     return v;
 }
 
-static pager_counters pager_now(const chord_model *m) {
-    pager_counters c;
+static run_counters counters_now(const chord_model *m) {
+    run_counters c;
     c.sync_loads = model_info(m, CHORD_INFO_PAGER_SYNC_LOADS);
     c.prefetch_hits = model_info(m, CHORD_INFO_PAGER_PREFETCH_HITS);
     c.evictions = model_info(m, CHORD_INFO_PAGER_EVICTIONS);
     c.bytes_read = model_info(m, CHORD_INFO_PAGER_BYTES_READ);
     c.stall_ns = model_info(m, CHORD_INFO_PAGER_STALL_NS);
+    c.launches = model_info(m, CHORD_INFO_DEVICE_LAUNCHES);
+    c.uploads = model_info(m, CHORD_INFO_DEVICE_UPLOADS);
+    c.upload_bytes = model_info(m, CHORD_INFO_DEVICE_UPLOAD_BYTES);
+    c.downloads = model_info(m, CHORD_INFO_DEVICE_DOWNLOADS);
+    c.download_bytes = model_info(m, CHORD_INFO_DEVICE_DOWNLOAD_BYTES);
     return c;
 }
 
 /* The counters of the work between snapshots `a` and `b`. */
-static pager_counters pager_delta(pager_counters a, pager_counters b) {
-    pager_counters d = {b.sync_loads - a.sync_loads, b.prefetch_hits - a.prefetch_hits,
-                        b.evictions - a.evictions, b.bytes_read - a.bytes_read, b.stall_ns - a.stall_ns};
+static run_counters counters_delta(run_counters a, run_counters b) {
+    run_counters d = {b.sync_loads - a.sync_loads, b.prefetch_hits - a.prefetch_hits,
+                      b.evictions - a.evictions, b.bytes_read - a.bytes_read, b.stall_ns - a.stall_ns,
+                      b.launches - a.launches, b.uploads - a.uploads, b.upload_bytes - a.upload_bytes,
+                      b.downloads - a.downloads, b.download_bytes - a.download_bytes};
     return d;
 }
 
-static void pager_add(pager_counters *sum, pager_counters d) {
+static void counters_add(run_counters *sum, run_counters d) {
     sum->sync_loads += d.sync_loads;
     sum->prefetch_hits += d.prefetch_hits;
     sum->evictions += d.evictions;
     sum->bytes_read += d.bytes_read;
     sum->stall_ns += d.stall_ns;
+    sum->launches += d.launches;
+    sum->uploads += d.uploads;
+    sum->upload_bytes += d.upload_bytes;
+    sum->downloads += d.downloads;
+    sum->download_bytes += d.download_bytes;
 }
 
 /* The plan's facts: paged, units pinned/streamed, bytes resident, and the bytes read by the time
@@ -354,13 +369,23 @@ static void print_pager_plan(FILE *f, const chord_model *m, uint64_t load_read) 
 }
 
 /* One phase's counters over `tokens` tokens that took `seconds`; stall as a share of that time. */
-static void print_pager_phase(FILE *f, const char *phase, pager_counters c, uint64_t tokens, double seconds) {
+static void print_pager_phase(FILE *f, const char *phase, run_counters c, uint64_t tokens, double seconds) {
     fprintf(f, "pager %s: %llu tokens, sync loads %llu, prefetch hits %llu, evictions %llu, "
                "read %llu bytes (%.0f per token), stall %.3f s = %.1f%% of %.3f s\n",
             phase, (unsigned long long)tokens, (unsigned long long)c.sync_loads,
             (unsigned long long)c.prefetch_hits, (unsigned long long)c.evictions,
             (unsigned long long)c.bytes_read, tokens ? (double)c.bytes_read / (double)tokens : 0.0,
             c.stall_ns * 1e-9, seconds > 0 ? 100.0 * c.stall_ns * 1e-9 / seconds : 0.0, seconds);
+}
+
+/* One phase's GPU launches and transfers over `tokens` tokens, in all and per token (all 0 on the CPU). */
+static void print_device_phase(FILE *f, const char *phase, run_counters c, uint64_t tokens) {
+    double n = tokens ? (double)tokens : 1.0;
+    fprintf(f, "device %s: %llu tokens, launches %llu (%.1f per token), uploads %llu (%.1f per token, "
+               "%.0f bytes per token), downloads %llu (%.1f per token, %.0f bytes per token)\n",
+            phase, (unsigned long long)tokens, (unsigned long long)c.launches, c.launches / n,
+            (unsigned long long)c.uploads, c.uploads / n, c.upload_bytes / n,
+            (unsigned long long)c.downloads, c.downloads / n, c.download_bytes / n);
 }
 
 /* The whole file at `path` (malloc'd, NUL-terminated), its length in `*len`; exits on error. */
@@ -448,7 +473,7 @@ static int cmd_generate(const args_t *a) {
         if (st != CHORD_OK) die("generation settings", st, err);
     }
 
-    pager_counters c_load = pager_now(model);
+    run_counters c_load = counters_now(model);
     char *chat = a->chat ? chat_prompt(model, a->system, a->prompt) : NULL;
     const char *prompt = chat ? chat : a->prompt;
     size_t n_prompt = 0;
@@ -458,13 +483,13 @@ static int cmd_generate(const args_t *a) {
     if (st != CHORD_OK) die("processing the prompt", st, err);
     uint64_t pp_tokens = 0, pp_us = 0, tg_tokens = 0, tg_us = 0;
     chord_session_stats(s, &pp_tokens, &pp_us, NULL, NULL, NULL);
-    pager_counters c_prompt = pager_now(model);
+    run_counters c_prompt = counters_now(model);
 
     uint32_t reason = 0;
     st = chord_session_generate(s, gp, print_text, NULL, &reason, &err);
     if (st != CHORD_OK) die("generating", st, err);
     chord_session_stats(s, NULL, NULL, &tg_tokens, &tg_us, NULL);
-    pager_counters c_gen = pager_now(model);
+    run_counters c_gen = counters_now(model);
     printf("\n");
     fprintf(stderr, "chord: prompt %llu tokens, %.1f tok/s; generated %llu tokens, %.1f tok/s; peak RSS %.1f MiB\n",
             (unsigned long long)pp_tokens, pp_us ? pp_tokens * 1e6 / (double)pp_us : 0.0,
@@ -474,9 +499,13 @@ static int cmd_generate(const args_t *a) {
         fputs("chord: ", stderr);
         print_pager_plan(stderr, model, c_load.bytes_read);
         fputs("chord: ", stderr);
-        print_pager_phase(stderr, "prompt", pager_delta(c_load, c_prompt), pp_tokens, pp_us * 1e-6);
+        print_pager_phase(stderr, "prompt", counters_delta(c_load, c_prompt), pp_tokens, pp_us * 1e-6);
         fputs("chord: ", stderr);
-        print_pager_phase(stderr, "generate", pager_delta(c_prompt, c_gen), tg_tokens, tg_us * 1e-6);
+        print_pager_phase(stderr, "generate", counters_delta(c_prompt, c_gen), tg_tokens, tg_us * 1e-6);
+        fputs("chord: ", stderr);
+        print_device_phase(stderr, "prompt", counters_delta(c_load, c_prompt), pp_tokens);
+        fputs("chord: ", stderr);
+        print_device_phase(stderr, "generate", counters_delta(c_prompt, c_gen), tg_tokens);
     }
     chord_generate_params_free(gp);
     chord_session_free(s);
@@ -899,24 +928,24 @@ static int cmd_bench(const args_t *a) {
     chord_error *err = NULL;
     chord_status st;
     /* Pager counters and seconds over the measured (not warm-up) runs of each phase. */
-    pager_counters pp_pager = {0}, tg_pager = {0};
+    run_counters pp_counts = {0}, tg_counts = {0};
     double pp_s = 0, tg_s = 0;
     /* One warm-up run of each, not counted (llama-bench does the same). */
     for (long r = -1; r < reps; r++) {
         chord_session_reset(s, NULL);
         fill_depth(s, toks, depth);
-        pager_counters c0 = pager_now(model);
+        run_counters c0 = counters_now(model);
         double t0 = now_s();
         if (n_prompt > 0) {
             st = chord_session_append_tokens(s, toks, (size_t)n_prompt, 0, &err);
             if (st != CHORD_OK) die("prefill", st, err);
         }
         double t1 = now_s();
-        pager_counters c1 = pager_now(model);
+        run_counters c1 = counters_now(model);
         chord_session_reset(s, NULL);
         fill_depth(s, toks, depth);
         chord_token t = toks[0];
-        pager_counters c2 = pager_now(model);
+        run_counters c2 = counters_now(model);
         double t2 = now_s();
         for (long i = 0; i < n_gen; i++) {
             st = chord_session_append_tokens(s, &t, 1, 0, &err);
@@ -924,10 +953,10 @@ static int cmd_bench(const args_t *a) {
             t = (chord_token)((t * 2654435761u + 1) % n_vocab);
         }
         double t3 = now_s();
-        pager_counters c3 = pager_now(model);
+        run_counters c3 = counters_now(model);
         if (r >= 0) {
-            pager_add(&pp_pager, pager_delta(c0, c1));
-            pager_add(&tg_pager, pager_delta(c2, c3));
+            counters_add(&pp_counts, counters_delta(c0, c1));
+            counters_add(&tg_counts, counters_delta(c2, c3));
             pp_s += t1 - t0;
             tg_s += t3 - t2;
             pp[r] = n_prompt > 0 ? n_prompt / (t1 - t0) : 0;
@@ -955,18 +984,25 @@ static int cmd_bench(const args_t *a) {
                (unsigned long long)model_info(model, CHORD_INFO_PAGER_BYTES_RESIDENT),
                (unsigned long long)load_read);
         const char *names[2] = {"prefill", "decode"};
-        const pager_counters *cs[2] = {&pp_pager, &tg_pager};
+        const run_counters *cs[2] = {&pp_counts, &tg_counts};
         const double secs[2] = {pp_s, tg_s};
         const long toks_per_run[2] = {n_prompt, n_gen};
         for (int k = 0; k < 2; k++) {
             printf(", \"%s_tokens\": %ld, \"%s_ns\": %.0f, \"%s_sync_loads\": %llu, \"%s_prefetch_hits\": %llu, "
-                   "\"%s_evictions\": %llu, \"%s_bytes_read\": %llu, \"%s_stall_ns\": %llu",
+                   "\"%s_evictions\": %llu, \"%s_bytes_read\": %llu, \"%s_stall_ns\": %llu, "
+                   "\"%s_launches\": %llu, \"%s_uploads\": %llu, \"%s_upload_bytes\": %llu, "
+                   "\"%s_downloads\": %llu, \"%s_download_bytes\": %llu",
                    names[k], toks_per_run[k] * reps, names[k], secs[k] * 1e9,
                    names[k], (unsigned long long)cs[k]->sync_loads,
                    names[k], (unsigned long long)cs[k]->prefetch_hits,
                    names[k], (unsigned long long)cs[k]->evictions,
                    names[k], (unsigned long long)cs[k]->bytes_read,
-                   names[k], (unsigned long long)cs[k]->stall_ns);
+                   names[k], (unsigned long long)cs[k]->stall_ns,
+                   names[k], (unsigned long long)cs[k]->launches,
+                   names[k], (unsigned long long)cs[k]->uploads,
+                   names[k], (unsigned long long)cs[k]->upload_bytes,
+                   names[k], (unsigned long long)cs[k]->downloads,
+                   names[k], (unsigned long long)cs[k]->download_bytes);
         }
         printf("}\n");
     } else {
@@ -975,8 +1011,10 @@ static int cmd_bench(const args_t *a) {
         printf("pp%ld: %.2f tok/s\ntg%ld: %.2f tok/s\npeak RSS: %.1f MiB\n", n_prompt, pp_med, n_gen, tg_med,
                rss / 1048576.0);
         print_pager_plan(stdout, model, load_read);
-        print_pager_phase(stdout, "prefill", pp_pager, (uint64_t)(n_prompt * reps), pp_s);
-        print_pager_phase(stdout, "decode", tg_pager, (uint64_t)(n_gen * reps), tg_s);
+        print_pager_phase(stdout, "prefill", pp_counts, (uint64_t)(n_prompt * reps), pp_s);
+        print_pager_phase(stdout, "decode", tg_counts, (uint64_t)(n_gen * reps), tg_s);
+        print_device_phase(stdout, "prefill", pp_counts, (uint64_t)(n_prompt * reps));
+        print_device_phase(stdout, "decode", tg_counts, (uint64_t)(n_gen * reps));
     }
     free(pp);
     free(tg);

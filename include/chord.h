@@ -246,6 +246,35 @@
 #define CHORD_INFO_PACKED_BYTES 35
 
 /**
+ * `chord_model_info` key: kernels launched on the GPU by the model's forward passes, all sessions
+ * together (chord's own kernels; the few Burn operations some architectures add are not counted).
+ * The `CHORD_INFO_DEVICE_*` counters are 0 on the CPU backend.
+ */
+#define CHORD_INFO_DEVICE_LAUNCHES 36
+
+/**
+ * `chord_model_info` key: copies from host to GPU memory by the forward passes (token
+ * embeddings, RoPE angles, products without a GPU kernel).
+ */
+#define CHORD_INFO_DEVICE_UPLOADS 37
+
+/**
+ * `chord_model_info` key: bytes of those copies.
+ */
+#define CHORD_INFO_DEVICE_UPLOAD_BYTES 38
+
+/**
+ * `chord_model_info` key: copies from GPU to host memory by the forward passes (logits, products
+ * without a GPU kernel).
+ */
+#define CHORD_INFO_DEVICE_DOWNLOADS 39
+
+/**
+ * `chord_model_info` key: bytes of those copies.
+ */
+#define CHORD_INFO_DEVICE_DOWNLOAD_BYTES 40
+
+/**
  * GGUF metadata value type (`chord_model_meta_type`): unsigned 8-bit integer. The numbers are
  * the GGUF format's own.
  */

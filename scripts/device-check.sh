@@ -7,10 +7,14 @@
 #   scripts/device-check.sh run     (on the GPU machine, from the repository root) runs them:
 #     1. the TinyLlama- and Llama-2-7B-shaped Q4_K_M random models are written there
 #        (examples/random_gguf.rs: the machine reaches no network and takes 64 MiB of files);
-#     2. the transformer on CUDA against the CPU on each (examples/gpu_bench.rs `model`: KL
-#        divergence, top-1 agreement, prefill and decode tok/s, GB/s of weights per token);
-#     3. `chord bench --backend cuda` on each (the C program: what a user runs);
-#     4. tests/gpu_kernels.rs on CUDA, and the TinyLlama shape on wgpu (Vulkan).
+#     2. tests/gpu_kernels.rs and tests/gpu_ops.rs on CUDA (first: a failure there explains the
+#        rest);
+#     3. the transformer on CUDA against the CPU on the TinyLlama shape (examples/gpu_bench.rs
+#        `model`: KL divergence, top-1 agreement, prefill and decode tok/s, GB/s of weights per
+#        token);
+#     4. `chord bench --backend cuda` on each shape (the C program: what a user runs), with its
+#        kernel launches and transfers per token;
+#     5. the TinyLlama shape on wgpu (Vulkan).
 #   Output goes to stdout and, where OUT is set, to $OUT/device-check.log.
 #
 # CUDA needs the driver, libnvrtc and the CUDA headers at run time (CUDA_PATH or /usr/local/cuda);
@@ -29,11 +33,11 @@ build)
   # knows (13.4); name the device's (its driver's) version instead: 13.0 on the lent H200s.
   export CUDARC_CUDA_VERSION=${CUDARC_CUDA_VERSION:-13000}
   tdir=${CARGO_TARGET_DIR:-target}
-  exe=$(cargo test --release --features wgpu,cuda --test gpu_kernels --no-run 2>&1 |
-    tee /dev/stderr | sed -n 's/.*Executable .*(\(.*gpu_kernels-[0-9a-f]*\)).*/\1/p' | tail -1)
+  exes=$(cargo test --release --features wgpu,cuda --test gpu_kernels --test gpu_ops --no-run 2>&1 |
+    tee /dev/stderr | sed -n 's/.*Executable .*(\(.*gpu_[a-z]*-[0-9a-f]*\)).*/\1/p')
   cargo build --release --features wgpu,cuda --lib --example gpu_bench --example random_gguf
   cc -O2 -Iinclude -o "$DIR/bin/chord" examples_c/chord.c "$tdir/release/libchord.a" -lpthread -ldl -lm
-  cp "$exe" "$DIR/bin/gpu_kernels"
+  for exe in $exes; do cp "$exe" "$DIR/bin/$(basename "$exe" | sed 's/-[0-9a-f]*$//')"; done
   cp "$tdir/release/examples/gpu_bench" "$tdir/release/examples/random_gguf" "$DIR/bin/"
   strip "$DIR"/bin/*
   cp "$LLAMA_CPP_DIR/models/ggml-vocab-llama-spm.gguf" "$DIR/bin/vocab-llama-spm.gguf"
@@ -61,13 +65,12 @@ run)
   for shape in tinyllama llama2-7b; do
     step "write $shape" 60 "$bin/random_gguf" "$bin/vocab-llama-spm.gguf" "$models/$shape.gguf" "$shape"
   done
-  for shape in tinyllama llama2-7b; do
-    step "model $shape on CUDA" 120 "$bin/gpu_bench" model cuda "$models/$shape.gguf"
-  done
+  step "kernels on CUDA" 60 "$bin/gpu_kernels" --test-threads 1 --nocapture cuda_
+  step "layer operations on CUDA" 60 "$bin/gpu_ops" --test-threads 1 --nocapture cuda_
+  step "model tinyllama on CUDA" 120 "$bin/gpu_bench" model cuda "$models/tinyllama.gguf"
   for shape in tinyllama llama2-7b; do
     step "chord bench $shape on CUDA" 90 "$bin/chord" bench -m "$models/$shape.gguf" --backend cuda -p 128 -n 64 -r 2
   done
-  step "kernels on CUDA" 60 "$bin/gpu_kernels" --test-threads 1 --nocapture cuda_
   step "model tinyllama on wgpu" 90 "$bin/gpu_bench" model wgpu "$models/tinyllama.gguf"
   exit $status
   ;;

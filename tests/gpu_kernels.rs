@@ -23,7 +23,15 @@ fn check<R: Runtime>(client: &ComputeClient<R>, name: &str) {
         paths.push(true);
     }
     eprintln!("{name}: reductions {paths:?} (true: planes)");
-    for ty in [GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q8_0] {
+    for ty in [
+        GgmlType::Q4_K,
+        GgmlType::Q6_K,
+        GgmlType::Q8_0,
+        GgmlType::Q4_0,
+        GgmlType::Q4_1,
+        GgmlType::Q5_0,
+        GgmlType::Q5_1,
+    ] {
         for (si, &(rows, cols)) in SHAPES.iter().enumerate() {
             let m = 2;
             let bytes = blocks::random_matrix(ty, rows, cols, 7 + si as u64);
@@ -95,7 +103,7 @@ fn cuda_qmatvec_matches_the_dequantized_reference() {
 #[test]
 fn repack_rejects_unsupported_formats_and_wrong_sizes() {
     let q4k = blocks::random_matrix(GgmlType::Q4_K, 2, 256, 1);
-    let e = cube::repack(GgmlType::Q5_1, &[0; 24], 1, 32).unwrap_err();
+    let e = cube::repack(GgmlType::Q2_K, &[0; 84], 1, 256).unwrap_err();
     assert_eq!(e.code(), chord::ErrorCode::Unsupported, "{e}");
     let e = cube::repack(GgmlType::Q4_K, &q4k[..200], 2, 256).unwrap_err();
     assert_eq!(e.code(), chord::ErrorCode::InvalidArgument, "{e}");

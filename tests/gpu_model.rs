@@ -1,11 +1,12 @@
 //! The whole transformer on the GPU backends, its weight matrices in device memory where chord
-//! has a kernel for their format (Q4_K, Q6_K, Q8_0): a prefill batch and single-token decode
-//! steps of SmolLM2, each position's logits held against the exact float64 forward pass
-//! (scripts/reference_forward.py) beside the CPU backend's on the same weights and tokens.
+//! has a kernel for their format (Q4_K, Q6_K, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1): a prefill batch and
+//! single-token decode steps of SmolLM2, each position's logits held against the exact float64
+//! forward pass (scripts/reference_forward.py) beside the CPU backend's on the same weights and
+//! tokens.
 //!
 //! GPU and CPU do not compute the same bits by design: the GPU kernels multiply f32 activations
-//! and keep an f32 cache, the CPU ones (like llama.cpp's) quantize activations to 8 bits and
-//! keep an f16 cache, and the two sum in other orders (see shared/design/gpu.md). So each is
+//! and attend with f32 queries, the CPU ones (like llama.cpp's) quantize activations to 8 bits and
+//! round queries to f16 (both keep an f16 cache), and the two sum in other orders (see shared/design/gpu.md). So each is
 //! measured by its mean KL divergence from the reference, and the GPU's may be no larger than
 //! 1.25 times the CPU's (which equals llama.cpp's), the issue's bound for quantized files.
 //!
@@ -16,7 +17,7 @@
 mod common;
 #[path = "common/logits.rs"]
 mod logits;
-use chord::backend::{ChordBackend, Cpu};
+use chord::backend::{ChordBackend, Cpu, Traffic};
 use chord::gguf::GgufFile;
 use chord::model::*;
 use std::process::Command;
@@ -41,14 +42,16 @@ fn compare(a: &[f32], b: &[f32], v: usize) -> (f64, f64, usize) {
     (sum / rows as f64, max, differ)
 }
 
-/// Every position's logits: the prompt as one batch, then each decode token alone.
-fn run<B: ChordBackend>(core: &Arc<ModelCore>, device: B::Device) -> Vec<f32> {
+/// Every position's logits: the prompt as one batch, then each decode token alone; and the
+/// launches and transfers of the decode steps.
+fn run<B: ChordBackend>(core: &Arc<ModelCore>, device: B::Device) -> (Vec<f32>, Traffic) {
     let mut t = Transformer::<B>::new(core.clone(), 64, device).unwrap();
     let mut out = t.eval(PROMPT, WantLogits::All, &|| false).unwrap();
+    let before = core.traffic();
     for &tok in DECODE {
         out.extend(t.eval(&[tok], WantLogits::Last, &|| false).unwrap());
     }
-    out
+    (out, core.traffic().since(before))
 }
 
 /// The float64 reference logits of PROMPT then DECODE on `model` (scripts/reference_forward.py in
@@ -95,8 +98,33 @@ fn check<B: ChordBackend>(name: &str, device: B::Device) {
         let core = Arc::new(ModelCore::new(cfg, weights));
         let v = core.cfg.n_vocab;
         let exact = reference(file);
-        let cpu = run::<Cpu>(&core, Default::default());
-        let gpu = run::<B>(&core, device.clone());
+        let (cpu, none) = run::<Cpu>(&core, Default::default());
+        assert_eq!(
+            none,
+            Traffic::default(),
+            "the CPU counts no launches or transfers"
+        );
+        let (gpu, traffic) = run::<B>(&core, device.clone());
+        let per_token = |n: u64| n as f64 / DECODE.len() as f64;
+        eprintln!(
+            "{name} {file}: per decoded token {} launches, {} uploads ({} bytes), {} downloads \
+             ({} bytes)",
+            per_token(traffic.launches),
+            per_token(traffic.uploads),
+            per_token(traffic.upload_bytes),
+            per_token(traffic.downloads),
+            per_token(traffic.download_bytes)
+        );
+        // Every matrix of both files has a kernel: per token, the embedding and the RoPE angles
+        // go up, the logits come back, and nothing else crosses; each layer launches 14 kernels
+        // (norm, q, k, v, RoPE of q and of k, cache write, attention, output, norm, gate, up,
+        // activation, down), then the output norm and product.
+        let n = DECODE.len() as u64;
+        assert_eq!(
+            (traffic.uploads, traffic.downloads, traffic.launches),
+            (3 * n, n, (14 * core.cfg.n_layer as u64 + 2) * n),
+            "{name} {file}: transfers and launches of the decode steps"
+        );
         assert_eq!(cpu.len(), exact.len());
         assert_eq!(gpu.len(), exact.len());
         assert!(

@@ -6,10 +6,14 @@
 //! it (`kv_attention`), of a chosen precision ([`KvType`]), read and written whole for saved
 //! session states (`kv_export`, `kv_import`, in the backend-neutral [`KvRows`] layout), forked
 //! (`kv_fork`) and measured (`kv_bytes`). A cache is Burn tensors (f32, on Burn ops: the
-//! `generic_kv_*` functions, any backend) or chord's f16 cache in shared blocks on host memory
+//! `generic_kv_*` functions, any backend), chord's f16 cache in shared blocks on host memory
 //! ([`KvBlocks`], whose attention computes what llama.cpp's CPU backend computes: see
-//! [`crate::attn`]), which the CPU backend (burn-flex) uses for f16; the trait's default
-//! operations handle both.
+//! [`crate::attn`]), which the CPU backend (burn-flex) uses for f16, or a backend's own cache in
+//! device memory ([`DeviceCache`]: the GPU backends' f16 cache); the trait's default operations
+//! handle all three.
+//!
+//! The GPU backends count their kernel launches and host-device transfers per thread
+//! ([`traffic`]), which the forward pass adds to its model's counters.
 
 use crate::attn::{Glu, KvBlocks, RopeMode, Scores};
 use crate::error::Result;
@@ -20,6 +24,7 @@ use burn_tensor::backend::Backend;
 use burn_tensor::module::attention;
 use burn_tensor::ops::AttentionModuleOptions;
 use burn_tensor::{Bool, DType, Tensor, TensorData};
+use std::cell::Cell;
 
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
 pub mod cube;
@@ -71,6 +76,38 @@ pub trait ChordBackend: Backend {
             .sqrt()
             .recip();
         x * inv * weight.clone().unsqueeze_dim::<2>(0)
+    }
+
+    /// `x + r` (the residual add) and its [`ChordBackend::rms_norm`]: `(sum, normed)`.
+    ///
+    /// The default adds with Burn and calls `rms_norm`; backends override it to do both in one
+    /// pass.
+    fn add_rms_norm(
+        x: Tensor<Self, 2>,
+        r: Tensor<Self, 2>,
+        weight: &Tensor<Self, 1>,
+        eps: f32,
+    ) -> (Tensor<Self, 2>, Tensor<Self, 2>) {
+        let s = x + r;
+        let y = Self::rms_norm(s.clone(), weight, eps);
+        (s, y)
+    }
+
+    /// A tensor of `shape` holding `values` (row-major) on `device`: the forward pass's way to
+    /// hand host values to the backend (counted by the GPU backends, see [`traffic`]).
+    fn tensor_from_host<const D: usize>(
+        values: Vec<f32>,
+        shape: [usize; D],
+        device: &Self::Device,
+    ) -> Tensor<Self, D> {
+        Tensor::from_data(TensorData::new(values, shape), device)
+    }
+
+    /// The f32 values of `x` in host memory (counted by the GPU backends, see [`traffic`]).
+    fn tensor_to_host<const D: usize>(x: Tensor<Self, D>) -> Result<Vec<f32>> {
+        x.into_data()
+            .into_vec::<f32>()
+            .map_err(|e| crate::Error::new(crate::ErrorCode::Internal, format!("{e:?}")))
     }
 
     /// The feed-forward's gated activation `act(gate) * up`.
@@ -157,6 +194,7 @@ pub trait ChordBackend: Backend {
         match cache {
             KvCache::Tensors { k: kc, v: vc } => generic_kv_store(kc, vc, pos, k, v),
             KvCache::Blocks(b) => b.store(pos, &host(k), &host(v)),
+            KvCache::Device(c) => c.store(pos, k, v),
         }
     }
 
@@ -179,6 +217,7 @@ pub trait ChordBackend: Backend {
                 let out = crate::attn::attention(Isa::active(), &dims, &host(q), b, pos0, scores);
                 Tensor::from_data(TensorData::new(out, [t, n_head * head_dim]), &device)
             }
+            KvCache::Device(c) => c.attention(q, pos0, scores),
         }
     }
 
@@ -187,7 +226,7 @@ pub trait ChordBackend: Backend {
         match cache {
             KvCache::Tensors { k, .. } if k.dtype() == DType::F16 => KvType::F16,
             KvCache::Tensors { .. } => KvType::F32,
-            KvCache::Blocks(_) => KvType::F16,
+            KvCache::Blocks(_) | KvCache::Device(_) => KvType::F16,
         }
     }
 
@@ -199,6 +238,7 @@ pub trait ChordBackend: Backend {
                 let (k, v) = b.export(n);
                 Ok(KvRows { k, v })
             }
+            KvCache::Device(c) => c.export(n),
         }
     }
 
@@ -211,6 +251,7 @@ pub trait ChordBackend: Backend {
                 true => Ok(()),
                 false => crate::bail!(Internal, "KV rows do not fit the cache"),
             },
+            KvCache::Device(c) => c.import(n, rows),
         }
     }
 
@@ -224,6 +265,7 @@ pub trait ChordBackend: Backend {
                 v: v.clone(),
             },
             KvCache::Blocks(b) => KvCache::Blocks(b.fork(n)),
+            KvCache::Device(c) => KvCache::Device(c.fork(n)),
         }
     }
 
@@ -243,15 +285,19 @@ pub trait ChordBackend: Backend {
                 (n(k) + n(v)) as f64
             }
             KvCache::Blocks(b) => b.bytes_held(),
+            KvCache::Device(c) => c.bytes(),
         }
     }
 }
 
 /// [`ChordBackend::qmatmul`] through the host: `x` read back, the CPU kernels over `w`'s bytes,
-/// the product uploaded (for backends without a device copy of `w`).
+/// the product uploaded (for backends without a device copy of `w`), counted as a download and
+/// an upload ([`traffic`]).
 pub fn host_qmatmul<B: Backend>(x: Tensor<B, 2>, w: &QWeight) -> Result<Tensor<B, 2>> {
     let [m, k] = x.dims();
     let device = x.device();
+    count_download(m * k * 4);
+    count_upload(m * w.rows * 4);
     let xs = x
         .into_data()
         .into_vec::<f32>()
@@ -469,4 +515,114 @@ pub enum KvCache<B: Backend> {
     /// chord's f16 cache in host memory, computing llama.cpp's attention, its blocks shared
     /// between forked sessions ([`KvBlocks`]): the CPU backend's.
     Blocks(KvBlocks),
+    /// A backend's own cache in device memory (the GPU backends' f16 cache).
+    Device(Box<dyn DeviceCache<B>>),
+}
+
+/// A KV cache that a backend keeps in its own memory, with its own kernels: the operations of
+/// [`ChordBackend`]'s `kv_*` methods on it.
+pub trait DeviceCache<B: Backend>: Send + Sync {
+    /// Writes keys and values `[t, n_head_kv, head_dim]` at positions `pos..pos + t`.
+    fn store(&mut self, pos: usize, k: Tensor<B, 3>, v: Tensor<B, 3>);
+    /// [`ChordBackend::kv_attention`] over this cache.
+    fn attention(&self, q: Tensor<B, 3>, pos0: usize, scores: &Scores) -> Tensor<B, 2>;
+    /// Positions `0..n` as [`KvRows`].
+    fn export(&self, n: usize) -> Result<KvRows>;
+    /// Writes `rows` at positions `0..n`.
+    fn import(&mut self, n: usize, rows: &KvRows) -> Result<()>;
+    /// A copy holding positions `0..n`, for a forked session.
+    fn fork(&self, n: usize) -> Box<dyn DeviceCache<B>>;
+    /// Bytes of device memory the cache holds.
+    fn bytes(&self) -> f64;
+}
+
+/// Kernel launches and host-device transfers that a GPU backend made on one thread: what the
+/// forward pass reports per token ([`traffic`]). The CPU backend counts nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// Kernels launched (chord's own: the Burn ops some architectures still use are not counted).
+    pub launches: u64,
+    /// Copies from host to device memory.
+    pub uploads: u64,
+    /// Bytes of those.
+    pub upload_bytes: u64,
+    /// Copies from device to host memory.
+    pub downloads: u64,
+    /// Bytes of those.
+    pub download_bytes: u64,
+}
+
+impl Traffic {
+    /// `self` and `other` counted together.
+    pub fn plus(self, other: Traffic) -> Traffic {
+        Traffic {
+            launches: self.launches + other.launches,
+            uploads: self.uploads + other.uploads,
+            upload_bytes: self.upload_bytes + other.upload_bytes,
+            downloads: self.downloads + other.downloads,
+            download_bytes: self.download_bytes + other.download_bytes,
+        }
+    }
+
+    /// What was counted between `before` and `self`.
+    pub fn since(self, before: Traffic) -> Traffic {
+        Traffic {
+            launches: self.launches - before.launches,
+            uploads: self.uploads - before.uploads,
+            upload_bytes: self.upload_bytes - before.upload_bytes,
+            downloads: self.downloads - before.downloads,
+            download_bytes: self.download_bytes - before.download_bytes,
+        }
+    }
+}
+
+thread_local! {
+    static TRAFFIC: Cell<Traffic> = const {
+        Cell::new(Traffic {
+            launches: 0,
+            uploads: 0,
+            upload_bytes: 0,
+            downloads: 0,
+            download_bytes: 0,
+        })
+    };
+}
+
+/// The launches and transfers counted on this thread so far.
+pub fn traffic() -> Traffic {
+    TRAFFIC.with(Cell::get)
+}
+
+/// Changes this thread's counters.
+#[cfg_attr(not(any(feature = "wgpu", feature = "cuda")), allow(dead_code))]
+fn count(f: impl FnOnce(&mut Traffic)) {
+    TRAFFIC.with(|c| {
+        let mut t = c.get();
+        f(&mut t);
+        c.set(t);
+    });
+}
+
+/// Counts one kernel launch.
+#[cfg_attr(not(any(feature = "wgpu", feature = "cuda")), allow(dead_code))]
+pub(crate) fn count_launch() {
+    count(|t| t.launches += 1);
+}
+
+/// Counts one upload of `bytes`.
+#[cfg_attr(not(any(feature = "wgpu", feature = "cuda")), allow(dead_code))]
+pub(crate) fn count_upload(bytes: usize) {
+    count(|t| {
+        t.uploads += 1;
+        t.upload_bytes += bytes as u64;
+    });
+}
+
+/// Counts one download of `bytes`.
+#[cfg_attr(not(any(feature = "wgpu", feature = "cuda")), allow(dead_code))]
+pub(crate) fn count_download(bytes: usize) {
+    count(|t| {
+        t.downloads += 1;
+        t.download_bytes += bytes as u64;
+    });
 }

@@ -152,6 +152,20 @@ pub const CHORD_INFO_KV_BYTES_PER_TOKEN: u32 = 34;
 /// `chord_model_info` key: bytes of weights packed at load for the CPU kernels, held in memory of
 /// chord's own instead of the file image (`chord_model_options_set_pack_weights`); 0 when none.
 pub const CHORD_INFO_PACKED_BYTES: u32 = 35;
+/// `chord_model_info` key: kernels launched on the GPU by the model's forward passes, all sessions
+/// together (chord's own kernels; the few Burn operations some architectures add are not counted).
+/// The `CHORD_INFO_DEVICE_*` counters are 0 on the CPU backend.
+pub const CHORD_INFO_DEVICE_LAUNCHES: u32 = 36;
+/// `chord_model_info` key: copies from host to GPU memory by the forward passes (token
+/// embeddings, RoPE angles, products without a GPU kernel).
+pub const CHORD_INFO_DEVICE_UPLOADS: u32 = 37;
+/// `chord_model_info` key: bytes of those copies.
+pub const CHORD_INFO_DEVICE_UPLOAD_BYTES: u32 = 38;
+/// `chord_model_info` key: copies from GPU to host memory by the forward passes (logits, products
+/// without a GPU kernel).
+pub const CHORD_INFO_DEVICE_DOWNLOADS: u32 = 39;
+/// `chord_model_info` key: bytes of those copies.
+pub const CHORD_INFO_DEVICE_DOWNLOAD_BYTES: u32 = 40;
 
 /// The `CHORD_BACKEND_*` number of a resolved backend.
 fn backend_id(b: BackendKind) -> u32 {
@@ -222,6 +236,11 @@ pub unsafe extern "C" fn chord_model_info(
                 dim(|c| c.kv_bytes_per_token(crate::backend::KvType::F16))
             }
             CHORD_INFO_PACKED_BYTES => m.packed_bytes(),
+            CHORD_INFO_DEVICE_LAUNCHES => m.traffic().launches,
+            CHORD_INFO_DEVICE_UPLOADS => m.traffic().uploads,
+            CHORD_INFO_DEVICE_UPLOAD_BYTES => m.traffic().upload_bytes,
+            CHORD_INFO_DEVICE_DOWNLOADS => m.traffic().downloads,
+            CHORD_INFO_DEVICE_DOWNLOAD_BYTES => m.traffic().download_bytes,
             k => crate::bail!(InvalidArgument, "unknown model info key {k}"),
         };
         Ok(())

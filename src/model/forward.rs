@@ -8,7 +8,7 @@
 
 use super::{Config, Proj, Weights};
 use crate::attn::Scores;
-use crate::backend::{ChordBackend, KvCache, KvRows, KvType};
+use crate::backend::{traffic, ChordBackend, KvCache, KvRows, KvType, Traffic};
 use crate::error::Result;
 use burn_tensor::{Tensor, TensorData};
 use parking_lot::Mutex;
@@ -38,6 +38,8 @@ pub struct ModelCore {
     /// The small weights as tensors of each backend and device the model has run on
     /// ([`DeviceVecs`]), made by the first session there and shared by the others.
     on_device: Mutex<Vec<Arc<dyn Any + Send + Sync>>>,
+    /// Kernel launches and transfers of every forward pass so far, all sessions together.
+    traffic: Mutex<Traffic>,
 }
 
 impl ModelCore {
@@ -47,7 +49,14 @@ impl ModelCore {
             cfg,
             weights,
             on_device: Mutex::new(Vec::new()),
+            traffic: Mutex::new(Traffic::default()),
         }
+    }
+
+    /// The kernel launches and host-device transfers of every forward pass of the model's
+    /// sessions so far (zero on the CPU; see [`crate::backend::traffic`]).
+    pub fn traffic(&self) -> Traffic {
+        *self.traffic.lock()
     }
 
     /// The small weights on `device` of backend `B`, and the matrices where `B` keeps them in
@@ -326,15 +335,30 @@ impl<B: ChordBackend> Transformer<B> {
                 theta *= theta_scale;
             }
         }
-        let mk = |v| Tensor::<B, 3>::from_data(TensorData::new(v, [t, 1, half]), &self.device);
+        let mk = |v| B::tensor_from_host(v, [t, 1, half], &self.device);
         (mk(cos), mk(sin))
     }
 }
 
-/// The forward pass of [`Transformer::eval`] and [`Transformer::eval_batch`]: the rows of every
-/// sequence's tokens stacked (`tokens[0]`'s first), each sequence's positions, RoPE angles, cache
-/// writes and attention its own; the products over all rows at once.
+/// The forward pass of [`Transformer::eval`] and [`Transformer::eval_batch`] ([`run_layers`]),
+/// its launches and transfers added to the model's counters.
 fn forward<B: ChordBackend>(
+    seqs: &mut [&mut Transformer<B>],
+    tokens: &[&[u32]],
+    want: WantLogits,
+    cancel: &(dyn Fn() -> bool + Sync),
+) -> Result<Vec<f32>> {
+    let before = traffic();
+    let out = run_layers(seqs, tokens, want, cancel);
+    let used = traffic().since(before);
+    let mut total = seqs[0].core.traffic.lock();
+    *total = total.plus(used);
+    out
+}
+
+/// The rows of every sequence's tokens stacked (`tokens[0]`'s first), each sequence's positions,
+/// RoPE angles, cache writes and attention its own; the products over all rows at once.
+fn run_layers<B: ChordBackend>(
     seqs: &mut [&mut Transformer<B>],
     tokens: &[&[u32]],
     want: WantLogits,
@@ -364,7 +388,7 @@ fn forward<B: ChordBackend>(
         // ggml_scale: one f32 multiplication per value.
         emb.iter_mut().for_each(|v| *v *= s);
     }
-    let mut x = Tensor::<B, 2>::from_data(TensorData::new(emb, [t, d]), &device);
+    let mut x = B::tensor_from_host(emb, [t, d], &device);
     let tables = |base: f32, scale: f32, factors: bool| -> RopeTables<B> {
         let parts: Vec<RopeTables<B>> = seqs
             .iter()
@@ -389,6 +413,9 @@ fn forward<B: ChordBackend>(
         Tensor::cat(rows, 0)
     };
 
+    // A block's output waiting to be added to the residual stream `x`: the next norm adds it in
+    // the same pass (`add_rms_norm`).
+    let mut pending: Option<Tensor<B, 2>> = None;
     for l in 0..cfg.n_layer {
         if cancel() {
             crate::bail!(Cancelled, "cancelled");
@@ -396,7 +423,14 @@ fn forward<B: ChordBackend>(
         let lw = w.layer(l)?;
         let lv = &vecs.layers[l];
         let window = cfg.swa.as_ref().filter(|s| s.layers[l]);
-        let h = B::rms_norm(x.clone(), &lv.attn_norm, cfg.rms_eps);
+        let h = match pending.take() {
+            Some(o) => {
+                let (sum, h) = B::add_rms_norm(x, o, &lv.attn_norm, cfg.rms_eps);
+                x = sum;
+                h
+            }
+            None => B::rms_norm(x.clone(), &lv.attn_norm, cfg.rms_eps),
+        };
         let (nq, ngu) = (lw.qkv.count(), lw.gate_up.count());
         let [mut q, mut k, mut v] = project(h, &lw.qkv, |i| lv.matrix(i))?;
         if let Some([bq, bk, bv]) = &lv.qkv_bias {
@@ -460,26 +494,28 @@ fn forward<B: ChordBackend>(
         if let Some([an, _]) = &lv.post_norm {
             out = B::rms_norm(out, an, cfg.rms_eps);
         }
-        x = x + out;
         if l + 1 == cfg.n_layer {
             // The last layer's feed-forward only feeds the logits: like llama.cpp (its
             // `inp_out_ids`), run it on the positions whose logits are wanted, so that the
             // products take the same (single-row) path as there, and not at all for none.
-            x = match want {
+            match want {
                 WantLogits::None => break,
-                WantLogits::Last if x.dims()[0] > seqs.len() => last_rows(x),
-                WantLogits::Last | WantLogits::All | WantLogits::Hidden => x,
-            };
+                WantLogits::Last if x.dims()[0] > seqs.len() => {
+                    x = last_rows(x);
+                    out = last_rows(out);
+                }
+                WantLogits::Last | WantLogits::All | WantLogits::Hidden => {}
+            }
         }
-
-        let h = B::rms_norm(x.clone(), &lv.ffn_norm, cfg.rms_eps);
+        let (sum, h) = B::add_rms_norm(x, out, &lv.ffn_norm, cfg.rms_eps);
+        x = sum;
         let [gate, up] = project(h, &lw.gate_up, |i| lv.matrix(nq + 1 + i))?;
         let down = lv.matrix(nq + 1 + ngu);
         let mut out = B::qmatmul(B::glu(gate, up, cfg.arch.glu), &lw.w_down, down)?;
         if let Some([_, fnorm]) = &lv.post_norm {
             out = B::rms_norm(out, fnorm, cfg.rms_eps);
         }
-        x = x + out;
+        pending = Some(out);
     }
     for (s, toks) in seqs.iter_mut().zip(tokens) {
         s.n_past += toks.len();
@@ -487,11 +523,14 @@ fn forward<B: ChordBackend>(
 
     let x = match want {
         WantLogits::None => return Ok(Vec::new()),
-        // Already one row per sequence unless the model has no layers.
+        // Already one row per sequence unless the model has no layers (then nothing is pending).
         WantLogits::Last if x.dims()[0] > seqs.len() => last_rows(x),
         _ => x,
     };
-    let x = B::rms_norm(x, &vecs.output_norm, cfg.rms_eps);
+    let x = match pending {
+        Some(o) => B::add_rms_norm(x, o, &vecs.output_norm, cfg.rms_eps).1,
+        None => B::rms_norm(x, &vecs.output_norm, cfg.rms_eps),
+    };
     if want == WantLogits::Hidden {
         return read_f32(x, "hidden states");
     }
@@ -515,8 +554,11 @@ fn forward<B: ChordBackend>(
 
 /// The values of `x`, read back from its device.
 fn read_f32<B: ChordBackend>(x: Tensor<B, 2>, what: &str) -> Result<Vec<f32>> {
-    x.into_data().into_vec::<f32>().map_err(|e| {
-        crate::Error::new(crate::ErrorCode::Internal, format!("reading {what}: {e:?}"))
+    B::tensor_to_host(x).map_err(|e| {
+        crate::Error::new(
+            crate::ErrorCode::Internal,
+            format!("reading {what}: {}", e.message()),
+        )
     })
 }
 

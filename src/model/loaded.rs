@@ -268,6 +268,14 @@ impl Model {
         self.core.as_ref().and_then(|c| c.weights.pager_stats())
     }
 
+    /// The GPU kernel launches and host-device transfers of the model's forward passes so far
+    /// (zero on the CPU).
+    pub fn traffic(&self) -> crate::backend::Traffic {
+        self.core
+            .as_ref()
+            .map_or_else(Default::default, |c| c.traffic())
+    }
+
     /// Whether the weights are a map of the file (else an owned copy read at load).
     pub fn uses_mmap(&self) -> bool {
         self.file.is_mapped()

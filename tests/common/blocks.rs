@@ -21,7 +21,8 @@ pub fn random_matrix(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> Vec<u
     let fields: &[usize] = match ty {
         GgmlType::Q4_K => &[0, 2],
         GgmlType::Q6_K => &[208],
-        GgmlType::Q8_0 => &[0],
+        GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q5_0 => &[0],
+        GgmlType::Q4_1 | GgmlType::Q5_1 => &[0, 2],
         _ => panic!("no random blocks for {}", ty.name()),
     };
     for (i, b) in bytes.chunks_exact_mut(ts).enumerate() {

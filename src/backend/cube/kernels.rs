@@ -16,7 +16,7 @@ use cubecl::prelude::*;
 /// scales of GGUF blocks are never infinite or NaN). Decoded by hand because WGSL cannot load
 /// 16-bit values from a word array.
 #[cube]
-fn f16_bits(h: u32) -> f32 {
+pub(super) fn f16_bits(h: u32) -> f32 {
     let e = (h >> 10) & 31;
     let m = h & 1023;
     let mut v = f32::reinterpret(((e + 112) << 23) | (m << 13));
@@ -340,6 +340,94 @@ pub fn q8_0_matvec(
                     }
                 }
                 acc[r as usize] += d * s;
+            }
+        }
+        b += 16;
+    }
+    store_rows(
+        &acc,
+        y,
+        t,
+        row0,
+        rows,
+        planes_per_cube,
+        rows_per_plane,
+        plane,
+    );
+}
+
+/// The same for the 32-value formats with a scale and 4- or 5-bit values (Q4_0, Q4_1, Q5_0,
+/// Q5_1), repacked as 4 words of nibbles per block (byte `j`: value `j` low, `j + 16` high), one
+/// more word of fifth bits with `high` (bit `j`: value `j`), then every block's f16 scale `d`, two
+/// to a word, and with `min` every block's f16 minimum `m` likewise. A value is `d * q + m` with
+/// `min`, else `d * (q - offset)` (8 for 4 bits, 16 for 5). Each step covers 16 blocks, 2 lanes to
+/// a block: lane `l` takes the low (`l % 2 == 0`) or high nibbles of block `l / 2`.
+#[cube(launch)]
+pub fn legacy_matvec(
+    w: &Array<u32>,
+    x: &Array<f32>,
+    y: &mut Array<f32>,
+    rows: u32,
+    cols: u32,
+    #[comptime] planes_per_cube: u32,
+    #[comptime] rows_per_plane: u32,
+    #[comptime] plane: bool,
+    #[comptime] high: bool,
+    #[comptime] min: bool,
+) {
+    let lane = UNIT_POS_X;
+    let row0 = first_row(planes_per_cube, rows_per_plane);
+    let t = CUBE_POS_Y as usize;
+    let nb = (cols / 32) as usize;
+    let half = lane % 2;
+    let vw = if comptime!(high) { 5usize } else { 4usize };
+    let offset = if comptime!(high) { 16.0f32 } else { 8.0f32 };
+    let mut acc = Array::<f32>::new(rows_per_plane as usize);
+    #[unroll]
+    for r in 0..rows_per_plane {
+        acc[r as usize] = 0.0;
+    }
+    let mut xs = Array::<f32>::new(16usize);
+    let xrow = t * cols as usize;
+    let d_base = rows as usize * nb * vw;
+    let m_base = d_base + (rows as usize * nb).div_ceil(2);
+    let mut b = (lane / 2) as usize;
+    while b < nb {
+        let xb = xrow + b * 32 + 16 * half as usize;
+        let mut sx = 0.0f32;
+        #[unroll]
+        for i in 0..16usize {
+            xs[i] = x[xb + i];
+            sx += xs[i];
+        }
+        #[unroll]
+        for r in 0..rows_per_plane {
+            let row = row0 + r;
+            if row < rows {
+                let blk = row as usize * nb + b;
+                let d = packed_f16(w, d_base, blk);
+                let mut qh = 0u32;
+                if comptime!(high) {
+                    qh = w[blk * vw + 4] >> (16 * half);
+                }
+                let mut s = 0.0f32;
+                #[unroll]
+                for k in 0..4usize {
+                    let q = w[blk * vw + k] >> (4 * half);
+                    #[unroll]
+                    for i in 0..4usize {
+                        let mut v = (q >> (8 * i) as u32) & 15;
+                        if comptime!(high) {
+                            v |= ((qh >> (4 * k + i) as u32) & 1) << 4;
+                        }
+                        s += f32::cast_from(v) * xs[4 * k + i];
+                    }
+                }
+                if comptime!(min) {
+                    acc[r as usize] += d * s + packed_f16(w, m_base, blk) * sx;
+                } else {
+                    acc[r as usize] += d * (s - offset * sx);
+                }
             }
         }
         b += 16;

@@ -1,6 +1,7 @@
 //! chord's own GPU kernels on CubeCL runtimes (wgpu, CUDA): weight matrices uploaded to the
 //! device in the layout the kernels read ([`DeviceWeight`], [`upload`]) and the quantized
-//! matrix-vector product over them ([`qmatvec`]).
+//! matrix-vector product over them ([`qmatvec`]); a layer's other operations and the f16 KV
+//! cache in device memory ([`layer`]).
 //!
 //! Formats and their device layouts (all 4-byte words, since WGSL has no byte loads, and no
 //! larger than the GGUF bytes):
@@ -8,11 +9,16 @@
 //! * Q6_K: each 210-byte block's `ql`, `qh` and `scales` (52 words), then every block's f16 `d`,
 //!   two to a word.
 //! * Q8_0: each 34-byte block's 32 values (8 words), then the f16 scales, two to a word.
+//! * Q4_0, Q4_1, Q5_0, Q5_1: each block's 16 bytes of nibbles (4 words) and, for the 5-bit ones,
+//!   its fifth bits (1 word); then the f16 scales, two to a word, and for Q4_1/Q5_1 the f16
+//!   minimums likewise.
 //!
 //! Other formats fail with `Unsupported` for now. The kernels compute in f32 from f32 activations
 //! (no 8-bit activations): GPU results are held to a tolerance, not to llama.cpp's bits.
 
 mod kernels;
+pub mod layer;
+mod layer_kernels;
 
 use crate::bail;
 use crate::error::{Error, ErrorCode, Result};
@@ -73,7 +79,16 @@ fn unsupported(ty: GgmlType) -> Error {
 
 /// Whether [`qmatvec`] has a kernel for `ty`.
 pub fn supported(ty: GgmlType) -> bool {
-    matches!(ty, GgmlType::Q4_K | GgmlType::Q6_K | GgmlType::Q8_0)
+    matches!(
+        ty,
+        GgmlType::Q4_K
+            | GgmlType::Q6_K
+            | GgmlType::Q8_0
+            | GgmlType::Q4_0
+            | GgmlType::Q4_1
+            | GgmlType::Q5_0
+            | GgmlType::Q5_1
+    )
 }
 
 /// The device layout of `rows` rows of `cols` values of `ty` in GGUF's encoding (`bytes`), as
@@ -118,6 +133,24 @@ pub fn repack(ty: GgmlType, bytes: &[u8], rows: usize, cols: usize) -> Result<Ve
                 out.extend(b[QS..].chunks_exact(4).map(word));
             }
             scales(&mut out, D);
+        }
+        GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q5_0 | GgmlType::Q5_1 => {
+            use crate::quant::blocks::{q4_0, q4_1, q5_0, q5_1};
+            // (offset of the nibbles, of the fifth bits, of the minimum)
+            let (qs, qh, m) = match ty {
+                GgmlType::Q4_0 => (q4_0::QS, None, None),
+                GgmlType::Q4_1 => (q4_1::QS, None, Some(q4_1::M)),
+                GgmlType::Q5_0 => (q5_0::QS, Some(q5_0::QH), None),
+                _ => (q5_1::QS, Some(q5_1::QH), Some(q5_1::M)),
+            };
+            for b in blocks {
+                out.extend(b[qs..qs + 16].chunks_exact(4).map(word));
+                out.extend(qh.map(|at| u32_at(b, at)));
+            }
+            scales(&mut out, q4_0::D);
+            if let Some(at) = m {
+                scales(&mut out, at);
+            }
         }
         _ => unreachable!("checked by supported()"),
     }
@@ -209,8 +242,28 @@ pub fn qmatvec_into<R: Runtime>(
         GgmlType::Q4_K => kernels::q4_k_matvec::launch::<R>,
         GgmlType::Q6_K => kernels::q6_k_matvec::launch::<R>,
         GgmlType::Q8_0 => kernels::q8_0_matvec::launch::<R>,
+        GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q5_0 | GgmlType::Q5_1 => {
+            crate::backend::count_launch();
+            kernels::legacy_matvec::launch::<R>(
+                client,
+                count,
+                dim,
+                wa,
+                xa,
+                ya,
+                w.rows as u32,
+                w.cols as u32,
+                planes_per_cube,
+                rows_per_plane,
+                plane,
+                matches!(w.ty, GgmlType::Q5_0 | GgmlType::Q5_1),
+                matches!(w.ty, GgmlType::Q4_1 | GgmlType::Q5_1),
+            );
+            return Ok(());
+        }
         ty => return Err(unsupported(ty)),
     };
+    crate::backend::count_launch();
     launch(
         client,
         count,
