@@ -84,12 +84,29 @@ fn check<R: Runtime>(client: &ComputeClient<R>, name: &str) {
     }
 }
 
+/// A matrix larger than the device's largest buffer is refused with `Unsupported` (CubeCL would
+/// panic on its device thread and leave the kernels reading garbage), checked where that size
+/// can be allocated in a test (lavapipe: 128 MiB).
+fn refuses_a_matrix_larger_than_a_buffer<R: Runtime>(client: &ComputeClient<R>) {
+    let max = client.properties().memory.max_page_size as usize;
+    assert!(!cube::fits(client, max));
+    assert!(cube::fits(client, 1 << 20));
+    if max <= 1 << 30 {
+        let big = vec![0u8; max];
+        let e = cube::upload(client, GgmlType::Q8_0, &big, 1, 32)
+            .err()
+            .unwrap();
+        assert_eq!(e.code(), chord::ErrorCode::Unsupported, "{e}");
+    }
+}
+
 #[cfg(feature = "wgpu")]
 #[test]
 fn wgpu_qmatvec_matches_the_dequantized_reference() {
     use cubecl::wgpu::{WgpuDevice, WgpuRuntime};
     let client = WgpuRuntime::client(&WgpuDevice::DefaultDevice);
     check(&client, "wgpu");
+    refuses_a_matrix_larger_than_a_buffer(&client);
 }
 
 #[cfg(feature = "cuda")]
@@ -98,6 +115,7 @@ fn cuda_qmatvec_matches_the_dequantized_reference() {
     use cubecl::cuda::{CudaDevice, CudaRuntime};
     let client = CudaRuntime::client(&CudaDevice::default());
     check(&client, "cuda");
+    refuses_a_matrix_larger_than_a_buffer(&client);
 }
 
 #[test]

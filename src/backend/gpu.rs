@@ -47,10 +47,15 @@ impl<R: CubeRuntime, BT: BoolElement> ChordBackend for Cube<R, BT> {
     type Matrix = cube::DeviceWeight;
 
     fn upload(w: &QWeight, device: &R::Device) -> Result<Option<cube::DeviceWeight>> {
-        if !cube::supported(w.ty) || w.layout != Layout::Gguf {
+        let client = R::client(device);
+        // Formats without a kernel, and matrices larger than one device buffer (until the
+        // kernels take a matrix in parts), multiply through the host.
+        if !cube::supported(w.ty)
+            || w.layout != Layout::Gguf
+            || !cube::fits(&client, w.bytes().len())
+        {
             return Ok(None);
         }
-        let client = R::client(device);
         cube::upload(&client, w.ty, w.bytes(), w.rows, w.cols).map(Some)
     }
 

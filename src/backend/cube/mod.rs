@@ -157,7 +157,16 @@ pub fn repack(ty: GgmlType, bytes: &[u8], rows: usize, cols: usize) -> Result<Ve
     Ok(out)
 }
 
-/// Uploads a GGUF-encoded matrix to the device of `client`.
+/// Whether a matrix of `bytes` GGUF bytes fits one buffer of `client`'s device (its device layout
+/// is at most 4 bytes larger). A larger allocation does not fail where it is asked: CubeCL panics on
+/// its device thread and the kernels then read garbage (lavapipe's buffers end at 128 MiB, which
+/// the output matrix of a large vocabulary passes).
+pub fn fits<R: Runtime>(client: &ComputeClient<R>, bytes: usize) -> bool {
+    (bytes as u64).saturating_add(4) <= client.properties().memory.max_page_size
+}
+
+/// Uploads a GGUF-encoded matrix to the device of `client`; `Unsupported` where it does not fit
+/// one buffer there ([`fits`]).
 pub fn upload<R: Runtime>(
     client: &ComputeClient<R>,
     ty: GgmlType,
@@ -165,6 +174,16 @@ pub fn upload<R: Runtime>(
     rows: usize,
     cols: usize,
 ) -> Result<DeviceWeight> {
+    if !fits(client, bytes.len()) {
+        bail!(
+            Unsupported,
+            "a {rows} x {cols} {} matrix ({} bytes) is larger than the device's largest buffer \
+             ({} bytes)",
+            ty.name(),
+            bytes.len(),
+            client.properties().memory.max_page_size
+        );
+    }
     let words = repack(ty, bytes, rows, cols)?;
     Ok(DeviceWeight {
         handle: client.create_from_slice(u32::as_bytes(&words)),
