@@ -110,9 +110,7 @@ impl<R: CubeRuntime, BT: BoolElement> ChordBackend for Cube<R, BT> {
 
     fn tensor_to_host<const D: usize>(x: Tensor<Self, D>) -> Result<Vec<f32>> {
         super::count_download(x.shape().num_elements() * 4);
-        x.into_data()
-            .into_vec::<f32>()
-            .map_err(|e| crate::Error::new(crate::ErrorCode::Internal, format!("{e:?}")))
+        super::f32_values(x)
     }
 
     fn glu(gate: Tensor<Self, 2>, up: Tensor<Self, 2>, kind: Glu) -> Tensor<Self, 2> {
@@ -174,13 +172,18 @@ struct CubeKv<R: CubeRuntime, BT> {
 }
 
 impl<R: CubeRuntime, BT: BoolElement> CubeKv<R, BT> {
-    /// The cache's words of positions `0..n` of every head, in [`KvRows`]' order, from `h`.
-    fn rows_of(&self, h: &Handle, n: usize) -> Result<Vec<u8>> {
-        let client = R::client(&self.device);
-        let all = client
+    /// The whole buffer `h` (keys or values), read to the host.
+    fn read_all(&self, h: &Handle) -> Result<Vec<u8>> {
+        let all = R::client(&self.device)
             .read_one(h.clone())
             .map_err(|e| crate::Error::new(crate::ErrorCode::Internal, format!("{e:?}")))?;
         super::count_download(all.len());
+        Ok(all.to_vec())
+    }
+
+    /// The cache's words of positions `0..n` of every head, in [`KvRows`]' order, from `h`.
+    fn rows_of(&self, h: &Handle, n: usize) -> Result<Vec<u8>> {
+        let all = self.read_all(h)?;
         let per_head = self.kv.n_ctx * self.kv.head_dim * 2;
         let used = n * self.kv.head_dim * 2;
         Ok(all
@@ -193,12 +196,7 @@ impl<R: CubeRuntime, BT: BoolElement> CubeKv<R, BT> {
     /// A new buffer holding `h`'s bytes with positions `0..n` replaced by `rows` ([`KvRows`]
     /// order).
     fn rebuilt(&self, h: &Handle, n: usize, rows: &[u8]) -> Result<Handle> {
-        let client = R::client(&self.device);
-        let mut all = client
-            .read_one(h.clone())
-            .map_err(|e| crate::Error::new(crate::ErrorCode::Internal, format!("{e:?}")))?
-            .to_vec();
-        super::count_download(all.len());
+        let mut all = self.read_all(h)?;
         let per_head = self.kv.n_ctx * self.kv.head_dim * 2;
         let used = n * self.kv.head_dim * 2;
         for (head, r) in all
@@ -208,7 +206,7 @@ impl<R: CubeRuntime, BT: BoolElement> CubeKv<R, BT> {
             head[..used].copy_from_slice(r);
         }
         super::count_upload(all.len());
-        Ok(client.create_from_slice(&all))
+        Ok(R::client(&self.device).create_from_slice(&all))
     }
 }
 

@@ -105,9 +105,7 @@ pub trait ChordBackend: Backend {
 
     /// The f32 values of `x` in host memory (counted by the GPU backends, see [`traffic`]).
     fn tensor_to_host<const D: usize>(x: Tensor<Self, D>) -> Result<Vec<f32>> {
-        x.into_data()
-            .into_vec::<f32>()
-            .map_err(|e| crate::Error::new(crate::ErrorCode::Internal, format!("{e:?}")))
+        f32_values(x)
     }
 
     /// The feed-forward's gated activation `act(gate) * up`.
@@ -298,16 +296,21 @@ pub fn host_qmatmul<B: Backend>(x: Tensor<B, 2>, w: &QWeight) -> Result<Tensor<B
     let device = x.device();
     count_download(m * k * 4);
     count_upload(m * w.rows * 4);
-    let xs = x
-        .into_data()
-        .into_vec::<f32>()
-        .map_err(|e| crate::Error::new(crate::ErrorCode::Internal, format!("{e:?}")))?;
+    let xs = f32_values(x)?;
     let mut y = Vec::with_capacity(m * w.rows);
     let y_out = &mut y.spare_capacity_mut()[..m * w.rows];
     crate::quant::matmul_uninit(w.ty, w.layout, w.bytes(), w.rows, k, &xs, m, y_out)?;
     // SAFETY: `matmul_uninit` returned `Ok`, so it wrote all `m * rows` elements.
     unsafe { y.set_len(m * w.rows) };
     Ok(Tensor::from_data(TensorData::new(y, [m, w.rows]), &device))
+}
+
+/// The f32 values of the f32 tensor `x`, in host memory (not counted: see
+/// [`ChordBackend::tensor_to_host`]).
+pub(crate) fn f32_values<B: Backend, const D: usize>(x: Tensor<B, D>) -> Result<Vec<f32>> {
+    x.into_data()
+        .into_vec::<f32>()
+        .map_err(|e| crate::Error::new(crate::ErrorCode::Internal, format!("{e:?}")))
 }
 
 /// The f32 values of `x`, in host memory.
