@@ -248,9 +248,12 @@ test-oracle: $(BIN)/chord
 	scripts/run-oracle-tests.sh $(BIN)/chord
 
 # Peak RSS (VmHWM) of a child `chord generate` at budgets of 15/40/70% of the weight bytes, on
-# SmolLM2 and the TinyLlama-shape test model. The throughput bounds: scripts/bench-pager.sh.
+# SmolLM2 and the TinyLlama-shape test model, with each way of holding streamed layers (mapped, the
+# default on Linux, and read into buffers with --no-mmap). The throughput bounds:
+# scripts/bench-small-machine.py.
 test-pager: $(BIN)/chord
 	. scripts/env.sh && python3 scripts/check-pager-rss.py --chord $(BIN)/chord
+	. scripts/env.sh && python3 scripts/check-pager-rss.py --chord $(BIN)/chord --no-mmap
 
 clean:
 	rm -rf build

@@ -26,7 +26,7 @@ with the resident run's (token ids and log-probabilities). The "prefill MB" colu
 prefill of the `-p` prompt (one batch) read: each streamed layer once is W - R.
 
 Usage: scripts/bench-small-machine.py [--model FILE] [--limits 450M 2G ...] [--fractions 15 40 70]
-                                      [-n 16] [-p 16] [--greedy 16] [--no-llama]
+                                      [-n 16] [-p 16] [--greedy 16] [--no-llama] [--loaders map read]
 """
 import argparse
 import json
@@ -192,14 +192,14 @@ def weights_per_token(chord, model):
     return total
 
 
-def greedy(chord, model, threads, n, budget=None, cgroup=None):
+def greedy(chord, model, threads, n, budget=None, cgroup=None, loader="map"):
     """`n` greedy tokens of a fixed prompt, with each token's id and log-probability (stdout of
     `chord generate --logprobs 1`); under `budget` in `cgroup` with the page cache dropped."""
     cmd = [chord, "generate", "-m", model, "-p", "The old lighthouse keeper opened the door and",
            "-n", str(n), "--temp", "0", "--logprobs", "1", "--threads", str(threads)]
     if budget:
         drop_caches()
-        cmd += ["--budget", str(budget)]
+        cmd += ["--budget", str(budget)] + (["--no-mmap"] if loader == "read" else [])
     rc, out, err, _, _ = run(cmd, cgroup)
     if rc != 0:
         sys.exit(f"{' '.join(cmd)} failed ({rc}):\n{err}")
@@ -225,6 +225,9 @@ def main():
                          "allocator (a 512-token prefill of the 7B shape needs about 340 MiB of scratch)")
     ap.add_argument("--no-llama", action="store_true", help="chord only")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--loaders", nargs="*", default=["map"], choices=["map", "read"],
+                    help="how chord holds streamed layers: mapped (the default on Linux) or read "
+                         "into buffers (--no-mmap); a set of rows for each")
     a = ap.parse_args()
 
     model, n = a.model, a.n
@@ -279,14 +282,14 @@ def main():
         print(f"{label:>7} {name:<24} {tok_s:>6.2f} {per_tok / 1e6:>11.1f} {(w - r_bytes) / 1e6:>7.1f} "
               f"{bound:>6.2f} {tok_s / bound:>5.2f} {rss / MIB:>11.0f} {peak:>14.0f} {prefill:>10}  {note}")
 
-    def chord_cmd(budget):
+    def chord_cmd(budget, loader):
         return [a.chord, "bench", "-m", model, "-p", str(a.p), "-n", str(n), "-r", "1", "--threads",
-                str(a.threads), "--budget", str(budget), "--json", "-v"]
+                str(a.threads), "--budget", str(budget), "--json", "-v"] + (["--no-mmap"] if loader == "read" else [])
 
-    def check_greedy(budget, cg):
+    def check_greedy(budget, cg, loader):
         if want is None:
             return
-        got = greedy(a.chord, model, a.threads, a.greedy, budget, cg)
+        got = greedy(a.chord, model, a.threads, a.greedy, budget, cg, loader)
         print(f"{'':>7} greedy {a.greedy} tokens under --budget {budget // MIB}M: "
               + ("identical to the resident run (ids and log-probabilities)" if got == want
                  else f"DIFFER from the resident run:\n{got}\nresident:\n{want}"))
@@ -295,14 +298,18 @@ def main():
     try:
         for pct in a.fractions:
             budget = weight_bytes * pct // 100
-            row(f"{pct}%", "chord warm", chord_cmd(budget), b_warm)
-            row(f"{pct}%", "chord cold (cgroup)", chord_cmd(budget), b_cold, cg, budget + kv + a.headroom)
-            check_greedy(budget, cg)
+            for loader in a.loaders:
+                row(f"{pct}%", f"chord warm {loader}", chord_cmd(budget, loader), b_warm)
+                row(f"{pct}%", f"chord cold {loader} (cg)", chord_cmd(budget, loader), b_cold, cg,
+                    budget + kv + a.headroom)
+                check_greedy(budget, cg, loader)
         for limit in a.limits:
             budget = max(limit - kv - a.headroom, 64 * MIB)
             label = f"{limit // MIB}M"
-            row(label, f"chord --budget {budget // MIB}M", chord_cmd(budget), b_cold, cg, limit)
-            check_greedy(budget, cg)
+            for loader in a.loaders:
+                row(label, f"chord {loader} --budget {budget // MIB}M", chord_cmd(budget, loader), b_cold, cg,
+                    limit)
+                check_greedy(budget, cg, loader)
             if a.no_llama:
                 continue
             for name, extra in [("llama-bench", []), ("llama-bench --repack 0", ["--repack", "0"])]:

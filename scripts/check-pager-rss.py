@@ -66,6 +66,8 @@ def main():
     ap.add_argument("--budgets", nargs="*", type=int, default=[15, 40, 70])
     ap.add_argument("--ctx", type=int, default=512)
     ap.add_argument("--prompt-tokens", type=int, default=256)
+    ap.add_argument("--no-mmap", action="store_true",
+                    help="chord --no-mmap: streamed layers read into buffers instead of mapped")
     a = ap.parse_args()
     with open(os.path.join(root, "tests/data/text/gpl-3.0-excerpt.txt")) as f:
         text = f.read()
@@ -82,7 +84,7 @@ def main():
         for pct in a.budgets:
             budget = weight * pct // 100
             cmd = [a.chord, "generate", "-m", model, "-p", prompt, "--budget", str(budget),
-                   "--ctx", str(a.ctx), "-n", "32", "--seed", "1", "--stats"]
+                   "--ctx", str(a.ctx), "-n", "32", "--seed", "1", "--stats"] + (["--no-mmap"] if a.no_mmap else [])
             rc, err, peak = run_child(cmd)
             if rc != 0:
                 failed.append(f"{name} {pct}%: chord exited {rc}: {err.strip()}")

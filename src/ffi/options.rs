@@ -274,6 +274,12 @@ pub unsafe extern "C" fn chord_model_options_set_pack_weights(
 /// 0: read the whole file into memory that chord owns at load (slower to load, uses private
 /// memory, but later changes to the file cannot affect the model). Both give the same results.
 ///
+/// A model that is paged (see `chord_model_options_set_memory_budget`) never reads the whole file:
+/// with 1, on Linux, each streamed layer is mapped while it is in use and chord installs a SIGBUS
+/// handler (chained to the one before it) so that a file truncated under the map fails the call
+/// with `CHORD_E_IO` instead of killing the program; with 0, streamed layers are read into buffers
+/// and no handler is installed. Both give the same results.
+///
 /// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object or value not 0 or 1).
 #[no_mangle]
 pub unsafe extern "C" fn chord_model_options_set_use_mmap(

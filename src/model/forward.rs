@@ -341,7 +341,8 @@ impl<B: ChordBackend> Transformer<B> {
 }
 
 /// The forward pass of [`Transformer::eval`] and [`Transformer::eval_batch`] ([`run_layers`]),
-/// its launches and transfers added to the model's counters.
+/// its launches and transfers added to the model's counters; an error when paged weights faulted
+/// under it ([`super::Weights::read_faults`]).
 fn forward<B: ChordBackend>(
     seqs: &mut [&mut Transformer<B>],
     tokens: &[&[u32]],
@@ -349,10 +350,19 @@ fn forward<B: ChordBackend>(
     cancel: &(dyn Fn() -> bool + Sync),
 ) -> Result<Vec<f32>> {
     let before = traffic();
+    let core = seqs[0].core.clone();
+    let faults = core.weights.read_faults();
     let out = run_layers(seqs, tokens, want, cancel);
     let used = traffic().since(before);
-    let mut total = seqs[0].core.traffic.lock();
+    let mut total = core.traffic.lock();
     *total = total.plus(used);
+    if core.weights.read_faults() != faults {
+        crate::bail!(
+            Io,
+            "the model file is shorter than when it was loaded (truncated?): a layer's weights \
+             vanished while it was computed"
+        );
+    }
     out
 }
 

@@ -6,7 +6,7 @@ use super::options::{BackendKind, ModelOptions, Progress, MAX_THREADS};
 use super::{Config, ModelCore, PromptCache, Weights};
 use crate::error::{Error, ErrorCode, Result};
 use crate::gguf::GgufFile;
-use crate::pager::PagerStats;
+use crate::pager::{Loader, PagerStats};
 use crate::tokenizer::Tokenizer;
 use std::path::Path;
 use std::sync::Arc;
@@ -85,7 +85,7 @@ impl Model {
         if paging.is_some() && !opts.use_mmap {
             crate::log!(
                 Info,
-                "paged weights are read into owned memory by the pager: the file is mapped for its metadata only"
+                "paged weights are read into buffers by the pager: the file is mapped for its metadata only"
             );
         }
         let (file, base) = if opts.use_mmap || paging.is_some() {
@@ -134,7 +134,12 @@ impl Model {
             }
             if let Some(budget) = paging {
                 release_mapped_pages(&file);
-                page_weights(path, &mut weights, budget, &mut |x| {
+                let loader = if opts.use_mmap {
+                    Loader::Map
+                } else {
+                    Loader::Read
+                };
+                page_weights(path, &mut weights, budget, loader, &mut |x| {
                     report.at(step(0.4 + 0.4 * x)).is_ok()
                 })?;
             } else if backend == BackendKind::Cpu && opts.pack_weights {
@@ -414,6 +419,7 @@ fn page_weights(
     path: &Path,
     weights: &mut Weights,
     budget: u64,
+    loader: Loader,
     progress: &mut dyn FnMut(f32) -> bool,
 ) -> Result<()> {
     let sizes: Vec<usize> = weights
@@ -452,7 +458,11 @@ fn page_weights(
             format!("cannot open '{}': {e}", path.display()),
         )
     })?;
-    weights.page(file, plan, progress)
+    weights.page(file, plan, loader, progress)?;
+    if let Some(loader) = weights.pager_loader() {
+        crate::log!(Info, "pager: streamed units held as {loader:?}");
+    }
+    Ok(())
 }
 
 /// Logs what the file holds: version, size, architecture, tensor formats.

@@ -10,7 +10,7 @@ use super::Config;
 use crate::bail;
 use crate::error::Result;
 use crate::gguf::{GgufFile, TensorInfo};
-use crate::pager::{Pager, PagerStats, Plan, UnitGuard, UnitLayout};
+use crate::pager::{Loader, Pager, PagerStats, Plan, UnitGuard, UnitLayout};
 use crate::quant::{self, GgmlType, Isa, Layout};
 use memmap2::Mmap;
 use std::fs::File;
@@ -434,14 +434,16 @@ impl Weights {
 
     /// From now on, serves layers and the output head through a pager over `file` (the same file
     /// the image was made from) following `plan` over [`Weights::paging_units`]. Pinned units are
-    /// read before this returns; `progress` gets the fraction read and may cancel.
+    /// read before this returns; `progress` gets the fraction read and may cancel. Streamed units
+    /// are held as `loader` says ([`Loader`]).
     pub fn page(
         &mut self,
         file: File,
         plan: Plan,
+        loader: Loader,
         progress: &mut dyn FnMut(f32) -> bool,
     ) -> Result<()> {
-        self.pager = Some(Pager::new(file, self.units(), plan, progress)?);
+        self.pager = Some(Pager::new(file, self.units(), plan, loader, progress)?);
         Ok(())
     }
 
@@ -510,6 +512,17 @@ impl Weights {
     /// The pager's counters, when the model is paged.
     pub fn pager_stats(&self) -> Option<PagerStats> {
         self.pager.as_ref().map(|p| p.stats())
+    }
+
+    /// How the pager holds streamed units, when the model is paged.
+    pub fn pager_loader(&self) -> Option<Loader> {
+        self.pager.as_ref().map(|p| p.loader())
+    }
+
+    /// Reads of paged weights that faulted so far (the file shrank under a mapped unit, which read
+    /// zeros); a forward pass during which this grew computed garbage and fails.
+    pub fn read_faults(&self) -> u64 {
+        self.pager.as_ref().map_or(0, |p| p.faults())
     }
 
     /// Layer `l`'s weights, loaded (waiting for the pager if needed).

@@ -2,10 +2,11 @@
 //! lives when the model runs under a memory budget.
 //!
 //! Units chosen by [`plan`] are read once into owned buffers and stay resident ("pinned"); the
-//! others are streamed through a few owned slot buffers. Bytes are read from the file with
-//! positioned reads (`pread`), never through the memory map, so the process's resident memory is
-//! the pinned buffers plus the slots and the page cache is not charged to it: the budget holds in
-//! VmRSS/VmHWM, not only in chord's own accounting.
+//! others are streamed through a few slots. How a slot holds its unit is the [`Loader`]'s choice:
+//! on Linux a map of the unit's span of the file, populated by the kernel ([`map`]), elsewhere an
+//! owned buffer filled with positioned reads (`pread`). Either way the process's resident memory is
+//! the pinned buffers plus at most the slots' bytes (a slot's map is dropped before it takes
+//! another unit), so the budget holds in VmRSS/VmHWM, not only in chord's own accounting.
 //!
 //! A background thread prefetches: after each [`Pager::acquire`], it loads the next streamed unit in
 //! the cyclic access order into a free slot, evicting only what Belady's rule allows (the unit whose
@@ -16,10 +17,44 @@
 //! Concurrency: one parking_lot mutex guards the slot table; each slot's bytes sit behind their own
 //! parking_lot `RwLock`, written only by the thread that loads it while no guard reads it. Errors of
 //! the prefetch thread (I/O, a file truncated after load) are stored on the slot; the `acquire` that
-//! wants the unit reads it again itself and returns the error of that read. Dropping the [`Pager`]
-//! stops and joins the thread.
+//! wants the unit reads it again itself and returns the error of that read. A mapped unit whose file
+//! shrank under it reads zeros instead of raising SIGBUS ([`sigbus`]); dropping its guard counts a
+//! fault ([`Pager::faults`]), by which the forward pass fails the call, and empties the slot.
+//! Dropping the [`Pager`] stops and joins the thread.
 
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod map;
 mod plan;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod sigbus;
+
+/// Mapped slots exist on Linux only: elsewhere there are none to reserve and units are read.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+mod map {
+    use super::UnitLayout;
+    use crate::error::Result;
+    use std::fs::File;
+
+    /// A mapped slot (none on this system).
+    pub(super) enum MapSlot {}
+
+    impl MapSlot {
+        pub fn reserve() -> Option<MapSlot> {
+            None
+        }
+        pub fn load(&mut self, _: &File, _: &UnitLayout) -> Result<()> {
+            match *self {}
+        }
+        pub fn part(&self, _: u64, _: usize) -> &[u8] {
+            match *self {}
+        }
+        pub fn poisoned(&self) -> bool {
+            match *self {}
+        }
+    }
+}
+
+use map::MapSlot;
 
 pub use plan::{plan, Plan};
 
@@ -86,6 +121,34 @@ pub struct PagerStats {
     pub stall_ns: u64,
     /// How many times each unit was read from the file.
     pub reads_per_unit: Vec<u64>,
+    /// Guards dropped over a mapped unit that faulted (its file shrank under it, so it read
+    /// zeros): the forward pass fails a call during which this grew.
+    pub faults: u64,
+}
+
+/// How a slot holds its streamed unit (the model option `use_mmap` chooses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Loader {
+    /// An owned buffer filled with `pread`.
+    Read,
+    /// A populated map of the unit's span of the file (Linux; elsewhere slots are read).
+    Map,
+}
+
+/// A slot's memory.
+enum SlotMem {
+    Buf(Vec<u8>),
+    Map(MapSlot),
+}
+
+impl SlotMem {
+    /// Whether the unit in the slot read zeros for bytes its file no longer has.
+    fn poisoned(&self) -> bool {
+        match self {
+            SlotMem::Buf(_) => false,
+            SlotMem::Map(m) => m.poisoned(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -121,7 +184,8 @@ struct Shared {
     starts: Vec<Vec<usize>>,
     plan: Plan,
     pinned: Vec<Option<Arc<Vec<u8>>>>,
-    slot_bufs: Vec<Arc<RwLock<Vec<u8>>>>,
+    slot_mem: Vec<Arc<RwLock<SlotMem>>>,
+    loader: Loader,
     state: Mutex<State>,
     cv: Condvar,
 }
@@ -142,18 +206,22 @@ pub struct UnitGuard {
 
 enum Bytes {
     Pinned(Arc<Vec<u8>>),
-    Slot(ArcRwLockReadGuard<RawRwLock, Vec<u8>>),
+    Slot(ArcRwLockReadGuard<RawRwLock, SlotMem>),
 }
 
 impl UnitGuard {
     /// The bytes of part `i` of the unit (a tensor, in the order of its [`UnitLayout`]).
     pub fn part(&self, i: usize) -> &[u8] {
+        let (off, len) = self.shared.units[self.unit].parts[i];
         let buf: &[u8] = match self.bytes.as_ref().expect("present until drop") {
             Bytes::Pinned(b) => b,
-            Bytes::Slot(g) => g,
+            Bytes::Slot(g) => match &**g {
+                SlotMem::Buf(b) => b,
+                SlotMem::Map(m) => return m.part(off, len),
+            },
         };
         let start = self.shared.starts[self.unit][i];
-        &buf[start..start + self.shared.units[self.unit].parts[i].1]
+        &buf[start..start + len]
     }
 
     /// Number of parts.
@@ -165,10 +233,20 @@ impl UnitGuard {
 impl Drop for UnitGuard {
     fn drop(&mut self) {
         // Release the bytes before the slot counts as free, so a loader never waits on us.
+        let poisoned = matches!(&self.bytes, Some(Bytes::Slot(g)) if g.poisoned());
         drop(self.bytes.take());
         if let Some(s) = self.slot {
             let mut st = self.shared.state.lock();
             st.slots[s].users -= 1;
+            if poisoned {
+                st.stats.faults += 1;
+                // The last reader empties the slot: the next acquire maps the unit again and
+                // reports what the file has become.
+                if st.slots[s].users == 0 && st.slots[s].unit == Some(self.unit) {
+                    st.slot_of[self.unit] = None;
+                    st.slots[s] = empty_slot();
+                }
+            }
             drop(st);
             self.shared.cv.notify_all();
         }
@@ -178,10 +256,13 @@ impl Drop for UnitGuard {
 impl Pager {
     /// Reads the pinned units of `plan` from `file` (calling `progress` with the fraction done;
     /// returning false cancels with `Cancelled`), allocates the slots and starts the prefetch thread.
+    /// Slots are held as `loader` says where the system allows ([`Pager::loader`] tells), else
+    /// read.
     pub fn new(
         file: File,
         units: Vec<UnitLayout>,
         plan: Plan,
+        loader: Loader,
         progress: &mut dyn FnMut(f32) -> bool,
     ) -> Result<Pager> {
         let n = units.len();
@@ -225,9 +306,26 @@ impl Pager {
         } else {
             plan.n_slots
         };
-        // Slot buffers are touched now, so resident memory reaches its steady state at load.
-        let slot_bufs = (0..n_slots)
-            .map(|_| Arc::new(RwLock::new(vec![0u8; slot_bytes])))
+        // Mapped slots when every slot gets a SIGBUS watch entry, else buffers, which are touched
+        // now so that resident memory reaches its steady state at load.
+        let maps: Option<Vec<MapSlot>> = match loader {
+            Loader::Map => (0..n_slots).map(|_| MapSlot::reserve()).collect(),
+            Loader::Read => None,
+        };
+        let loader = if maps.is_some() {
+            Loader::Map
+        } else {
+            Loader::Read
+        };
+        let slot_mem = match maps {
+            Some(m) => m.into_iter().map(SlotMem::Map).collect::<Vec<_>>(),
+            None => (0..n_slots)
+                .map(|_| SlotMem::Buf(vec![0u8; slot_bytes]))
+                .collect(),
+        };
+        let slot_mem = slot_mem
+            .into_iter()
+            .map(|m| Arc::new(RwLock::new(m)))
             .collect();
         stats.bytes_resident = (pinned_total + n_slots * slot_bytes) as u64;
         stats.bytes_pinned = pinned_total as u64;
@@ -237,7 +335,8 @@ impl Pager {
             starts,
             plan,
             pinned,
-            slot_bufs,
+            slot_mem,
+            loader,
             state: Mutex::new(State {
                 slots: vec![
                     Slot {
@@ -278,6 +377,16 @@ impl Pager {
     /// A snapshot of the counters.
     pub fn stats(&self) -> PagerStats {
         self.shared.state.lock().stats.clone()
+    }
+
+    /// How streamed units are held.
+    pub fn loader(&self) -> Loader {
+        self.shared.loader
+    }
+
+    /// [`PagerStats::faults`], without copying the other counters.
+    pub fn faults(&self) -> u64 {
+        self.shared.state.lock().stats.faults
     }
 
     /// Reads `buf.len()` bytes at `offset` of the file directly (for rows of a matrix that is not
@@ -346,7 +455,7 @@ impl Pager {
         drop(st);
         sh.cv.notify_all();
         Ok(UnitGuard {
-            bytes: Some(Bytes::Slot(sh.slot_bufs[slot].read_arc())),
+            bytes: Some(Bytes::Slot(sh.slot_mem[slot].read_arc())),
             unit: u,
             shared: sh.clone(),
             slot: Some(slot),
@@ -430,9 +539,9 @@ impl Shared {
             prefetched,
         };
         st.slot_of[u] = Some(s);
-        let result = MutexGuard::unlocked(st, || {
-            let mut buf = self.slot_bufs[s].write();
-            read_unit(&self.file, &self.units[u], &self.starts[u], &mut buf)
+        let result = MutexGuard::unlocked(st, || match &mut *self.slot_mem[s].write() {
+            SlotMem::Buf(buf) => read_unit(&self.file, &self.units[u], &self.starts[u], buf),
+            SlotMem::Map(m) => m.load(&self.file, &self.units[u]),
         });
         st.slots[s].status = match result {
             Ok(()) => {
@@ -499,19 +608,28 @@ fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> Result<()> {
         r
     };
     r.map_err(|e| {
-        let what = if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            "the model file is shorter than when it was loaded (truncated?)".to_string()
-        } else {
-            e.to_string()
-        };
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            return shorter_than_loaded(buf.len(), offset);
+        }
         Error::new(
             ErrorCode::Io,
             format!(
-                "reading {} bytes of weights at offset {offset}: {what}",
+                "reading {} bytes of weights at offset {offset}: {e}",
                 buf.len()
             ),
         )
     })
+}
+
+/// The error of weights the file no longer has.
+fn shorter_than_loaded(len: usize, offset: u64) -> Error {
+    Error::new(
+        ErrorCode::Io,
+        format!(
+            "reading {len} bytes of weights at offset {offset}: the model file is shorter than \
+             when it was loaded (truncated?)"
+        ),
+    )
 }
 
 #[cfg(test)]

@@ -51,24 +51,38 @@ fn check(g: &UnitGuard, u: usize, len: usize) {
     }
 }
 
-fn pager(fx: &Fixture, budget: usize, slots: usize) -> Pager {
+/// Both loaders, where the system has them.
+const LOADERS: [Loader; 2] = [Loader::Read, Loader::Map];
+
+fn pager(fx: &Fixture, budget: usize, slots: usize, loader: Loader) -> Pager {
     let sizes: Vec<usize> = fx.units.iter().map(|u| u.loaded_bytes()).collect();
     let plan = plan(&sizes, budget, slots).unwrap();
-    Pager::new(
+    let pg = Pager::new(
         File::open(&fx.path).unwrap(),
         fx.units.clone(),
         plan,
+        loader,
         &mut |_| true,
     )
-    .unwrap()
+    .unwrap();
+    if cfg!(target_os = "linux") {
+        assert_eq!(pg.loader(), loader, "the loader asked for");
+    }
+    pg
 }
 
 #[test]
 fn cyclic_access_reads_each_streamed_unit_once_per_token() {
-    let fx = fixture("cyclic", 12, 3, 1000);
+    LOADERS
+        .into_iter()
+        .for_each(cyclic_access_reads_each_streamed_unit_once_per_token_with);
+}
+
+fn cyclic_access_reads_each_streamed_unit_once_per_token_with(loader: Loader) {
+    let fx = fixture(&format!("cyclic-{loader:?}"), 12, 3, 1000);
     // Units are 3,000 bytes (plus alignment padding, which the plan does not see): room for
     // two slots and a few pinned units.
-    let pg = pager(&fx, 3072 * 6, 2);
+    let pg = pager(&fx, 3072 * 6, 2, loader);
     let n_pinned = pg.plan().n_pinned();
     assert!(n_pinned > 0 && n_pinned < 12, "{:?}", pg.plan());
     let tokens = 6u64;
@@ -102,8 +116,14 @@ fn cyclic_access_reads_each_streamed_unit_once_per_token() {
 
 #[test]
 fn everything_pinned_when_it_fits() {
-    let fx = fixture("fits", 4, 2, 100);
-    let pg = pager(&fx, 1 << 20, 2);
+    LOADERS
+        .into_iter()
+        .for_each(everything_pinned_when_it_fits_with);
+}
+
+fn everything_pinned_when_it_fits_with(loader: Loader) {
+    let fx = fixture(&format!("fits-{loader:?}"), 4, 2, 100);
+    let pg = pager(&fx, 1 << 20, 2, loader);
     for u in 0..4 {
         check(&pg.acquire(u).unwrap(), u, 100);
     }
@@ -114,8 +134,14 @@ fn everything_pinned_when_it_fits() {
 
 #[test]
 fn one_slot_works_without_a_prefetch_thread() {
-    let fx = fixture("oneslot", 5, 1, 500);
-    let pg = pager(&fx, 512, 2);
+    LOADERS
+        .into_iter()
+        .for_each(one_slot_works_without_a_prefetch_thread_with);
+}
+
+fn one_slot_works_without_a_prefetch_thread_with(loader: Loader) {
+    let fx = fixture(&format!("oneslot-{loader:?}"), 5, 1, 500);
+    let pg = pager(&fx, 512, 2, loader);
     assert_eq!(pg.plan().n_slots, 1);
     for _ in 0..3 {
         for u in 0..5 {
@@ -127,8 +153,14 @@ fn one_slot_works_without_a_prefetch_thread() {
 
 #[test]
 fn threads_sharing_a_pager_see_correct_bytes() {
-    let fx = fixture("threads", 10, 2, 4096);
-    let pg = pager(&fx, 8192 * 4, 2);
+    LOADERS
+        .into_iter()
+        .for_each(threads_sharing_a_pager_see_correct_bytes_with);
+}
+
+fn threads_sharing_a_pager_see_correct_bytes_with(loader: Loader) {
+    let fx = fixture(&format!("threads-{loader:?}"), 10, 2, 4096);
+    let pg = pager(&fx, 8192 * 4, 2, loader);
     std::thread::scope(|s| {
         for t in 0..3 {
             let pg = &pg;
@@ -144,8 +176,14 @@ fn threads_sharing_a_pager_see_correct_bytes() {
 
 #[test]
 fn a_file_truncated_after_load_is_an_io_error_not_a_hang() {
-    let fx = fixture("trunc", 6, 1, 2000);
-    let pg = pager(&fx, 2048 * 3, 2);
+    LOADERS
+        .into_iter()
+        .for_each(a_file_truncated_after_load_is_an_io_error_not_a_hang_with);
+}
+
+fn a_file_truncated_after_load_is_an_io_error_not_a_hang_with(loader: Loader) {
+    let fx = fixture(&format!("trunc-{loader:?}"), 6, 1, 2000);
+    let pg = pager(&fx, 2048 * 3, 2, loader);
     let streamed = (0..6).find(|&u| !pg.plan().pinned[u]).unwrap();
     File::options()
         .write(true)
@@ -181,9 +219,40 @@ fn cancelled_progress_stops_the_load() {
         File::open(&fx.path).unwrap(),
         fx.units.clone(),
         plan,
+        Loader::Map,
         &mut |f| f < 0.5,
     )
     .err()
     .unwrap();
     assert_eq!(err.code(), ErrorCode::Cancelled);
+}
+
+/// The file shrinks while a mapped unit is in use: its pages are gone, so the read would raise
+/// SIGBUS; the guard maps zeros over the unit instead, its drop counts a fault, the next acquire
+/// says the file is short, and once the file is whole again the unit reads right.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_mapped_unit_that_loses_its_file_reads_zeros_and_counts_a_fault() {
+    let fx = fixture("sigbus", 6, 2, 20000);
+    let whole = std::fs::read(&fx.path).unwrap();
+    let pg = pager(&fx, 20480 * 2 * 4, 2, Loader::Map);
+    let u = (0..6).rev().find(|&u| !pg.plan().pinned[u]).unwrap();
+    let g = pg.acquire(u).unwrap();
+    check(&g, u, 20000);
+    File::options()
+        .write(true)
+        .open(&fx.path)
+        .unwrap()
+        .set_len(10)
+        .unwrap();
+    assert!(g.part(1).iter().all(|&b| b == 0), "zeros after the fault");
+    assert_eq!(pg.faults(), 0, "counted when the guard drops");
+    drop(g);
+    assert_eq!(pg.faults(), 1);
+    let e = pg.acquire(u).err().expect("the file is short");
+    assert_eq!(e.code(), ErrorCode::Io);
+    assert!(e.message().contains("shorter"), "{e}");
+    std::fs::write(&fx.path, &whole).unwrap();
+    check(&pg.acquire(u).unwrap(), u, 20000);
+    assert_eq!(pg.faults(), 1);
 }
