@@ -39,3 +39,43 @@ fn batch_equals_incremental() {
         );
     }
 }
+
+/// A prefill that wants every position's logits over a large vocabulary computes them in pieces
+/// of at most 64 MiB (a GPU's buffers may be small): Gemma 3's 262,144 logits are 1 MiB a
+/// position, so 70 positions take two pieces. Every position's logits must still be its own
+/// hidden state times the output matrix, in the right columns: checked on a spread of columns
+/// against a float64 product of the normed hidden states (the CPU's product quantizes them to 8
+/// bits, hence the tolerance; a misplaced piece is off by whole logits).
+#[test]
+fn logits_of_many_positions_come_in_pieces_in_their_places() {
+    let f = GgufFile::open(common::model("gemma-3-270m-Q4_K_M.gguf")).unwrap();
+    let cfg = Config::from_gguf(&f).unwrap();
+    let weights = Weights::from_gguf(&f, &cfg).unwrap();
+    let core = Arc::new(ModelCore::new(cfg, weights));
+    let v = core.cfg.n_vocab;
+    let n = 70;
+    assert!(n * v * 4 > 64 << 20, "one piece would do");
+    let toks: Vec<u32> = (0..n as u32).map(|i| 1000 + 37 * i).collect();
+    let mut a = Transformer::<Cpu>::new(core.clone(), 128, Default::default()).unwrap();
+    let logits = a.eval(&toks, WantLogits::All, &|| false).unwrap();
+    let mut b = Transformer::<Cpu>::new(core.clone(), 128, Default::default()).unwrap();
+    let hidden = b.eval(&toks, WantLogits::Hidden, &|| false).unwrap();
+    assert_eq!(logits.len(), n * v);
+    let e = core.cfg.n_embd;
+    let head = core.weights.output_chunk(0).unwrap();
+    let mut row = vec![0f32; e];
+    let (mut worst, mut scale) = (0f64, 0f64);
+    for c in (0..v).step_by(997).chain([v - 1]) {
+        head.row_f32(c, &mut row);
+        for p in 0..n {
+            let h = &hidden[p * e..(p + 1) * e];
+            let exact: f64 = h.iter().zip(&row).map(|(&x, &w)| x as f64 * w as f64).sum();
+            worst = worst.max((logits[p * v + c] as f64 - exact).abs());
+            scale = scale.max(exact.abs());
+        }
+    }
+    assert!(
+        worst <= 0.02 * scale.max(1.0),
+        "logits differ from the hidden states' product by {worst} (largest {scale})"
+    );
+}

@@ -24,13 +24,19 @@ fn check<R: Runtime>(client: &ComputeClient<R>, name: &str) {
     }
     eprintln!("{name}: reductions {paths:?} (true: planes)");
     for ty in [
+        GgmlType::Q2_K,
+        GgmlType::Q3_K,
         GgmlType::Q4_K,
+        GgmlType::Q5_K,
         GgmlType::Q6_K,
         GgmlType::Q8_0,
         GgmlType::Q4_0,
         GgmlType::Q4_1,
         GgmlType::Q5_0,
         GgmlType::Q5_1,
+        GgmlType::F32,
+        GgmlType::F16,
+        GgmlType::BF16,
     ] {
         for (si, &(rows, cols)) in SHAPES.iter().enumerate() {
             let m = 2;
@@ -119,9 +125,10 @@ fn cuda_qmatvec_matches_the_dequantized_reference() {
 }
 
 #[test]
-fn repack_rejects_unsupported_formats_and_wrong_sizes() {
+fn repack_rejects_unsupported_rows_and_wrong_sizes() {
     let q4k = blocks::random_matrix(GgmlType::Q4_K, 2, 256, 1);
-    let e = cube::repack(GgmlType::Q2_K, &[0; 84], 1, 256).unwrap_err();
+    // Every format has a kernel; float rows of other than a multiple of 8 values multiply through the host.
+    let e = cube::repack(GgmlType::F16, &[0; 12], 1, 6).unwrap_err();
     assert_eq!(e.code(), chord::ErrorCode::Unsupported, "{e}");
     let e = cube::repack(GgmlType::Q4_K, &q4k[..200], 2, 256).unwrap_err();
     assert_eq!(e.code(), chord::ErrorCode::InvalidArgument, "{e}");

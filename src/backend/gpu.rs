@@ -50,7 +50,7 @@ impl<R: CubeRuntime, BT: BoolElement> ChordBackend for Cube<R, BT> {
         let client = R::client(device);
         // Formats without a kernel, and matrices larger than one device buffer (until the
         // kernels take a matrix in parts), multiply through the host.
-        if !cube::supported(w.ty)
+        if !cube::supported(w.ty, w.cols)
             || w.layout != Layout::Gguf
             || !cube::fits(&client, w.bytes().len())
         {

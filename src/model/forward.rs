@@ -544,20 +544,47 @@ fn run_layers<B: ChordBackend>(
     if want == WantLogits::Hidden {
         return read_f32(x, "hidden states");
     }
-    let out = |i: usize| vecs.output.get(i).and_then(Option::as_ref);
-    let logits = if w.n_output_chunks() == 1 {
-        B::qmatmul(x, &w.output_chunk(0)?, out(0))?
-    } else {
-        let parts = (0..w.n_output_chunks())
-            .map(|i| B::qmatmul(x.clone(), &w.output_chunk(i)?, out(i)))
-            .collect::<Result<Vec<_>>>()?;
-        Tensor::cat(parts, 1)
-    };
-    let mut logits = read_f32(logits, "logits")?;
+    let mut logits = output_head(x, w, &vecs.output, cfg.n_vocab)?;
     if let Some(cap) = cfg.final_softcap {
         // ggml_scale by 1/cap, ggml_tanh, ggml_scale by cap.
         let inv = 1.0 / cap;
         logits.iter_mut().for_each(|v| *v = (*v * inv).tanh() * cap);
+    }
+    Ok(logits)
+}
+
+/// Bytes of logits computed at once: a device's buffers may be small (lavapipe's end at 128 MiB)
+/// and a 256k vocabulary makes 1 MiB of logits a position, so a prefill that wants every
+/// position's logits computes them this many at a time.
+const LOGITS_BYTES: usize = 64 << 20;
+
+/// The logits of the rows of `x` (normed): the output head's chunks (one unless paged) over at
+/// most [`LOGITS_BYTES`] of logits at a time, assembled on the host.
+fn output_head<B: ChordBackend>(
+    x: Tensor<B, 2>,
+    w: &Weights,
+    on_device: &[Option<B::Matrix>],
+    n_vocab: usize,
+) -> Result<Vec<f32>> {
+    let n_rows = x.dims()[0];
+    let per = (LOGITS_BYTES / (4 * n_vocab).max(1)).clamp(1, n_rows.max(1));
+    let on = |i: usize| on_device.get(i).and_then(Option::as_ref);
+    if w.n_output_chunks() == 1 && per == n_rows {
+        return read_f32(B::qmatmul(x, &w.output_chunk(0)?, on(0))?, "logits");
+    }
+    let mut logits = vec![0f32; n_rows * n_vocab];
+    let mut col = 0;
+    for i in 0..w.n_output_chunks() {
+        let chunk = w.output_chunk(i)?;
+        for start in (0..n_rows).step_by(per) {
+            let len = per.min(n_rows - start);
+            let xs = x.clone().narrow(0, start, len);
+            let part = read_f32(B::qmatmul(xs, &chunk, on(i))?, "logits")?;
+            for (r, row) in part.chunks_exact(chunk.rows).enumerate() {
+                logits[(start + r) * n_vocab + col..][..chunk.rows].copy_from_slice(row);
+            }
+        }
+        col += chunk.rows;
     }
     Ok(logits)
 }

@@ -4,7 +4,7 @@
 
 use chord::quant::GgmlType;
 
-/// `rows x cols` values of `ty` (Q4_K, Q6_K or Q8_0) from `seed`.
+/// `rows x cols` values of `ty` (a quantized format, or F32, F16, BF16) from `seed`.
 pub fn random_matrix(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> Vec<u8> {
     let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let mut next = move || {
@@ -17,9 +17,25 @@ pub fn random_matrix(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> Vec<u
     let ts = ty.type_size();
     let n = rows * cols / ty.block_size();
     let mut bytes: Vec<u8> = (0..n * ts).map(|_| (next() >> 32) as u8).collect();
+    // Floats: values of -2..2 (BF16: an f32's top half).
+    let float = |r: u64| (r >> 40) as f32 / (1u64 << 22) as f32 - 2.0;
+    match ty {
+        GgmlType::F32 => {
+            return (0..n).flat_map(|_| float(next()).to_le_bytes()).collect();
+        }
+        GgmlType::BF16 => {
+            return (0..n)
+                .flat_map(|_| ((float(next()).to_bits() >> 16) as u16).to_le_bytes())
+                .collect();
+        }
+        _ => {}
+    }
     // Byte offsets of the f16 scale fields in each block.
     let fields: &[usize] = match ty {
-        GgmlType::Q4_K => &[0, 2],
+        GgmlType::Q4_K | GgmlType::Q5_K => &[0, 2],
+        GgmlType::Q2_K => &[80, 82],
+        GgmlType::Q3_K => &[108],
+        GgmlType::F16 => &[0],
         GgmlType::Q6_K => &[208],
         GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q5_0 => &[0],
         GgmlType::Q4_1 | GgmlType::Q5_1 => &[0, 2],

@@ -12,9 +12,9 @@
 
 use cubecl::prelude::*;
 
-/// An f16 bit pattern (low 16 bits of `h`) as f32: normals, subnormals, zero, either sign (the
-/// scales of GGUF blocks are never infinite or NaN). Decoded by hand because WGSL cannot load
-/// 16-bit values from a word array.
+/// An f16 bit pattern (low 16 bits of `h`) as f32, exactly: normals, subnormals, zero,
+/// infinities and NaN, either sign. Decoded by hand because WGSL cannot load 16-bit values from a
+/// word array.
 #[cube]
 pub(super) fn f16_bits(h: u32) -> f32 {
     let e = (h >> 10) & 31;
@@ -22,6 +22,9 @@ pub(super) fn f16_bits(h: u32) -> f32 {
     let mut v = f32::reinterpret(((e + 112) << 23) | (m << 13));
     if e == 0 {
         v = f32::cast_from(m) * 5.960_464_5e-8;
+    }
+    if e == 31 {
+        v = f32::reinterpret(0x7f80_0000u32 | (m << 13));
     }
     if (h >> 15) & 1 == 1 {
         v = -v;
@@ -112,15 +115,18 @@ fn store_rows(
     }
 }
 
-/// `y[t, row] = sum_k w[row, k] * x[t, k]` for Q4_K `w` (GGUF's 144-byte blocks, as they are).
+/// `y[t, row] = sum_k w[row, k] * x[t, k]` for Q4_K `w` (GGUF's 144-byte blocks, as they are),
+/// or with `five` Q5_K (GGUF's 176-byte blocks: the same with 32 bytes of fifth bits `qh` before
+/// the nibbles).
 ///
 /// A plane of 32 lanes computes `rows_per_plane` rows and `planes_per_cube` planes make a cube
 /// (`UNIT_POS_Y`); `CUBE_POS_Y` is the token. Each step covers 4 blocks, 8 lanes to a block: lane
 /// part `p = l % 8` reads the 16 bytes `16 p..+16` of the block's nibbles (pair `j = p / 2`, half
-/// `p % 2`: low nibbles in sub-block `2 j`, high in `2 j + 1`), and the 32 activations they meet
-/// are loaded once for all the plane's rows.
+/// `p % 2`: low nibbles in sub-block `2 j`, high in `2 j + 1`; their fifth bits are bits `2 j` and
+/// `2 j + 1` of `qh` bytes `16 (p % 2)..+16`), and the 32 activations they meet are loaded once
+/// for all the plane's rows.
 #[cube(launch)]
-pub fn q4_k_matvec(
+pub fn q45_k_matvec(
     w: &Array<u32>,
     x: &Array<f32>,
     y: &mut Array<f32>,
@@ -129,7 +135,9 @@ pub fn q4_k_matvec(
     #[comptime] planes_per_cube: u32,
     #[comptime] rows_per_plane: u32,
     #[comptime] plane: bool,
+    #[comptime] five: bool,
 ) {
+    let block_words = if comptime!(five) { 44usize } else { 36usize };
     let lane = UNIT_POS_X;
     let row0 = first_row(planes_per_cube, rows_per_plane);
     let t = CUBE_POS_Y as usize;
@@ -137,7 +145,12 @@ pub fn q4_k_matvec(
     let p = lane % 8;
     let j = p / 2;
     let xo = (64 * j + 16 * (p % 2)) as usize;
-    let qo = (4 + 4 * p) as usize;
+    let qo = if comptime!(five) {
+        (12 + 4 * p) as usize
+    } else {
+        (4 + 4 * p) as usize
+    };
+    let ho = (4 + 4 * (p % 2)) as usize;
     let mut acc = Array::<f32>::new(rows_per_plane as usize);
     #[unroll]
     for r in 0..rows_per_plane {
@@ -162,7 +175,7 @@ pub fn q4_k_matvec(
         for r in 0..rows_per_plane {
             let row = row0 + r;
             if row < rows {
-                let base = (row as usize * nb + b) * 36;
+                let base = (row as usize * nb + b) * block_words;
                 let hdr = w[base];
                 let s0 = w[base + 1];
                 let s1 = w[base + 2];
@@ -172,11 +185,21 @@ pub fn q4_k_matvec(
                 #[unroll]
                 for k in 0..4usize {
                     let q = w[base + qo + k];
+                    let mut qh = 0u32;
+                    if comptime!(five) {
+                        qh = w[base + ho + k] >> (2 * j);
+                    }
                     #[unroll]
                     for i in 0..4usize {
                         let sh = (8 * i) as u32;
-                        dl += f32::cast_from((q >> sh) & 15) * xl[4 * k + i];
-                        dh += f32::cast_from((q >> (sh + 4)) & 15) * xh[4 * k + i];
+                        let mut lo = (q >> sh) & 15;
+                        let mut hi = (q >> (sh + 4)) & 15;
+                        if comptime!(five) {
+                            lo |= ((qh >> sh) & 1) << 4;
+                            hi |= ((qh >> (sh + 1)) & 1) << 4;
+                        }
+                        dl += f32::cast_from(lo) * xl[4 * k + i];
+                        dh += f32::cast_from(hi) * xh[4 * k + i];
                     }
                 }
                 let d = f16_bits(hdr & 65535);
@@ -431,6 +454,213 @@ pub fn legacy_matvec(
             }
         }
         b += 16;
+    }
+    store_rows(
+        &acc,
+        y,
+        t,
+        row0,
+        rows,
+        planes_per_cube,
+        rows_per_plane,
+        plane,
+    );
+}
+
+/// The same for Q2_K (GGUF's 84-byte blocks as they are: 16 scale bytes, 64 bytes of 2-bit values,
+/// `d` and `dmin`) or with `three` Q3_K (repacked as 27 words per block: 32 bytes `hmask`, 64
+/// bytes of 2-bit values, 12 scale bytes; then every block's f16 `d`, two to a word).
+///
+/// Both store value `128 n + 32 j + l` (`n` 0..2, `j` 0..4, `l` 0..32) in bits `2 j` of byte
+/// `32 n + l` of the 2-bit values, with scale `8 n + 2 j + l / 16`; Q3_K's third bit is bit
+/// `4 n + j` of `hmask` byte `l` (value - 4 where it is clear). 8 lanes to a block: lane part `p =
+/// l % 8` reads the 16 bytes at `32 n + 16 (p % 2)` for `n = p / 4` and decodes them twice, for
+/// `j = 2 ((p % 4) / 2)` and `j + 1`.
+#[cube(launch)]
+pub fn q23_k_matvec(
+    w: &Array<u32>,
+    x: &Array<f32>,
+    y: &mut Array<f32>,
+    rows: u32,
+    cols: u32,
+    #[comptime] planes_per_cube: u32,
+    #[comptime] rows_per_plane: u32,
+    #[comptime] plane: bool,
+    #[comptime] three: bool,
+) {
+    let block_words = if comptime!(three) { 27usize } else { 21usize };
+    let q_words = if comptime!(three) { 8usize } else { 4usize };
+    let lane = UNIT_POS_X;
+    let row0 = first_row(planes_per_cube, rows_per_plane);
+    let t = CUBE_POS_Y as usize;
+    let nb = (cols / 256) as usize;
+    let p = lane % 8;
+    let n = p / 4;
+    let j0 = 2 * ((p % 4) / 2);
+    let lq = 16 * (p % 2);
+    let xo = (128 * n + 32 * j0 + lq) as usize;
+    let qo = q_words + (8 * n + lq / 4) as usize;
+    let sc0 = 8 * n + 2 * j0 + p % 2;
+    let mut acc = Array::<f32>::new(rows_per_plane as usize);
+    #[unroll]
+    for r in 0..rows_per_plane {
+        acc[r as usize] = 0.0;
+    }
+    let mut xl = Array::<f32>::new(16usize);
+    let mut xh = Array::<f32>::new(16usize);
+    let xrow = t * cols as usize;
+    let d_base = rows as usize * nb * 27;
+    let mut b = (lane / 8) as usize;
+    while b < nb {
+        let xb = xrow + b * 256 + xo;
+        let mut sxl = 0.0f32;
+        let mut sxh = 0.0f32;
+        #[unroll]
+        for i in 0..16usize {
+            xl[i] = x[xb + i];
+            xh[i] = x[xb + 32 + i];
+            sxl += xl[i];
+            sxh += xh[i];
+        }
+        #[unroll]
+        for r in 0..rows_per_plane {
+            let row = row0 + r;
+            if row < rows {
+                let blk = row as usize * nb + b;
+                let base = blk * block_words;
+                let mut dl = 0.0f32;
+                let mut dh = 0.0f32;
+                #[unroll]
+                for k in 0..4usize {
+                    let q = w[base + qo + k] >> (2 * j0);
+                    let mut hm = 0u32;
+                    if comptime!(three) {
+                        hm = w[base + (lq / 4) as usize + k] >> (4 * n + j0);
+                    }
+                    #[unroll]
+                    for i in 0..4usize {
+                        let sh = (8 * i) as u32;
+                        let lo = f32::cast_from((q >> sh) & 3);
+                        let hi = f32::cast_from((q >> (sh + 2)) & 3);
+                        if comptime!(three) {
+                            // The value is q - 4 where the hmask bit is clear.
+                            let ml = f32::cast_from(1 - ((hm >> sh) & 1)) * 4.0;
+                            let mh = f32::cast_from(1 - ((hm >> (sh + 1)) & 1)) * 4.0;
+                            dl += (lo - ml) * xl[4 * k + i];
+                            dh += (hi - mh) * xh[4 * k + i];
+                        } else {
+                            dl += lo * xl[4 * k + i];
+                            dh += hi * xh[4 * k + i];
+                        }
+                    }
+                }
+                if comptime!(three) {
+                    let d = packed_f16(w, d_base, blk);
+                    acc[r as usize] += d
+                        * (k3_scale(w, base + 24, sc0) * dl + k3_scale(w, base + 24, sc0 + 2) * dh);
+                } else {
+                    let hdr = w[base + 20];
+                    let d = f16_bits(hdr & 65535);
+                    let dmin = f16_bits(hdr >> 16);
+                    let s_lo = (w[base + (sc0 / 4) as usize] >> (8 * (sc0 % 4))) & 255;
+                    let s_hi = (w[base + ((sc0 + 2) / 4) as usize] >> (8 * ((sc0 + 2) % 4))) & 255;
+                    acc[r as usize] += d
+                        * (f32::cast_from(s_lo & 15) * dl + f32::cast_from(s_hi & 15) * dh)
+                        - dmin
+                            * (f32::cast_from(s_lo >> 4) * sxl + f32::cast_from(s_hi >> 4) * sxh);
+                }
+            }
+        }
+        b += 4;
+    }
+    store_rows(
+        &acc,
+        y,
+        t,
+        row0,
+        rows,
+        planes_per_cube,
+        rows_per_plane,
+        plane,
+    );
+}
+
+/// Scale `s` (0..16) of a Q3_K block whose 12 scale bytes are the words from `at`, less 32
+/// (llama.cpp's unpacking of `scales`: 4 low bits from the first 8 bytes, 2 high bits from the
+/// last 4).
+#[cube]
+fn k3_scale(w: &Array<u32>, at: usize, s: u32) -> f32 {
+    let g = s / 4;
+    let i = s % 4;
+    let low = (w[at + (g % 2) as usize] >> (8 * i + 4 * (g / 2))) & 15;
+    let high = (w[at + 2] >> (8 * i + 2 * g)) & 3;
+    f32::cast_from(low | (high << 4)) - 32.0
+}
+
+/// The same for unquantized matrices: F32 (one value to a word) or, with `half`, F16 or (with
+/// `brain`) BF16, two values to a word (the row-major GGUF bytes as they are). `cols` is a
+/// multiple of 8. Each step covers 256 values of a row, 8 consecutive ones to a lane.
+#[cube(launch)]
+pub fn float_matvec(
+    w: &Array<u32>,
+    x: &Array<f32>,
+    y: &mut Array<f32>,
+    rows: u32,
+    cols: u32,
+    #[comptime] planes_per_cube: u32,
+    #[comptime] rows_per_plane: u32,
+    #[comptime] plane: bool,
+    #[comptime] half: bool,
+    #[comptime] brain: bool,
+) {
+    let lane = UNIT_POS_X;
+    let row0 = first_row(planes_per_cube, rows_per_plane);
+    let t = CUBE_POS_Y as usize;
+    let mut acc = Array::<f32>::new(rows_per_plane as usize);
+    #[unroll]
+    for r in 0..rows_per_plane {
+        acc[r as usize] = 0.0;
+    }
+    let mut xs = Array::<f32>::new(8usize);
+    let xrow = t * cols as usize;
+    let mut c = (lane * 8) as usize;
+    while c < cols as usize {
+        #[unroll]
+        for i in 0..8usize {
+            xs[i] = x[xrow + c + i];
+        }
+        #[unroll]
+        for r in 0..rows_per_plane {
+            let row = row0 + r;
+            if row < rows {
+                let at = row as usize * cols as usize + c;
+                let mut s = 0.0f32;
+                if comptime!(half) {
+                    #[unroll]
+                    for k in 0..4usize {
+                        let v = w[at / 2 + k];
+                        let lo = if comptime!(brain) {
+                            f32::reinterpret(v << 16)
+                        } else {
+                            f16_bits(v & 65535)
+                        };
+                        let hi = if comptime!(brain) {
+                            f32::reinterpret(v & 0xffff_0000u32)
+                        } else {
+                            f16_bits(v >> 16)
+                        };
+                        s += lo * xs[2 * k] + hi * xs[2 * k + 1];
+                    }
+                } else {
+                    #[unroll]
+                    for i in 0..8usize {
+                        s += f32::reinterpret(w[at + i]) * xs[i];
+                    }
+                }
+                acc[r as usize] += s;
+            }
+        }
+        c += 256;
     }
     store_rows(
         &acc,

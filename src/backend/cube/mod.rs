@@ -5,16 +5,21 @@
 //!
 //! Formats and their device layouts (all 4-byte words, since WGSL has no byte loads, and no
 //! larger than the GGUF bytes):
-//! * Q4_K: GGUF's 144-byte blocks as they are (already word-aligned).
+//! * Q4_K, Q5_K, Q2_K: GGUF's 144-, 176- and 84-byte blocks as they are (already word-aligned).
+//! * Q3_K: each 110-byte block's `hmask`, values and scales (27 words), then every block's f16
+//!   `d`, two to a word.
 //! * Q6_K: each 210-byte block's `ql`, `qh` and `scales` (52 words), then every block's f16 `d`,
 //!   two to a word.
 //! * Q8_0: each 34-byte block's 32 values (8 words), then the f16 scales, two to a word.
 //! * Q4_0, Q4_1, Q5_0, Q5_1: each block's 16 bytes of nibbles (4 words) and, for the 5-bit ones,
 //!   its fifth bits (1 word); then the f16 scales, two to a word, and for Q4_1/Q5_1 the f16
 //!   minimums likewise.
+//! * F32, F16, BF16: the row-major values as they are (one or two to a word), for rows of a
+//!   multiple of 8 values.
 //!
-//! Other formats fail with `Unsupported` for now. The kernels compute in f32 from f32 activations
-//! (no 8-bit activations): GPU results are held to a tolerance, not to llama.cpp's bits.
+//! Other formats (and float rows of other lengths) fail with `Unsupported`. The kernels compute in
+//! f32 from f32 activations (no 8-bit activations): GPU results are held to a tolerance, not to
+//! llama.cpp's bits.
 
 mod kernels;
 pub mod layer;
@@ -69,33 +74,39 @@ impl DeviceWeight {
     }
 }
 
-/// The error for a format without a kernel.
-fn unsupported(ty: GgmlType) -> Error {
+/// The error for rows without a kernel ([`supported`]).
+fn unsupported(ty: GgmlType, cols: usize) -> Error {
     Error::new(
         ErrorCode::Unsupported,
-        format!("no GPU kernel for {} weights yet", ty.name()),
+        format!(
+            "no GPU kernel for {} rows of {cols} values (float rows need a multiple of 8)",
+            ty.name()
+        ),
     )
 }
 
-/// Whether [`qmatvec`] has a kernel for `ty`.
-pub fn supported(ty: GgmlType) -> bool {
-    matches!(
-        ty,
-        GgmlType::Q4_K
-            | GgmlType::Q6_K
-            | GgmlType::Q8_0
-            | GgmlType::Q4_0
-            | GgmlType::Q4_1
-            | GgmlType::Q5_0
-            | GgmlType::Q5_1
-    )
+/// Whether [`qmatvec`] has a kernel for rows of `cols` values of `ty`.
+pub fn supported(ty: GgmlType, cols: usize) -> bool {
+    match ty {
+        GgmlType::Q2_K
+        | GgmlType::Q3_K
+        | GgmlType::Q4_K
+        | GgmlType::Q5_K
+        | GgmlType::Q6_K
+        | GgmlType::Q8_0
+        | GgmlType::Q4_0
+        | GgmlType::Q4_1
+        | GgmlType::Q5_0
+        | GgmlType::Q5_1 => true,
+        GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => cols % 8 == 0,
+    }
 }
 
 /// The device layout of `rows` rows of `cols` values of `ty` in GGUF's encoding (`bytes`), as
 /// words.
 pub fn repack(ty: GgmlType, bytes: &[u8], rows: usize, cols: usize) -> Result<Vec<u32>> {
-    if !supported(ty) {
-        return Err(unsupported(ty));
+    if !supported(ty, cols) {
+        return Err(unsupported(ty, cols));
     }
     if ty.row_bytes(cols).and_then(|r| r.checked_mul(rows)) != Some(bytes.len()) {
         bail!(
@@ -119,7 +130,19 @@ pub fn repack(ty: GgmlType, bytes: &[u8], rows: usize, cols: usize) -> Result<Ve
         }
     };
     match ty {
-        GgmlType::Q4_K => out.extend(bytes.chunks_exact(4).map(word)),
+        GgmlType::Q2_K
+        | GgmlType::Q4_K
+        | GgmlType::Q5_K
+        | GgmlType::F32
+        | GgmlType::F16
+        | GgmlType::BF16 => out.extend(bytes.chunks_exact(4).map(word)),
+        GgmlType::Q3_K => {
+            use crate::quant::blocks::q3_k::D;
+            for b in blocks {
+                out.extend(b[..D].chunks_exact(4).map(word));
+            }
+            scales(&mut out, D);
+        }
         GgmlType::Q6_K => {
             use crate::quant::blocks::q6_k::{D, QL};
             for b in blocks {
@@ -152,7 +175,6 @@ pub fn repack(ty: GgmlType, bytes: &[u8], rows: usize, cols: usize) -> Result<Ve
                 scales(&mut out, at);
             }
         }
-        _ => unreachable!("checked by supported()"),
     }
     Ok(out)
 }
@@ -245,6 +267,9 @@ pub fn qmatvec_into<R: Runtime>(
     if !(1..=32).contains(&planes_per_cube) || !(1..=8).contains(&rows_per_plane) {
         bail!(InvalidArgument, "no kernel variant for {tiling:?}");
     }
+    if !supported(w.ty, w.cols) {
+        return Err(unsupported(w.ty, w.cols));
+    }
     let cubes = (w.rows as u32).div_ceil(planes_per_cube * rows_per_plane);
     let count = CubeCount::Static(cubes, m as u32, 1);
     let dim = CubeDim::new_2d(32, planes_per_cube);
@@ -257,13 +282,10 @@ pub fn qmatvec_into<R: Runtime>(
             ArrayArg::from_raw_parts(y.clone(), m * w.rows),
         )
     };
-    let launch = match w.ty {
-        GgmlType::Q4_K => kernels::q4_k_matvec::launch::<R>,
-        GgmlType::Q6_K => kernels::q6_k_matvec::launch::<R>,
-        GgmlType::Q8_0 => kernels::q8_0_matvec::launch::<R>,
-        GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q5_0 | GgmlType::Q5_1 => {
-            crate::backend::count_launch();
-            kernels::legacy_matvec::launch::<R>(
+    // Every kernel takes the same arguments, then its format's compile-time flags.
+    macro_rules! launch {
+        ($kernel:ident $(, $flag:expr)*) => {
+            kernels::$kernel::launch::<R>(
                 client,
                 count,
                 dim,
@@ -275,27 +297,26 @@ pub fn qmatvec_into<R: Runtime>(
                 planes_per_cube,
                 rows_per_plane,
                 plane,
-                matches!(w.ty, GgmlType::Q5_0 | GgmlType::Q5_1),
-                matches!(w.ty, GgmlType::Q4_1 | GgmlType::Q5_1),
-            );
-            return Ok(());
+                $($flag),*
+            )
+        };
+    }
+    let ty = w.ty;
+    match ty {
+        GgmlType::Q4_K | GgmlType::Q5_K => launch!(q45_k_matvec, ty == GgmlType::Q5_K),
+        GgmlType::Q2_K | GgmlType::Q3_K => launch!(q23_k_matvec, ty == GgmlType::Q3_K),
+        GgmlType::Q6_K => launch!(q6_k_matvec),
+        GgmlType::Q8_0 => launch!(q8_0_matvec),
+        GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q5_0 | GgmlType::Q5_1 => launch!(
+            legacy_matvec,
+            matches!(ty, GgmlType::Q5_0 | GgmlType::Q5_1),
+            matches!(ty, GgmlType::Q4_1 | GgmlType::Q5_1)
+        ),
+        GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => {
+            launch!(float_matvec, ty != GgmlType::F32, ty == GgmlType::BF16)
         }
-        ty => return Err(unsupported(ty)),
-    };
+    }
     crate::backend::count_launch();
-    launch(
-        client,
-        count,
-        dim,
-        wa,
-        xa,
-        ya,
-        w.rows as u32,
-        w.cols as u32,
-        planes_per_cube,
-        rows_per_plane,
-        plane,
-    );
     Ok(())
 }
 
