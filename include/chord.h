@@ -1341,10 +1341,11 @@ chord_status chord_model_options_set_pack_weights(chord_model_options *opts,
  * memory, but later changes to the file cannot affect the model). Both give the same results.
  *
  * A model that is paged (see `chord_model_options_set_memory_budget`) never reads the whole file:
- * with 1, on Linux, each streamed layer is mapped while it is in use and chord installs a SIGBUS
- * handler (chained to the one before it) so that a file truncated under the map fails the call
- * with `CHORD_E_IO` instead of killing the program; with 0, streamed layers are read into buffers
- * and no handler is installed. Both give the same results.
+ * with 1, on Linux, when the file fits in available memory (so that it can stay in the page
+ * cache), each streamed layer is mapped while it is in use and chord installs a SIGBUS handler
+ * (chained to the one before it) so that a file truncated under the map fails the call with
+ * `CHORD_E_IO` instead of killing the program; otherwise, and with 0, streamed layers are read
+ * into buffers and no handler is installed. Both give the same results.
  *
  * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object or value not 0 or 1).
  */

@@ -134,11 +134,7 @@ impl Model {
             }
             if let Some(budget) = paging {
                 release_mapped_pages(&file);
-                let loader = if opts.use_mmap {
-                    Loader::Map
-                } else {
-                    Loader::Read
-                };
+                let loader = stream_loader(path, opts.use_mmap);
                 page_weights(path, &mut weights, budget, loader, &mut |x| {
                     report.at(step(0.4 + 0.4 * x)).is_ok()
                 })?;
@@ -413,6 +409,32 @@ fn release_range(file: &GgufFile, offset: usize, len: usize) {
     let _ = (file, offset, len);
 }
 
+/// How the pager holds streamed layers: mapped when `use_mmap` and the file fits in available
+/// memory, so that its pages can stay in the page cache and mapping them costs page-table work
+/// instead of a copy (TinyLlama shape Q4_K_M at 40%, warm, Zen 4, 2 threads: 18.5 tok/s mapped,
+/// 14.3 read); else read into buffers: a file that cannot stay cached comes from storage on every
+/// token, where `pread` measured faster (the Llama-2-7B shape in a 2 GiB cgroup: 0.66 tok/s read,
+/// 0.51 mapped).
+fn stream_loader(path: &Path, use_mmap: bool) -> Loader {
+    let file_len = std::fs::metadata(path).map_or(u64::MAX, |m| m.len());
+    let avail = super::host_memory::available();
+    let loader = match avail {
+        Some(avail) if use_mmap && file_len <= avail => Loader::Map,
+        _ => Loader::Read,
+    };
+    crate::log!(
+        Info,
+        "pager: streamed layers {} (use_mmap {use_mmap}, file {file_len} bytes, available memory {})",
+        if loader == Loader::Map {
+            "mapped"
+        } else {
+            "read into buffers"
+        },
+        avail.map_or("unknown".to_string(), |a| format!("{a} bytes"))
+    );
+    loader
+}
+
 /// Plans `weights` under `budget` bytes (less the f32 norm vectors, always resident) and starts
 /// the pager; pinned units are read here.
 fn page_weights(
@@ -458,11 +480,7 @@ fn page_weights(
             format!("cannot open '{}': {e}", path.display()),
         )
     })?;
-    weights.page(file, plan, loader, progress)?;
-    if let Some(loader) = weights.pager_loader() {
-        crate::log!(Info, "pager: streamed units held as {loader:?}");
-    }
-    Ok(())
+    weights.page(file, plan, loader, progress)
 }
 
 /// Logs what the file holds: version, size, architecture, tensor formats.

@@ -78,9 +78,9 @@ pub struct ModelOptions {
     /// larger than the budget is paged (see [`crate::pager`]).
     pub memory_budget: u64,
     /// Map the file (true, the default) or read it into memory that chord owns (false). Under
-    /// paging, also how streamed layers are held: mapped where the system allows (Linux; a
-    /// SIGBUS guard turns a file truncated under the map into an I/O error, see
-    /// [`crate::pager`]), or read into buffers.
+    /// paging, true lets streamed layers be mapped where the system allows (Linux) and the file
+    /// fits in available memory (a SIGBUS guard turns a file truncated under the map into an I/O
+    /// error, see [`crate::pager`]); otherwise they are read into buffers.
     pub use_mmap: bool,
     /// Pack the matrices that the CPU kernels read faster in a layout of their own (true, the
     /// default; see [`crate::quant::pack`]) into memory that chord owns, giving back the file

@@ -514,11 +514,6 @@ impl Weights {
         self.pager.as_ref().map(|p| p.stats())
     }
 
-    /// How the pager holds streamed units, when the model is paged.
-    pub fn pager_loader(&self) -> Option<Loader> {
-        self.pager.as_ref().map(|p| p.loader())
-    }
-
     /// Reads of paged weights that faulted so far (the file shrank under a mapped unit, which read
     /// zeros); a forward pass during which this grew computed garbage and fails.
     pub fn read_faults(&self) -> u64 {
