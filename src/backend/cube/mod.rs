@@ -98,7 +98,7 @@ pub fn supported(ty: GgmlType, cols: usize) -> bool {
         | GgmlType::Q4_1
         | GgmlType::Q5_0
         | GgmlType::Q5_1 => true,
-        GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => cols % 8 == 0,
+        GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => cols.is_multiple_of(8),
     }
 }
 
