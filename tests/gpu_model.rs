@@ -205,8 +205,10 @@ fn check<B: ChordBackend>(
              {gpu_max:.2e} (top-1 differs at {gpu_differ}); cpu to {name}: {between:.2e}",
             exact.len() / v
         );
+        // Below 1e-9 nats both are rounding noise of near-uniform logits (the Gemma shape's random
+        // weights give 6e-23 here), which no ratio can hold on every CPU.
         assert!(
-            gpu_kl <= 1.25 * cpu_kl,
+            gpu_kl <= (1.25 * cpu_kl).max(1e-9),
             "{name} {file}: mean KL {gpu_kl:.3e} from the reference, the CPU's {cpu_kl:.3e}"
         );
         eprintln!("{name} {file}: {:.1} s", t0.elapsed().as_secs_f64());
