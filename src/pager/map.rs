@@ -63,7 +63,12 @@ impl MapSlot {
             map.as_ptr().wrapping_sub(pad),
             (map.len() + pad).next_multiple_of(page),
         );
-        // Read-ahead of the whole span, many requests in flight; a hint, its failure is harmless.
+        // Read-ahead of the whole span, many requests in flight; hints, their failure is harmless.
+        // Sequential: a page that was evicted before it was mapped (a tight memory cgroup) is read
+        // again with what follows it, not around it; without it the 7B shape in a 2 GiB cgroup
+        // read 102 GB from storage in a run where reading into buffers read 86 GB (0.51 against
+        // 0.66 tok/s); with it both read 86 GB (0.67 and 0.69 tok/s).
+        let _ = map.advise(Advice::Sequential);
         let _ = map.advise(Advice::WillNeed);
         for &(off, len) in &unit.parts {
             match map.advise_range(Advice::PopulateRead, (off - lo) as usize, len) {
