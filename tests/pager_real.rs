@@ -184,10 +184,18 @@ fn truncated_under_a_paged_session(use_mmap: bool) {
     use chord::error::ErrorCode;
     use chord::session::{Session, SessionOptions};
     let original = common::default_model();
-    let dir =
-        std::env::temp_dir().join(format!("chord-truncated-{}-{use_mmap}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("model.gguf");
+    /// Removes the copy of the model even when an assertion fails (it is 100 MB).
+    struct TempDir(std::path::PathBuf);
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let dir = TempDir(
+        std::env::temp_dir().join(format!("chord-truncated-{}-{use_mmap}", std::process::id())),
+    );
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let path = dir.0.join("model.gguf");
     std::fs::copy(&original, &path).unwrap();
     let bytes = std::fs::read(&path).unwrap();
 
@@ -245,5 +253,5 @@ fn truncated_under_a_paged_session(use_mmap: bool) {
     }
     drop(s);
     drop(model);
-    std::fs::remove_dir_all(&dir).unwrap();
+    drop(dir);
 }
