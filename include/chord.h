@@ -170,7 +170,8 @@
 #define CHORD_INFO_PAGED 21
 
 /**
- * `chord_model_info` key: layers (and output head) resident for the model's lifetime.
+ * `chord_model_info` key: layers (and output head) resident for the model's lifetime (in device
+ * memory on a GPU backend).
  */
 #define CHORD_INFO_PAGER_UNITS_PINNED 22
 
@@ -180,7 +181,8 @@
 #define CHORD_INFO_PAGER_UNITS_STREAMED 23
 
 /**
- * `chord_model_info` key: bytes of weights held: pinned layers plus slot buffers.
+ * `chord_model_info` key: bytes of weights held in host memory: pinned layers (on the CPU
+ * backend; a GPU's device keeps them) plus slot buffers.
  */
 #define CHORD_INFO_PAGER_BYTES_RESIDENT 24
 
@@ -200,7 +202,8 @@
 #define CHORD_INFO_PAGER_EVICTIONS 27
 
 /**
- * `chord_model_info` key: bytes of weights read from the file (pinned layers included).
+ * `chord_model_info` key: bytes of weights read from the file (pinned layers included: once, or
+ * on a GPU backend once per device they are uploaded to).
  */
 #define CHORD_INFO_PAGER_BYTES_READ 28
 
@@ -210,8 +213,8 @@
 #define CHORD_INFO_PAGER_STALL_NS 29
 
 /**
- * `chord_model_info` key: bytes of the layers resident for the model's lifetime (the rest of
- * `CHORD_INFO_PAGER_BYTES_RESIDENT` is streaming slots).
+ * `chord_model_info` key: bytes of the layers resident for the model's lifetime in host memory
+ * (the rest of `CHORD_INFO_PAGER_BYTES_RESIDENT` is streaming slots; 0 on a GPU backend).
  */
 #define CHORD_INFO_PAGER_BYTES_PINNED 30
 
@@ -254,7 +257,7 @@
 
 /**
  * `chord_model_info` key: copies from host to GPU memory by the forward passes (token
- * embeddings, RoPE angles, products without a GPU kernel).
+ * embeddings, RoPE angles, the streamed layers of a paged model, products without a GPU kernel).
  */
 #define CHORD_INFO_DEVICE_UPLOADS 37
 
@@ -1291,8 +1294,13 @@ chord_status chord_model_options_set_vocab_only(chord_model_options *opts,
  * output equals the fully resident run bit for bit. Weight bytes held (resident layers, slots,
  * norms) stay within the budget; the KV cache (`chord_session_options_*`) and per-call scratch
  * are not part of it. A budget that cannot hold the largest layer fails the load with
- * `CHORD_E_INVALID_ARGUMENT`. Paged weights are always read into owned memory (`use_mmap` then
- * only concerns the metadata). Counters: `CHORD_INFO_PAGER_*`.
+ * `CHORD_E_INVALID_ARGUMENT`. How the slots hold streamed layers: see
+ * `chord_model_options_set_use_mmap`. Counters: `CHORD_INFO_PAGER_*`.
+ *
+ * With a GPU backend the budget is device memory: the resident layers are kept there (uploaded
+ * when the first session is created), streamed layers are uploaded for each use (counted in
+ * `CHORD_INFO_DEVICE_UPLOAD_BYTES`), and host memory holds the two slots only. With no budget
+ * given the choice is made on host memory as above (chord cannot yet read a GPU's free memory).
  *
  * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object).
  */

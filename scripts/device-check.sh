@@ -13,7 +13,8 @@
 #        `model`: KL divergence, top-1 agreement, prefill and decode tok/s, GB/s of weights per
 #        token);
 #     4. `chord bench --backend cuda` on each shape (the C program: what a user runs), with its
-#        kernel launches and transfers per token;
+#        kernel launches and transfers per token, and the Llama-2-7B shape paged into 2 GiB of
+#        device memory (its streamed layers uploaded for each token);
 #     5. the TinyLlama shape on wgpu (Vulkan).
 #   Output goes to stdout and, where OUT is set, to $OUT/device-check.log.
 #
@@ -71,6 +72,7 @@ run)
   for shape in tinyllama llama2-7b; do
     step "chord bench $shape on CUDA" 90 "$bin/chord" bench -m "$models/$shape.gguf" --backend cuda -p 128 -n 64 -r 2
   done
+  step "chord bench llama2-7b paged in 2 GiB on CUDA" 120 "$bin/chord" bench -m "$models/llama2-7b.gguf" --backend cuda --budget 2G -p 32 -n 8 -r 1 --stats
   step "model tinyllama on wgpu" 90 "$bin/gpu_bench" model wgpu "$models/tinyllama.gguf"
   exit $status
   ;;

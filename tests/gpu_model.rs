@@ -289,3 +289,105 @@ fn backend_choice_cuda_loads_or_says_why() {
         }
     }
 }
+
+/// A model paged on wgpu at 40% of its weight bytes computes exactly what the resident one does:
+/// its device keeps the pinned units (the host none: the pager holds its two slots only), streamed
+/// units go up for each use and the same kernels read the same bytes. Per decoded token the paged
+/// run uploads exactly the streamed matrices' bytes more and launches the same kernels (and one
+/// more product and download per further chunk of the output head).
+#[cfg(feature = "wgpu")]
+#[test]
+fn wgpu_paged_model_computes_what_the_resident_one_does() {
+    type B = chord::backend::Wgpu;
+    let path = common::model("SmolLM2-135M-Instruct.Q4_K_M.gguf");
+    let load = |memory_budget: u64| {
+        let opts = ModelOptions {
+            backend: BackendKind::Wgpu,
+            memory_budget,
+            ..Default::default()
+        };
+        Model::load(&path, &opts).unwrap()
+    };
+    let resident = load(0);
+    assert!(resident.pager_stats().is_none());
+    let paged = load(resident.weight_bytes() * 40 / 100);
+    let stats = paged.pager_stats().expect("paged at 40%");
+    assert!(
+        stats.units_pinned > 0 && stats.units_streamed > 2,
+        "{stats:?}"
+    );
+    assert_eq!(
+        stats.bytes_pinned, 0,
+        "the host holds pinned units of a GPU model"
+    );
+    let tokens = text_tokens(&GgufFile::open(&path).unwrap(), positions(64));
+    let (want, want_traffic) = run::<B>(resident.core().unwrap(), Default::default(), &tokens);
+    let (got, got_traffic) = run::<B>(paged.core().unwrap(), Default::default(), &tokens);
+    assert_eq!(want.len(), got.len());
+    let differ = want
+        .iter()
+        .zip(&got)
+        .filter(|(a, b)| a.to_bits() != b.to_bits())
+        .count();
+    assert_eq!(
+        differ, 0,
+        "paged logits differ from resident ones in {differ} places"
+    );
+
+    let w = &paged.core().unwrap().weights;
+    // Each unit the device keeps was read once, for its upload; each streamed one for every
+    // forward pass (the prefill and each decoded token), and perhaps once ahead.
+    let reads = paged.pager_stats().unwrap().reads_per_unit;
+    let n_layer = w.layers.len();
+    for (u, &r) in reads.iter().enumerate() {
+        let pinned = match u < n_layer {
+            true => w.layer_pinned(u),
+            false => w.output_chunk_pinned(u - n_layer),
+        };
+        let want = if pinned {
+            1..=1
+        } else {
+            DECODE as u64 + 1..=DECODE as u64 + 2
+        };
+        assert!(
+            want.contains(&r),
+            "unit {u} (pinned: {pinned}) read {r} times"
+        );
+    }
+    let streamed: u64 = (0..w.layers.len())
+        .filter(|&l| !w.layer_pinned(l))
+        .map(|l| {
+            w.layer(l)
+                .unwrap()
+                .matrices()
+                .iter()
+                .map(|m| m.size() as u64)
+                .sum::<u64>()
+        })
+        .chain(
+            (0..w.n_output_chunks())
+                .filter(|&i| !w.output_chunk_pinned(i))
+                .map(|i| w.output_chunk(i).unwrap().size() as u64),
+        )
+        .sum();
+    let n = DECODE as u64;
+    eprintln!(
+        "wgpu paged at 40%: {} of {} units pinned on the device; per decoded token {} bytes \
+         uploaded (resident: {}), {} launches",
+        stats.units_pinned,
+        stats.units_pinned + stats.units_streamed,
+        got_traffic.upload_bytes / n,
+        want_traffic.upload_bytes / n,
+        got_traffic.launches / n
+    );
+    // The paged head is used in chunks (pager units no larger than a layer): one product and
+    // one download of its logits each, where the resident head is one.
+    let extra = n * (w.n_output_chunks() as u64 - 1);
+    assert_eq!(got_traffic.launches, want_traffic.launches + extra);
+    assert_eq!(got_traffic.downloads, want_traffic.downloads + extra);
+    assert_eq!(
+        got_traffic.upload_bytes - want_traffic.upload_bytes,
+        n * streamed,
+        "bytes uploaded beyond the resident run's"
+    );
+}

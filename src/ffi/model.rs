@@ -118,11 +118,13 @@ pub const CHORD_INFO_TOKEN_SEP: u32 = 20;
 /// The `CHORD_INFO_PAGER_*` counters below are 0 for a model that is not paged; they are cumulative
 /// over every session of the model and may be read at any time from any thread.
 pub const CHORD_INFO_PAGED: u32 = 21;
-/// `chord_model_info` key: layers (and output head) resident for the model's lifetime.
+/// `chord_model_info` key: layers (and output head) resident for the model's lifetime (in device
+/// memory on a GPU backend).
 pub const CHORD_INFO_PAGER_UNITS_PINNED: u32 = 22;
 /// `chord_model_info` key: layers (and output head) streamed through the slots.
 pub const CHORD_INFO_PAGER_UNITS_STREAMED: u32 = 23;
-/// `chord_model_info` key: bytes of weights held: pinned layers plus slot buffers.
+/// `chord_model_info` key: bytes of weights held in host memory: pinned layers (on the CPU
+/// backend; a GPU's device keeps them) plus slot buffers.
 pub const CHORD_INFO_PAGER_BYTES_RESIDENT: u32 = 24;
 /// `chord_model_info` key: loads the computing thread had to do itself (stalls).
 pub const CHORD_INFO_PAGER_SYNC_LOADS: u32 = 25;
@@ -130,12 +132,13 @@ pub const CHORD_INFO_PAGER_SYNC_LOADS: u32 = 25;
 pub const CHORD_INFO_PAGER_PREFETCH_HITS: u32 = 26;
 /// `chord_model_info` key: slot reuses that evicted a loaded layer.
 pub const CHORD_INFO_PAGER_EVICTIONS: u32 = 27;
-/// `chord_model_info` key: bytes of weights read from the file (pinned layers included).
+/// `chord_model_info` key: bytes of weights read from the file (pinned layers included: once, or
+/// on a GPU backend once per device they are uploaded to).
 pub const CHORD_INFO_PAGER_BYTES_READ: u32 = 28;
 /// `chord_model_info` key: nanoseconds computing threads waited for weight bytes.
 pub const CHORD_INFO_PAGER_STALL_NS: u32 = 29;
-/// `chord_model_info` key: bytes of the layers resident for the model's lifetime (the rest of
-/// `CHORD_INFO_PAGER_BYTES_RESIDENT` is streaming slots).
+/// `chord_model_info` key: bytes of the layers resident for the model's lifetime in host memory
+/// (the rest of `CHORD_INFO_PAGER_BYTES_RESIDENT` is streaming slots; 0 on a GPU backend).
 pub const CHORD_INFO_PAGER_BYTES_PINNED: u32 = 30;
 /// `chord_model_info` key: the prompt cache's budget in bytes (0: no prompt cache;
 /// `chord_model_options_set_prompt_cache`).
@@ -157,7 +160,7 @@ pub const CHORD_INFO_PACKED_BYTES: u32 = 35;
 /// The `CHORD_INFO_DEVICE_*` counters are 0 on the CPU backend.
 pub const CHORD_INFO_DEVICE_LAUNCHES: u32 = 36;
 /// `chord_model_info` key: copies from host to GPU memory by the forward passes (token
-/// embeddings, RoPE angles, products without a GPU kernel).
+/// embeddings, RoPE angles, the streamed layers of a paged model, products without a GPU kernel).
 pub const CHORD_INFO_DEVICE_UPLOADS: u32 = 37;
 /// `chord_model_info` key: bytes of those copies.
 pub const CHORD_INFO_DEVICE_UPLOAD_BYTES: u32 = 38;

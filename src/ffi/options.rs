@@ -201,8 +201,13 @@ pub unsafe extern "C" fn chord_model_options_set_vocab_only(
 /// output equals the fully resident run bit for bit. Weight bytes held (resident layers, slots,
 /// norms) stay within the budget; the KV cache (`chord_session_options_*`) and per-call scratch
 /// are not part of it. A budget that cannot hold the largest layer fails the load with
-/// `CHORD_E_INVALID_ARGUMENT`. Paged weights are always read into owned memory (`use_mmap` then
-/// only concerns the metadata). Counters: `CHORD_INFO_PAGER_*`.
+/// `CHORD_E_INVALID_ARGUMENT`. How the slots hold streamed layers: see
+/// `chord_model_options_set_use_mmap`. Counters: `CHORD_INFO_PAGER_*`.
+///
+/// With a GPU backend the budget is device memory: the resident layers are kept there (uploaded
+/// when the first session is created), streamed layers are uploaded for each use (counted in
+/// `CHORD_INFO_DEVICE_UPLOAD_BYTES`), and host memory holds the two slots only. With no budget
+/// given the choice is made on host memory as above (chord cannot yet read a GPU's free memory).
 ///
 /// Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object).
 #[no_mangle]

@@ -88,8 +88,9 @@ pub struct Transformer<B: ChordBackend> {
 }
 
 /// A model's norm weights and biases as tensors on one device of backend `B`, and its matrices
-/// where `B` keeps them in device memory ([`ChordBackend::upload`]; not for a paged model, whose
-/// layers come and go).
+/// where `B` keeps them in device memory ([`ChordBackend::upload`]): every one of a resident
+/// model, the pinned units of a paged one (its streamed units are uploaded for each use:
+/// [`Streamed`]).
 struct DeviceVecs<B: ChordBackend> {
     device: B::Device,
     layers: Vec<LayerVecs<B>>,
@@ -103,36 +104,36 @@ impl<B: ChordBackend> DeviceVecs<B> {
         let vec1 =
             |v: &[f32]| Tensor::<B, 1>::from_data(TensorData::new(v.to_vec(), [v.len()]), device);
         let row = |v: &[f32]| vec1(v).unsqueeze::<2>();
-        let resident = w.pager_stats().is_none();
         let upload = |m: &[&super::QWeight]| -> Result<Vec<Option<B::Matrix>>> {
-            if !resident {
-                return Ok(Vec::new());
-            }
             m.iter().map(|m| B::upload(m, device)).collect()
         };
         let layers = w
             .layers
             .iter()
-            .map(|l| {
+            .enumerate()
+            .map(|(i, l)| {
+                // A pinned layer of a paged model: its bytes from the pager, once.
+                let matrices = match w.layer_pinned(i) {
+                    true if w.pager_stats().is_some() => upload(&w.layer(i)?.matrices())?,
+                    true => upload(&l.matrices())?,
+                    false => Vec::new(),
+                };
                 Ok(LayerVecs {
                     attn_norm: vec1(&l.attn_norm),
                     ffn_norm: vec1(&l.ffn_norm),
                     qkv_bias: l.bias.as_ref().map(|b| [row(&b.q), row(&b.k), row(&b.v)]),
                     qk_norm: l.qk_norm.as_ref().map(|[q, k]| [vec1(q), vec1(k)]),
                     post_norm: l.post_norm.as_ref().map(|[a, f]| [vec1(a), vec1(f)]),
-                    matrices: upload(&l.matrices())?,
+                    matrices,
                 })
             })
             .collect::<Result<_>>()?;
-        // Not asked of a paged model: its output chunks are pager units, and holding all of them
-        // at once could exceed its budget.
-        let output = if resident {
-            (0..w.n_output_chunks())
-                .map(|i| B::upload(&w.output_chunk(i)?, device))
-                .collect::<Result<Vec<_>>>()?
-        } else {
-            Vec::new()
-        };
+        let output = (0..w.n_output_chunks())
+            .map(|i| match w.output_chunk_pinned(i) {
+                true => B::upload(&w.output_chunk(i)?, device),
+                false => Ok(None),
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(DeviceVecs {
             device: device.clone(),
             layers,
@@ -153,14 +154,55 @@ struct LayerVecs<B: ChordBackend> {
     /// RMSNorm weights of the attention and feed-forward outputs, when the architecture has them.
     post_norm: Option<[Tensor<B, 1>; 2]>,
     /// The layer's matrices on the device, in [`super::LayerWeights::matrices`] order (empty
-    /// where none is uploaded).
+    /// where none is kept: a streamed layer of a paged model, or a backend that reads host bytes).
     matrices: Vec<Option<B::Matrix>>,
 }
 
+/// The device copies of one unit's matrices for one use: those the device keeps, or, for a unit
+/// the pager streams, copies uploaded now and freed after the use (counted as uploads, see
+/// [`crate::backend::traffic`]). The products then run the same kernels on the same bytes as
+/// with the unit kept, so a paged model computes what the resident one does.
+enum Streamed<'a, M> {
+    Kept(&'a [Option<M>]),
+    Uploaded(Vec<Option<M>>),
+}
+
 impl<B: ChordBackend> LayerVecs<B> {
-    /// The device copy of matrix `i` (in [`super::LayerWeights::matrices`] order), if any.
-    fn matrix(&self, i: usize) -> Option<&B::Matrix> {
-        self.matrices.get(i).and_then(Option::as_ref)
+    /// Whether the device keeps every matrix of the layer.
+    fn kept_whole(&self) -> bool {
+        !self.matrices.is_empty() && self.matrices.iter().all(Option::is_some)
+    }
+}
+
+impl<'a, M> Streamed<'a, M> {
+    /// `kept` where the device keeps the unit, else `matrices` uploaded to `device`.
+    fn new<B: ChordBackend<Matrix = M>>(
+        pinned: bool,
+        kept: &'a [Option<M>],
+        matrices: &[&super::QWeight],
+        device: &B::Device,
+    ) -> Result<Self> {
+        if pinned {
+            return Ok(Streamed::Kept(kept));
+        }
+        let mut up = Vec::with_capacity(matrices.len());
+        for w in matrices {
+            let m = B::upload(w, device)?;
+            if m.is_some() {
+                crate::backend::count_upload(w.size());
+            }
+            up.push(m);
+        }
+        Ok(Streamed::Uploaded(up))
+    }
+
+    /// The device copy of matrix `i`, if any.
+    fn get(&self, i: usize) -> Option<&M> {
+        match self {
+            Streamed::Kept(m) => m.get(i),
+            Streamed::Uploaded(m) => m.get(i),
+        }
+        .and_then(Option::as_ref)
     }
 }
 
@@ -430,8 +472,15 @@ fn run_layers<B: ChordBackend>(
         if cancel() {
             crate::bail!(Cancelled, "cancelled");
         }
-        let lw = w.layer(l)?;
         let lv = &vecs.layers[l];
+        // A layer the device keeps whole needs no host bytes (the pager of a GPU model holds none
+        // of its pinned units): the file image's handles give the shapes.
+        let lw = match lv.kept_whole() {
+            true => super::weights::LayerRef::Resident(&w.layers[l]),
+            false => w.layer(l)?,
+        };
+        let on_device =
+            Streamed::new::<B>(w.layer_pinned(l), &lv.matrices, &lw.matrices(), &device)?;
         let window = cfg.swa.as_ref().filter(|s| s.layers[l]);
         let h = match pending.take() {
             Some(o) => {
@@ -442,7 +491,7 @@ fn run_layers<B: ChordBackend>(
             None => B::rms_norm(x.clone(), &lv.attn_norm, cfg.rms_eps),
         };
         let (nq, ngu) = (lw.qkv.count(), lw.gate_up.count());
-        let [mut q, mut k, mut v] = project(h, &lw.qkv, |i| lv.matrix(i))?;
+        let [mut q, mut k, mut v] = project(h, &lw.qkv, |i| on_device.get(i))?;
         if let Some([bq, bk, bv]) = &lv.qkv_bias {
             q = q + bq.clone();
             k = k + bk.clone();
@@ -500,7 +549,7 @@ fn run_layers<B: ChordBackend>(
             }
             Tensor::cat(parts, 0)
         };
-        let mut out = B::qmatmul(attn, &lw.wo, lv.matrix(nq))?;
+        let mut out = B::qmatmul(attn, &lw.wo, on_device.get(nq))?;
         if let Some([an, _]) = &lv.post_norm {
             out = B::rms_norm(out, an, cfg.rms_eps);
         }
@@ -519,8 +568,8 @@ fn run_layers<B: ChordBackend>(
         }
         let (sum, h) = B::add_rms_norm(x, out, &lv.ffn_norm, cfg.rms_eps);
         x = sum;
-        let [gate, up] = project(h, &lw.gate_up, |i| lv.matrix(nq + 1 + i))?;
-        let down = lv.matrix(nq + 1 + ngu);
+        let [gate, up] = project(h, &lw.gate_up, |i| on_device.get(nq + 1 + i))?;
+        let down = on_device.get(nq + 1 + ngu);
         let mut out = B::qmatmul(B::glu(gate, up, cfg.arch.glu), &lw.w_down, down)?;
         if let Some([_, fnorm]) = &lv.post_norm {
             out = B::rms_norm(out, fnorm, cfg.rms_eps);
@@ -544,7 +593,7 @@ fn run_layers<B: ChordBackend>(
     if want == WantLogits::Hidden {
         return read_f32(x, "hidden states");
     }
-    let mut logits = output_head(x, w, &vecs.output, cfg.n_vocab)?;
+    let mut logits = output_head(x, w, &vecs.output, &device, cfg.n_vocab)?;
     if let Some(cap) = cfg.final_softcap {
         // ggml_scale by 1/cap, ggml_tanh, ggml_scale by cap.
         let inv = 1.0 / cap;
@@ -558,28 +607,41 @@ fn run_layers<B: ChordBackend>(
 /// position's logits computes them this many at a time.
 const LOGITS_BYTES: usize = 64 << 20;
 
-/// The logits of the rows of `x` (normed): the output head's chunks (one unless paged) over at
-/// most [`LOGITS_BYTES`] of logits at a time, assembled on the host.
+/// The logits of the rows of `x` (normed): the output head's chunks (one unless paged; `kept`
+/// holds those the device keeps) over at most [`LOGITS_BYTES`] of logits at a time, assembled on
+/// the host.
 fn output_head<B: ChordBackend>(
     x: Tensor<B, 2>,
     w: &Weights,
-    on_device: &[Option<B::Matrix>],
+    kept: &[Option<B::Matrix>],
+    device: &B::Device,
     n_vocab: usize,
 ) -> Result<Vec<f32>> {
     let n_rows = x.dims()[0];
     let per = (LOGITS_BYTES / (4 * n_vocab).max(1)).clamp(1, n_rows.max(1));
-    let on = |i: usize| on_device.get(i).and_then(Option::as_ref);
+    let on_device = |i: usize, chunk: &super::QWeight| {
+        let kept = kept.get(i..i + 1).unwrap_or(&[]);
+        Streamed::new::<B>(w.output_chunk_pinned(i), kept, &[chunk], device)
+    };
+    // A chunk the device keeps needs no host bytes (see the layers in `run_layers`).
+    let chunk = |i: usize| match kept.get(i) {
+        Some(Some(_)) => Ok(w.output_chunk_unpaged(i)),
+        _ => w.output_chunk(i),
+    };
     if w.n_output_chunks() == 1 && per == n_rows {
-        return read_f32(B::qmatmul(x, &w.output_chunk(0)?, on(0))?, "logits");
+        let chunk = chunk(0)?;
+        let on = on_device(0, &chunk)?;
+        return read_f32(B::qmatmul(x, &chunk, on.get(0))?, "logits");
     }
     let mut logits = vec![0f32; n_rows * n_vocab];
     let mut col = 0;
     for i in 0..w.n_output_chunks() {
-        let chunk = w.output_chunk(i)?;
+        let chunk = chunk(i)?;
+        let on = on_device(i, &chunk)?;
         for start in (0..n_rows).step_by(per) {
             let len = per.min(n_rows - start);
             let xs = x.clone().narrow(0, start, len);
-            let part = read_f32(B::qmatmul(xs, &chunk, on(i))?, "logits")?;
+            let part = read_f32(B::qmatmul(xs, &chunk, on.get(0))?, "logits")?;
             for (r, row) in part.chunks_exact(chunk.rows).enumerate() {
                 logits[(start + r) * n_vocab + col..][..chunk.rows].copy_from_slice(row);
             }

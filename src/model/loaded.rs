@@ -135,7 +135,8 @@ impl Model {
             if let Some(budget) = paging {
                 release_mapped_pages(&file);
                 let loader = stream_loader(path, opts.use_mmap);
-                page_weights(path, &mut weights, budget, loader, &mut |x| {
+                let on_host = backend == BackendKind::Cpu;
+                page_weights(path, &mut weights, budget, loader, on_host, &mut |x| {
                     report.at(step(0.4 + 0.4 * x)).is_ok()
                 })?;
             } else if backend == BackendKind::Cpu && opts.pack_weights {
@@ -436,12 +437,15 @@ fn stream_loader(path: &Path, use_mmap: bool) -> Loader {
 }
 
 /// Plans `weights` under `budget` bytes (less the f32 norm vectors, always resident) and starts
-/// the pager; pinned units are read here.
+/// the pager. Pinned units are read here when they stay in host memory (`on_host`); a GPU
+/// model's budget is its device's memory, which keeps the pinned units (uploaded by the first
+/// session on the device), and host memory holds the streaming slots only.
 fn page_weights(
     path: &Path,
     weights: &mut Weights,
     budget: u64,
     loader: Loader,
+    on_host: bool,
     progress: &mut dyn FnMut(f32) -> bool,
 ) -> Result<()> {
     let sizes: Vec<usize> = weights
@@ -457,7 +461,8 @@ fn page_weights(
                 .map(|l| l.attn_norm.len() + l.ffn_norm.len())
                 .sum::<usize>());
     let budget = usize::try_from(budget).unwrap_or(usize::MAX);
-    let plan = crate::pager::plan(&sizes, budget.saturating_sub(norms), PAGER_SLOTS)?;
+    let mut plan = crate::pager::plan(&sizes, budget.saturating_sub(norms), PAGER_SLOTS)?;
+    plan.hold_pinned = on_host;
     if plan.n_slots < PAGER_SLOTS {
         crate::log!(
             Warn,
@@ -467,9 +472,10 @@ fn page_weights(
     }
     crate::log!(
         Info,
-        "pager: {} of {} units pinned, {} slots of {} bytes, {} bytes resident",
+        "pager: {} of {} units pinned{}, {} slots of {} bytes, {} bytes resident",
         plan.n_pinned(),
         sizes.len(),
+        if on_host { "" } else { " (on the device)" },
         plan.n_slots,
         plan.slot_bytes,
         plan.resident_bytes(&sizes) + norms

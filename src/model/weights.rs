@@ -509,6 +509,20 @@ impl Weights {
         bytes.into_inner()
     }
 
+    /// Whether layer `l` stays loaded for the model's life (the model is not paged, or the
+    /// pager pinned it): what a device keeps a copy of.
+    pub fn layer_pinned(&self, l: usize) -> bool {
+        self.pager.as_ref().is_none_or(|p| p.plan().pinned[l])
+    }
+
+    /// Whether chunk `i` of the output head stays loaded for the model's life (see
+    /// [`Weights::layer_pinned`]).
+    pub fn output_chunk_pinned(&self, i: usize) -> bool {
+        self.pager
+            .as_ref()
+            .is_none_or(|p| p.plan().pinned[self.layers.len() + i])
+    }
+
     /// The pager's counters, when the model is paged.
     pub fn pager_stats(&self) -> Option<PagerStats> {
         self.pager.as_ref().map(|p| p.stats())
@@ -544,6 +558,14 @@ impl Weights {
             None => Ok(w),
             Some(p) => Ok(w.in_unit(&Arc::new(p.acquire(self.layers.len() + i)?), 0)),
         }
+    }
+
+    /// Chunk `i` of the output head as the file image has it, without the pager: for the
+    /// shape of a chunk whose device copy is what the products read (its bytes, if ever read,
+    /// come through the image's map).
+    pub fn output_chunk_unpaged(&self, i: usize) -> QWeight {
+        let (first, n) = self.head_chunks[i];
+        self.head_rows(first, n)
     }
 
     /// Writes the embeddings of `tokens` into `out` (`tokens.len()` rows of `cols` values). Under

@@ -1,7 +1,8 @@
 //! The layer pager: owns where every unit of weight bytes (a transformer layer, the output head)
 //! lives when the model runs under a memory budget.
 //!
-//! Units chosen by [`plan`] are read once into owned buffers and stay resident ("pinned"); the
+//! Units chosen by [`plan`] are read once into owned buffers and stay resident ("pinned"; for a
+//! GPU model its device keeps them instead and the pager reads each once for the upload); the
 //! others are streamed through a few slots. How a slot holds its unit is the [`Loader`]'s choice:
 //! on Linux a map of the unit's span of the file, populated by the kernel ([`map`]), elsewhere an
 //! owned buffer filled with positioned reads (`pread`). Either way the process's resident memory is
@@ -105,9 +106,10 @@ pub struct PagerStats {
     pub units_pinned: usize,
     /// Units streamed through slots.
     pub units_streamed: usize,
-    /// Bytes held: pinned units plus slot buffers.
+    /// Bytes held: pinned units (where the pager holds them, see [`Plan::hold_pinned`]) plus slot
+    /// buffers.
     pub bytes_resident: u64,
-    /// Bytes of the pinned units' buffers (`bytes_resident` less the slots).
+    /// Bytes of the pinned units' buffers the pager holds (`bytes_resident` less the slots).
     pub bytes_pinned: u64,
     /// Loads done by the computing thread because the unit was not ready (stalls).
     pub sync_loads: u64,
@@ -254,7 +256,7 @@ impl Drop for UnitGuard {
 }
 
 impl Pager {
-    /// Reads the pinned units of `plan` from `file` (calling `progress` with the fraction done;
+    /// Reads the pinned units of `plan` from `file`, where it holds them (calling `progress` with the fraction done;
     /// returning false cancels with `Cancelled`), allocates the slots and starts the prefetch thread.
     /// Slots are held as `loader` says where the system allows ([`Pager::loader`] tells), else
     /// read.
@@ -284,11 +286,14 @@ impl Pager {
             .map(|u| sizes[u])
             .max()
             .unwrap_or(0);
-        let pinned_total: usize = (0..n).filter(|&u| plan.pinned[u]).map(|u| sizes[u]).sum();
+        let pinned_total: usize = (0..n)
+            .filter(|&u| plan.pinned[u] && plan.hold_pinned)
+            .map(|u| sizes[u])
+            .sum();
         let mut pinned = vec![None; n];
         let mut done = 0usize;
         for u in 0..n {
-            if !plan.pinned[u] {
+            if !plan.pinned[u] || !plan.hold_pinned {
                 continue;
             }
             let mut buf = vec![0u8; sizes[u]];
@@ -397,11 +402,17 @@ impl Pager {
 
     /// The bytes of unit `u`, loaded and protected until the guard drops. Waits for a prefetch in
     /// flight, or loads on this thread when the unit is not coming (a stall).
+    /// A unit pinned but not held here ([`Plan::hold_pinned`] false) is read on this thread into
+    /// a buffer of its own, which the guard frees.
     pub fn acquire(&self, u: usize) -> Result<UnitGuard> {
         let sh = &self.shared;
-        if let Some(buf) = &sh.pinned[u] {
+        if sh.plan.pinned[u] {
+            let buf = match &sh.pinned[u] {
+                Some(buf) => buf.clone(),
+                None => Arc::new(sh.read_pinned(u)?),
+            };
             return Ok(UnitGuard {
-                bytes: Some(Bytes::Pinned(buf.clone())),
+                bytes: Some(Bytes::Pinned(buf)),
                 unit: u,
                 shared: sh.clone(),
                 slot: None,
@@ -483,6 +494,16 @@ fn empty_slot() -> Slot {
 }
 
 impl Shared {
+    /// Reads pinned unit `u`, which this pager does not hold, into a buffer of its own (counted).
+    fn read_pinned(&self, u: usize) -> Result<Vec<u8>> {
+        let mut buf = vec![0u8; self.units[u].loaded_bytes()];
+        read_unit(&self.file, &self.units[u], &self.starts[u], &mut buf)?;
+        let mut st = self.state.lock();
+        st.stats.reads_per_unit[u] += 1;
+        st.stats.bytes_read += self.units[u].parts.iter().map(|p| p.1 as u64).sum::<u64>();
+        Ok(buf)
+    }
+
     /// Position of `u` after the cursor in the cyclic order: 1 for the next unit, `n` for the
     /// cursor itself (used again only after every other unit).
     fn distance(&self, st: &State, u: usize) -> usize {

@@ -19,6 +19,10 @@ pub struct Plan {
     pub n_slots: usize,
     /// Bytes of each slot: the largest streamed unit.
     pub slot_bytes: usize,
+    /// Whether the pager holds the pinned units in host memory (true from [`plan`]). A GPU model
+    /// clears it: its device keeps the pinned units, which the pager then reads only when asked,
+    /// once each, into memory the asker frees (host memory holds the slots only).
+    pub hold_pinned: bool,
 }
 
 impl Plan {
@@ -51,6 +55,7 @@ pub fn plan(unit_bytes: &[usize], budget: usize, max_slots: usize) -> Result<Pla
             pinned: vec![true; n],
             n_slots: 0,
             slot_bytes: 0,
+            hold_pinned: true,
         });
     }
     let largest = unit_bytes.iter().copied().max().unwrap_or(0);
@@ -103,6 +108,7 @@ pub fn plan(unit_bytes: &[usize], budget: usize, max_slots: usize) -> Result<Pla
         pinned,
         n_slots,
         slot_bytes,
+        hold_pinned: true,
     })
 }
 

@@ -256,3 +256,43 @@ fn a_mapped_unit_that_loses_its_file_reads_zeros_and_counts_a_fault() {
     check(&pg.acquire(u).unwrap(), u, 20000);
     assert_eq!(pg.faults(), 1);
 }
+
+/// Pinned units a device keeps ([`Plan::hold_pinned`] false) are not read at load nor held: each
+/// `acquire` reads one into a buffer of its own, counted; streamed units page as usual.
+#[test]
+fn pinned_units_held_elsewhere_are_read_when_asked() {
+    let fx = fixture("elsewhere", 8, 2, 1000);
+    let sizes: Vec<usize> = fx.units.iter().map(|u| u.loaded_bytes()).collect();
+    let mut plan = plan(&sizes, 5 * sizes[0], 2).unwrap();
+    plan.hold_pinned = false;
+    let pinned: Vec<usize> = (0..8).filter(|&u| plan.pinned[u]).collect();
+    assert_eq!(pinned.len(), 3);
+    let pg = Pager::new(
+        File::open(&fx.path).unwrap(),
+        fx.units.clone(),
+        plan,
+        Loader::Read,
+        &mut |_| true,
+    )
+    .unwrap();
+    let s = pg.stats();
+    assert_eq!((s.bytes_read, s.bytes_pinned), (0, 0), "{s:?}");
+    assert_eq!(s.bytes_resident, 2 * sizes[0] as u64);
+    for u in 0..8 {
+        check(&pg.acquire(u).unwrap(), u, 1000);
+    }
+    check(&pg.acquire(pinned[0]).unwrap(), pinned[0], 1000);
+    // Streamed units once (or twice: the prefetch thread may have begun the next token's first);
+    // pinned ones once per acquire.
+    let s = pg.stats();
+    for u in 0..8 {
+        let want = if u == pinned[0] {
+            2..=2
+        } else if pinned.contains(&u) {
+            1..=1
+        } else {
+            1..=2
+        };
+        assert!(want.contains(&s.reads_per_unit[u]), "unit {u}: {s:?}");
+    }
+}
