@@ -241,8 +241,20 @@ test-corpus: $(BIN)/chord $(BAD_GGUF)/expected.tsv
 # f16 KV cache and attention) and the transformer on them (tests/gpu_model.rs) on wgpu over Mesa's
 # lavapipe, no GPU needed, in a build with both GPU backends: the CUDA tests are built here and
 # run on a GPU by scripts/device-check.sh.
+# The GPU tests on Mesa's lavapipe (wgpu), then the `chord` program built with the GPU features
+# against llama.cpp on SmolLM2's F16 and BF16 files (scripts/compare-llamacpp.py --mode device:
+# 256 tokens' logits, and F16's greedy continuations of 10 prompts). The feature build replaces
+# $(LIB) until the next step's plain build puts it back.
+DEVICE_COMPARE = . scripts/env.sh && LLAMA_CPP_LIB_PATH="$$LLAMA_CPP_NATIVE_BIN" "$$CHORD_VENV/bin/python" \
+	scripts/compare-llamacpp.py --mode device --backend wgpu --chord $(BIN)/chord-gpu \
+	--text tests/data/text/gpl-3.0-excerpt.txt --tokens 256 --greedy-tokens 32
 test-gpu:
 	cargo test --release --features wgpu,cuda --test gpu_kernels --test gpu_ops --test gpu_model -- wgpu_ repack_ backend_choice_
+	cargo build --release --features wgpu,cuda --lib
+	@mkdir -p $(BIN)
+	$(CC) $(CFLAGS) $(WARN) -Iinclude -o $(BIN)/chord-gpu examples_c/chord.c $(LIB) $(LDLIBS)
+	$(DEVICE_COMPARE) --greedy-prompts 10 $(CACHE)/models/SmolLM2-135M-Instruct.F16.gguf
+	$(DEVICE_COMPARE) --greedy-prompts 0 $(CACHE)/models/SmolLM2-135M-Instruct.BF16.gguf
 
 test-oracle: $(BIN)/chord
 	scripts/run-oracle-tests.sh $(BIN)/chord
