@@ -137,6 +137,16 @@ def llama_logits(a, model, text):
     return toks, np.array(llm.scores[: len(toks)], dtype=np.float32)
 
 
+def both_logits(a, model, text):
+    """The first --tokens tokens of text (llama.cpp's tokenization), the logits of both on them, and
+    the seconds each took."""
+    t0 = time.monotonic()
+    toks, lla = llama_logits(a, model, text)
+    t1 = time.monotonic()
+    got = chord_logits(a, model, toks, lla.shape)
+    return toks, lla, got, t1 - t0, time.monotonic() - t1
+
+
 def greedy_agreement(a, model):
     """How many of the first --greedy-prompts prompts chord continues greedily as llama.cpp does."""
     llm = llama_cpp.Llama(model, n_ctx=512, n_threads=a.threads, logits_all=True, verbose=False)
@@ -158,11 +168,7 @@ def greedy_agreement(a, model):
 def device(a, model, text):
     """chord on a GPU backend against the machine's llama.cpp: divergence, top-1, greedy texts."""
     name = os.path.basename(model)
-    t0 = time.monotonic()
-    toks, lla = llama_logits(a, model, text)
-    t1 = time.monotonic()
-    got = chord_logits(a, model, toks, lla.shape)
-    t2 = time.monotonic()
+    toks, lla, got, t_llama, t_chord = both_logits(a, model, text)
     kl = kl_divergence(lla, got)
     top = top1(lla, got)
     exact = Reference(model).logits(toks)
@@ -171,7 +177,7 @@ def device(a, model, text):
     print(f"{'PASS' if ok_logits else 'FAIL'} device logits {name} ({a.backend}): {len(toks)} tokens, mean KL from llama.cpp "
           f"{kl.mean():.3e} (at most {DEVICE_MAX_KL:g}, or closer to the exact pass than llama.cpp), max {kl.max():.3e}, "
           f"top-1 {100 * top:.2f}% (at least {100 * DEVICE_MIN_TOP1:g}%), max |dlogit| {np.abs(lla - got).max():.3g}; "
-          f"mean KL from the exact f64 pass: chord {kl_c:.3e}, llama.cpp {kl_l:.3e} (llama.cpp {t1 - t0:.1f} s, chord {t2 - t1:.1f} s)",
+          f"mean KL from the exact f64 pass: chord {kl_c:.3e}, llama.cpp {kl_l:.3e} (llama.cpp {t_llama:.1f} s, chord {t_chord:.1f} s)",
           flush=True)
     del lla, got, exact
     if a.greedy_prompts == 0:
@@ -187,11 +193,7 @@ def device(a, model, text):
 def strict(a, model, text):
     """Bit identity with the pinned oracle: logits of a batched sequence, then greedy texts."""
     name = os.path.basename(model)
-    t0 = time.monotonic()
-    toks, ref = llama_logits(a, model, text)
-    t1 = time.monotonic()
-    got = chord_logits(a, model, toks, ref.shape)
-    t2 = time.monotonic()
+    toks, ref, got, t_llama, t_chord = both_logits(a, model, text)
     differ = int((ref.view(np.uint32) != got.view(np.uint32)).sum())
     ok_logits = differ == 0
     if ok_logits:
@@ -202,7 +204,7 @@ def strict(a, model, text):
         dmax, kl_mean, top = float(np.abs(ref - got).max()), float(kl_divergence(ref, got).mean()), top1(ref, got)
     print(f"{'PASS' if ok_logits else 'FAIL'} logits {name}: {len(toks)} tokens, {differ} of {ref.size} logits differ in their bits, "
           f"max |dlogit| {dmax:.3g}, mean KL {kl_mean:.3e}, top-1 {100 * top:.2f}% "
-          f"(llama.cpp {t1 - t0:.1f} s, chord {t2 - t1:.1f} s)", flush=True)
+          f"(llama.cpp {t_llama:.1f} s, chord {t_chord:.1f} s)", flush=True)
     del ref, got
     t0 = time.monotonic()
 
@@ -216,8 +218,7 @@ def strict(a, model, text):
 def reference(a, model, text):
     """chord and the machine's llama.cpp against the exact float64 forward pass."""
     name = os.path.basename(model)
-    toks, lla = llama_logits(a, model, text)
-    got = chord_logits(a, model, toks, lla.shape)
+    toks, lla, got, _, _ = both_logits(a, model, text)
     exact = Reference(model).logits(toks)
     kl_c, kl_l = kl_divergence(exact, got), kl_divergence(exact, lla)
     (mc, sc), (ml, sl) = mean_se(kl_c), mean_se(kl_l)

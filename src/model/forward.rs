@@ -112,10 +112,9 @@ impl<B: ChordBackend> DeviceVecs<B> {
             .iter()
             .enumerate()
             .map(|(i, l)| {
-                // A pinned layer of a paged model: its bytes from the pager, once.
+                // A pinned layer of a paged model reads its bytes from the pager, once.
                 let matrices = match w.layer_pinned(i) {
-                    true if w.pager_stats().is_some() => upload(&w.layer(i)?.matrices())?,
-                    true => upload(&l.matrices())?,
+                    true => upload(&w.layer(i)?.matrices())?,
                     false => Vec::new(),
                 };
                 Ok(LayerVecs {
@@ -175,16 +174,11 @@ impl<B: ChordBackend> LayerVecs<B> {
 }
 
 impl<'a, M> Streamed<'a, M> {
-    /// `kept` where the device keeps the unit, else `matrices` uploaded to `device`.
-    fn new<B: ChordBackend<Matrix = M>>(
-        pinned: bool,
-        kept: &'a [Option<M>],
+    /// `matrices` uploaded to `device` for this use.
+    fn upload<B: ChordBackend<Matrix = M>>(
         matrices: &[&super::QWeight],
         device: &B::Device,
     ) -> Result<Self> {
-        if pinned {
-            return Ok(Streamed::Kept(kept));
-        }
         let mut up = Vec::with_capacity(matrices.len());
         for w in matrices {
             let m = B::upload(w, device)?;
@@ -479,8 +473,10 @@ fn run_layers<B: ChordBackend>(
             true => super::weights::LayerRef::Resident(&w.layers[l]),
             false => w.layer(l)?,
         };
-        let on_device =
-            Streamed::new::<B>(w.layer_pinned(l), &lv.matrices, &lw.matrices(), &device)?;
+        let on_device = match w.layer_pinned(l) {
+            true => Streamed::Kept(&lv.matrices),
+            false => Streamed::upload::<B>(&lw.matrices(), &device)?,
+        };
         let window = cfg.swa.as_ref().filter(|s| s.layers[l]);
         let h = match pending.take() {
             Some(o) => {
@@ -619,9 +615,9 @@ fn output_head<B: ChordBackend>(
 ) -> Result<Vec<f32>> {
     let n_rows = x.dims()[0];
     let per = (LOGITS_BYTES / (4 * n_vocab).max(1)).clamp(1, n_rows.max(1));
-    let on_device = |i: usize, chunk: &super::QWeight| {
-        let kept = kept.get(i..i + 1).unwrap_or(&[]);
-        Streamed::new::<B>(w.output_chunk_pinned(i), kept, &[chunk], device)
+    let on_device = |i: usize, chunk: &super::QWeight| match w.output_chunk_pinned(i) {
+        true => Ok(Streamed::Kept(kept.get(i..i + 1).unwrap_or(&[]))),
+        false => Streamed::upload::<B>(&[chunk], device),
     };
     // A chunk the device keeps needs no host bytes (see the layers in `run_layers`).
     let chunk = |i: usize| match kept.get(i) {
