@@ -6,7 +6,12 @@
 //! ```text
 //! cargo run --release --features wgpu,cuda --example gpu_bench -- [cuda|wgpu] [PEAK_GBS]
 //! cargo run --release --features wgpu,cuda --example gpu_bench -- model cuda|wgpu MODEL [PEAK_GBS]
+//! cargo run --release --features wgpu,cuda --example gpu_bench -- prefill cuda|wgpu [TOKENS]
 //! ```
+//!
+//! `prefill` times the products of a prompt of TOKENS tokens (default 64) on TinyLlama-shape
+//! matrices in five formats with each number of tokens to a cube (`Tiling::tokens_per_cube`):
+//! what the prefill tiling is chosen by.
 //!
 //! `model` runs a GGUF model through chord's transformer on the GPU backend and on the CPU: the
 //! KL divergence between their logits over a prompt and decode steps, the most likely tokens'
@@ -43,6 +48,23 @@ fn main() {
             #[cfg(feature = "wgpu")]
             "wgpu" => model::<chord::backend::Wgpu>("wgpu", path, peak),
             other => panic!("backend {other:?} is not in this build (features wgpu, cuda)"),
+        }
+        return;
+    }
+    if args.first().map(String::as_str) == Some("prefill") {
+        let m: usize = args.get(2).map_or(64, |s| s.parse().expect("TOKENS"));
+        match args.get(1).map_or("wgpu", String::as_str) {
+            #[cfg(feature = "cuda")]
+            "cuda" => {
+                use cubecl::cuda::{CudaDevice, CudaRuntime};
+                prefill(&CudaRuntime::client(&CudaDevice::default()), "cuda", m)
+            }
+            #[cfg(feature = "wgpu")]
+            "wgpu" => {
+                use cubecl::wgpu::{WgpuDevice, WgpuRuntime};
+                prefill(&WgpuRuntime::client(&WgpuDevice::DefaultDevice), "wgpu", m)
+            }
+            other => panic!("runtime {other:?} is not in this build (features wgpu, cuda)"),
         }
         return;
     }
@@ -244,12 +266,56 @@ fn sweep<R: Runtime>(client: &ComputeClient<R>, plane: bool, peak: f64) {
             let tiling = Tiling {
                 planes_per_cube,
                 rows_per_plane,
+                tokens_per_cube: 1,
             };
             let each = set.seconds(client, plane, tiling, 3);
             let gbs = set.ws[0].device_bytes() as f64 / 1e9 / each;
             line += &format!(
                 " {planes_per_cube}x{rows_per_plane} {gbs:.0} ({:.2})",
                 gbs / peak
+            );
+        }
+        println!("{line}");
+    }
+}
+
+/// Products over `m` tokens (a prompt) with 1 to 16 tokens to a cube: microseconds per product,
+/// and the multiply-adds per second.
+fn prefill<R: Runtime>(client: &ComputeClient<R>, name: &str, m: usize) {
+    let plane = plane_reduction(client);
+    println!("{name}: products over {m} tokens, plane reduction {plane}; ms per product (GMAC/s) by tokens per cube:");
+    for (ty, rows, cols) in [
+        (GgmlType::Q4_K, 2048, 2048),
+        (GgmlType::Q6_K, 2048, 5632),
+        (GgmlType::Q5_0, 2048, 2048),
+        (GgmlType::Q8_0, 2048, 2048),
+        (GgmlType::F16, 2048, 2048),
+    ] {
+        let bytes = blocks::random_matrix(ty, rows, cols, 5);
+        let w = cube::upload(client, ty, &bytes, rows, cols).expect("upload");
+        let x = client.create_from_slice(f32::as_bytes(&vec![0.01f32; m * cols]));
+        let y = client.empty(m * rows * 4);
+        let mut line = format!("{} {rows}x{cols}:", ty.name());
+        for tokens_per_cube in [1, 2, 4, 8, 16] {
+            let tiling = Tiling {
+                tokens_per_cube,
+                ..Tiling::default()
+            };
+            let run = || qmatvec_into(client, &w, &x, m, &y, plane, tiling).unwrap();
+            run();
+            sync(client);
+            let reps = 3;
+            let t = Instant::now();
+            for _ in 0..reps {
+                run();
+            }
+            sync(client);
+            let each = t.elapsed().as_secs_f64() / reps as f64;
+            let mac = (m * rows * cols) as f64;
+            line += &format!(
+                " {tokens_per_cube}: {:.2} ({:.1})",
+                each * 1e3,
+                mac / each / 1e9
             );
         }
         println!("{line}");

@@ -11,7 +11,8 @@
 #        rest);
 #     3. the transformer on CUDA against the CPU on the TinyLlama shape (examples/gpu_bench.rs
 #        `model`: KL divergence, top-1 agreement, prefill and decode tok/s, GB/s of weights per
-#        token);
+#        token), and the prompt products' speed with 1 to 16 tokens to a cube (`prefill`: which
+#        tiling prompts should take there);
 #     4. `chord bench --backend cuda` on each shape (the C program: what a user runs), with its
 #        kernel launches and transfers per token, and the Llama-2-7B shape paged into 2 GiB of
 #        device memory (its streamed layers uploaded for each token);
@@ -69,6 +70,7 @@ run)
   step "kernels on CUDA" 60 "$bin/gpu_kernels" --test-threads 1 --nocapture cuda_
   step "layer operations on CUDA" 60 "$bin/gpu_ops" --test-threads 1 --nocapture cuda_
   step "model tinyllama on CUDA" 120 "$bin/gpu_bench" model cuda "$models/tinyllama.gguf"
+  step "prefill tilings on CUDA" 60 "$bin/gpu_bench" prefill cuda 512
   for shape in tinyllama llama2-7b; do
     step "chord bench $shape on CUDA" 90 "$bin/chord" bench -m "$models/$shape.gguf" --backend cuda -p 128 -n 64 -r 2
   done

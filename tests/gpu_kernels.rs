@@ -1,7 +1,8 @@
 //! chord's CubeCL kernels against the dequantized reference: the quantized matrix-vector product
 //! of every format with a kernel, on every runtime this build has (wgpu: Mesa's lavapipe in CI, a
 //! real GPU where there is one; CUDA where built with `--features cuda`), with each reduction
-//! path the device offers (shared memory always; planes where they are 32 wide).
+//! path the device offers (shared memory always; planes where they are 32 wide) and several
+//! tilings of rows and tokens, which must all give the same bits.
 //!
 //! A build with a GPU feature needs its device: without one these tests fail, they do not skip.
 //! Run: `cargo test --release --features wgpu --test gpu_kernels`.
@@ -39,7 +40,8 @@ fn check<R: Runtime>(client: &ComputeClient<R>, name: &str) {
         GgmlType::BF16,
     ] {
         for (si, &(rows, cols)) in SHAPES.iter().enumerate() {
-            let m = 2;
+            // Eleven tokens: a partial last group of tokens for every tiling below but one.
+            let m = 11;
             let bytes = blocks::random_matrix(ty, rows, cols, 7 + si as u64);
             let x: Vec<f32> = (0..m * cols)
                 .map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 0.5)
@@ -52,23 +54,47 @@ fn check<R: Runtime>(client: &ComputeClient<R>, name: &str) {
                 "{ty:?}: layout larger than GGUF's"
             );
             let xh = client.create_from_slice(f32::as_bytes(&x));
-            // The default tiling with each reduction, and other tilings (odd ones too).
-            let tilings = [(Tiling::default(), false), (Tiling::default(), true)]
-                .into_iter()
-                .chain(
-                    [(1, 1), (3, 5), (8, 4)].map(|(planes_per_cube, rows_per_plane)| {
-                        let t = Tiling {
-                            planes_per_cube,
-                            rows_per_plane,
-                        };
-                        (t, false)
-                    }),
-                )
-                .filter(|&(_, plane)| paths.contains(&plane));
+            // The default tiling and eight tokens to a cube with each reduction, and other
+            // tilings (odd ones too).
+            let eight_tokens = Tiling {
+                tokens_per_cube: 8,
+                ..Tiling::default()
+            };
+            let tilings = [
+                (Tiling::default(), false),
+                (Tiling::default(), true),
+                (eight_tokens, false),
+                (eight_tokens, true),
+            ]
+            .into_iter()
+            .chain([(1, 1, 1), (3, 5, 3), (2, 2, 16)].map(
+                |(planes_per_cube, rows_per_plane, tokens_per_cube)| {
+                    let t = Tiling {
+                        planes_per_cube,
+                        rows_per_plane,
+                        tokens_per_cube,
+                    };
+                    (t, false)
+                },
+            ))
+            .filter(|&(_, plane)| paths.contains(&plane));
+            // What the first tiling of each reduction computed: a token's sums are the same
+            // operations in the same order under every tiling, so every other one must give the
+            // same bits.
+            let mut first: [Option<Vec<u32>>; 2] = [None, None];
             for (tiling, plane) in tilings {
                 let yh = client.empty(m * rows * 4);
                 qmatvec_into(client, &w, &xh, m, &yh, plane, tiling).unwrap();
                 let y = f32::from_bytes(&client.read_one(yh).unwrap()).to_vec();
+                let bits: Vec<u32> = y.iter().map(|v| v.to_bits()).collect();
+                match &first[plane as usize] {
+                    None => first[plane as usize] = Some(bits),
+                    Some(f) => assert!(
+                        *f == bits,
+                        "{name} {ty:?} {rows}x{cols} plane={plane} {tiling:?}: other bits than \
+                         the first tiling of this reduction"
+                    ),
+                }
                 for t in 0..m {
                     for r in 0..rows {
                         let (mut exact, mut mag) = (0f64, 0f64);

@@ -1,7 +1,9 @@
 //! Launches of [`super::layer_kernels`]: a layer's norms, activation, RoPE, and the f16 KV cache
 //! ([`DeviceKv`]) with its write and attention, on buffers of f32 values in device memory. Each
 //! function checks nothing the caller's shapes do not already guarantee; each counts its launch
-//! ([`crate::backend::traffic`]).
+//! ([`crate::backend::traffic`]). The kernels are compiled without CubeCL's bounds checks (which
+//! clamp and test every index): each launch's SAFETY comment says why its indices stay within
+//! the buffers.
 
 use super::layer_kernels as k;
 use crate::attn::{RopeMode, Scores};
@@ -46,7 +48,7 @@ pub fn rms_norm<R: Runtime>(
     // SAFETY: `x` and `y` hold `rows * d` values and `w` holds `d` (the caller's shapes); the
     // kernel reads and writes row `CUBE_POS < rows` only.
     unsafe {
-        k::rms_norm::launch::<R>(
+        k::rms_norm::launch_unchecked::<R>(
             client,
             CubeCount::Static(rows as u32, 1, 1),
             CubeDim::new_1d(k::CUBE),
@@ -75,7 +77,7 @@ pub fn add_rms_norm<R: Runtime>(
     count_launch();
     // SAFETY: as in `rms_norm`, with `r` and `s` of `rows * d` values too.
     unsafe {
-        k::add_rms_norm::launch::<R>(
+        k::add_rms_norm::launch_unchecked::<R>(
             client,
             CubeCount::Static(rows as u32, 1, 1),
             CubeDim::new_1d(k::CUBE),
@@ -103,7 +105,7 @@ pub fn glu<R: Runtime>(
     count_launch();
     // SAFETY: `g`, `u` and `y` hold `n` values; the kernel guards `ABSOLUTE_POS < n`.
     unsafe {
-        k::glu::launch::<R>(
+        k::glu::launch_unchecked::<R>(
             client,
             cubes_for(n, ELEMENTWISE),
             CubeDim::new_1d(ELEMENTWISE),
@@ -138,7 +140,7 @@ pub fn rope<R: Runtime>(
     // SAFETY: `x`, `y` hold `t * heads * dim` values, `cs`, `sn` `t * rope_dim / 2`; the kernel
     // guards its row (`< t * heads`) and pair (`< dim / 2`).
     unsafe {
-        k::rope::launch::<R>(
+        k::rope::launch_unchecked::<R>(
             client,
             CubeCount::Static(per_row.div_ceil(dim_x), rows.div_ceil(4), 1),
             CubeDim::new_2d(dim_x, 4),
@@ -186,7 +188,7 @@ impl DeviceKv {
             count_launch();
             // SAFETY: both buffers hold `n` words; the kernel guards `ABSOLUTE_POS < n`.
             unsafe {
-                k::copy_words::launch::<R>(
+                k::copy_words::launch_unchecked::<R>(
                     client,
                     cubes_for(n, ELEMENTWISE),
                     CubeDim::new_1d(ELEMENTWISE),
@@ -219,7 +221,7 @@ impl DeviceKv {
         // SAFETY: `kx`, `vx` hold `n` values and the caches `words()` words; the kernel guards
         // its word index (`< n / 2`) and writes positions `pos..pos + t <= n_ctx`.
         unsafe {
-            k::kv_store::launch::<R>(
+            k::kv_store::launch_unchecked::<R>(
                 client,
                 cubes_for(n / 2, ELEMENTWISE),
                 CubeDim::new_1d(ELEMENTWISE),
@@ -253,7 +255,7 @@ impl DeviceKv {
         // SAFETY: `q` and `out` hold `n` values, the caches `words()` words; the kernel reads
         // positions up to `pos0 + t - 1 < n_ctx` of head `h / (n_head / n_head_kv)`.
         unsafe {
-            k::attention::launch::<R>(
+            k::attention::launch_unchecked::<R>(
                 client,
                 CubeCount::Static(t as u32, n_head as u32, 1),
                 CubeDim::new_1d(k::CUBE),

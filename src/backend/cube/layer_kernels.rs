@@ -96,13 +96,13 @@ fn norm_row(s: &Array<f32>, w: &Array<f32>, y: &mut Array<f32>, d: u32, eps: f32
 }
 
 /// `y = rms_norm(x) * w`, one cube of `CUBE` units per row of `d` values.
-#[cube(launch)]
+#[cube(launch_unchecked)]
 pub fn rms_norm(x: &Array<f32>, w: &Array<f32>, y: &mut Array<f32>, d: u32, eps: f32) {
     norm_row(x, w, y, d, eps);
 }
 
 /// `s = x + r` (the residual add), then `y = rms_norm(s) * w`, one cube per row of `d` values.
-#[cube(launch)]
+#[cube(launch_unchecked)]
 pub fn add_rms_norm(
     x: &Array<f32>,
     r: &Array<f32>,
@@ -125,7 +125,7 @@ pub fn add_rms_norm(
 
 /// `y = act(g) * u` over `n` values: SiLU (`gelu == false`, ggml's `x / (1 + exp(-x))`) or GELU
 /// in its tanh form.
-#[cube(launch)]
+#[cube(launch_unchecked)]
 pub fn glu(g: &Array<f32>, u: &Array<f32>, y: &mut Array<f32>, n: u32, #[comptime] gelu: bool) {
     let i = ABSOLUTE_POS;
     if i < n as usize {
@@ -143,7 +143,7 @@ pub fn glu(g: &Array<f32>, u: &Array<f32>, y: &mut Array<f32>, n: u32, #[comptim
 /// row `t * heads + head` in `ABSOLUTE_POS_Y`) rotates pair `j < rope_dim / 2` by the angle whose
 /// cosine and sine are `cs[t][j]` and `sn[t][j]` (the pair is values `2j, 2j+1`, or `j, j +
 /// rope_dim / 2` with `neox`), and copies two of the values past `rope_dim` otherwise.
-#[cube(launch)]
+#[cube(launch_unchecked)]
 pub fn rope(
     x: &Array<f32>,
     cs: &Array<f32>,
@@ -184,7 +184,7 @@ pub fn rope(
 
 /// Writes keys `k` and values `v` (`[t, n_head_kv, head_dim]` f32) into the f16 caches `kc`, `vc`
 /// at positions `pos..pos + t`: unit `ABSOLUTE_POS` writes one word (two values) of each.
-#[cube(launch)]
+#[cube(launch_unchecked)]
 pub fn kv_store(
     k: &Array<f32>,
     v: &Array<f32>,
@@ -218,7 +218,7 @@ pub fn kv_store(
 /// The keys go in chunks of `CUBE`, one to a unit, with a running maximum and sum (the softmax
 /// "online"); for the values, `CUBE / head_dim` groups of `head_dim` units (one unit per value of
 /// the head) each take every group-th key of the chunk, and the groups' sums are added at the end.
-#[cube(launch)]
+#[cube(launch_unchecked)]
 pub fn attention(
     q: &Array<f32>,
     kc: &Array<u32>,
@@ -314,7 +314,7 @@ pub fn attention(
 }
 
 /// `y[i] = x[i]` for `i < n`: a copy of a cache, for a forked session.
-#[cube(launch)]
+#[cube(launch_unchecked)]
 pub fn copy_words(x: &Array<u32>, y: &mut Array<u32>, n: u32) {
     let i = ABSOLUTE_POS;
     if i < n as usize {

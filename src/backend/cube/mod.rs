@@ -32,25 +32,33 @@ use crate::quant::GgmlType;
 use cubecl::prelude::*;
 use cubecl::server::Handle;
 
-/// How the product's rows are spread over the device: `planes_per_cube` planes of 32 lanes make a
-/// cube, and each plane computes `rows_per_plane` rows, sharing the activations it loads. Each
-/// pair of values is a kernel variant of its own, compiled on first use.
+/// How the product's rows and tokens are spread over the device: `planes_per_cube` planes of 32
+/// lanes make a cube, each plane computes `rows_per_plane` rows, sharing the activations it loads,
+/// for `tokens_per_cube` tokens, sharing the weights it loads. Each triple is a kernel variant of
+/// its own, compiled on first use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tiling {
     /// Planes per cube (1..=32).
     pub planes_per_cube: u32,
     /// Rows per plane (1..=8).
     pub rows_per_plane: u32,
+    /// Tokens per cube (1..=16).
+    pub tokens_per_cube: u32,
 }
 
 impl Default for Tiling {
-    /// 2 planes (64 units) of 4 rows each: the best overall of `examples/gpu_bench.rs`'s sweep on
-    /// an H200 (CUDA and Vulkan), 3% behind the best on a 2048 x 2048 matrix, 7% behind on a
-    /// Q4_K 11008 x 4096 one, and the best on a Q6_K 4096 x 11008 one.
+    /// 2 planes (64 units) of 4 rows each: the best overall of `examples/gpu_bench.rs`'s sweep
+    /// of decode products on an H200 (CUDA and Vulkan), 3% behind the best on a 2048 x 2048
+    /// matrix, 7% behind on a Q4_K 11008 x 4096 one, and the best on a Q6_K 4096 x 11008 one.
+    /// One token to a cube, for prompts too: on lavapipe (`gpu_bench prefill wgpu`, 64 tokens)
+    /// more tokens to a cube made the quantized products slower (Q4_K 2048 x 2048: 1.5 GMAC/s
+    /// with one, 1.1 with 8), since there a product is bound by its instructions, not by loading
+    /// weights; no GPU has measured it yet (scripts/device-check.sh runs the sweep on CUDA).
     fn default() -> Self {
         Tiling {
             planes_per_cube: 2,
             rows_per_plane: 4,
+            tokens_per_cube: 1,
         }
     }
 }
@@ -263,15 +271,23 @@ pub fn qmatvec_into<R: Runtime>(
     let Tiling {
         planes_per_cube,
         rows_per_plane,
+        tokens_per_cube,
     } = tiling;
-    if !(1..=32).contains(&planes_per_cube) || !(1..=8).contains(&rows_per_plane) {
-        bail!(InvalidArgument, "no kernel variant for {tiling:?}");
+    if !(1..=32).contains(&planes_per_cube)
+        || !(1..=8).contains(&rows_per_plane)
+        || !(1..=16).contains(&tokens_per_cube)
+        || m == 0
+    {
+        bail!(
+            InvalidArgument,
+            "no kernel variant for {tiling:?} over {m} tokens"
+        );
     }
     if !supported(w.ty, w.cols) {
         return Err(unsupported(w.ty, w.cols));
     }
     let cubes = (w.rows as u32).div_ceil(planes_per_cube * rows_per_plane);
-    let count = CubeCount::Static(cubes, m as u32, 1);
+    let count = CubeCount::Static(cubes, (m as u32).div_ceil(tokens_per_cube), 1);
     let dim = CubeDim::new_2d(32, planes_per_cube);
     // SAFETY: the lengths are those of the buffers: `w.words` words, `m * cols` and `m * rows`
     // f32 values, which the kernels index within (rows < `rows`, tokens < `m`).
@@ -282,23 +298,32 @@ pub fn qmatvec_into<R: Runtime>(
             ArrayArg::from_raw_parts(y.clone(), m * w.rows),
         )
     };
-    // Every kernel takes the same arguments, then its format's compile-time flags.
+    // Every kernel takes the same arguments, then its format's compile-time flags. They are
+    // compiled without bounds checks (CubeCL's checked mode clamps and tests every index, which
+    // made most of a product's instructions on lavapipe).
+    // SAFETY: every index a kernel computes is within the lengths above: rows below `rows`
+    // (guarded), blocks below `cols / block` (its loop), tokens clamped below `m`, and the scale
+    // words past the blocks within the layout of `repack`.
     macro_rules! launch {
         ($kernel:ident $(, $flag:expr)*) => {
-            kernels::$kernel::launch::<R>(
-                client,
-                count,
-                dim,
-                wa,
-                xa,
-                ya,
-                w.rows as u32,
-                w.cols as u32,
-                planes_per_cube,
-                rows_per_plane,
-                plane,
-                $($flag),*
-            )
+            unsafe {
+                kernels::$kernel::launch_unchecked::<R>(
+                    client,
+                    count,
+                    dim,
+                    wa,
+                    xa,
+                    ya,
+                    w.rows as u32,
+                    w.cols as u32,
+                    m as u32,
+                    planes_per_cube,
+                    rows_per_plane,
+                    tokens_per_cube,
+                    plane,
+                    $($flag),*
+                )
+            }
         };
     }
     let ty = w.ty;
