@@ -111,9 +111,9 @@ fn halve(v: &mut Array<f32>, #[comptime] s: u32) {
 ///
 /// Where the device has 32-wide planes the sums are plane sums. Else every lane puts its
 /// accumulators in shared memory, and after one barrier lane `o` adds output `o`'s 32 values in
-/// the order of a halving tree (16 + 16, 8 + 8, ..., the order of a tree in shared memory with a
-/// barrier per level, which this replaces: lavapipe runs each barrier as a switch between
-/// coroutines, and they were most of its time).
+/// the order of a halving tree (16 + 16, 8 + 8, ...): the order, and so the bits, of a tree in
+/// shared memory with a barrier per level, in one barrier per product instead of seven per row
+/// (lavapipe runs a barrier by switching between its coroutines).
 #[cube]
 fn store_rows(
     acc: &Array<f32>,
