@@ -1334,7 +1334,9 @@ chord_status chord_model_options_set_prompt_cache(chord_model_options *opts,
  * given back): decode is faster, and several sessions decoding together much faster. 0: keep
  * every matrix in the file image, as with `use_mmap` shared with other processes that map the
  * file and reclaimable by the system under memory pressure. Both give the same results, bit for
- * bit. A model that is paged (see `chord_model_options_set_memory_budget`) is never packed.
+ * bit. A model that is paged (see `chord_model_options_set_memory_budget`) packs the layers it
+ * keeps resident, in the buffers they are read into (no second copy); streamed layers stay as
+ * the file has them.
  * `CHORD_INFO_PACKED_BYTES` tells how many bytes were packed.
  *
  * Statuses: `CHORD_OK`, `CHORD_E_INVALID_ARGUMENT` (NULL object or value not 0 or 1).

@@ -2,9 +2,9 @@
 //! 1), on SmolLM2-135M Q4_1 and the TinyLlama-1.1B-shape Q4_K_M file, at budgets of 15%, 40% and
 //! 70% of the weight bytes: every logit of every position of a 256-token text, and 32 greedy
 //! tokens. The counters show the policy: pinned units are read once, streamed units once per
-//! forward pass (plus at most one look-ahead per slot at the end). Paged layers are in the file's
-//! layout; the resident run's Q4_K matrices are packed (on x86 with AVX2), and equal the resident
-//! run without packing too. Streamed layers are mapped (the default, `use_mmap`) at every budget,
+//! forward pass (plus at most one look-ahead per slot at the end). Streamed layers are in the file's
+//! layout; the resident run's Q4_K matrices are packed (on x86 with AVX2), and so are a paged run's
+//! pinned ones, in the pager's buffers; both equal the resident run without packing too. Streamed layers are mapped (the default, `use_mmap`) at every budget,
 //! and read into buffers (`use_mmap` false) at 40%.
 mod common;
 use chord::backend::Cpu;
@@ -96,6 +96,17 @@ fn check(file: &str) {
         );
         let st = paged.pager_stats().expect("paged");
         assert!(st.bytes_resident <= budget, "{file} at {pct}%: {st:?}");
+        // Pinned Q4_K matrices are packed where the kernels have a packed layout; nothing else.
+        assert!(paged.packed_bytes() <= st.bytes_pinned, "{file} at {pct}%");
+        let q4_k = file.contains("Q4_K");
+        if q4_k && st.units_pinned > 0 && chord::quant::Isa::active().has_avx2() {
+            assert!(
+                paged.packed_bytes() > 0,
+                "{file} at {pct}%: pinned, not packed"
+            );
+        } else if !q4_k {
+            assert_eq!(paged.packed_bytes(), 0, "{file} at {pct}%");
+        }
         // Forward passes: one prefill of 256, one of 8, and one per greedy token.
         let passes = 2 + GREEDY as u64;
         let mut ahead = 0;

@@ -136,9 +136,24 @@ impl Model {
                 release_mapped_pages(&file);
                 let loader = stream_loader(path, opts.use_mmap);
                 let on_host = backend == BackendKind::Cpu;
-                page_weights(path, &mut weights, budget, loader, on_host, &mut |x| {
-                    report.at(step(0.4 + 0.4 * x)).is_ok()
-                })?;
+                let pack = (on_host && opts.pack_weights).then(crate::quant::Isa::active);
+                let packed = page_weights(
+                    path,
+                    &mut weights,
+                    budget,
+                    loader,
+                    on_host,
+                    pack,
+                    &mut |x| report.at(step(0.4 + 0.4 * x)).is_ok(),
+                )?;
+                packed_bytes = packed as u64;
+                if packed > 0 {
+                    crate::log!(
+                        Info,
+                        "{packed} bytes of pinned weights packed for the {} kernels",
+                        crate::quant::Isa::active().name()
+                    );
+                }
             } else if backend == BackendKind::Cpu && opts.pack_weights {
                 let packed = weights.pack(crate::quant::Isa::active(), threads, &|offset, len| {
                     release_range(&file, offset, len)
@@ -439,15 +454,17 @@ fn stream_loader(path: &Path, use_mmap: bool) -> Loader {
 /// Plans `weights` under `budget` bytes (less the f32 norm vectors, always resident) and starts
 /// the pager. Pinned units are read here when they stay in host memory (`on_host`); a GPU
 /// model's budget is its device's memory, which keeps the pinned units (uploaded by the first
-/// session on the device), and host memory holds the streaming slots only.
+/// session on the device), and host memory holds the streaming slots only. With `pack`, pinned
+/// units are packed for that ISA's kernels ([`Weights::page`]); returns the bytes packed.
 fn page_weights(
     path: &Path,
     weights: &mut Weights,
     budget: u64,
     loader: Loader,
     on_host: bool,
+    pack: Option<crate::quant::Isa>,
     progress: &mut dyn FnMut(f32) -> bool,
-) -> Result<()> {
+) -> Result<usize> {
     let sizes: Vec<usize> = weights
         .paging_units()
         .iter()
@@ -486,7 +503,7 @@ fn page_weights(
             format!("cannot open '{}': {e}", path.display()),
         )
     })?;
-    weights.page(file, plan, loader, progress)
+    weights.page(file, plan, loader, pack, progress)
 }
 
 /// Logs what the file holds: version, size, architecture, tensor formats.

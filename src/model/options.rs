@@ -86,6 +86,9 @@ pub struct ModelOptions {
     /// default; see [`crate::quant::pack`]) into memory that chord owns, giving back the file
     /// pages they came from; false keeps every matrix in the mapped file (shared with other
     /// processes mapping it, reclaimable under memory pressure) at some speed. Same results.
+    /// Under paging, the pinned layers are packed in the pager's buffers ([`Weights::page`]).
+    ///
+    /// [`Weights::page`]: crate::model::Weights::page
     pub pack_weights: bool,
     /// Called on the loading thread as the load advances; returning `false` cancels it.
     pub progress: Option<Progress>,

@@ -61,10 +61,11 @@ impl QWeight {
         }
     }
 
-    /// This matrix with its bytes taken from part `part` of a loaded unit.
-    fn in_unit(&self, guard: &Arc<UnitGuard>, part: usize) -> QWeight {
+    /// This matrix with its bytes taken from part `part` of a loaded unit, laid out in `layout`.
+    fn in_unit(&self, guard: &Arc<UnitGuard>, part: usize, layout: Layout) -> QWeight {
         QWeight {
             src: Src::Unit(guard.clone(), part),
+            layout,
             ..self.clone()
         }
     }
@@ -214,12 +215,13 @@ impl LayerWeights {
         }
     }
 
-    /// This layer with every matrix taken from the loaded unit `g` (parts in [`Self::matrices`] order).
-    fn in_unit(&self, g: &Arc<UnitGuard>) -> LayerWeights {
+    /// This layer with every matrix taken from the loaded unit `g` (parts in [`Self::matrices`]
+    /// order), part `i` laid out in `layouts[i]`.
+    fn in_unit(&self, g: &Arc<UnitGuard>, layouts: &[Layout]) -> LayerWeights {
         let mut part = 0;
         self.map_matrices(|w| {
             part += 1;
-            w.in_unit(g, part - 1)
+            w.in_unit(g, part - 1, layouts[part - 1])
         })
     }
 
@@ -259,6 +261,9 @@ pub struct Weights {
     /// can be larger than all its layers together (SmolLM2-135M: 30%), so it is streamed in
     /// pieces no larger than a layer. One chunk of every row when the model is not paged.
     head_chunks: Vec<(usize, usize)>,
+    /// Under paging, the layout of each part of each unit as the pager holds it: pinned units
+    /// packed for the CPU kernels ([`Weights::page`]), streamed ones as the file has them.
+    unit_layouts: Vec<Vec<Layout>>,
 }
 
 /// Output-head chunks hold a multiple of this many rows (a multiple of every row grouping the
@@ -386,6 +391,7 @@ impl Weights {
             head_chunks: vec![(0, cfg.n_vocab)],
             layers,
             pager: None,
+            unit_layouts: Vec::new(),
         })
     }
 
@@ -435,16 +441,66 @@ impl Weights {
     /// From now on, serves layers and the output head through a pager over `file` (the same file
     /// the image was made from) following `plan` over [`Weights::paging_units`]. Pinned units are
     /// read before this returns; `progress` gets the fraction read and may cancel. Streamed units
-    /// are held as `loader` says ([`Loader`]).
+    /// are held as `loader` says ([`Loader`]). With `pack`, the matrices of the units the pager
+    /// holds pinned are packed in place into the layout the kernels on that ISA read fastest, as
+    /// [`Weights::pack`] packs a resident model's (same bits, same bytes); streamed units stay in
+    /// GGUF layout, which the kernels also take. Returns the bytes packed.
     pub fn page(
         &mut self,
         file: File,
         plan: Plan,
         loader: Loader,
+        pack: Option<Isa>,
         progress: &mut dyn FnMut(f32) -> bool,
-    ) -> Result<()> {
-        self.pager = Some(Pager::new(file, self.units(), plan, loader, progress)?);
-        Ok(())
+    ) -> Result<usize> {
+        let mut shapes: Vec<Vec<(GgmlType, usize, usize)>> = self
+            .layers
+            .iter()
+            .map(|l| {
+                l.matrices()
+                    .iter()
+                    .map(|w| (w.ty, w.rows, w.cols))
+                    .collect()
+            })
+            .collect();
+        for &(first, n) in &self.head_chunks {
+            let w = self.head_rows(first, n);
+            shapes.push(vec![(w.ty, w.rows, w.cols)]);
+        }
+        let layouts: Vec<Vec<Layout>> = shapes
+            .iter()
+            .enumerate()
+            .map(|(u, ms)| {
+                ms.iter()
+                    .map(|&(ty, rows, _)| match pack {
+                        Some(isa) if plan.pinned[u] && plan.hold_pinned => {
+                            quant::preferred_layout(isa, ty, rows)
+                        }
+                        _ => Layout::Gguf,
+                    })
+                    .collect()
+            })
+            .collect();
+        let packed = std::sync::atomic::AtomicUsize::new(0);
+        let prepare = |u: usize, i: usize, bytes: &mut [u8]| {
+            let (ty, rows, cols) = shapes[u][i];
+            let layout = layouts[u][i];
+            if layout != Layout::Gguf {
+                let done = quant::pack_in_place(ty, layout, bytes, rows, cols);
+                assert!(done, "preferred_layout chose a layout pack takes");
+                packed.fetch_add(bytes.len(), std::sync::atomic::Ordering::Relaxed);
+            }
+        };
+        self.pager = Some(Pager::new(
+            file,
+            self.units(),
+            plan,
+            loader,
+            &prepare,
+            progress,
+        )?);
+        self.unit_layouts = layouts;
+        Ok(packed.into_inner())
     }
 
     /// Packs every matrix the products read (the layers', and the output head when it is not
@@ -539,7 +595,7 @@ impl Weights {
         match &self.pager {
             None => Ok(LayerRef::Resident(&self.layers[l])),
             Some(p) => Ok(LayerRef::Paged(Box::new(
-                self.layers[l].in_unit(&Arc::new(p.acquire(l)?)),
+                self.layers[l].in_unit(&Arc::new(p.acquire(l)?), &self.unit_layouts[l]),
             ))),
         }
     }
@@ -556,7 +612,10 @@ impl Weights {
         let w = self.head_rows(first, n);
         match &self.pager {
             None => Ok(w),
-            Some(p) => Ok(w.in_unit(&Arc::new(p.acquire(self.layers.len() + i)?), 0)),
+            Some(p) => {
+                let u = self.layers.len() + i;
+                Ok(w.in_unit(&Arc::new(p.acquire(u)?), 0, self.unit_layouts[u][0]))
+            }
         }
     }
 

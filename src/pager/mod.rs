@@ -259,12 +259,15 @@ impl Pager {
     /// Reads the pinned units of `plan` from `file`, where it holds them (calling `progress` with the fraction done;
     /// returning false cancels with `Cancelled`), allocates the slots and starts the prefetch thread.
     /// Slots are held as `loader` says where the system allows ([`Pager::loader`] tells), else
-    /// read.
+    /// read. `prepare(unit, part, bytes)` may rewrite each part of a pinned unit once, in place,
+    /// after it is read (the owner packs them for its kernels); streamed units stay as the file has
+    /// them.
     pub fn new(
         file: File,
         units: Vec<UnitLayout>,
         plan: Plan,
         loader: Loader,
+        prepare: &dyn Fn(usize, usize, &mut [u8]),
         progress: &mut dyn FnMut(f32) -> bool,
     ) -> Result<Pager> {
         let n = units.len();
@@ -298,6 +301,9 @@ impl Pager {
             }
             let mut buf = vec![0u8; sizes[u]];
             read_unit(&file, &units[u], &starts[u], &mut buf)?;
+            for (i, (&start, &(_, len))) in starts[u].iter().zip(&units[u].parts).enumerate() {
+                prepare(u, i, &mut buf[start..start + len]);
+            }
             stats.reads_per_unit[u] += 1;
             stats.bytes_read += units[u].parts.iter().map(|p| p.1 as u64).sum::<u64>();
             done += sizes[u];

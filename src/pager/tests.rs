@@ -62,6 +62,7 @@ fn pager(fx: &Fixture, budget: usize, slots: usize, loader: Loader) -> Pager {
         fx.units.clone(),
         plan,
         loader,
+        &|_, _, _| {},
         &mut |_| true,
     )
     .unwrap();
@@ -220,6 +221,7 @@ fn cancelled_progress_stops_the_load() {
         fx.units.clone(),
         plan,
         Loader::Map,
+        &|_, _, _| {},
         &mut |f| f < 0.5,
     )
     .err()
@@ -272,6 +274,7 @@ fn pinned_units_held_elsewhere_are_read_when_asked() {
         fx.units.clone(),
         plan,
         Loader::Read,
+        &|_, _, _| {},
         &mut |_| true,
     )
     .unwrap();
@@ -294,5 +297,47 @@ fn pinned_units_held_elsewhere_are_read_when_asked() {
             1..=2
         };
         assert!(want.contains(&s.reads_per_unit[u]), "unit {u}: {s:?}");
+    }
+}
+
+/// `prepare` rewrites each part of every pinned unit once, in place, and never a streamed unit's
+/// bytes (those are the file's, read or mapped anew on each use).
+#[test]
+fn prepare_rewrites_pinned_parts_only() {
+    let fx = fixture("prepare", 6, 2, 500);
+    let sizes: Vec<usize> = fx.units.iter().map(|u| u.loaded_bytes()).collect();
+    let plan = plan(&sizes, 4 * sizes[0], 2).unwrap();
+    let calls = Mutex::new(Vec::new());
+    let pg = Pager::new(
+        File::open(&fx.path).unwrap(),
+        fx.units.clone(),
+        plan,
+        Loader::Read,
+        &|u, p, bytes| {
+            calls.lock().push((u, p, bytes.len()));
+            bytes.iter_mut().for_each(|b| *b = !*b);
+        },
+        &mut |_| true,
+    )
+    .unwrap();
+    let pinned: Vec<usize> = (0..6).filter(|&u| pg.plan().pinned[u]).collect();
+    assert_eq!(pinned.len(), 2);
+    let want: Vec<_> = pinned
+        .iter()
+        .flat_map(|&u| [(u, 0, 500), (u, 1, 500)])
+        .collect();
+    assert_eq!(*calls.lock(), want);
+    for _ in 0..2 {
+        for u in 0..6 {
+            let g = pg.acquire(u).unwrap();
+            if pinned.contains(&u) {
+                for p in 0..2 {
+                    let flipped = (0..500).all(|i| g.part(p)[i] == !byte(u, p, i));
+                    assert!(flipped, "pinned unit {u} part {p} prepared once");
+                }
+            } else {
+                check(&g, u, 500);
+            }
+        }
     }
 }

@@ -32,7 +32,7 @@ mod types;
 pub use dequant::{dequantize, dequantize_row};
 pub use isa::{Isa, ISA_ENV};
 pub use matmul::{matmul, matmul_uninit, matmul_with};
-pub use pack::{pack, preferred_layout, unpack_row, Layout};
+pub use pack::{pack, pack_in_place, preferred_layout, unpack_row, Layout};
 pub use types::GgmlType;
 
 #[cfg(test)]

@@ -86,6 +86,34 @@ pub fn pack(ty: GgmlType, layout: Layout, w: &[u8], n: usize, k: usize, out: &mu
     true
 }
 
+/// [`pack`] without a second buffer of the matrix's size: `w` (GGUF layout) is rewritten in
+/// `layout`, one group of eight rows at a time (a group keeps its bytes' place in the packed
+/// layout, so a copy of one group is all the extra memory). For the pager's pinned units, which
+/// are read into buffers of their own and must not cost the budget a second copy. Returns `false`,
+/// leaving `w` as it was, where [`pack`] would.
+pub fn pack_in_place(ty: GgmlType, layout: Layout, w: &mut [u8], n: usize, k: usize) -> bool {
+    let Some(rb) = ty.row_bytes(k) else {
+        return false;
+    };
+    if w.len() != n * rb {
+        return false;
+    }
+    match layout {
+        Layout::Gguf => true,
+        Layout::Q4KRows8 => {
+            if ty != GgmlType::Q4_K || !n.is_multiple_of(8) {
+                return false;
+            }
+            let mut group = vec![0u8; 8 * rb];
+            for dst in w.chunks_exact_mut(8 * rb) {
+                group.copy_from_slice(dst);
+                pack(ty, layout, &group, 8, k, dst);
+            }
+            true
+        }
+    }
+}
+
 /// Super-block `ib` of eight Q4_K rows into the packed layout.
 fn pack_q4k_block(rows: &[&[u8]; 8], out: &mut [u8; Q4K_GROUP]) {
     use blocks::q4_k::*;

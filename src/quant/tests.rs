@@ -430,7 +430,7 @@ fn avx512_products_equal_avx2_bit_for_bit() {
 /// in groups of sixteen and eight. A path without kernels for the layout refuses it.
 #[test]
 fn packed_products_equal_gguf_layout_bit_for_bit() {
-    use super::pack::{pack, unpack_row, Layout};
+    use super::pack::{pack, pack_in_place, unpack_row, Layout};
     use super::{matmul::product, preferred_layout};
     let pool = two_threads();
     let mut rng = Rng(0x9ac4);
@@ -452,6 +452,9 @@ fn packed_products_equal_gguf_layout_bit_for_bit() {
                 let mut p = vec![0u8; w.len()];
                 assert!(pack(ty, Layout::Q4KRows8, &w, n, k, &mut p));
                 assert_ne!(p, w);
+                let mut q = w.clone();
+                assert!(pack_in_place(ty, Layout::Q4KRows8, &mut q, n, k));
+                assert_eq!(q, p, "packed in place, {n} rows");
                 let mut row = vec![0u8; rb];
                 for r in 0..n {
                     unpack_row(ty, Layout::Q4KRows8, &p, k, r, &mut row);
