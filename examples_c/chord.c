@@ -304,11 +304,25 @@ static char *chat_prompt(const chord_model *model, const char *system, const cha
 }
 
 /* The model's cumulative counters: the layer pager's (CHORD_INFO_PAGER_*; all 0 for a model that is
- * not paged) and the GPU's (CHORD_INFO_DEVICE_*; all 0 on the CPU). */
+ * not paged) and the GPU's (CHORD_INFO_DEVICE_*; all 0 on the CPU); and the bytes the process had
+ * read from storage (Linux's /proc/self/io `read_bytes`: page cache hits are not counted; 0 where
+ * the system does not say). */
 typedef struct {
     uint64_t sync_loads, prefetch_hits, evictions, bytes_read, stall_ns;
     uint64_t launches, uploads, upload_bytes, downloads, download_bytes;
+    uint64_t storage_bytes;
 } run_counters;
+
+static uint64_t storage_bytes_read(void) {
+    unsigned long long v = 0;
+    FILE *f = fopen("/proc/self/io", "r");
+    if (!f) return 0;
+    char line[128];
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "read_bytes: %llu", &v) == 1) break;
+    fclose(f);
+    return v;
+}
 
 static uint64_t model_info(const chord_model *m, uint32_t key) {
     uint64_t v = 0;
@@ -330,6 +344,7 @@ static run_counters counters_now(const chord_model *m) {
     c.upload_bytes = model_info(m, CHORD_INFO_DEVICE_UPLOAD_BYTES);
     c.downloads = model_info(m, CHORD_INFO_DEVICE_DOWNLOADS);
     c.download_bytes = model_info(m, CHORD_INFO_DEVICE_DOWNLOAD_BYTES);
+    c.storage_bytes = storage_bytes_read();
     return c;
 }
 
@@ -338,7 +353,8 @@ static run_counters counters_delta(run_counters a, run_counters b) {
     run_counters d = {b.sync_loads - a.sync_loads, b.prefetch_hits - a.prefetch_hits,
                       b.evictions - a.evictions, b.bytes_read - a.bytes_read, b.stall_ns - a.stall_ns,
                       b.launches - a.launches, b.uploads - a.uploads, b.upload_bytes - a.upload_bytes,
-                      b.downloads - a.downloads, b.download_bytes - a.download_bytes};
+                      b.downloads - a.downloads, b.download_bytes - a.download_bytes,
+                      b.storage_bytes - a.storage_bytes};
     return d;
 }
 
@@ -353,6 +369,7 @@ static void counters_add(run_counters *sum, run_counters d) {
     sum->upload_bytes += d.upload_bytes;
     sum->downloads += d.downloads;
     sum->download_bytes += d.download_bytes;
+    sum->storage_bytes += d.storage_bytes;
 }
 
 /* The plan's facts: paged, units pinned/streamed, bytes resident, and the bytes read by the time
@@ -372,11 +389,13 @@ static void print_pager_plan(FILE *f, const chord_model *m, uint64_t load_read) 
 /* One phase's counters over `tokens` tokens that took `seconds`; stall as a share of that time. */
 static void print_pager_phase(FILE *f, const char *phase, run_counters c, uint64_t tokens, double seconds) {
     fprintf(f, "pager %s: %llu tokens, sync loads %llu, prefetch hits %llu, evictions %llu, "
-               "read %llu bytes (%.0f per token), stall %.3f s = %.1f%% of %.3f s\n",
+               "read %llu bytes (%.0f per token), stall %.3f s = %.1f%% of %.3f s; from storage %llu bytes "
+               "(%.0f per token)\n",
             phase, (unsigned long long)tokens, (unsigned long long)c.sync_loads,
             (unsigned long long)c.prefetch_hits, (unsigned long long)c.evictions,
             (unsigned long long)c.bytes_read, tokens ? (double)c.bytes_read / (double)tokens : 0.0,
-            c.stall_ns * 1e-9, seconds > 0 ? 100.0 * c.stall_ns * 1e-9 / seconds : 0.0, seconds);
+            c.stall_ns * 1e-9, seconds > 0 ? 100.0 * c.stall_ns * 1e-9 / seconds : 0.0, seconds,
+            (unsigned long long)c.storage_bytes, tokens ? (double)c.storage_bytes / (double)tokens : 0.0);
 }
 
 /* One phase's GPU launches and transfers over `tokens` tokens, in all and per token (all 0 on the CPU). */
@@ -992,7 +1011,7 @@ static int cmd_bench(const args_t *a) {
             printf(", \"%s_tokens\": %ld, \"%s_ns\": %.0f, \"%s_sync_loads\": %llu, \"%s_prefetch_hits\": %llu, "
                    "\"%s_evictions\": %llu, \"%s_bytes_read\": %llu, \"%s_stall_ns\": %llu, "
                    "\"%s_launches\": %llu, \"%s_uploads\": %llu, \"%s_upload_bytes\": %llu, "
-                   "\"%s_downloads\": %llu, \"%s_download_bytes\": %llu",
+                   "\"%s_downloads\": %llu, \"%s_download_bytes\": %llu, \"%s_storage_bytes\": %llu",
                    names[k], toks_per_run[k] * reps, names[k], secs[k] * 1e9,
                    names[k], (unsigned long long)cs[k]->sync_loads,
                    names[k], (unsigned long long)cs[k]->prefetch_hits,
@@ -1003,7 +1022,8 @@ static int cmd_bench(const args_t *a) {
                    names[k], (unsigned long long)cs[k]->uploads,
                    names[k], (unsigned long long)cs[k]->upload_bytes,
                    names[k], (unsigned long long)cs[k]->downloads,
-                   names[k], (unsigned long long)cs[k]->download_bytes);
+                   names[k], (unsigned long long)cs[k]->download_bytes,
+                   names[k], (unsigned long long)cs[k]->storage_bytes);
         }
         printf("}\n");
     } else {

@@ -6,9 +6,10 @@ Needs root (it creates a cgroup and drops the page cache) and fails, saying why,
 cgroup is v1's memory controller (`/sys/fs/cgroup/memory`, as on this project's machines) or v2's;
 page cache is charged to it, so file pages count against the limit for both programs alike.
 
-For each limit it prints, per program: decode tok/s, bytes read from storage per token
-(`/proc/PID/io` read_bytes, sampled while it runs, less what its load read), peak RSS, and the
-fraction of the bound
+For each limit it prints, per program: decode tok/s, bytes read from storage per token (chord:
+its own process's `read_bytes` of /proc/self/io over the measured decode, `chord bench`'s
+`decode_storage_bytes`; llama-bench: `/proc/PID/io` read_bytes, sampled while it runs, over all its
+tokens, load included), peak RSS, and the fraction of the bound
 
     tokens/s <= 1 / max((W - R) / B_io, 1 / resident tok/s)
 
@@ -24,7 +25,7 @@ With `--fractions 15 40 70`, chord alone at budgets of those percentages of the 
 the page cache) and cold (a cgroup of the budget + KV + headroom, page cache
 dropped). In every cgroup, `--greedy N` tokens of `chord generate` under the budget are compared
 with the resident run's (token ids and log-probabilities). The "prefill MB" column is what the
-prefill of the `-p` prompt (one batch) read: each streamed layer once is W - R.
+prefill of the `-p` prompt (one batch) read from storage: each streamed layer once is W - R.
 
 Usage: scripts/bench-small-machine.py [--model FILE] [--limits 450M 2G ...] [--fractions 15 40 70]
                                       [-n 16] [-p 16] [--greedy 16] [--no-llama] [--loaders map read]
@@ -161,7 +162,8 @@ def fill_cache(path, piece=8 * MIB):
 def read_bandwidth(path, cold, threads=4, piece=8 * MIB, limit=1 << 30):
     """Bytes/s reading the first `limit` bytes of `path`, `threads` threads taking `piece`-byte
     reads in turn: from storage after dropping the page cache (`cold`), else from the page cache
-    (filled by `fill_cache` first)."""
+    (filled by `fill_cache` first). The best of three passes: the bound is an upper bound, and this
+    machine's disk gave 0.9 to 2.1 GB/s to the same pass minutes apart."""
     def once():
         fd = os.open(path, os.O_RDONLY)
         end = min(os.fstat(fd).st_size, limit)
@@ -186,11 +188,14 @@ def read_bandwidth(path, cold, threads=4, piece=8 * MIB, limit=1 << 30):
         os.close(fd)
         return end / (time.monotonic() - t0)
 
-    if cold:
-        drop_caches()
-        return once()
-    fill_cache(path)
-    return max(once() for _ in range(3))
+    best = 0
+    for _ in range(3):
+        if cold:
+            drop_caches()
+        else:
+            fill_cache(path)
+        best = max(best, once())
+    return best
 
 
 def weights_per_token(chord, model):
@@ -290,9 +295,11 @@ def main():
             tok_s = j["decode_tok_s"]
             plan = PLAN_RE.search(err)
             r_bytes = int(plan.group(5)) - int(plan.group(3)) * int(plan.group(4)) if plan else 0
-            per_tok = j["decode_bytes_read"] / max(j["decode_tokens"], 1)
-            prefill = f"{j['prefill_bytes_read'] / 1e6:.0f}"
-            note = f"chord's counters; {total / 1e6:.0f} MB read in all (load, prompt, warm-up)"
+            tokens = max(j["decode_tokens"], 1)
+            per_tok = j["decode_storage_bytes"] / tokens
+            prefill = f"{j['prefill_storage_bytes'] / 1e6:.0f}"
+            note = (f"pager {j['decode_bytes_read'] / tokens / 1e6:.1f} MB/token (page cache or storage); "
+                    f"{total / 1e6:.0f} MB from storage in all (load, prompt, warm-up)")
         else:
             tok_s = next(t["avg_ts"] for t in j if t.get("n_gen", 0) > 0)
             r_bytes = 0
