@@ -119,9 +119,11 @@ def run(cmd, cgroup=None):
                          preexec_fn=cgroup.enter if cgroup else None)
     last = [0]
     err_lines = []
+    done = threading.Event()
 
     def sample():
-        while p.poll() is None:
+        # Not p.poll(): it may reap the child before os.wait4 below, which then fails (ECHILD).
+        while not done.is_set():
             r = read_bytes(p.pid)
             if r is not None:
                 last[0] = r
@@ -136,6 +138,7 @@ def run(cmd, cgroup=None):
         t.start()
     out = p.stdout.read()
     _, status, usage = os.wait4(p.pid, 0)
+    done.set()
     p.returncode = os.waitstatus_to_exitcode(status)
     for t in ts:
         t.join()
