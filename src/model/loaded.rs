@@ -147,25 +147,19 @@ impl Model {
                     &mut |x| report.at(step(0.4 + 0.4 * x)).is_ok(),
                 )?;
                 packed_bytes = packed as u64;
-                if packed > 0 {
-                    crate::log!(
-                        Info,
-                        "{packed} bytes of pinned weights packed for the {} kernels",
-                        crate::quant::Isa::active().name()
-                    );
-                }
             } else if backend == BackendKind::Cpu && opts.pack_weights {
                 let packed = weights.pack(crate::quant::Isa::active(), threads, &|offset, len| {
                     release_range(&file, offset, len)
                 });
                 packed_bytes = packed as u64;
-                if packed > 0 {
-                    crate::log!(
-                        Info,
-                        "{packed} bytes of weights packed for the {} kernels",
-                        crate::quant::Isa::active().name()
-                    );
-                }
+            }
+            if packed_bytes > 0 {
+                crate::log!(
+                    Info,
+                    "{packed_bytes} bytes of {}weights packed for the {} kernels",
+                    if paging.is_some() { "pinned " } else { "" },
+                    crate::quant::Isa::active().name()
+                );
             }
             Some(Arc::new(ModelCore::new(cfg, weights)))
         };
