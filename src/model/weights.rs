@@ -418,17 +418,28 @@ impl Weights {
 
     /// The pager's units: each layer's matrices, then the output head.
     pub fn units(&self) -> Vec<UnitLayout> {
-        let unit = |ws: &[&QWeight]| UnitLayout {
-            parts: ws
-                .iter()
-                .map(|w| (w.file_offset().expect("from the image") as u64, w.size()))
-                .collect(),
-        };
-        let mut units: Vec<UnitLayout> = self.layers.iter().map(|l| unit(&l.matrices())).collect();
-        for &(first, n) in &self.head_chunks {
-            units.push(unit(&[&self.head_rows(first, n)]));
-        }
-        units
+        self.unit_matrices()
+            .iter()
+            .map(|ws| UnitLayout {
+                parts: ws
+                    .iter()
+                    .map(|w| (w.file_offset().expect("from the image") as u64, w.size()))
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// The matrices of each pager unit, in part order: each layer's, then each output-head chunk.
+    fn unit_matrices(&self) -> Vec<Vec<QWeight>> {
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| l.matrices().into_iter().cloned().collect());
+        let head = self
+            .head_chunks
+            .iter()
+            .map(|&(first, n)| vec![self.head_rows(first, n)]);
+        layers.chain(head).collect()
     }
 
     /// Prepares paging: splits the output head into chunks and returns the pager's units (each
@@ -453,28 +464,15 @@ impl Weights {
         pack: Option<Isa>,
         progress: &mut dyn FnMut(f32) -> bool,
     ) -> Result<usize> {
-        let mut shapes: Vec<Vec<(GgmlType, usize, usize)>> = self
-            .layers
-            .iter()
-            .map(|l| {
-                l.matrices()
-                    .iter()
-                    .map(|w| (w.ty, w.rows, w.cols))
-                    .collect()
-            })
-            .collect();
-        for &(first, n) in &self.head_chunks {
-            let w = self.head_rows(first, n);
-            shapes.push(vec![(w.ty, w.rows, w.cols)]);
-        }
-        let layouts: Vec<Vec<Layout>> = shapes
+        let matrices = self.unit_matrices();
+        let layouts: Vec<Vec<Layout>> = matrices
             .iter()
             .enumerate()
-            .map(|(u, ms)| {
-                ms.iter()
-                    .map(|&(ty, rows, _)| match pack {
+            .map(|(u, ws)| {
+                ws.iter()
+                    .map(|w| match pack {
                         Some(isa) if plan.pinned[u] && plan.hold_pinned => {
-                            quant::preferred_layout(isa, ty, rows)
+                            quant::preferred_layout(isa, w.ty, w.rows)
                         }
                         _ => Layout::Gguf,
                     })
@@ -483,10 +481,9 @@ impl Weights {
             .collect();
         let packed = std::sync::atomic::AtomicUsize::new(0);
         let prepare = |u: usize, i: usize, bytes: &mut [u8]| {
-            let (ty, rows, cols) = shapes[u][i];
-            let layout = layouts[u][i];
+            let (w, layout) = (&matrices[u][i], layouts[u][i]);
             if layout != Layout::Gguf {
-                let done = quant::pack_in_place(ty, layout, bytes, rows, cols);
+                let done = quant::pack_in_place(w.ty, layout, bytes, w.rows, w.cols);
                 assert!(done, "preferred_layout chose a layout pack takes");
                 packed.fetch_add(bytes.len(), std::sync::atomic::Ordering::Relaxed);
             }
