@@ -15,7 +15,8 @@ tokens, load included), peak RSS, and the fraction of the bound
 
 with W the weight bytes a token reads (every layer and the output head), R the bytes chord keeps
 resident (from its `-v` plan; 0 for llama.cpp), B_io the cold read bandwidth of the file measured
-here (after dropping the cache: four threads each reading 8 MiB pieces), and the resident rate
+here (after dropping the cache: four threads each reading 8 MiB pieces, through the page cache
+and past it with `O_DIRECT`, the faster), and the resident rate
 measured here (chord, no limit, warm cache). chord runs with a budget fitted to the limit (the limit
 less the KV cache and `--headroom`, 128 MiB); llama.cpp's `llama-bench` as users run it (mapped, repacking on x86)
 and with `--repack 0`.
@@ -32,6 +33,7 @@ Usage: scripts/bench-small-machine.py [--model FILE] [--limits 450M 2G ...] [--f
 """
 import argparse
 import json
+import mmap
 import os
 import re
 import subprocess
@@ -165,22 +167,25 @@ def fill_cache(path, piece=8 * MIB):
 def read_bandwidth(path, cold, threads=4, piece=8 * MIB, limit=1 << 30):
     """Bytes/s reading the first `limit` bytes of `path`, `threads` threads taking `piece`-byte
     reads in turn: from storage after dropping the page cache (`cold`), else from the page cache
-    (filled by `fill_cache` first). The best of three passes: the bound is an upper bound, and this
-    machine's disk gave 0.9 to 2.1 GB/s to the same pass minutes apart."""
-    def once():
-        fd = os.open(path, os.O_RDONLY)
-        end = min(os.fstat(fd).st_size, limit)
+    (filled by `fill_cache` first). Cold, the reads go through the page cache and, separately,
+    past it (`O_DIRECT`, as chord streams a file larger than memory), and B_io is the faster. The
+    best of three passes each: the bound is an upper bound, and this machine's disk gave 0.9 to
+    2.1 GB/s to the same pass minutes apart."""
+    def once(direct):
+        fd = os.open(path, os.O_RDONLY | (os.O_DIRECT if direct else 0))
+        end = min(os.fstat(fd).st_size, limit) // 4096 * 4096
         nxt = [0]
         lock = threading.Lock()
 
         def work():
+            buf = mmap.mmap(-1, piece)  # page-aligned, as O_DIRECT needs
             while True:
                 with lock:
                     off = nxt[0]
                     nxt[0] += piece
                 if off >= end:
                     return
-                os.pread(fd, min(piece, end - off), off)
+                os.preadv(fd, [memoryview(buf)[:min(piece, end - off)]], off)
 
         t0 = time.monotonic()
         ts = [threading.Thread(target=work) for _ in range(threads)]
@@ -192,12 +197,13 @@ def read_bandwidth(path, cold, threads=4, piece=8 * MIB, limit=1 << 30):
         return end / (time.monotonic() - t0)
 
     best = 0
-    for _ in range(3):
-        if cold:
-            drop_caches()
-        else:
-            fill_cache(path)
-        best = max(best, once())
+    for direct in ([False, True] if cold else [False]):
+        for _ in range(3):
+            if cold:
+                drop_caches()
+            else:
+                fill_cache(path)
+            best = max(best, once(direct))
     return best
 
 
@@ -252,8 +258,9 @@ def main():
     ap.add_argument("--no-llama", action="store_true", help="chord only")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--loaders", nargs="*", default=["map"], choices=["map", "read"],
-                    help="how chord holds streamed layers: mapped (the default on Linux) or read "
-                         "into buffers (--no-mmap); a set of rows for each")
+                    help="chord with use_mmap (the default) or --no-mmap, a set of rows for each: a "
+                         "file that fits in memory (warm rows) has its streamed layers mapped or read "
+                         "into buffers; one that does not (cgroup rows) read past the page cache either way")
     a = ap.parse_args()
 
     model, n = a.model, a.n
@@ -273,7 +280,7 @@ def main():
     kv = 2 * 2 * dims["n_layer"] * dims["n_head_kv"] * dims["head_dim"] * (a.p + n + 1)
     want = greedy(a.chord, model, a.threads, a.greedy) if a.greedy else None
     print(f"{os.path.basename(model)}: file {os.path.getsize(model) / MIB:.0f} MiB, W {w / MIB:.0f} MiB per token; "
-          f"B_io (4 threads x 8 MiB reads) cold {b_cold / 1e9:.2f} GB/s"
+          f"B_io (4 threads x 8 MiB reads; cold: buffered or O_DIRECT, the faster) {b_cold / 1e9:.2f} GB/s"
           + (f", warm {b_warm / 1e9:.2f} GB/s" if b_warm else "")
           + f"; resident decode {resident:.2f} tok/s ({a.threads} threads, warm, no limit)")
     print(f"{'limit':>7} {'program':<24} {'tok/s':>6} {'read/tok MB':>11} {'W-R MB':>7} {'bound':>6} {'frac':>5} "

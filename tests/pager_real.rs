@@ -5,10 +5,12 @@
 //! forward pass (plus at most one look-ahead per slot at the end). Streamed layers are in the file's
 //! layout; the resident run's Q4_K matrices are packed (on x86 with AVX2), and so are a paged run's
 //! pinned ones, in the pager's buffers; both equal the resident run without packing too. Streamed layers are mapped (the default, `use_mmap`) at every budget,
-//! and read into buffers (`use_mmap` false) at 40%.
+//! read into buffers at 40%, and read past the page cache (as for a file larger than available
+//! memory) at 15% and 40%.
 mod common;
 use chord::backend::Cpu;
 use chord::model::*;
+use chord::pager::Loader;
 use chord::session::sampler::argmax;
 use chord::tokenizer::Tokenizer;
 use std::path::Path;
@@ -18,18 +20,24 @@ const POSITIONS: usize = 256;
 const GREEDY: usize = 32;
 
 fn load(path: &Path, budget: u64) -> Model {
-    load_with(path, budget, true, true)
+    load_with(path, budget, true, None)
 }
 
-fn load_with(path: &Path, budget: u64, pack_weights: bool, use_mmap: bool) -> Model {
+/// Loads under `budget`, streamed layers held by `loader` (chord's choice when `None`), which the
+/// pager must then use (every loader exists on Linux with the files on ext4, as on CI's machine).
+fn load_with(path: &Path, budget: u64, pack_weights: bool, loader: Option<Loader>) -> Model {
     let opts = ModelOptions {
         memory_budget: budget,
         n_threads: 2,
         pack_weights,
-        use_mmap,
+        stream_loader: loader,
         ..Default::default()
     };
-    Model::load(path, &opts).unwrap()
+    let model = Model::load(path, &opts).unwrap();
+    if let (Some(want), Some(st), true) = (loader, model.pager_stats(), cfg!(target_os = "linux")) {
+        assert_eq!(st.loader, Some(want), "the loader asked for");
+    }
+    model
 }
 
 fn text_tokens(tok: &Tokenizer) -> Vec<u32> {
@@ -79,33 +87,46 @@ fn check(file: &str) {
     let (want_logits, want_greedy) = run(&resident, &tokens);
     let weights = resident.weight_bytes();
     drop(resident);
-    for (pct, use_mmap) in [(15u64, true), (40, true), (70, true), (40, false)] {
+    for (pct, loader) in [
+        (15u64, Loader::Map),
+        (40, Loader::Map),
+        (70, Loader::Map),
+        (40, Loader::Read),
+        (15, Loader::Direct),
+        (40, Loader::Direct),
+    ] {
         let budget = weights * pct / 100;
-        let paged = load_with(&path, budget, true, use_mmap);
+        let paged = load_with(&path, budget, true, Some(loader));
         let (logits, greedy) = run(&paged, &tokens);
         assert!(
             logits
                 .iter()
                 .zip(&want_logits)
                 .all(|(a, b)| a.to_bits() == b.to_bits()),
-            "{file} at {pct}%: logits differ from the resident run"
+            "{file} at {pct}% {loader:?}: logits differ from the resident run"
         );
         assert_eq!(
             greedy, want_greedy,
-            "{file} at {pct}%: greedy tokens differ"
+            "{file} at {pct}% {loader:?}: greedy tokens differ"
         );
         let st = paged.pager_stats().expect("paged");
-        assert!(st.bytes_resident <= budget, "{file} at {pct}%: {st:?}");
+        assert!(
+            st.bytes_resident <= budget,
+            "{file} at {pct}% {loader:?}: {st:?}"
+        );
         // Pinned Q4_K matrices are packed where the kernels have a packed layout; nothing else.
-        assert!(paged.packed_bytes() <= st.bytes_pinned, "{file} at {pct}%");
+        assert!(
+            paged.packed_bytes() <= st.bytes_pinned,
+            "{file} at {pct}% {loader:?}"
+        );
         let q4_k = file.contains("Q4_K");
         if q4_k && st.units_pinned > 0 && chord::quant::Isa::active().has_avx2() {
             assert!(
                 paged.packed_bytes() > 0,
-                "{file} at {pct}%: pinned, not packed"
+                "{file} at {pct}% {loader:?}: pinned, not packed"
             );
         } else if !q4_k {
-            assert_eq!(paged.packed_bytes(), 0, "{file} at {pct}%");
+            assert_eq!(paged.packed_bytes(), 0, "{file} at {pct}% {loader:?}");
         }
         // Forward passes: one prefill of 256, one of 8, and one per greedy token.
         let passes = 2 + GREEDY as u64;
@@ -119,13 +140,16 @@ fn check(file: &str) {
             // load in the pager's unit test).
             assert!(
                 reads <= passes + 1,
-                "{file} at {pct}%: unit {u} read {reads} times in {passes} passes: {st:?}"
+                "{file} at {pct}% {loader:?}: unit {u} read {reads} times in {passes} passes: {st:?}"
             );
             ahead += reads.saturating_sub(passes);
         }
-        assert!(ahead <= 2, "{file} at {pct}%: {st:?}");
+        assert!(ahead <= 2, "{file} at {pct}% {loader:?}: {st:?}");
         let pinned_reads = st.reads_per_unit.iter().filter(|&&r| r == 1).count();
-        assert_eq!(pinned_reads, st.units_pinned, "{file} at {pct}%: {st:?}");
+        assert_eq!(
+            pinned_reads, st.units_pinned,
+            "{file} at {pct}% {loader:?}: {st:?}"
+        );
     }
 }
 
@@ -145,8 +169,8 @@ fn tinyllama_shape_q4_k_m_paged_equals_resident() {
 #[test]
 fn packed_weights_equal_the_file_layout() {
     let path = common::model("tinyllama-shape-random.Q4_K_M.gguf");
-    let packed = load_with(&path, 0, true, true);
-    let plain = load_with(&path, 0, false, true);
+    let packed = load_with(&path, 0, true, None);
+    let plain = load_with(&path, 0, false, None);
     let tokens = text_tokens(packed.tokenizer());
     let (want_logits, want_greedy) = run(&plain, &tokens);
     let (logits, greedy) = run(&packed, &tokens);
@@ -187,11 +211,12 @@ fn packed_weights_equal_the_file_layout() {
 /// session that never saw the error computes.
 #[test]
 fn a_file_truncated_under_a_paged_session_is_an_error_then_recovers() {
-    truncated_under_a_paged_session(true);
-    truncated_under_a_paged_session(false);
+    truncated_under_a_paged_session(Loader::Map);
+    truncated_under_a_paged_session(Loader::Read);
+    truncated_under_a_paged_session(Loader::Direct);
 }
 
-fn truncated_under_a_paged_session(use_mmap: bool) {
+fn truncated_under_a_paged_session(loader: Loader) {
     use chord::error::ErrorCode;
     use chord::session::{Session, SessionOptions};
     let original = common::default_model();
@@ -203,7 +228,7 @@ fn truncated_under_a_paged_session(use_mmap: bool) {
         }
     }
     let dir = TempDir(
-        std::env::temp_dir().join(format!("chord-truncated-{}-{use_mmap}", std::process::id())),
+        std::env::temp_dir().join(format!("chord-truncated-{}-{loader:?}", std::process::id())),
     );
     std::fs::create_dir_all(&dir.0).unwrap();
     let path = dir.0.join("model.gguf");
@@ -215,7 +240,7 @@ fn truncated_under_a_paged_session(use_mmap: bool) {
         ..Default::default()
     };
     let weights = load(&path, 0).weight_bytes();
-    let model = Arc::new(load_with(&path, weights * 40 / 100, true, use_mmap));
+    let model = Arc::new(load_with(&path, weights * 40 / 100, true, Some(loader)));
     assert!(model.pager_stats().is_some(), "not paged at 40%");
     let reference = Arc::new(load(&original, weights * 40 / 100));
     let tokens = text_tokens(model.tokenizer());

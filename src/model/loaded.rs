@@ -134,7 +134,9 @@ impl Model {
             }
             if let Some(budget) = paging {
                 release_mapped_pages(&file);
-                let loader = stream_loader(path, opts.use_mmap);
+                let loader = opts
+                    .stream_loader
+                    .unwrap_or_else(|| stream_loader(path, opts.use_mmap));
                 let on_host = backend == BackendKind::Cpu;
                 let pack = (on_host && opts.pack_weights).then(crate::quant::Isa::active);
                 let packed = page_weights(
@@ -422,24 +424,21 @@ fn release_range(file: &GgufFile, offset: usize, len: usize) {
 /// How the pager holds streamed layers: mapped when `use_mmap` and the file fits in available
 /// memory, so that its pages can stay in the page cache and mapping them costs page-table work
 /// instead of a copy (TinyLlama shape Q4_K_M at 40%, warm, Zen 4, 2 threads: 18.5 tok/s mapped,
-/// 14.3 read); else read into buffers: a file that cannot stay cached comes from storage on every
-/// token, where `pread` measured at least as fast (the Llama-2-7B shape in a 2 GiB cgroup: 0.69
-/// tok/s read, 0.67 mapped) and no signal handler is needed.
+/// 14.3 read); read past the page cache ([`Loader::Direct`]) when the file does not fit, so every
+/// streamed byte comes from storage on every token: exactly the units' bytes, with no read-ahead
+/// into pinned neighbours, no copy and no page cache charged to the memory cgroup; read through
+/// the page cache when the file fits and `use_mmap` is off.
 fn stream_loader(path: &Path, use_mmap: bool) -> Loader {
     let file_len = std::fs::metadata(path).map_or(u64::MAX, |m| m.len());
     let avail = super::host_memory::available();
     let loader = match avail {
-        Some(avail) if use_mmap && file_len <= avail => Loader::Map,
+        Some(avail) if file_len > avail => Loader::Direct,
+        Some(_) if use_mmap => Loader::Map,
         _ => Loader::Read,
     };
     crate::log!(
         Info,
-        "pager: streamed layers {} (use_mmap {use_mmap}, file {file_len} bytes, available memory {})",
-        if loader == Loader::Map {
-            "mapped"
-        } else {
-            "read into buffers"
-        },
+        "pager: file {file_len} bytes, available memory {}, use_mmap {use_mmap}: streamed layers {loader:?}",
         avail.map_or("unknown".to_string(), |a| format!("{a} bytes"))
     );
     loader

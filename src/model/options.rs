@@ -80,8 +80,14 @@ pub struct ModelOptions {
     /// Map the file (true, the default) or read it into memory that chord owns (false). Under
     /// paging, true lets streamed layers be mapped where the system allows (Linux) and the file
     /// fits in available memory (a SIGBUS guard turns a file truncated under the map into an I/O
-    /// error, see [`crate::pager`]); otherwise they are read into buffers.
+    /// error, see [`crate::pager`]); a file larger than available memory has them read past the
+    /// page cache where the system allows; otherwise they are read into buffers.
     pub use_mmap: bool,
+    /// How a paged model holds its streamed layers; `None` (the default) chooses as `use_mmap`
+    /// says. A [`Loader`] the system refuses falls back to buffers ([`crate::pager::Pager::loader`]).
+    ///
+    /// [`Loader`]: crate::pager::Loader
+    pub stream_loader: Option<crate::pager::Loader>,
     /// Pack the matrices that the CPU kernels read faster in a layout of their own (true, the
     /// default; see [`crate::quant::pack`]) into memory that chord owns, giving back the file
     /// pages they came from; false keeps every matrix in the mapped file (shared with other
@@ -104,6 +110,7 @@ impl Default for ModelOptions {
             vocab_only: false,
             memory_budget: 0,
             use_mmap: true,
+            stream_loader: None,
             pack_weights: true,
             progress: None,
             prompt_cache_bytes: 0,

@@ -488,14 +488,15 @@ impl Weights {
                 packed.fetch_add(bytes.len(), std::sync::atomic::Ordering::Relaxed);
             }
         };
-        self.pager = Some(Pager::new(
-            file,
-            self.units(),
-            plan,
-            loader,
-            &prepare,
-            progress,
-        )?);
+        let pager = Pager::new(file, self.units(), plan, loader, &prepare, progress)?;
+        if pager.loader() != loader {
+            crate::log!(
+                Info,
+                "pager: the system refused {loader:?} slots: streamed layers {:?}",
+                pager.loader()
+            );
+        }
+        self.pager = Some(pager);
         self.unit_layouts = layouts;
         Ok(packed.into_inner())
     }

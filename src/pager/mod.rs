@@ -4,10 +4,12 @@
 //! Units chosen by [`plan`] are read once into owned buffers and stay resident ("pinned"; for a
 //! GPU model its device keeps them instead and the pager reads each once for the upload); the
 //! others are streamed through a few slots. How a slot holds its unit is the [`Loader`]'s choice:
-//! on Linux a map of the unit's span of the file, populated by the kernel ([`map`]), elsewhere an
-//! owned buffer filled with positioned reads (`pread`). Either way the process's resident memory is
-//! the pinned buffers plus at most the slots' bytes (a slot's map is dropped before it takes
-//! another unit), so the budget holds in VmRSS/VmHWM, not only in chord's own accounting.
+//! on Linux a map of the unit's span of the file, populated by the kernel ([`map`]), or an owned
+//! buffer filled by reads past the page cache ([`direct`], for a file that cannot stay cached);
+//! elsewhere, or where those are refused, an owned buffer filled with positioned reads (`pread`).
+//! Either way the process's resident memory is the pinned buffers plus at most the slots' bytes (a
+//! slot's map is dropped before it takes another unit), so the budget holds in VmRSS/VmHWM, not
+//! only in chord's own accounting.
 //!
 //! A background thread prefetches: after each [`Pager::acquire`], it loads the next streamed unit in
 //! the cyclic access order into a free slot, evicting only what Belady's rule allows (the unit whose
@@ -23,6 +25,8 @@
 //! fault ([`Pager::faults`]), by which the forward pass fails the call, and empties the slot.
 //! Dropping the [`Pager`] stops and joins the thread.
 
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod direct;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod map;
 mod plan;
@@ -55,6 +59,41 @@ mod map {
     }
 }
 
+/// Reads past the page cache exist on Linux only: elsewhere units are read through it.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+mod direct {
+    use super::UnitLayout;
+    use crate::error::Result;
+    use std::fs::File;
+
+    /// A slot read past the page cache (none on this system).
+    pub(super) enum DirectSlot {}
+
+    pub(super) fn open(_: &File) -> Option<File> {
+        None
+    }
+
+    pub(super) fn buffer_len(_: &UnitLayout) -> usize {
+        0
+    }
+
+    impl DirectSlot {
+        pub fn new(_: usize) -> DirectSlot {
+            unreachable!("no direct slots on this system")
+        }
+        pub fn load(&mut self, _: &File, _: &UnitLayout) -> Result<()> {
+            match *self {}
+        }
+        pub fn part(&self, _: usize, _: usize) -> &[u8] {
+            match *self {}
+        }
+        pub fn len(&self) -> usize {
+            match *self {}
+        }
+    }
+}
+
+use direct::DirectSlot;
 use map::MapSlot;
 
 pub use plan::{plan, Plan};
@@ -77,10 +116,11 @@ pub struct UnitLayout {
 }
 
 impl UnitLayout {
-    /// Bytes of the buffer the unit is loaded into (parts aligned to 64 bytes): what it costs
-    /// against the budget.
+    /// What the unit costs against the budget however it is held: the larger of the buffer it is
+    /// read into (parts aligned to 64 bytes) and a direct slot's buffer (the 4 KiB blocks around
+    /// its parts, [`direct`]).
     pub fn loaded_bytes(&self) -> usize {
-        self.starts().1
+        self.starts().1.max(direct::buffer_len(self))
     }
 
     /// Start of each part inside the loaded buffer, and the buffer's total length.
@@ -126,6 +166,8 @@ pub struct PagerStats {
     /// Guards dropped over a mapped unit that faulted (its file shrank under it, so it read
     /// zeros): the forward pass fails a call during which this grew.
     pub faults: u64,
+    /// How streamed units are held (`None` when every unit is pinned).
+    pub loader: Option<Loader>,
 }
 
 /// How a slot holds its streamed unit (the model option `use_mmap` chooses).
@@ -135,19 +177,23 @@ pub enum Loader {
     Read,
     /// A populated map of the unit's span of the file (Linux; elsewhere slots are read).
     Map,
+    /// An owned buffer filled by reads past the page cache, for a file that cannot stay cached
+    /// (Linux `O_DIRECT`; where the system or file system refuses it, slots are read).
+    Direct,
 }
 
 /// A slot's memory.
 enum SlotMem {
     Buf(Vec<u8>),
     Map(MapSlot),
+    Direct(DirectSlot),
 }
 
 impl SlotMem {
     /// Whether the unit in the slot read zeros for bytes its file no longer has.
     fn poisoned(&self) -> bool {
         match self {
-            SlotMem::Buf(_) => false,
+            SlotMem::Buf(_) | SlotMem::Direct(_) => false,
             SlotMem::Map(m) => m.poisoned(),
         }
     }
@@ -182,6 +228,8 @@ struct State {
 
 struct Shared {
     file: File,
+    /// The file opened past the page cache, for [`Loader::Direct`] slots.
+    direct: Option<File>,
     units: Vec<UnitLayout>,
     starts: Vec<Vec<usize>>,
     plan: Plan,
@@ -220,6 +268,7 @@ impl UnitGuard {
             Bytes::Slot(g) => match &**g {
                 SlotMem::Buf(b) => b,
                 SlotMem::Map(m) => return m.part(off, len),
+                SlotMem::Direct(d) => return d.part(i, len),
             },
         };
         let start = self.shared.starts[self.unit][i];
@@ -317,31 +366,55 @@ impl Pager {
         } else {
             plan.n_slots
         };
-        // Mapped slots when every slot gets a SIGBUS watch entry, else buffers, which are touched
-        // now so that resident memory reaches its steady state at load.
+        // Mapped slots when every slot gets a SIGBUS watch entry, direct ones when the file opens
+        // past the page cache, else buffers; buffers are touched now so that resident memory
+        // reaches its steady state at load.
         let maps: Option<Vec<MapSlot>> = match loader {
             Loader::Map => (0..n_slots).map(|_| MapSlot::reserve()).collect(),
-            Loader::Read => None,
+            Loader::Read | Loader::Direct => None,
         };
-        let loader = if maps.is_some() {
-            Loader::Map
+        let direct = match loader {
+            Loader::Direct => direct::open(&file),
+            _ => None,
+        };
+        let (loader, slot_mem) = if let Some(m) = maps {
+            (
+                Loader::Map,
+                m.into_iter().map(SlotMem::Map).collect::<Vec<_>>(),
+            )
+        } else if direct.is_some() {
+            let len = (0..n)
+                .filter(|&u| !plan.pinned[u])
+                .map(|u| direct::buffer_len(&units[u]))
+                .max()
+                .unwrap_or(0);
+            let slots = (0..n_slots)
+                .map(|_| SlotMem::Direct(DirectSlot::new(len)))
+                .collect();
+            (Loader::Direct, slots)
         } else {
-            Loader::Read
-        };
-        let slot_mem = match maps {
-            Some(m) => m.into_iter().map(SlotMem::Map).collect::<Vec<_>>(),
-            None => (0..n_slots)
+            let slots = (0..n_slots)
                 .map(|_| SlotMem::Buf(vec![0u8; slot_bytes]))
-                .collect(),
+                .collect();
+            (Loader::Read, slots)
         };
+        let slot_total: usize = slot_mem
+            .iter()
+            .map(|m| match m {
+                SlotMem::Direct(d) => d.len(),
+                _ => slot_bytes,
+            })
+            .sum();
         let slot_mem = slot_mem
             .into_iter()
             .map(|m| Arc::new(RwLock::new(m)))
             .collect();
-        stats.bytes_resident = (pinned_total + n_slots * slot_bytes) as u64;
+        stats.bytes_resident = (pinned_total + slot_total) as u64;
+        stats.loader = (n_slots > 0).then_some(loader);
         stats.bytes_pinned = pinned_total as u64;
         let shared = Arc::new(Shared {
             file,
+            direct,
             units,
             starts,
             plan,
@@ -502,7 +575,7 @@ fn empty_slot() -> Slot {
 impl Shared {
     /// Reads pinned unit `u`, which this pager does not hold, into a buffer of its own (counted).
     fn read_pinned(&self, u: usize) -> Result<Vec<u8>> {
-        let mut buf = vec![0u8; self.units[u].loaded_bytes()];
+        let mut buf = vec![0u8; self.units[u].starts().1];
         read_unit(&self.file, &self.units[u], &self.starts[u], &mut buf)?;
         let mut st = self.state.lock();
         st.stats.reads_per_unit[u] += 1;
@@ -569,6 +642,12 @@ impl Shared {
         let result = MutexGuard::unlocked(st, || match &mut *self.slot_mem[s].write() {
             SlotMem::Buf(buf) => read_unit(&self.file, &self.units[u], &self.starts[u], buf),
             SlotMem::Map(m) => m.load(&self.file, &self.units[u]),
+            SlotMem::Direct(d) => d.load(
+                self.direct
+                    .as_ref()
+                    .expect("direct slots come with the direct file"),
+                &self.units[u],
+            ),
         });
         st.slots[s].status = match result {
             Ok(()) => {

@@ -18,13 +18,17 @@ fn byte(u: usize, p: usize, i: usize) -> u8 {
     (u * 31 + p * 7 + i % 251) as u8
 }
 
-/// `n` units of `parts` parts of `len` bytes each, laid out with gaps, in a fresh temp file.
+/// `n` units of `parts` parts of `len` bytes each, laid out with gaps, in a fresh temp file. Each
+/// unit starts on a 4 KiB block, so that all cost the same ([`UnitLayout::loaded_bytes`]).
 fn fixture(tag: &str, n: usize, parts: usize, len: usize) -> Fixture {
     let path = std::env::temp_dir().join(format!("chord-pager-{tag}-{}", std::process::id()));
     let mut f = File::create(&path).unwrap();
     let mut units = Vec::new();
     let mut off = 0u64;
     for u in 0..n {
+        let pad = off.next_multiple_of(4096) - off;
+        f.write_all(&vec![0xEE; pad as usize]).unwrap();
+        off += pad;
         let mut layout = UnitLayout::default();
         for p in 0..parts {
             // A small gap, so parts are not contiguous in the file.
@@ -51,12 +55,13 @@ fn check(g: &UnitGuard, u: usize, len: usize) {
     }
 }
 
-/// Both loaders, where the system has them.
-const LOADERS: [Loader; 2] = [Loader::Read, Loader::Map];
+/// Every loader, where the system has them.
+const LOADERS: [Loader; 3] = [Loader::Read, Loader::Map, Loader::Direct];
 
-fn pager(fx: &Fixture, budget: usize, slots: usize, loader: Loader) -> Pager {
+/// A pager over `fx` (units of one size) with a budget of `budget_units` units.
+fn pager(fx: &Fixture, budget_units: usize, slots: usize, loader: Loader) -> Pager {
     let sizes: Vec<usize> = fx.units.iter().map(|u| u.loaded_bytes()).collect();
-    let plan = plan(&sizes, budget, slots).unwrap();
+    let plan = plan(&sizes, budget_units * sizes[0], slots).unwrap();
     let pg = Pager::new(
         File::open(&fx.path).unwrap(),
         fx.units.clone(),
@@ -83,7 +88,7 @@ fn cyclic_access_reads_each_streamed_unit_once_per_token_with(loader: Loader) {
     let fx = fixture(&format!("cyclic-{loader:?}"), 12, 3, 1000);
     // Units are 3,000 bytes (plus alignment padding, which the plan does not see): room for
     // two slots and a few pinned units.
-    let pg = pager(&fx, 3072 * 6, 2, loader);
+    let pg = pager(&fx, 6, 2, loader);
     let n_pinned = pg.plan().n_pinned();
     assert!(n_pinned > 0 && n_pinned < 12, "{:?}", pg.plan());
     let tokens = 6u64;
@@ -124,7 +129,7 @@ fn everything_pinned_when_it_fits() {
 
 fn everything_pinned_when_it_fits_with(loader: Loader) {
     let fx = fixture(&format!("fits-{loader:?}"), 4, 2, 100);
-    let pg = pager(&fx, 1 << 20, 2, loader);
+    let pg = pager(&fx, 4, 2, loader);
     for u in 0..4 {
         check(&pg.acquire(u).unwrap(), u, 100);
     }
@@ -142,7 +147,7 @@ fn one_slot_works_without_a_prefetch_thread() {
 
 fn one_slot_works_without_a_prefetch_thread_with(loader: Loader) {
     let fx = fixture(&format!("oneslot-{loader:?}"), 5, 1, 500);
-    let pg = pager(&fx, 512, 2, loader);
+    let pg = pager(&fx, 1, 2, loader);
     assert_eq!(pg.plan().n_slots, 1);
     for _ in 0..3 {
         for u in 0..5 {
@@ -161,7 +166,7 @@ fn threads_sharing_a_pager_see_correct_bytes() {
 
 fn threads_sharing_a_pager_see_correct_bytes_with(loader: Loader) {
     let fx = fixture(&format!("threads-{loader:?}"), 10, 2, 4096);
-    let pg = pager(&fx, 8192 * 4, 2, loader);
+    let pg = pager(&fx, 4, 2, loader);
     std::thread::scope(|s| {
         for t in 0..3 {
             let pg = &pg;
@@ -184,7 +189,7 @@ fn a_file_truncated_after_load_is_an_io_error_not_a_hang() {
 
 fn a_file_truncated_after_load_is_an_io_error_not_a_hang_with(loader: Loader) {
     let fx = fixture(&format!("trunc-{loader:?}"), 6, 1, 2000);
-    let pg = pager(&fx, 2048 * 3, 2, loader);
+    let pg = pager(&fx, 3, 2, loader);
     let streamed = (0..6).find(|&u| !pg.plan().pinned[u]).unwrap();
     File::options()
         .write(true)
@@ -215,7 +220,7 @@ fn a_file_truncated_after_load_is_an_io_error_not_a_hang_with(loader: Loader) {
 fn cancelled_progress_stops_the_load() {
     let fx = fixture("cancel", 4, 1, 100);
     let sizes = vec![100; 4];
-    let plan = plan(&sizes, 1000, 2).unwrap();
+    let plan = plan(&sizes, 10 * sizes[0], 2).unwrap();
     let err = Pager::new(
         File::open(&fx.path).unwrap(),
         fx.units.clone(),
@@ -237,7 +242,7 @@ fn cancelled_progress_stops_the_load() {
 fn a_mapped_unit_that_loses_its_file_reads_zeros_and_counts_a_fault() {
     let fx = fixture("sigbus", 6, 2, 20000);
     let whole = std::fs::read(&fx.path).unwrap();
-    let pg = pager(&fx, 20480 * 2 * 4, 2, Loader::Map);
+    let pg = pager(&fx, 4, 2, Loader::Map);
     let u = (0..6).rev().find(|&u| !pg.plan().pinned[u]).unwrap();
     let g = pg.acquire(u).unwrap();
     check(&g, u, 20000);
@@ -280,7 +285,8 @@ fn pinned_units_held_elsewhere_are_read_when_asked() {
     .unwrap();
     let s = pg.stats();
     assert_eq!((s.bytes_read, s.bytes_pinned), (0, 0), "{s:?}");
-    assert_eq!(s.bytes_resident, 2 * sizes[0] as u64);
+    // Two slots' buffers.
+    assert_eq!(s.bytes_resident, 2 * fx.units[0].starts().1 as u64);
     for u in 0..8 {
         check(&pg.acquire(u).unwrap(), u, 1000);
     }

@@ -1,0 +1,210 @@
+//! A slot that holds its streamed unit in an owned buffer filled by reads that bypass the page
+//! cache (`O_DIRECT`, Linux): for a file that cannot stay cached, so every streamed byte comes from
+//! storage on every token.
+//!
+//! Against buffered `pread` (the [`super::Loader::Read`] slot) it reads exactly the unit's bytes (to
+//! the 4 KiB blocks around them): the kernel's read-ahead ran past each streamed unit into the next
+//! one in the file, often pinned, and read 8% more than the units (the Llama-2-7B shape in a 2 GiB
+//! cgroup); one request of a whole unit is split by the block layer into many in flight, so one
+//! stream reaches the device's bandwidth; the device writes into the buffer, so no thread copies
+//! from the page cache, and the page cache (charged to the process's memory cgroup) holds nothing
+//! of the streamed units.
+
+use super::UnitLayout;
+use crate::error::{Error, ErrorCode, Result};
+use std::alloc::Layout;
+use std::fs::File;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::io::AsRawFd;
+
+/// Alignment of offsets, lengths and buffer addresses for `O_DIRECT`: the logical block size of
+/// the device, which is 512 or 4096 bytes on the devices chord meets; 4096 serves both.
+const ALIGN: usize = 4096;
+
+/// Parts closer than this in the file are read as one request, the gap with them.
+const MERGE_GAP: u64 = 64 * 1024;
+
+/// A second open of `file` that reads past the page cache, or `None` where the file system does
+/// not allow it (its error is then the caller's cue to read through the cache).
+pub(super) fn open(file: &File) -> Option<File> {
+    // A new open file description of the same file, by its descriptor: the path it was opened by
+    // may have changed since.
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(format!("/proc/self/fd/{}", file.as_raw_fd()))
+        .ok()
+}
+
+/// The aligned file ranges `(offset, len)` that cover `unit`'s parts, in file order, and where
+/// each part starts in a buffer that holds those ranges back to back.
+fn runs(unit: &UnitLayout) -> (Vec<(u64, usize)>, Vec<usize>) {
+    let mut order: Vec<usize> = (0..unit.parts.len()).collect();
+    order.sort_by_key(|&i| unit.parts[i].0);
+    let align = ALIGN as u64;
+    let mut runs: Vec<(u64, u64)> = Vec::new();
+    let mut run_of = vec![0; unit.parts.len()];
+    for i in order {
+        let (off, len) = unit.parts[i];
+        let (lo, hi) = (
+            off / align * align,
+            (off + len as u64).next_multiple_of(align),
+        );
+        match runs.last_mut() {
+            Some(r) if lo <= r.1 + MERGE_GAP => r.1 = r.1.max(hi),
+            _ => runs.push((lo, hi)),
+        }
+        run_of[i] = runs.len() - 1;
+    }
+    let mut at = Vec::with_capacity(runs.len());
+    let mut pos = 0usize;
+    for &(lo, hi) in &runs {
+        at.push(pos);
+        pos += (hi - lo) as usize;
+    }
+    let starts = (0..unit.parts.len())
+        .map(|i| at[run_of[i]] + (unit.parts[i].0 - runs[run_of[i]].0) as usize)
+        .collect();
+    let runs = runs
+        .into_iter()
+        .map(|(lo, hi)| (lo, (hi - lo) as usize))
+        .collect();
+    (runs, starts)
+}
+
+/// Bytes of the buffer a slot needs to hold `unit`.
+pub(super) fn buffer_len(unit: &UnitLayout) -> usize {
+    runs(unit).0.iter().map(|r| r.1).sum()
+}
+
+/// A zeroed heap buffer aligned for `O_DIRECT` (a `Vec<u8>` cannot promise an alignment above its
+/// element's; this is the one allocation that needs it, so no crate for it).
+struct AlignedBuf {
+    ptr: std::ptr::NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the buffer is owned memory like a Vec<u8>'s, accessed through &/&mut self only.
+unsafe impl Send for AlignedBuf {}
+// SAFETY: as above.
+unsafe impl Sync for AlignedBuf {}
+
+impl AlignedBuf {
+    fn layout(len: usize) -> Layout {
+        Layout::from_size_align(len.max(ALIGN), ALIGN).expect("a slot's size fits a layout")
+    }
+
+    fn new(len: usize) -> AlignedBuf {
+        let layout = Self::layout(len);
+        // SAFETY: the layout has a non-zero size.
+        let p = unsafe { std::alloc::alloc_zeroed(layout) };
+        let ptr =
+            std::ptr::NonNull::new(p).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+        AlignedBuf { ptr, len }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: `len` initialised (zeroed) bytes owned by self.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `bytes`, borrowed mutably through &mut self.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for AlignedBuf {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), Self::layout(self.len)) }
+    }
+}
+
+/// A slot's buffer and where the loaded unit's parts sit in it.
+pub(super) struct DirectSlot {
+    buf: AlignedBuf,
+    starts: Vec<usize>,
+}
+
+impl DirectSlot {
+    /// A slot of `len` bytes (the largest [`buffer_len`] of the units it will hold), zeroed now so
+    /// that resident memory reaches its steady state at load.
+    pub fn new(len: usize) -> DirectSlot {
+        DirectSlot {
+            buf: AlignedBuf::new(len),
+            starts: Vec::new(),
+        }
+    }
+
+    /// Reads `unit` from `file` (opened by [`open`]) into the buffer.
+    pub fn load(&mut self, file: &File, unit: &UnitLayout) -> Result<()> {
+        self.starts.clear();
+        let (runs, starts) = runs(unit);
+        let mut at = 0;
+        for (lo, len) in runs {
+            let buf = &mut self.buf.bytes_mut()[at..at + len];
+            // The part of the run the unit needs: the file may end inside the last block.
+            let need = unit
+                .parts
+                .iter()
+                .filter(|p| p.0 >= lo && p.0 < lo + len as u64)
+                .map(|p| (p.0 + p.1 as u64 - lo) as usize)
+                .max()
+                .unwrap_or(0);
+            let mut done = 0;
+            while done < len {
+                match file.read_at(&mut buf[done..], lo + done as u64) {
+                    Ok(0) => break,
+                    // A count off the block size ends the run: the file ended there.
+                    Ok(k) if k % ALIGN != 0 => {
+                        done += k;
+                        break;
+                    }
+                    Ok(k) => done += k,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        return Err(Error::new(
+                            ErrorCode::Io,
+                            format!("reading {len} bytes of weights at offset {lo}: {e}"),
+                        ))
+                    }
+                }
+            }
+            if done < need {
+                return Err(super::shorter_than_loaded(need - done, lo + done as u64));
+            }
+            at += len;
+        }
+        self.starts = starts;
+        Ok(())
+    }
+
+    /// The `len` bytes of part `i` of the loaded unit.
+    pub fn part(&self, i: usize, len: usize) -> &[u8] {
+        let at = self.starts[i];
+        &self.buf.bytes()[at..at + len]
+    }
+
+    /// Bytes of the buffer.
+    pub fn len(&self) -> usize {
+        self.buf.len
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_merge_near_parts_and_place_parts_in_the_buffer() {
+        let unit = UnitLayout {
+            parts: vec![(5000, 100), (100, 50), (200_000, 10), (5200, 4000)],
+        };
+        let (runs, starts) = runs(&unit);
+        // 100..150 and 5000..9200 merge (gap under 64 KiB): blocks 0..12288; 200000 stands alone.
+        assert_eq!(runs, vec![(0, 12288), (196_608, 4096)]);
+        assert_eq!(starts, vec![5000, 100, 12288 + 200_000 - 196_608, 5200]);
+        assert_eq!(buffer_len(&unit), 12288 + 4096);
+    }
+}
