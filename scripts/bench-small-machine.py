@@ -19,7 +19,8 @@ here (after dropping the cache: four threads each reading 8 MiB pieces, through 
 and past it with `O_DIRECT`, the faster), and the resident rate
 measured here (chord, no limit, warm cache). chord runs with a budget fitted to the limit (the limit
 less the KV cache and `--headroom`, 128 MiB); llama.cpp's `llama-bench` as users run it (mapped, repacking on x86)
-and with `--repack 0`.
+and with `--repack 0`. Every row is the best of `--tries` runs (3), B_io the best of its passes: this
+machine's disk switches between about 1.3 and 2.3 GB/s by itself.
 
 With `--fractions 15 40 70`, chord alone at budgets of those percentages of the weight bytes, warm
 (no cgroup; the file read into the page cache front to back before each warm row, B_io read from
@@ -30,6 +31,7 @@ prefill of the `-p` prompt (one batch) read from storage: each streamed layer on
 
 Usage: scripts/bench-small-machine.py [--model FILE] [--limits 450M 2G ...] [--fractions 15 40 70]
                                       [-n 16] [-p 16] [--greedy 16] [--no-llama] [--loaders map read]
+                                      [--tries 3]
 """
 import argparse
 import json
@@ -211,6 +213,14 @@ def read_bandwidth(path, cold, threads=4, piece=8 * MIB, limit=1 << 30):
     return best
 
 
+def rate_of(name, out):
+    """Decode tok/s of a program's JSON output: `chord bench`'s or `llama-bench`'s."""
+    j = json.loads(out)
+    if name.startswith("chord"):
+        return j["decode_tok_s"]
+    return next(t["avg_ts"] for t in j if t.get("n_gen", 0) > 0)
+
+
 def weights_per_token(chord, model):
     """W: bytes of every layer's matrices and the output head (`chord inspect`)."""
     r = subprocess.run([chord, "inspect", "-m", model], capture_output=True, text=True, check=True)
@@ -261,6 +271,7 @@ def main():
                          "allocator (a 512-token prefill of the 7B shape needs about 340 MiB of scratch)")
     ap.add_argument("--no-llama", action="store_true", help="chord only")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--tries", type=int, default=3, help="runs per row, the fastest shown")
     ap.add_argument("--loaders", nargs="*", default=["map"], choices=["map", "read"],
                     help="chord with use_mmap (the default) or --no-mmap, a set of rows for each: a "
                          "file that fits in memory (warm rows) has its streamed layers mapped or read "
@@ -294,24 +305,26 @@ def main():
         return json.loads(subprocess.run(resident_cmd, capture_output=True, text=True, check=True).stdout)["decode_tok_s"]
 
     def row(label, name, cmd, b_io, cgroup=None, limit=None):
-        # A warm chord row takes a second or less, where this machine's speed drifts by 10% from
-        # one minute to the next: the best of three runs, each followed by a resident run, whose
-        # best is this row's resident rate.
-        tries = 1 if cgroup or not name.startswith("chord") else 3
-        res_rate = resident if tries == 1 else 0
+        # This machine's disk switches between about 1.3 and 2.3 GB/s by itself and its CPUs drift
+        # by 10% from one minute to the next: every row is the best of `--tries` runs (as B_io is
+        # the best of its passes); a warm chord row has a resident run beside each of its runs,
+        # whose best is that row's resident rate.
+        warm = cgroup is None and name.startswith("chord")
+        res_rate = 0 if warm else resident
         best = None
-        for _ in range(tries):
+        for _ in range(a.tries):
             if cgroup:
                 drop_caches()
                 cgroup.limit(limit)
             else:
                 fill_cache(model)  # warm, and the same way for every row whatever ran before
             got = run(cmd, cgroup)
-            if tries > 1:
+            if warm:
                 res_rate = max(res_rate, resident_rate())
-            if best is None or (got[0] == 0 and (best[0] != 0 or json.loads(got[1])["decode_tok_s"]
-                                                 > json.loads(best[1])["decode_tok_s"])):
+            if best is None or (got[0] == 0 and (best[0] != 0 or rate_of(name, got[1]) > rate_of(name, best[1]))):
                 best = got
+            if got[0] != 0:
+                break  # killed or failed: so it stays
         rc, out, err, total, rss = best
         peak = (cgroup.peak() or 0) / MIB if cgroup else 0
         if rc != 0:
@@ -331,12 +344,12 @@ def main():
             note = (f"pager {j['decode_bytes_read'] / tokens / 1e6:.1f} MB/token (page cache or storage); "
                     f"{total / 1e6:.0f} MB from storage in all (load, prompt, warm-up)")
         else:
-            tok_s = next(t["avg_ts"] for t in j if t.get("n_gen", 0) > 0)
+            tok_s = rate_of(name, out)
             r_bytes = 0
             per_tok = total / n
             note = f"all {total / 1e6:.0f} MB read (load included) / tokens"
-        if tries > 1:
-            note += f"; best of {tries}, resident {res_rate:.2f} tok/s alongside"
+        if warm:
+            note += f"; resident {res_rate:.2f} tok/s alongside"
         bound = 1.0 / max((w - r_bytes) / b_io, 1.0 / res_rate)
         print(f"{label:>7} {name:<24} {tok_s:>6.2f} {per_tok / 1e6:>11.1f} {(w - r_bytes) / 1e6:>7.1f} "
               f"{bound:>6.2f} {tok_s / bound:>5.2f} {rss / MIB:>11.0f} {peak:>14.0f} {prefill:>10}  {note}")

@@ -170,7 +170,8 @@ pub struct PagerStats {
     pub loader: Option<Loader>,
 }
 
-/// How a slot holds its streamed unit (the model option `use_mmap` chooses).
+/// How a slot holds its streamed unit (the model options `use_mmap` and `stream_loader` choose,
+/// [`crate::model::ModelOptions`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Loader {
     /// An owned buffer filled with `pread`.
