@@ -2,13 +2,12 @@
 //! cache (`O_DIRECT`, Linux): for a file that cannot stay cached, so every streamed byte comes from
 //! storage on every token.
 //!
-//! Against buffered `pread` (the [`super::Loader::Read`] slot) it reads exactly the unit's bytes (to
-//! the 4 KiB blocks around them): the kernel's read-ahead ran past each streamed unit into the next
-//! one in the file, often pinned, and read 8% more than the units (the Llama-2-7B shape in a 2 GiB
-//! cgroup); a unit is read as a few large requests at once, which the block layer splits into many
-//! in flight; the device writes into the buffer, so no thread copies
-//! from the page cache, and the page cache (charged to the process's memory cgroup) holds nothing
-//! of the streamed units.
+//! Against buffered `pread` (the [`super::Loader::Read`] slot) it reads exactly the unit's bytes
+//! (to the 4 KiB blocks around them), where the kernel's read-ahead ran past each streamed unit
+//! into the next one in the file, often pinned, and read 8% more (the Llama-2-7B shape in a 2 GiB
+//! cgroup); a unit is read as a few large requests at once, which the block layer splits into
+//! many in flight; the device writes into the buffer, so no thread copies from the page cache; and
+//! the page cache (charged to the process's memory cgroup) holds nothing of the streamed units.
 
 use super::UnitLayout;
 use crate::error::{Error, ErrorCode, Result};
@@ -195,22 +194,43 @@ impl DirectSlot {
                 .unwrap_or(0);
             let reads = (len / MIN_READ).clamp(1, READS);
             let chunk = len.div_ceil(reads).next_multiple_of(ALIGN);
-            std::thread::scope(|s| {
-                let mut jobs = Vec::new();
-                for (i, c) in buf.chunks_mut(chunk).enumerate() {
+            // The pieces in a queue that this thread and up to READS - 1 others take from (a
+            // thread the system will not start leaves its share to the others).
+            let mut pieces: Vec<_> = buf
+                .chunks_mut(chunk)
+                .enumerate()
+                .map(|(i, c)| {
                     let at = i * chunk;
-                    let need = need.saturating_sub(at).min(c.len());
-                    jobs.push((c, lo + at as u64, need));
+                    (c, lo + at as u64, need.saturating_sub(at).min(chunk))
+                })
+                .collect();
+            pieces.reverse();
+            let helpers = pieces.len() - 1;
+            let queue = parking_lot::Mutex::new(pieces);
+            let work = || -> Result<()> {
+                while let Some((c, off, need)) = queue.lock().pop() {
+                    read_span(file, c, off, need)?;
                 }
-                let first = jobs.remove(0);
-                let handles: Vec<_> = jobs
-                    .into_iter()
-                    .map(|(c, off, need)| s.spawn(move || read_span(file, c, off, need)))
+                Ok(())
+            };
+            std::thread::scope(|s| {
+                let handles: Vec<_> = (0..helpers)
+                    .filter_map(|_| {
+                        std::thread::Builder::new()
+                            .name("chord-read".into())
+                            .spawn_scoped(s, work)
+                            .ok()
+                    })
                     .collect();
-                let mut r = read_span(file, first.0, first.1, first.2);
+                let mut r = work();
                 for h in handles {
-                    let x = h.join().expect("a read thread does not panic");
-                    r = r.and(x);
+                    let done = h.join().unwrap_or_else(|_| {
+                        Err(Error::new(
+                            ErrorCode::Io,
+                            "a weight-reading thread panicked",
+                        ))
+                    });
+                    r = r.and(done);
                 }
                 r
             })?;
