@@ -333,9 +333,9 @@ def main():
                   f"{rss / MIB:>11.0f} {peak:>14.0f} {'':>10}  {why}")
             return
         j = json.loads(out)
+        tok_s = rate_of(name, out)
         prefill = ""
         if name.startswith("chord"):
-            tok_s = j["decode_tok_s"]
             plan = PLAN_RE.search(err)
             r_bytes = int(plan.group(5)) - int(plan.group(3)) * int(plan.group(4)) if plan else 0
             tokens = max(j["decode_tokens"], 1)
@@ -344,7 +344,6 @@ def main():
             note = (f"pager {j['decode_bytes_read'] / tokens / 1e6:.1f} MB/token (page cache or storage); "
                     f"{total / 1e6:.0f} MB from storage in all (load, prompt, warm-up)")
         else:
-            tok_s = rate_of(name, out)
             r_bytes = 0
             per_tok = total / n
             note = f"all {total / 1e6:.0f} MB read (load included) / tokens"

@@ -418,15 +418,7 @@ impl Weights {
 
     /// The pager's units: each layer's matrices, then the output head.
     pub fn units(&self) -> Vec<UnitLayout> {
-        self.unit_matrices()
-            .iter()
-            .map(|ws| UnitLayout {
-                parts: ws
-                    .iter()
-                    .map(|w| (w.file_offset().expect("from the image") as u64, w.size()))
-                    .collect(),
-            })
-            .collect()
+        unit_layouts(&self.unit_matrices())
     }
 
     /// The matrices of each pager unit, in part order: each layer's, then each output-head chunk.
@@ -488,7 +480,8 @@ impl Weights {
                 packed.fetch_add(bytes.len(), std::sync::atomic::Ordering::Relaxed);
             }
         };
-        let pager = Pager::new(file, self.units(), plan, loader, &prepare, progress)?;
+        let units = unit_layouts(&matrices);
+        let pager = Pager::new(file, units, plan, loader, &prepare, progress)?;
         if pager.loader() != loader {
             crate::log!(
                 Info,
@@ -644,6 +637,19 @@ impl Weights {
         }
         Ok(())
     }
+}
+
+/// The file ranges of each pager unit's matrices ([`Weights::unit_matrices`]), in part order.
+fn unit_layouts(matrices: &[Vec<QWeight>]) -> Vec<UnitLayout> {
+    matrices
+        .iter()
+        .map(|ws| UnitLayout {
+            parts: ws
+                .iter()
+                .map(|w| (w.file_offset().expect("from the image") as u64, w.size()))
+                .collect(),
+        })
+        .collect()
 }
 
 fn find<'a>(file: &'a GgufFile, name: &str) -> Result<&'a TensorInfo> {

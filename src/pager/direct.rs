@@ -15,6 +15,7 @@ use std::alloc::Layout;
 use std::fs::File;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
+use std::sync::Arc;
 
 /// Alignment of offsets, lengths and buffer addresses for `O_DIRECT`: the logical block size of
 /// the device, which is 512 or 4096 bytes on the devices chord meets; 4096 serves both.
@@ -160,25 +161,29 @@ impl Drop for AlignedBuf {
     }
 }
 
-/// A slot's buffer and where the loaded unit's parts sit in it.
+/// A slot's buffer, the file opened by [`open`] that fills it, and where the loaded unit's parts
+/// sit in the buffer.
 pub(super) struct DirectSlot {
+    file: Arc<File>,
     buf: AlignedBuf,
     starts: Vec<usize>,
 }
 
 impl DirectSlot {
-    /// A slot of `len` bytes (the largest [`buffer_len`] of the units it will hold), zeroed now so
-    /// that resident memory reaches its steady state at load.
-    pub fn new(len: usize) -> DirectSlot {
+    /// A slot of `len` bytes (the largest [`buffer_len`] of the units it will hold) reading `file`
+    /// (opened by [`open`]), zeroed now so that resident memory reaches its steady state at load.
+    pub fn new(file: Arc<File>, len: usize) -> DirectSlot {
         DirectSlot {
+            file,
             buf: AlignedBuf::new(len),
             starts: Vec::new(),
         }
     }
 
-    /// Reads `unit` from `file` (opened by [`open`]) into the buffer.
-    pub fn load(&mut self, file: &File, unit: &UnitLayout) -> Result<()> {
+    /// Reads `unit` into the buffer.
+    pub fn load(&mut self, unit: &UnitLayout) -> Result<()> {
         self.starts.clear();
+        let file = &*self.file;
         let (runs, starts) = runs(unit);
         let mut rest = self.buf.bytes_mut();
         for (lo, len) in runs {
@@ -284,8 +289,8 @@ mod tests {
             parts: vec![(1000, len)],
         };
         let file = open(&File::open(&path).unwrap()).expect("O_DIRECT on the temp directory");
-        let mut slot = DirectSlot::new(buffer_len(&unit));
-        slot.load(&file, &unit).unwrap();
+        let mut slot = DirectSlot::new(Arc::new(file), buffer_len(&unit));
+        slot.load(&unit).unwrap();
         let got = slot.part(0, len);
         let ok = got.iter().enumerate().all(|(i, &b)| b == byte(i));
         File::options()
@@ -294,7 +299,7 @@ mod tests {
             .unwrap()
             .set_len(1000 + len as u64 - 5000)
             .unwrap();
-        let e = slot.load(&file, &unit).unwrap_err();
+        let e = slot.load(&unit).unwrap_err();
         let _ = std::fs::remove_file(&path);
         assert!(ok, "the bytes read in pieces differ from the file's");
         assert_eq!(e.code(), ErrorCode::Io);

@@ -78,10 +78,10 @@ mod direct {
     }
 
     impl DirectSlot {
-        pub fn new(_: usize) -> DirectSlot {
-            unreachable!("no direct slots on this system")
+        pub fn new(_: std::sync::Arc<File>, _: usize) -> DirectSlot {
+            unreachable!("no direct slots on this system: open gives no file")
         }
-        pub fn load(&mut self, _: &File, _: &UnitLayout) -> Result<()> {
+        pub fn load(&mut self, _: &UnitLayout) -> Result<()> {
             match *self {}
         }
         pub fn part(&self, _: usize, _: usize) -> &[u8] {
@@ -229,8 +229,6 @@ struct State {
 
 struct Shared {
     file: File,
-    /// The file opened past the page cache, for [`Loader::Direct`] slots.
-    direct: Option<File>,
     units: Vec<UnitLayout>,
     starts: Vec<Vec<usize>>,
     plan: Plan,
@@ -375,7 +373,7 @@ impl Pager {
             Loader::Read | Loader::Direct => None,
         };
         let direct = match loader {
-            Loader::Direct => direct::open(&file),
+            Loader::Direct => direct::open(&file).map(Arc::new),
             _ => None,
         };
         let (loader, slot_mem) = if let Some(m) = maps {
@@ -383,14 +381,14 @@ impl Pager {
                 Loader::Map,
                 m.into_iter().map(SlotMem::Map).collect::<Vec<_>>(),
             )
-        } else if direct.is_some() {
+        } else if let Some(direct) = direct {
             let len = (0..n)
                 .filter(|&u| !plan.pinned[u])
                 .map(|u| direct::buffer_len(&units[u]))
                 .max()
                 .unwrap_or(0);
             let slots = (0..n_slots)
-                .map(|_| SlotMem::Direct(DirectSlot::new(len)))
+                .map(|_| SlotMem::Direct(DirectSlot::new(direct.clone(), len)))
                 .collect();
             (Loader::Direct, slots)
         } else {
@@ -415,7 +413,6 @@ impl Pager {
         stats.bytes_pinned = pinned_total as u64;
         let shared = Arc::new(Shared {
             file,
-            direct,
             units,
             starts,
             plan,
@@ -643,12 +640,7 @@ impl Shared {
         let result = MutexGuard::unlocked(st, || match &mut *self.slot_mem[s].write() {
             SlotMem::Buf(buf) => read_unit(&self.file, &self.units[u], &self.starts[u], buf),
             SlotMem::Map(m) => m.load(&self.file, &self.units[u]),
-            SlotMem::Direct(d) => d.load(
-                self.direct
-                    .as_ref()
-                    .expect("direct slots come with the direct file"),
-                &self.units[u],
-            ),
+            SlotMem::Direct(d) => d.load(&self.units[u]),
         });
         st.slots[s].status = match result {
             Ok(()) => {
