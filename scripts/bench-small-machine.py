@@ -23,15 +23,17 @@ and with `--repack 0`. Every row is the best of `--tries` runs (3), B_io the bes
 machine's disk switches between about 1.3 and 2.3 GB/s by itself.
 
 With `--fractions 15 40 70`, chord alone at budgets of those percentages of the weight bytes, warm
-(no cgroup; the file read into the page cache front to back before each warm row, B_io read from
-the page cache) and cold (a cgroup of the budget + KV + headroom, page cache
+(no cgroup; before each warm run the file is read into the page cache again, through a 2 MiB-advised
+map as chord's mapped slots read it and, for a second set of rows, front to back as a copy may leave
+it (`--warm-fill`), the note saying how much of it the page cache holds in 2 MiB folios; B_io read
+from the page cache) and cold (a cgroup of the budget + KV + headroom, page cache
 dropped). In every cgroup, `--greedy N` tokens of `chord generate` under the budget are compared
 with the resident run's (token ids and log-probabilities). The "prefill MB" column is what the
 prefill of the `-p` prompt (one batch) read from storage: each streamed layer once is W - R.
 
 Usage: scripts/bench-small-machine.py [--model FILE] [--limits 450M 2G ...] [--fractions 15 40 70]
                                       [-n 16] [-p 16] [--greedy 16] [--no-llama] [--loaders map read]
-                                      [--tries 3]
+                                      [--tries 3] [--warm-fill map read]
 """
 import argparse
 import json
@@ -149,27 +151,45 @@ def run(cmd, cgroup=None):
     return p.returncode, out, "".join(err_lines), last[0], usage.ru_maxrss * 1024
 
 
-def fill_cache(path, piece=8 * MIB):
-    """Drops the page cache and reads all of `path` once, front to back on one thread, so that the
-    page cache holds it as a copy, a download or an earlier run leaves it: in large folios (2 MiB where the kernel makes
-    them, as Linux 6.18 does on ext4), which a mapped loader maps for a few page-table entries.
-    Several interleaved readers defeat the kernel's read-ahead and leave 4 KiB pages, for which
-    mapping the TinyLlama-shape file cost 0.39 us per page against 0.011 (tested on Zen 4); the
-    warm rows are measured over the former (pages already cached keep their size, hence the
-    drop)."""
+MADV_HUGEPAGE, MADV_POPULATE_READ = 14, 22
+
+
+def fill_cache(path, how="map", piece=8 * MIB):
+    """Drops the page cache and reads all of `path` into it again, and returns the fraction of the
+    file the page cache then holds in 2 MiB folios, which a mapped slot maps for one page-table
+    entry each (0.013 ms for a 3 MB span of SmolLM2's file against 0.28 ms in 4 KiB pages, on
+    Zen 4). `how`: "map" reads it through a map advised `MADV_HUGEPAGE`, as chord's mapped slots
+    read a file that is not cached (2 MiB folios throughout); "read" reads it front to back on one
+    thread in 8 MiB reads, as a copy or a download may leave it (Linux 6.18 on ext4: folios grow
+    with the read-ahead window, about 55% of SmolLM2's file in 2 MiB ones; `cp` left none). Pages
+    already cached keep their size, hence the drop."""
     drop_caches()
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        while os.read(fd, piece):
-            pass
-    finally:
-        os.close(fd)
+    with open(path, "rb") as f:
+        if how == "map":
+            m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
+            m.madvise(MADV_HUGEPAGE)
+            m.madvise(MADV_POPULATE_READ)
+            m.close()
+        else:
+            while f.raw.read(piece):
+                pass
+        # Map it all again (Linux places a map of 2 MiB or more on a 2 MiB boundary) and count
+        # what the kernel maps in 2 MiB entries.
+        m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
+        try:
+            m.madvise(MADV_POPULATE_READ)
+            with open("/proc/self/smaps_rollup") as r:
+                pmd = int(re.search(r"FilePmdMapped:\s+(\d+) kB", r.read()).group(1)) * 1024
+        finally:
+            m.close()
+    return pmd / os.path.getsize(path)
 
 
 def read_bandwidth(path, cold, threads=4, piece=8 * MIB, limit=1 << 30):
     """Bytes/s reading the first `limit` bytes of `path` (warm: `limit` bytes, round and round a
     smaller file), `threads` threads taking `piece`-byte reads in turn: from storage after
-    dropping the page cache (`cold`), else from the page cache (filled by `fill_cache` first). Cold, the reads go through the page cache and, separately,
+    dropping the page cache (`cold`), else from the page cache (filled by `fill_cache` first, through
+    a map). Cold, the reads go through the page cache and, separately,
     past it (`O_DIRECT`, as chord streams a file larger than memory), and B_io is the faster. The
     best of three passes each: the bound is an upper bound, and this machine's disk gave 0.9 to
     2.1 GB/s to the same pass minutes apart."""
@@ -276,6 +296,10 @@ def main():
                     help="chord with use_mmap (the default) or --no-mmap, a set of rows for each: a "
                          "file that fits in memory (warm rows) has its streamed layers mapped or read "
                          "into buffers; one that does not (cgroup rows) read past the page cache either way")
+    ap.add_argument("--warm-fill", nargs="*", default=["map", "read"], choices=["map", "read"],
+                    help="how the page cache is filled before each warm row, a set of rows for each: "
+                         "through a map advised MADV_HUGEPAGE (as chord's mapped slots read an uncached "
+                         "file: 2 MiB folios) or front to back with read() (as a copy may leave it)")
     a = ap.parse_args()
 
     model, n = a.model, a.n
@@ -304,7 +328,7 @@ def main():
     def resident_rate():
         return json.loads(subprocess.run(resident_cmd, capture_output=True, text=True, check=True).stdout)["decode_tok_s"]
 
-    def row(label, name, cmd, b_io, cgroup=None, limit=None):
+    def row(label, name, cmd, b_io, cgroup=None, limit=None, fill="map"):
         # This machine's disk switches between about 1.3 and 2.3 GB/s by itself and its CPUs drift
         # by 10% from one minute to the next: every row is the best of `--tries` runs (as B_io is
         # the best of its passes); a warm chord row has a resident run beside each of its runs,
@@ -317,7 +341,8 @@ def main():
                 drop_caches()
                 cgroup.limit(limit)
             else:
-                fill_cache(model)  # warm, and the same way for every row whatever ran before
+                # Warm, and the same way for every run whatever ran before.
+                huge = fill_cache(model, fill)
             got = run(cmd, cgroup)
             if warm:
                 res_rate = max(res_rate, resident_rate())
@@ -348,7 +373,7 @@ def main():
             per_tok = total / n
             note = f"all {total / 1e6:.0f} MB read (load included) / tokens"
         if warm:
-            note += f"; resident {res_rate:.2f} tok/s alongside"
+            note += f"; resident {res_rate:.2f} tok/s alongside; page cache {100 * huge:.0f}% in 2 MiB folios"
         bound = 1.0 / max((w - r_bytes) / b_io, 1.0 / res_rate)
         print(f"{label:>7} {name:<24} {tok_s:>6.2f} {per_tok / 1e6:>11.1f} {(w - r_bytes) / 1e6:>7.1f} "
               f"{bound:>6.2f} {tok_s / bound:>5.2f} {rss / MIB:>11.0f} {peak:>14.0f} {prefill:>10}  {note}")
@@ -370,7 +395,8 @@ def main():
         for pct in a.fractions:
             budget = weight_bytes * pct // 100
             for loader in a.loaders:
-                row(f"{pct}%", f"chord warm {loader}", chord_cmd(budget, loader), b_warm)
+                for fill in a.warm_fill:
+                    row(f"{pct}%", f"chord warm {loader} ({fill})", chord_cmd(budget, loader), b_warm, fill=fill)
                 row(f"{pct}%", f"chord cold {loader} (cg)", chord_cmd(budget, loader), b_cold, cg,
                     budget + kv + a.headroom)
                 check_greedy(budget, cg, loader)

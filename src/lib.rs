@@ -25,6 +25,7 @@ pub mod error;
 pub mod ffi;
 pub mod gguf;
 pub mod grammar;
+pub mod huge;
 pub mod log;
 pub mod model;
 pub mod pager;

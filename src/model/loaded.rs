@@ -89,7 +89,11 @@ impl Model {
             );
         }
         let (file, base) = if opts.use_mmap || paging.is_some() {
-            (GgufFile::open(path)?, 0.0)
+            let file = GgufFile::open(path)?;
+            if paging.is_some() {
+                read_only_what_is_touched(&file);
+            }
+            (file, 0.0)
         } else {
             let f = GgufFile::read(path, |done, total| {
                 crate::log!(Debug, "read {done} of {total} bytes");
@@ -388,6 +392,21 @@ fn release_mapped_pages(file: &GgufFile) {
     let _ = file;
 }
 
+/// Turns off read-ahead on the model map of a paged model, whose weights the pager reads: what
+/// the map still serves (the f32 norm vectors, embedding rows) is a few pages here and there, and
+/// each fault with read-ahead on reads the device's whole read-ahead window around it (8 MiB on
+/// the virtual disks here: SmolLM2's 61 norm vectors read its whole file at load, into the page
+/// cache, in small folios that the pager's 2 MiB maps then cannot map whole). The metadata has
+/// been read by then (parsing it walks all of it).
+fn read_only_what_is_touched(file: &GgufFile) {
+    #[cfg(unix)]
+    if let Err(e) = file.map().advise(memmap2::Advice::Random) {
+        crate::log!(Debug, "madvise(RANDOM) on the model map: {e}");
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+}
+
 /// Gives back the memory of bytes `offset..offset + len` of the file image, which nothing reads
 /// any more (a matrix packed into memory of its own): the whole pages inside the range. A mapped
 /// file's pages would be read again from the file; an image read into memory would read zeros.
@@ -458,11 +477,9 @@ fn page_weights(
     pack: Option<crate::quant::Isa>,
     progress: &mut dyn FnMut(f32) -> bool,
 ) -> Result<usize> {
-    let sizes: Vec<usize> = weights
-        .paging_units()
-        .iter()
-        .map(|u| u.loaded_bytes())
-        .collect();
+    let units = weights.paging_units();
+    let sizes: Vec<usize> = units.iter().map(|u| u.loaded_bytes()).collect();
+    let slot_sizes: Vec<usize> = units.iter().map(|u| u.slot_bytes(loader)).collect();
     let norms: usize = 4
         * (weights.output_norm.len()
             + weights
@@ -471,7 +488,10 @@ fn page_weights(
                 .map(|l| l.attn_norm.len() + l.ffn_norm.len())
                 .sum::<usize>());
     let budget = usize::try_from(budget).unwrap_or(usize::MAX);
-    let mut plan = crate::pager::plan(&sizes, budget.saturating_sub(norms), PAGER_SLOTS)?;
+    let room = budget.saturating_sub(norms);
+    // A budget too small for a mapped slot of whole 2 MiB blocks maps units exactly instead.
+    let mut plan = crate::pager::plan(&sizes, &slot_sizes, room, PAGER_SLOTS)
+        .or_else(|_| crate::pager::plan(&sizes, &sizes, room, PAGER_SLOTS))?;
     plan.hold_pinned = on_host;
     if plan.n_slots < PAGER_SLOTS {
         crate::log!(

@@ -11,7 +11,7 @@
 
 use super::UnitLayout;
 use crate::error::{Error, ErrorCode, Result};
-use std::alloc::Layout;
+use crate::huge::HugeBuf;
 use std::fs::File;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
@@ -117,55 +117,12 @@ fn read_span(file: &File, buf: &mut [u8], lo: u64, need: usize) -> Result<()> {
     Ok(())
 }
 
-/// A zeroed heap buffer aligned for `O_DIRECT` (a `Vec<u8>` cannot promise an alignment above its
-/// element's; this is the one allocation that needs it, so no crate for it).
-struct AlignedBuf {
-    ptr: std::ptr::NonNull<u8>,
-    len: usize,
-}
-
-// SAFETY: the buffer is owned memory like a Vec<u8>'s, accessed through &/&mut self only.
-unsafe impl Send for AlignedBuf {}
-// SAFETY: as above.
-unsafe impl Sync for AlignedBuf {}
-
-impl AlignedBuf {
-    fn layout(len: usize) -> Layout {
-        Layout::from_size_align(len.max(ALIGN), ALIGN).expect("a slot's size fits a layout")
-    }
-
-    fn new(len: usize) -> AlignedBuf {
-        let layout = Self::layout(len);
-        // SAFETY: the layout has a non-zero size.
-        let p = unsafe { std::alloc::alloc_zeroed(layout) };
-        let ptr =
-            std::ptr::NonNull::new(p).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
-        AlignedBuf { ptr, len }
-    }
-
-    fn bytes(&self) -> &[u8] {
-        // SAFETY: `len` initialised (zeroed) bytes owned by self.
-        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
-    }
-
-    fn bytes_mut(&mut self) -> &mut [u8] {
-        // SAFETY: as in `bytes`, borrowed mutably through &mut self.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
-    }
-}
-
-impl Drop for AlignedBuf {
-    fn drop(&mut self) {
-        // SAFETY: allocated in `new` with this layout.
-        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), Self::layout(self.len)) }
-    }
-}
-
 /// A slot's buffer, the file opened by [`open`] that fills it, and where the loaded unit's parts
 /// sit in the buffer.
 pub(super) struct DirectSlot {
     file: Arc<File>,
-    buf: AlignedBuf,
+    /// Page-aligned, as `O_DIRECT` needs.
+    buf: HugeBuf,
     starts: Vec<usize>,
 }
 
@@ -175,7 +132,7 @@ impl DirectSlot {
     pub fn new(file: Arc<File>, len: usize) -> DirectSlot {
         DirectSlot {
             file,
-            buf: AlignedBuf::new(len),
+            buf: HugeBuf::zeroed(len),
             starts: Vec::new(),
         }
     }
@@ -185,7 +142,7 @@ impl DirectSlot {
         self.starts.clear();
         let file = &*self.file;
         let (runs, starts) = runs(unit);
-        let mut rest = self.buf.bytes_mut();
+        let mut rest = &mut self.buf[..];
         for (lo, len) in runs {
             let (buf, tail) = rest.split_at_mut(len);
             rest = tail;
@@ -247,12 +204,12 @@ impl DirectSlot {
     /// The `len` bytes of part `i` of the loaded unit.
     pub fn part(&self, i: usize, len: usize) -> &[u8] {
         let at = self.starts[i];
-        &self.buf.bytes()[at..at + len]
+        &self.buf[at..at + len]
     }
 
     /// Bytes of the buffer.
     pub fn len(&self) -> usize {
-        self.buf.len
+        self.buf.len()
     }
 }
 

@@ -1,10 +1,20 @@
-//! A slot that holds its streamed unit as a map of the unit's span of the model file instead of a
-//! copy (Linux). Loading it asks the kernel to read the span ahead (`MADV_WILLNEED`: many reads in
-//! flight) and to map every page of its tensors (`MADV_POPULATE_READ`), so the computing threads
-//! never fault and no byte is copied: with the file in the page cache, loading costs page-table
-//! work instead of a copy that competes with the kernels for memory bandwidth. The map is watched
-//! by [`super::sigbus`], so a file truncated under it poisons the unit instead of killing the
-//! program.
+//! A slot that holds its streamed unit as a map of the unit's span of the file instead of a copy
+//! (Linux). Loading it asks the kernel to map every page of its tensors (`MADV_POPULATE_READ`), so
+//! the computing threads never fault and no byte is copied: with the file in the page cache,
+//! loading costs page-table work instead of a copy that competes with the kernels for memory
+//! bandwidth.
+//!
+//! That work is per page-table entry, and the kernel maps a 2 MiB folio of the page cache with one
+//! (PMD) entry only where the map covers its whole 2 MiB block at a 2 MiB-aligned address: a 3 MB
+//! span of SmolLM2's file took 0.28 ms to map in 4 KiB pages (0.39 us each; two Zen 4 cores
+//! compute a whole token in about 5 ms, and the 15% budget streams 40 such units per token) and
+//! 0.013 ms in 2 MiB folios mapped whole. So a unit of at least 2 MiB is mapped widened to the whole
+//! 2 MiB blocks around it when its slot has room for them ([`whole_blocks_len`]; the plan counts
+//! them), and the map asks for 2 MiB folios (`MADV_HUGEPAGE`), so that what storage reads through
+//! it enters the page cache in them. Only the unit's own bytes are populated.
+//!
+//! The map is watched by [`super::sigbus`], so a file truncated under it poisons the unit instead
+//! of killing the program.
 
 use super::sigbus::Watch;
 use super::UnitLayout;
@@ -12,30 +22,62 @@ use crate::error::{Error, ErrorCode, Result};
 use memmap2::{Advice, Mmap, MmapOptions};
 use std::fs::File;
 
+/// A block of the page cache's largest folios and of one PMD entry (x86-64, and arm64 with 4 KiB
+/// pages).
+const BLOCK: u64 = 2 << 20;
+
+/// First and last byte (exclusive) of `unit` in the file.
+fn bounds(unit: &UnitLayout) -> (u64, u64) {
+    let lo = unit.parts.iter().map(|p| p.0).min().unwrap_or(0);
+    let hi = unit
+        .parts
+        .iter()
+        .map(|p| p.0 + p.1 as u64)
+        .max()
+        .unwrap_or(0);
+    (lo, hi.max(lo))
+}
+
+/// The span a slot maps for `unit` when it has room for whole blocks: the unit widened to the
+/// 2 MiB blocks around it, or `None` for a unit under 2 MiB, of which no block can lie inside a
+/// map of its own bytes either.
+fn whole_blocks(unit: &UnitLayout) -> Option<(u64, u64)> {
+    let (lo, hi) = bounds(unit);
+    (hi - lo >= BLOCK).then(|| (lo / BLOCK * BLOCK, hi.next_multiple_of(BLOCK)))
+}
+
+/// Bytes a slot maps for `unit` widened to whole 2 MiB blocks (0 for a unit under 2 MiB, which is
+/// never widened): what the unit costs a mapped slot against the budget, at most its span plus
+/// 4 MiB.
+pub(super) fn whole_blocks_len(unit: &UnitLayout) -> usize {
+    whole_blocks(unit).map_or(0, |(lo, hi)| (hi - lo) as usize)
+}
+
 /// A slot's map; empty until [`MapSlot::load`].
 pub(super) struct MapSlot {
     watch: Watch,
+    /// Bytes the slot may map (what the plan counted for it): units are widened to whole blocks
+    /// only when those fit.
+    room: usize,
     /// The map of the loaded unit's span and the file offset of the span's start.
     map: Option<(Mmap, u64)>,
 }
 
 impl MapSlot {
-    /// A slot with its SIGBUS watch entry; `None` when the guard cannot be had (see
-    /// [`Watch::reserve`]).
-    pub fn reserve() -> Option<MapSlot> {
-        Watch::reserve().map(|watch| MapSlot { watch, map: None })
+    /// A slot of `room` bytes with its SIGBUS watch entry; `None` when the guard cannot be had
+    /// (see [`Watch::reserve`]).
+    pub fn reserve(room: usize) -> Option<MapSlot> {
+        Watch::reserve().map(|watch| MapSlot {
+            watch,
+            room,
+            map: None,
+        })
     }
 
     /// Maps `unit` (dropping the previous map) and has its pages read and mapped.
     pub fn load(&mut self, file: &File, unit: &UnitLayout) -> Result<()> {
         self.clear();
-        let lo = unit.parts.iter().map(|p| p.0).min().unwrap_or(0);
-        let hi = unit
-            .parts
-            .iter()
-            .map(|p| p.0 + p.1 as u64)
-            .max()
-            .unwrap_or(0);
+        let (lo, hi) = bounds(unit);
         if hi <= lo {
             return Ok(());
         }
@@ -46,47 +88,55 @@ impl MapSlot {
         if file_len < hi {
             return Err(super::shorter_than_loaded((hi - lo) as usize, lo));
         }
+        // The span mapped: whole blocks where the slot has room for them. Past the end of the
+        // file is never read (only the unit's pages are populated). Linux places a map of whole
+        // blocks of a file on a 2 MiB-aligned address (thp_get_unmapped_area: ext4, xfs, tmpfs).
+        let (at, end) = whole_blocks(unit)
+            .filter(|&(a, b)| (b - a) as usize <= self.room)
+            .unwrap_or((lo, hi));
         // SAFETY: the map is only read, while watched: a truncation under it is a poisoned unit,
         // not undefined behaviour (see super::sigbus).
         let map = unsafe {
             MmapOptions::new()
-                .offset(lo)
-                .len((hi - lo) as usize)
+                .offset(at)
+                .len((end - at) as usize)
                 .map(file)
         }
         .map_err(|e| io("mapping", e))?;
-        // memmap2 maps from the page boundary below `lo`: watch all of it.
+        // A hint: 2 MiB folios for what storage reads through this map.
+        let _ = map.advise(Advice::HugePage);
+        // memmap2 maps from the page boundary below `at`: watch all of it.
         // SAFETY: sysconf has no preconditions.
         let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
-        let pad = (lo % page as u64) as usize;
+        let pad = (at % page as u64) as usize;
         self.watch.watch(
             map.as_ptr().wrapping_sub(pad),
             (map.len() + pad).next_multiple_of(page),
         );
-        // Read-ahead of the whole span, many requests in flight; hints, their failure is harmless.
-        // Sequential: a page that was evicted before it was mapped (a tight memory cgroup) is read
-        // again with what follows it, not around it; without it the 7B shape in a 2 GiB cgroup
-        // read 102 GB from storage in a run where reading into buffers read 86 GB (0.51 against
-        // 0.66 tok/s); with it both read 86 GB (0.67 and 0.69 tok/s).
-        let _ = map.advise(Advice::Sequential);
-        let _ = map.advise(Advice::WillNeed);
-        for &(off, len) in &unit.parts {
-            match map.advise_range(Advice::PopulateRead, (off - lo) as usize, len) {
-                Ok(()) => {}
-                // Kernels before 5.14 lack it: the kernels' first reads fault the pages in.
-                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => break,
-                // What a read would have met as SIGBUS: the file shrank since the check.
-                Err(e) if e.raw_os_error() == Some(libc::EFAULT) => {
-                    self.watch.unwatch();
-                    return Err(super::shorter_than_loaded(len, off));
-                }
-                Err(e) => {
-                    self.watch.unwatch();
-                    return Err(io("reading", e));
-                }
+        // One populate over the unit's bytes (the gaps between its parts are alignment padding):
+        // each system call costs microseconds, and a SmolLM2 layer has nine parts (a unit mapped
+        // with a computing thread on the other core: 23 us per part, 18 us at once, Zen 4). No
+        // read-ahead hints (`MADV_WILLNEED`, `MADV_SEQUENTIAL`): with the file cached the former
+        // walks the page cache page by page for nothing (17% of a SmolLM2 run's samples at 15%),
+        // and cold neither beats the populate's own read-ahead of 2 MiB folios (TinyLlama shape at
+        // 40%, load to last token, three runs each: 1.67-1.94 s with `MADV_WILLNEED`, 1.63-1.81
+        // without). A file that does not fit in memory is read past the page cache instead.
+        let first = (lo - at) as usize;
+        match map.advise_range(Advice::PopulateRead, first, (hi - lo) as usize) {
+            Ok(()) => {}
+            // Kernels before 5.14 lack it: the kernels' first reads fault the pages in.
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+            // What a read would have met as SIGBUS: the file shrank since the check.
+            Err(e) if e.raw_os_error() == Some(libc::EFAULT) => {
+                self.watch.unwatch();
+                return Err(super::shorter_than_loaded((hi - lo) as usize, lo));
+            }
+            Err(e) => {
+                self.watch.unwatch();
+                return Err(io("reading", e));
             }
         }
-        self.map = Some((map, lo));
+        self.map = Some((map, at));
         Ok(())
     }
 
@@ -115,5 +165,40 @@ impl Drop for MapSlot {
     fn drop(&mut self) {
         // Stop watching before the range is unmapped and may be reused by another mapping.
         self.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn a_unit_of_whole_blocks_maps_them_when_its_slot_has_room() {
+        const MIB: usize = 1 << 20;
+        let path = std::env::temp_dir().join(format!("chord-map-blocks-{}", std::process::id()));
+        let bytes: Vec<u8> = (0..7 * MIB).map(|i| (i % 253) as u8).collect();
+        File::create(&path).unwrap().write_all(&bytes).unwrap();
+        let file = File::open(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        // 2.5 MiB from just below the 3 MiB mark: the blocks around it are 2..6 MiB.
+        let parts = vec![(3 * MIB as u64 - 100, MIB), (4 * MIB as u64, 3 * MIB / 2)];
+        let unit = UnitLayout { parts };
+        assert_eq!(whole_blocks_len(&unit), 4 * MIB);
+        for (room, mapped) in [(4 * MIB, 4 * MIB), (4 * MIB - 1, 5 * MIB / 2 + 100)] {
+            let mut slot = MapSlot::reserve(room).expect("a SIGBUS watch entry");
+            slot.load(&file, &unit).unwrap();
+            assert_eq!(slot.map.as_ref().unwrap().0.len(), mapped, "room {room}");
+            for &(off, len) in &unit.parts {
+                let at = off as usize;
+                assert!(slot.part(off, len) == &bytes[at..at + len], "room {room}");
+            }
+            assert!(!slot.poisoned());
+        }
+        // A unit under 2 MiB is never widened.
+        let small = UnitLayout {
+            parts: vec![(MIB as u64, MIB)],
+        };
+        assert_eq!(whole_blocks_len(&small), 0);
     }
 }

@@ -43,8 +43,12 @@ mod map {
     /// A mapped slot (none on this system).
     pub(super) enum MapSlot {}
 
+    pub(super) fn whole_blocks_len(_: &UnitLayout) -> usize {
+        0
+    }
+
     impl MapSlot {
-        pub fn reserve() -> Option<MapSlot> {
+        pub fn reserve(_: usize) -> Option<MapSlot> {
             None
         }
         pub fn load(&mut self, _: &File, _: &UnitLayout) -> Result<()> {
@@ -99,6 +103,7 @@ use map::MapSlot;
 pub use plan::{plan, Plan};
 
 use crate::error::{Error, ErrorCode, Result};
+use crate::huge::HugeBuf;
 use parking_lot::{ArcRwLockReadGuard, Condvar, Mutex, MutexGuard, RawRwLock, RwLock};
 use std::fs::File;
 use std::sync::Arc;
@@ -116,11 +121,21 @@ pub struct UnitLayout {
 }
 
 impl UnitLayout {
-    /// What the unit costs against the budget however it is held: the larger of the buffer it is
-    /// read into (parts aligned to 64 bytes) and a direct slot's buffer (the 4 KiB blocks around
-    /// its parts, [`direct`]).
+    /// What the unit costs against the budget pinned, or in a slot that reads it (a buffer or a
+    /// direct slot) or maps it exactly: the larger of the buffer it is read into (parts aligned to
+    /// 64 bytes) and a direct slot's buffer (the 4 KiB blocks around its parts, [`direct`]).
     pub fn loaded_bytes(&self) -> usize {
         self.starts().1.max(direct::buffer_len(self))
+    }
+
+    /// What the unit costs in a slot of `loader`: [`UnitLayout::loaded_bytes`], or for a mapped
+    /// slot the whole 2 MiB blocks around a unit of 2 MiB or more, which it maps when the plan
+    /// gives it room for them ([`map`]).
+    pub fn slot_bytes(&self, loader: Loader) -> usize {
+        match loader {
+            Loader::Map => self.loaded_bytes().max(map::whole_blocks_len(self)),
+            Loader::Read | Loader::Direct => self.loaded_bytes(),
+        }
     }
 
     /// Start of each part inside the loaded buffer, and the buffer's total length.
@@ -185,7 +200,7 @@ pub enum Loader {
 
 /// A slot's memory.
 enum SlotMem {
-    Buf(Vec<u8>),
+    Buf(HugeBuf),
     Map(MapSlot),
     Direct(DirectSlot),
 }
@@ -232,11 +247,15 @@ struct Shared {
     units: Vec<UnitLayout>,
     starts: Vec<Vec<usize>>,
     plan: Plan,
-    pinned: Vec<Option<Arc<Vec<u8>>>>,
+    pinned: Vec<Option<Arc<HugeBuf>>>,
     slot_mem: Vec<Arc<RwLock<SlotMem>>>,
     loader: Loader,
     state: Mutex<State>,
+    /// Wakes callers of [`Pager::acquire`] waiting for a load or a free slot.
     cv: Condvar,
+    /// Wakes the prefetch thread, only when it has a unit to load ([`Shared::nudge`]): on two
+    /// cores that both compute, every wake-up takes one from a computing thread.
+    wake: Condvar,
 }
 
 /// The pager of one model. See the module documentation.
@@ -254,7 +273,7 @@ pub struct UnitGuard {
 }
 
 enum Bytes {
-    Pinned(Arc<Vec<u8>>),
+    Pinned(Arc<HugeBuf>),
     Slot(ArcRwLockReadGuard<RawRwLock, SlotMem>),
 }
 
@@ -297,6 +316,7 @@ impl Drop for UnitGuard {
                     st.slots[s] = empty_slot();
                 }
             }
+            self.shared.nudge(&st);
             drop(st);
             self.shared.cv.notify_all();
         }
@@ -347,7 +367,7 @@ impl Pager {
             if !plan.pinned[u] || !plan.hold_pinned {
                 continue;
             }
-            let mut buf = vec![0u8; sizes[u]];
+            let mut buf = HugeBuf::zeroed(sizes[u]);
             read_unit(&file, &units[u], &starts[u], &mut buf)?;
             for (i, (&start, &(_, len))) in starts[u].iter().zip(&units[u].parts).enumerate() {
                 prepare(u, i, &mut buf[start..start + len]);
@@ -369,7 +389,9 @@ impl Pager {
         // past the page cache, else buffers; buffers are touched now so that resident memory
         // reaches its steady state at load.
         let maps: Option<Vec<MapSlot>> = match loader {
-            Loader::Map => (0..n_slots).map(|_| MapSlot::reserve()).collect(),
+            Loader::Map => (0..n_slots)
+                .map(|_| MapSlot::reserve(plan.slot_bytes))
+                .collect(),
             Loader::Read | Loader::Direct => None,
         };
         let direct = match loader {
@@ -393,7 +415,11 @@ impl Pager {
             (Loader::Direct, slots)
         } else {
             let slots = (0..n_slots)
-                .map(|_| SlotMem::Buf(vec![0u8; slot_bytes]))
+                .map(|_| {
+                    let mut buf = HugeBuf::zeroed(slot_bytes);
+                    buf.fill(0);
+                    SlotMem::Buf(buf)
+                })
                 .collect();
             (Loader::Read, slots)
         };
@@ -401,7 +427,9 @@ impl Pager {
             .iter()
             .map(|m| match m {
                 SlotMem::Direct(d) => d.len(),
-                _ => slot_bytes,
+                // The most a map takes: widened to whole blocks only within the plan's slot bytes.
+                SlotMem::Map(_) => plan.slot_bytes.max(slot_bytes),
+                SlotMem::Buf(_) => slot_bytes,
             })
             .sum();
         let slot_mem = slot_mem
@@ -435,6 +463,7 @@ impl Pager {
                 stats,
             }),
             cv: Condvar::new(),
+            wake: Condvar::new(),
         });
         let thread = if n_slots > 1 {
             let s = shared.clone();
@@ -520,7 +549,10 @@ impl Pager {
                         st.slots[s] = empty_slot();
                         st.slot_of[u] = None;
                         match e {
-                            Some(e) => return Err(e),
+                            Some(e) => {
+                                sh.nudge(&st);
+                                return Err(e);
+                            }
                             None => continue,
                         }
                     }
@@ -540,8 +572,8 @@ impl Pager {
             st.stats.stall_ns += t.elapsed().as_nanos() as u64;
         }
         st.cursor = Some(u);
+        sh.nudge(&st);
         drop(st);
-        sh.cv.notify_all();
         Ok(UnitGuard {
             bytes: Some(Bytes::Slot(sh.slot_mem[slot].read_arc())),
             unit: u,
@@ -555,6 +587,7 @@ impl Drop for Pager {
     fn drop(&mut self) {
         self.shared.state.lock().shutdown = true;
         self.shared.cv.notify_all();
+        self.shared.wake.notify_all();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -572,8 +605,8 @@ fn empty_slot() -> Slot {
 
 impl Shared {
     /// Reads pinned unit `u`, which this pager does not hold, into a buffer of its own (counted).
-    fn read_pinned(&self, u: usize) -> Result<Vec<u8>> {
-        let mut buf = vec![0u8; self.units[u].starts().1];
+    fn read_pinned(&self, u: usize) -> Result<HugeBuf> {
+        let mut buf = HugeBuf::zeroed(self.units[u].starts().1);
         read_unit(&self.file, &self.units[u], &self.starts[u], &mut buf)?;
         let mut st = self.state.lock();
         st.stats.reads_per_unit[u] += 1;
@@ -651,21 +684,35 @@ impl Shared {
             Err(e) => Status::Failed(e),
         };
         self.cv.notify_all();
+        self.nudge(st);
+    }
+
+    /// The unit the prefetch thread loads next and the slot it takes: the first streamed unit
+    /// after the cursor that no slot holds, if Belady's rule gives it a slot.
+    fn prefetch_target(&self, st: &State) -> Option<(usize, usize)> {
+        let n = self.units.len();
+        let c = st.cursor.map_or(n - 1, |c| c);
+        let next = (1..n)
+            .map(|k| (c + k) % n)
+            .find(|&v| !self.plan.pinned[v] && st.slot_of[v].is_none())?;
+        self.victim(st, next, false).map(|s| (s, next))
+    }
+
+    /// Wakes the prefetch thread if it has work (called after every change of the slot table).
+    fn nudge(&self, st: &State) {
+        if self.prefetch_target(st).is_some() {
+            self.wake.notify_one();
+        }
     }
 
     /// The prefetch thread: loads the next streamed unit after the cursor whenever Belady's rule
     /// gives it a slot; sleeps otherwise.
     fn prefetch_loop(&self) {
-        let n = self.units.len();
         let mut st = self.state.lock();
         while !st.shutdown {
-            let c = st.cursor.map_or(n - 1, |c| c);
-            let next = (1..n)
-                .map(|k| (c + k) % n)
-                .find(|&v| !self.plan.pinned[v] && st.slot_of[v].is_none());
-            match next.and_then(|v| self.victim(&st, v, false).map(|s| (s, v))) {
+            match self.prefetch_target(&st) {
                 Some((s, v)) => self.load_into(&mut st, s, v, true),
-                None => self.cv.wait(&mut st),
+                None => self.wake.wait(&mut st),
             }
         }
     }

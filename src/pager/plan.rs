@@ -26,9 +26,9 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Bytes the plan keeps resident: pinned units plus slots.
-    pub fn resident_bytes(&self, unit_bytes: &[usize]) -> usize {
-        let pinned: usize = unit_bytes
+    /// Bytes the plan keeps resident: pinned units (`pin_bytes` each) plus slots.
+    pub fn resident_bytes(&self, pin_bytes: &[usize]) -> usize {
+        let pinned: usize = pin_bytes
             .iter()
             .zip(&self.pinned)
             .filter(|(_, &p)| p)
@@ -43,13 +43,21 @@ impl Plan {
     }
 }
 
-/// Plans `unit_bytes` (in access order) under `budget` bytes with up to `max_slots` streaming
-/// slots (two overlap one computing unit with one loading; more look further ahead).
+/// Plans units (in access order) that cost `pin_bytes[u]` pinned and `slot_bytes[u]` (at least
+/// as much: a mapped slot may map more than the unit) in a slot, under `budget` bytes with up to
+/// `max_slots` streaming slots (two overlap one computing unit with one loading; more look further
+/// ahead).
 ///
 /// Fails with `InvalidArgument` when the budget cannot hold even one slot of the largest unit.
-pub fn plan(unit_bytes: &[usize], budget: usize, max_slots: usize) -> Result<Plan> {
-    let n = unit_bytes.len();
-    let total: usize = unit_bytes.iter().sum();
+pub fn plan(
+    pin_bytes: &[usize],
+    slot_bytes: &[usize],
+    budget: usize,
+    max_slots: usize,
+) -> Result<Plan> {
+    let n = pin_bytes.len();
+    debug_assert_eq!(slot_bytes.len(), n);
+    let total: usize = pin_bytes.iter().sum();
     if total <= budget {
         return Ok(Plan {
             pinned: vec![true; n],
@@ -58,7 +66,7 @@ pub fn plan(unit_bytes: &[usize], budget: usize, max_slots: usize) -> Result<Pla
             hold_pinned: true,
         });
     }
-    let largest = unit_bytes.iter().copied().max().unwrap_or(0);
+    let largest = slot_bytes.iter().copied().max().unwrap_or(0);
     if budget < largest {
         bail!(
             InvalidArgument,
@@ -72,12 +80,10 @@ pub fn plan(unit_bytes: &[usize], budget: usize, max_slots: usize) -> Result<Pla
     let mut pinned = vec![false; n];
     // Evenly spread candidates: the k-th of n_pin targets sits at (k + 0.5) * n / n_pin. The number
     // that fits is not known before sizes are summed, so try decreasing counts.
-    let max_pin = unit_bytes
-        .len()
-        .min(left / unit_bytes.iter().min().unwrap_or(&1).max(&1));
+    let max_pin = n.min(left / pin_bytes.iter().min().unwrap_or(&1).max(&1));
     for n_pin in (1..=max_pin).rev() {
         let picks: Vec<usize> = (0..n_pin).map(|k| (2 * k + 1) * n / (2 * n_pin)).collect();
-        let bytes: usize = picks.iter().map(|&u| unit_bytes[u]).sum();
+        let bytes: usize = picks.iter().map(|&u| pin_bytes[u]).sum();
         if bytes <= left {
             for u in picks {
                 pinned[u] = true;
@@ -88,16 +94,16 @@ pub fn plan(unit_bytes: &[usize], budget: usize, max_slots: usize) -> Result<Pla
     }
     // Units of uneven size may leave room for more: pin greedily in order.
     for u in 0..n {
-        if !pinned[u] && unit_bytes[u] <= left {
+        if !pinned[u] && pin_bytes[u] <= left {
             pinned[u] = true;
-            left -= unit_bytes[u];
+            left -= pin_bytes[u];
         }
     }
     if pinned.iter().all(|&p| p) {
         // Everything fit once slots were paid for (only when total <= budget, handled above).
         unreachable!("total > budget but every unit pinned");
     }
-    let slot_bytes = unit_bytes
+    let slot_bytes = slot_bytes
         .iter()
         .zip(&pinned)
         .filter(|(_, &p)| !p)
@@ -118,7 +124,7 @@ mod tests {
 
     #[test]
     fn everything_fits() {
-        let p = plan(&[10, 10, 10], 30, 2).unwrap();
+        let p = plan(&[10, 10, 10], &[10, 10, 10], 30, 2).unwrap();
         assert_eq!(p.n_pinned(), 3);
         assert_eq!(p.n_slots, 0);
     }
@@ -127,11 +133,11 @@ mod tests {
     fn spreads_pins_and_stays_in_budget() {
         let units = vec![100; 30];
         for budget in [100, 150, 450, 1200, 2100, 2999] {
-            let p = plan(&units, budget, 2).unwrap();
+            let p = plan(&units, &units, budget, 2).unwrap();
             assert!(p.resident_bytes(&units) <= budget, "{budget}: {p:?}");
             assert!(p.n_slots >= 1);
         }
-        let p = plan(&units, 1200, 2).unwrap();
+        let p = plan(&units, &units, 1200, 2).unwrap();
         assert_eq!(p.n_pinned(), 10);
         // Evenly spread: no two pinned units adjacent when fewer than half are pinned.
         let idx: Vec<usize> = (0..30).filter(|&u| p.pinned[u]).collect();
@@ -140,7 +146,7 @@ mod tests {
 
     #[test]
     fn budget_below_one_layer_is_an_error() {
-        let e = plan(&[100, 200], 199, 2).unwrap_err();
+        let e = plan(&[100, 200], &[100, 200], 199, 2).unwrap_err();
         assert_eq!(e.code(), crate::ErrorCode::InvalidArgument);
     }
 
@@ -148,9 +154,26 @@ mod tests {
     fn uneven_units_fill_the_remainder() {
         // A large output head and small layers.
         let units = [10, 10, 10, 10, 50];
-        let p = plan(&units, 75, 2).unwrap();
+        let p = plan(&units, &units, 75, 2).unwrap();
         assert!(p.resident_bytes(&units) <= 75, "{p:?}");
         assert!(!p.pinned[4]);
         assert_eq!(p.slot_bytes, 50);
+    }
+
+    #[test]
+    fn slots_cost_what_a_slot_takes() {
+        // Units of 100 that a slot maps as 300 (widened to whole blocks): two slots of 300 leave
+        // room for 4 pins, where slots of 100 would have left room for 8.
+        let pin = vec![100; 30];
+        let slot = vec![300; 30];
+        let p = plan(&pin, &slot, 1000, 2).unwrap();
+        assert_eq!(
+            (p.n_slots, p.slot_bytes, p.n_pinned()),
+            (2, 300, 4),
+            "{p:?}"
+        );
+        assert!(p.resident_bytes(&pin) <= 1000);
+        // The largest slot is what a budget must hold at least.
+        assert!(plan(&pin, &slot, 299, 2).is_err());
     }
 }
