@@ -135,6 +135,9 @@ impl GgufFile {
             )
         })?;
         let mut buf = MmapMut::map_anon(len).map_err(|e| io("allocate memory for", e))?;
+        // 2 MiB pages where the system gives them (crate::huge says why); a hint.
+        #[cfg(unix)]
+        let _ = buf.advise(memmap2::Advice::HugePage);
         let mut done = 0;
         while done < len {
             let end = (done + READ_CHUNK).min(len);

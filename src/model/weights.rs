@@ -10,6 +10,7 @@ use super::Config;
 use crate::bail;
 use crate::error::Result;
 use crate::gguf::{GgufFile, TensorInfo};
+use crate::huge::HugeBuf;
 use crate::pager::{Loader, Pager, PagerStats, Plan, UnitGuard, UnitLayout};
 use crate::quant::{self, GgmlType, Isa, Layout};
 use memmap2::Mmap;
@@ -25,7 +26,7 @@ enum Src {
     /// Part `i` of a unit the pager holds for as long as the guard lives.
     Unit(Arc<UnitGuard>, usize),
     /// In memory of its own (packed at load), at this byte offset.
-    Owned(Arc<Vec<u8>>, usize),
+    Owned(Arc<HugeBuf>, usize),
 }
 
 /// A 2-D weight matrix of `rows` rows of `cols` values in format `ty`.
@@ -98,7 +99,7 @@ impl QWeight {
         if layout == Layout::Gguf || self.layout != Layout::Gguf {
             return None;
         }
-        let mut buf = vec![0u8; self.size()];
+        let mut buf = HugeBuf::zeroed(self.size());
         quant::pack(
             self.ty,
             layout,
