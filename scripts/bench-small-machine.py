@@ -164,6 +164,25 @@ def fill_cache(path, how="map", piece=8 * MIB):
     with the read-ahead window, about 55% of SmolLM2's file in 2 MiB ones; `cp` left none). Pages
     already cached keep their size, hence the drop."""
     drop_caches()
+    # In a child process: a map of the whole file raises this process's peak RSS, which every
+    # program it starts afterwards inherits into its own ru_maxrss (Linux counts the forked copy
+    # before exec).
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            os.write(w, str(_fill(path, how, piece)).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r) as f:
+        got = f.read()
+    os.waitpid(pid, 0)
+    return float(got)
+
+
+def _fill(path, how, piece):
     with open(path, "rb") as f:
         if how == "map":
             m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)

@@ -138,6 +138,7 @@ impl Model {
             }
             if let Some(budget) = paging {
                 release_mapped_pages(&file);
+                forget_vector_pages(path, &file);
                 let loader = opts
                     .stream_loader
                     .unwrap_or_else(|| stream_loader(path, opts.use_mmap));
@@ -405,6 +406,43 @@ fn read_only_what_is_touched(file: &GgufFile) {
     }
     #[cfg(not(unix))]
     let _ = file;
+}
+
+/// Drops from the page cache the pages of the model's vectors (norms, biases), which a paged
+/// model reads through the file map at load, a page or two in the middle of each layer: read in
+/// 4 KiB folios (the map reads without read-ahead), they would keep the 2 MiB blocks around them
+/// from entering the page cache in 2 MiB folios when the pager's maps read those layers, and a
+/// mapped slot then maps such a block in 512 entries instead of one. Called once this process no
+/// longer maps them ([`release_mapped_pages`]). Pages cached in larger folios (a warm file) are
+/// left alone: `POSIX_FADV_DONTNEED` drops no folio it does not cover whole.
+fn forget_vector_pages(path: &Path, file: &GgufFile) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::io::AsRawFd;
+        let Ok(f) = std::fs::File::open(path) else {
+            return;
+        };
+        for t in file.tensors().iter().filter(|t| t.dims.len() == 1) {
+            // The whole pages around it (the kernel drops only pages the range covers whole).
+            let start = t.offset / 4096 * 4096;
+            let len = (t.offset + t.size).next_multiple_of(4096) - start;
+            // SAFETY: a hint on an open descriptor; it changes no memory of this process.
+            let r = unsafe {
+                libc::posix_fadvise(
+                    f.as_raw_fd(),
+                    start as libc::off_t,
+                    len as libc::off_t,
+                    libc::POSIX_FADV_DONTNEED,
+                )
+            };
+            if r != 0 {
+                crate::log!(Debug, "posix_fadvise(DONTNEED) on '{}': error {r}", t.name);
+                return;
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (path, file);
 }
 
 /// Gives back the memory of bytes `offset..offset + len` of the file image, which nothing reads

@@ -4,15 +4,18 @@
 //! Units chosen by [`plan`] are read once into owned buffers and stay resident ("pinned"; for a
 //! GPU model its device keeps them instead and the pager reads each once for the upload); the
 //! others are streamed through a few slots. How a slot holds its unit is the [`Loader`]'s choice:
-//! on Linux a map of the unit's span of the file, populated by the kernel ([`map`]), or an owned
-//! buffer filled by reads past the page cache ([`direct`], for a file that cannot stay cached);
-//! elsewhere, or where those are refused, an owned buffer filled with positioned reads (`pread`).
-//! Either way the process's resident memory is the pinned buffers plus at most the slots' bytes (a
-//! slot's map is dropped before it takes another unit), so the budget holds in VmRSS/VmHWM, not
-//! only in chord's own accounting.
+//! on Linux a map of the unit's span of the file, widened to whole 2 MiB blocks where the plan
+//! counted them, populated by the kernel ([`map`]), or an owned buffer filled by reads past the
+//! page cache ([`direct`], for a file that cannot stay cached); elsewhere, or where those are
+//! refused, an owned buffer filled with positioned reads (`pread`). Owned buffers (pinned units
+//! too) are [`HugeBuf`]s, on 2 MiB pages where the system gives them. Either way the process's
+//! resident memory is the pinned buffers plus at most the slots' bytes (a slot's map is dropped
+//! before it takes another unit; what a unit costs a slot is [`UnitLayout::slot_bytes`]), so the
+//! budget holds in VmRSS/VmHWM, not only in chord's own accounting.
 //!
-//! A background thread prefetches: after each [`Pager::acquire`], it loads the next streamed unit in
-//! the cyclic access order into a free slot, evicting only what Belady's rule allows (the unit whose
+//! A background thread prefetches: whenever a change of the slot table gives it work (it is woken
+//! for nothing else: on two cores that both compute, every wake-up takes one from a computing
+//! thread), it loads the next streamed unit in the cyclic access order into a free slot, evicting only what Belady's rule allows (the unit whose
 //! next use is furthest, never one in use and never one prefetched and not yet used). The forward pass
 //! only ever sees a [`UnitGuard`] over a fully loaded unit, so its output is bit-identical to the
 //! fully resident run.
