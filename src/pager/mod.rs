@@ -15,10 +15,10 @@
 //!
 //! A background thread prefetches: whenever a change of the slot table gives it work (it is woken
 //! for nothing else: on two cores that both compute, every wake-up takes one from a computing
-//! thread), it loads the next streamed unit in the cyclic access order into a free slot, evicting only what Belady's rule allows (the unit whose
-//! next use is furthest, never one in use and never one prefetched and not yet used). The forward pass
-//! only ever sees a [`UnitGuard`] over a fully loaded unit, so its output is bit-identical to the
-//! fully resident run.
+//! thread), it loads the next streamed unit in the cyclic access order into a free slot, evicting
+//! only what Belady's rule allows (the unit whose next use is furthest, never one in use and never
+//! one prefetched and not yet used). The forward pass only ever sees a [`UnitGuard`] over a fully
+//! loaded unit, so its output is bit-identical to the fully resident run.
 //!
 //! Concurrency: one parking_lot mutex guards the slot table; each slot's bytes sit behind their own
 //! parking_lot `RwLock`, written only by the thread that loads it while no guard reads it. Errors of
