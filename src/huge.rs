@@ -58,16 +58,6 @@ impl HugeBuf {
             mapped: None,
         }
     }
-
-    /// Length in bytes.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether the buffer has no bytes.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
 }
 
 fn heap_layout(len: usize) -> Layout {
