@@ -114,13 +114,14 @@ impl MapSlot {
             (map.len() + pad).next_multiple_of(page),
         );
         // One populate over the unit's bytes (the gaps between its parts are alignment padding):
-        // each system call costs microseconds, and a SmolLM2 layer has nine parts (a unit mapped
-        // with a computing thread on the other core: 23 us per part, 18 us at once, Zen 4). No
-        // read-ahead hints (`MADV_WILLNEED`, `MADV_SEQUENTIAL`): with the file cached the former
-        // walks the page cache page by page for nothing (17% of a SmolLM2 run's samples at 15%),
-        // and cold neither beats the populate's own read-ahead of 2 MiB folios (TinyLlama shape at
-        // 40%, load to last token, three runs each: 1.67-1.94 s with `MADV_WILLNEED`, 1.63-1.81
-        // without). A file that does not fit in memory is read past the page cache instead.
+        // each system call costs microseconds, and a SmolLM2 layer has nine parts (a whole unit's
+        // load with a computing thread on the other core, Zen 4: 23 us populated part by part,
+        // 18 us at once). No read-ahead hints (`MADV_WILLNEED`, `MADV_SEQUENTIAL`): with the file
+        // cached the former walks the page cache page by page for nothing (17% of a SmolLM2 run's
+        // samples at 15%), and cold neither beats the populate's own read-ahead of 2 MiB folios
+        // (TinyLlama shape at 40%, load to last token, three runs each: 1.67-1.94 s with
+        // `MADV_WILLNEED`, 1.63-1.81 without). A file that does not fit in memory is read past the
+        // page cache instead.
         let first = (lo - at) as usize;
         match map.advise_range(Advice::PopulateRead, first, (hi - lo) as usize) {
             Ok(()) => {}
