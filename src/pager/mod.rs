@@ -3,7 +3,8 @@
 //!
 //! Units chosen by [`plan`] are read once into owned buffers and stay resident ("pinned"; for a
 //! GPU model its device keeps them instead and the pager reads each once for the upload); the
-//! others are streamed through a few slots. How a slot holds its unit is the [`Loader`]'s choice:
+//! others are streamed through a few slots, consecutive ones that fit a slot together as one span
+//! ([`span`]: one load instead of several). How a slot holds its unit is the [`Loader`]'s choice:
 //! on Linux a map of the unit's span of the file, widened to whole 2 MiB blocks where the plan
 //! counted them, populated by the kernel ([`map`]), or an owned buffer filled by reads past the
 //! page cache ([`direct`], for a file that cannot stay cached); elsewhere, or where those are
@@ -15,10 +16,11 @@
 //!
 //! A background thread prefetches: whenever a change of the slot table gives it work (it is woken
 //! for nothing else: on two cores that both compute, every wake-up takes one from a computing
-//! thread), it loads the next streamed unit in the cyclic access order into a free slot, evicting
-//! only what Belady's rule allows (the unit whose next use is furthest, never one in use and never
-//! one prefetched and not yet used). The forward pass only ever sees a [`UnitGuard`] over a fully
-//! loaded unit, so its output is bit-identical to the fully resident run.
+//! thread), it loads the next span in the cyclic access order into a free slot, evicting only what
+//! Belady's rule allows (the span whose next use is furthest, never one in use or with units still
+//! to come, and never one prefetched and not yet used). The forward pass only ever sees a
+//! [`UnitGuard`] over a fully loaded unit, so its output is bit-identical to the fully resident
+//! run.
 //!
 //! Concurrency: one parking_lot mutex guards the slot table; each slot's bytes sit behind their own
 //! parking_lot `RwLock`, written only by the thread that loads it while no guard reads it. Errors of
@@ -35,6 +37,7 @@ mod map;
 mod plan;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod sigbus;
+mod span;
 
 /// Mapped slots exist on Linux only: elsewhere there are none to reserve and units are read.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
@@ -102,6 +105,7 @@ mod direct {
 
 use direct::DirectSlot;
 use map::MapSlot;
+use span::Span;
 
 pub use plan::{plan, Plan};
 
@@ -228,7 +232,8 @@ enum Status {
 
 #[derive(Debug, Clone)]
 struct Slot {
-    unit: Option<usize>,
+    /// The span it holds.
+    span: Option<usize>,
     status: Status,
     users: usize,
     /// Loaded by the prefetch thread and not used since.
@@ -237,9 +242,9 @@ struct Slot {
 
 struct State {
     slots: Vec<Slot>,
-    /// unit -> slot holding it (loading, ready or failed).
+    /// span -> slot holding it (loading, ready or failed).
     slot_of: Vec<Option<usize>>,
-    /// The unit most recently acquired: the position in the cyclic order.
+    /// The streamed unit most recently acquired: the position in the cyclic order.
     cursor: Option<usize>,
     shutdown: bool,
     stats: PagerStats,
@@ -248,7 +253,12 @@ struct State {
 struct Shared {
     file: File,
     units: Vec<UnitLayout>,
+    /// Start of each part of each unit inside a pinned unit's buffer.
     starts: Vec<Vec<usize>>,
+    /// The streamed units, grouped as slots load them: the slot table below works on spans.
+    spans: Vec<Span>,
+    /// Per unit: its span and the index of its first part in the span's layout (`None` pinned).
+    span_of: Vec<Option<(usize, usize)>>,
     plan: Plan,
     pinned: Vec<Option<Arc<HugeBuf>>>,
     slot_mem: Vec<Arc<RwLock<SlotMem>>>,
@@ -283,17 +293,26 @@ enum Bytes {
 impl UnitGuard {
     /// The bytes of part `i` of the unit (a tensor, in the order of its [`UnitLayout`]).
     pub fn part(&self, i: usize) -> &[u8] {
-        let (off, len) = self.shared.units[self.unit].parts[i];
-        let buf: &[u8] = match self.bytes.as_ref().expect("present until drop") {
-            Bytes::Pinned(b) => b,
-            Bytes::Slot(g) => match &**g {
-                SlotMem::Buf(b) => b,
-                SlotMem::Map(m) => return m.part(off, len),
-                SlotMem::Direct(d) => return d.part(i, len),
-            },
-        };
-        let start = self.shared.starts[self.unit][i];
-        &buf[start..start + len]
+        let sh = &self.shared;
+        let (off, len) = sh.units[self.unit].parts[i];
+        match self.bytes.as_ref().expect("present until drop") {
+            Bytes::Pinned(b) => {
+                let start = sh.starts[self.unit][i];
+                &b[start..start + len]
+            }
+            Bytes::Slot(g) => {
+                // The unit's parts sit in its span's layout from `first` on.
+                let (span, first) = sh.span_of[self.unit].expect("a streamed unit");
+                match &**g {
+                    SlotMem::Buf(b) => {
+                        let start = sh.spans[span].starts[first + i];
+                        &b[start..start + len]
+                    }
+                    SlotMem::Map(m) => m.part(off, len),
+                    SlotMem::Direct(d) => d.part(first + i, len),
+                }
+            }
+        }
     }
 
     /// Number of parts.
@@ -314,8 +333,9 @@ impl Drop for UnitGuard {
                 st.stats.faults += 1;
                 // The last reader empties the slot: the next acquire maps the unit again and
                 // reports what the file has become.
-                if st.slots[s].users == 0 && st.slots[s].unit == Some(self.unit) {
-                    st.slot_of[self.unit] = None;
+                let span = self.shared.span_of[self.unit].map(|(g, _)| g);
+                if st.slots[s].users == 0 && st.slots[s].span == span {
+                    st.slot_of[span.expect("a slot holds a span")] = None;
                     st.slots[s] = empty_slot();
                 }
             }
@@ -355,11 +375,6 @@ impl Pager {
             reads_per_unit: vec![0; n],
             ..Default::default()
         };
-        let slot_bytes = (0..n)
-            .filter(|&u| !plan.pinned[u])
-            .map(|u| sizes[u])
-            .max()
-            .unwrap_or(0);
         let pinned_total: usize = (0..n)
             .filter(|&u| plan.pinned[u] && plan.hold_pinned)
             .map(|u| sizes[u])
@@ -401,40 +416,52 @@ impl Pager {
             Loader::Direct => direct::open(&file).map(Arc::new),
             _ => None,
         };
-        let (loader, slot_mem) = if let Some(m) = maps {
-            (
-                Loader::Map,
-                m.into_iter().map(SlotMem::Map).collect::<Vec<_>>(),
-            )
-        } else if let Some(direct) = direct {
-            let len = (0..n)
-                .filter(|&u| !plan.pinned[u])
-                .map(|u| direct::buffer_len(&units[u]))
-                .max()
-                .unwrap_or(0);
-            let slots = (0..n_slots)
-                .map(|_| SlotMem::Direct(DirectSlot::new(direct.clone(), len)))
-                .collect();
-            (Loader::Direct, slots)
-        } else {
-            let slots = (0..n_slots)
-                .map(|_| {
-                    let mut buf = HugeBuf::zeroed(slot_bytes);
-                    buf.fill(0);
-                    SlotMem::Buf(buf)
-                })
-                .collect();
-            (Loader::Read, slots)
+        let loader = match (maps.is_some(), direct.is_some()) {
+            (true, _) => Loader::Map,
+            (false, true) => Loader::Direct,
+            (false, false) => Loader::Read,
+        };
+        // The streamed units as slots of the loader will hold them, in the room the plan gave each
+        // slot, and the largest buffer a span needs (a read or direct slot's).
+        let spans = span::spans(&units, &plan.pinned, loader, plan.slot_bytes);
+        let mut span_of = vec![None; n];
+        for (g, sp) in spans.iter().enumerate() {
+            let mut first = 0;
+            for u in sp.units.clone() {
+                span_of[u] = Some((g, first));
+                first += units[u].parts.len();
+            }
+        }
+        let buf_len = |f: fn(&Span) -> usize| spans.iter().map(f).max().unwrap_or(0);
+        let slot_mem: Vec<SlotMem> = match (maps, direct) {
+            (Some(m), _) => m.into_iter().map(SlotMem::Map).collect(),
+            (None, Some(direct)) => {
+                let len = buf_len(|sp| direct::buffer_len(&sp.layout));
+                (0..n_slots)
+                    .map(|_| SlotMem::Direct(DirectSlot::new(direct.clone(), len)))
+                    .collect()
+            }
+            (None, None) => {
+                let len = buf_len(|sp| sp.buffer_len);
+                (0..n_slots)
+                    .map(|_| {
+                        let mut buf = HugeBuf::zeroed(len);
+                        buf.fill(0);
+                        SlotMem::Buf(buf)
+                    })
+                    .collect()
+            }
         };
         let slot_total: usize = slot_mem
             .iter()
             .map(|m| match m {
                 SlotMem::Direct(d) => d.len(),
                 // The most a map takes: widened to whole blocks only within the plan's slot bytes.
-                SlotMem::Map(_) => plan.slot_bytes.max(slot_bytes),
-                SlotMem::Buf(_) => slot_bytes,
+                SlotMem::Map(_) => plan.slot_bytes.max(buf_len(|sp| sp.buffer_len)),
+                SlotMem::Buf(b) => b.len(),
             })
             .sum();
+        let n_spans = spans.len();
         let slot_mem = slot_mem
             .into_iter()
             .map(|m| Arc::new(RwLock::new(m)))
@@ -446,6 +473,8 @@ impl Pager {
             file,
             units,
             starts,
+            spans,
+            span_of,
             plan,
             pinned,
             slot_mem,
@@ -453,14 +482,14 @@ impl Pager {
             state: Mutex::new(State {
                 slots: vec![
                     Slot {
-                        unit: None,
+                        span: None,
                         status: Status::Empty,
                         users: 0,
                         prefetched: false,
                     };
                     n_slots
                 ],
-                slot_of: vec![None; n],
+                slot_of: vec![None; n_spans],
                 cursor: None,
                 shutdown: false,
                 stats,
@@ -527,10 +556,11 @@ impl Pager {
                 slot: None,
             });
         }
+        let (g, _) = sh.span_of[u].expect("a unit not pinned is in a span");
         let mut st = sh.state.lock();
         let mut stalled: Option<Instant> = None;
         let slot = loop {
-            if let Some(s) = st.slot_of[u] {
+            if let Some(s) = st.slot_of[g] {
                 match &st.slots[s].status {
                     Status::Ready => {
                         let sl = &mut st.slots[s];
@@ -550,7 +580,7 @@ impl Pager {
                         // again on this thread, and fail with what that read says.
                         let e = (!st.slots[s].prefetched).then(|| e.clone());
                         st.slots[s] = empty_slot();
-                        st.slot_of[u] = None;
+                        st.slot_of[g] = None;
                         match e {
                             Some(e) => {
                                 sh.nudge(&st);
@@ -563,10 +593,10 @@ impl Pager {
                 }
             }
             stalled.get_or_insert_with(Instant::now);
-            match sh.victim(&st, u, true) {
+            match sh.victim(&st, g, true) {
                 Some(s) => {
                     st.stats.sync_loads += 1;
-                    sh.load_into(&mut st, s, u, false);
+                    sh.load_into(&mut st, s, g, false);
                 }
                 None => sh.cv.wait(&mut st),
             }
@@ -599,7 +629,7 @@ impl Drop for Pager {
 
 fn empty_slot() -> Slot {
     Slot {
-        unit: None,
+        span: None,
         status: Status::Empty,
         users: 0,
         prefetched: false,
@@ -617,25 +647,38 @@ impl Shared {
         Ok(buf)
     }
 
-    /// Position of `u` after the cursor in the cyclic order: 1 for the next unit, `n` for the
-    /// cursor itself (used again only after every other unit).
-    fn distance(&self, st: &State, u: usize) -> usize {
-        let n = self.units.len();
-        let c = st.cursor.map_or(n - 1, |c| c);
-        (u + n - c - 1) % n + 1
+    /// The span of the cursor, and whether the cursor is its last unit (the span is done with
+    /// until the next token).
+    fn cursor_span(&self, st: &State) -> (usize, bool) {
+        match st.cursor.and_then(|u| self.span_of[u].map(|(g, _)| (u, g))) {
+            Some((u, g)) => (g, u + 1 == self.spans[g].units.end),
+            None => (self.spans.len() - 1, true),
+        }
     }
 
-    /// A slot that may take `u`: free (no users, not loading); for a demand load any free slot,
-    /// preferring empty ones, then the one used furthest in the future; for a prefetch only a
-    /// slot whose unit is needed after `u` and was not prefetched for later use.
-    fn victim(&self, st: &State, u: usize, demand: bool) -> Option<usize> {
-        let need = self.distance(st, u);
+    /// Position of span `g` after the cursor in the cyclic order: 1 for the next span, `n` for
+    /// the cursor's own span once its last unit is acquired (used again only after every other
+    /// span), 0 while units of it are still to come.
+    fn distance(&self, st: &State, g: usize) -> usize {
+        let n = self.spans.len();
+        let (c, done) = self.cursor_span(st);
+        if g == c && !done {
+            return 0;
+        }
+        (g + n - c - 1) % n + 1
+    }
+
+    /// A slot that may take span `g`: free (no users, not loading); for a demand load any free
+    /// slot, preferring empty ones, then the one used furthest in the future; for a prefetch only
+    /// a slot whose span is needed after `g` and was not prefetched for later use.
+    fn victim(&self, st: &State, g: usize, demand: bool) -> Option<usize> {
+        let need = self.distance(st, g);
         let mut best: Option<(usize, usize)> = None;
         for (s, sl) in st.slots.iter().enumerate() {
             if sl.users > 0 || matches!(sl.status, Status::Loading) {
                 continue;
             }
-            let score = match sl.unit {
+            let score = match sl.span {
                 None => usize::MAX,
                 Some(v) => {
                     let d = self.distance(st, v);
@@ -657,31 +700,34 @@ impl Shared {
         best.map(|(s, _)| s)
     }
 
-    /// Assigns slot `s` to unit `u` and reads it with the state unlocked; leaves the slot Ready or
+    /// Assigns slot `s` to span `g` and reads it with the state unlocked; leaves the slot Ready or
     /// Failed and wakes every waiter.
-    fn load_into(&self, st: &mut MutexGuard<'_, State>, s: usize, u: usize, prefetched: bool) {
-        if let Some(old) = st.slots[s].unit {
+    fn load_into(&self, st: &mut MutexGuard<'_, State>, s: usize, g: usize, prefetched: bool) {
+        if let Some(old) = st.slots[s].span {
             st.slot_of[old] = None;
             if matches!(st.slots[s].status, Status::Ready) {
                 st.stats.evictions += 1;
             }
         }
         st.slots[s] = Slot {
-            unit: Some(u),
+            span: Some(g),
             status: Status::Loading,
             users: 0,
             prefetched,
         };
-        st.slot_of[u] = Some(s);
+        st.slot_of[g] = Some(s);
+        let span = &self.spans[g];
         let result = MutexGuard::unlocked(st, || match &mut *self.slot_mem[s].write() {
-            SlotMem::Buf(buf) => read_unit(&self.file, &self.units[u], &self.starts[u], buf),
-            SlotMem::Map(m) => m.load(&self.file, &self.units[u]),
-            SlotMem::Direct(d) => d.load(&self.units[u]),
+            SlotMem::Buf(buf) => read_unit(&self.file, &span.layout, &span.starts, buf),
+            SlotMem::Map(m) => m.load(&self.file, &span.layout),
+            SlotMem::Direct(d) => d.load(&span.layout),
         });
         st.slots[s].status = match result {
             Ok(()) => {
-                st.stats.reads_per_unit[u] += 1;
-                st.stats.bytes_read += self.units[u].parts.iter().map(|p| p.1 as u64).sum::<u64>();
+                for u in span.units.clone() {
+                    st.stats.reads_per_unit[u] += 1;
+                }
+                st.stats.bytes_read += span.layout.parts.iter().map(|p| p.1 as u64).sum::<u64>();
                 Status::Ready
             }
             Err(e) => Status::Failed(e),
@@ -690,14 +736,14 @@ impl Shared {
         self.nudge(st);
     }
 
-    /// The unit the prefetch thread loads next and the slot it takes: the first streamed unit
-    /// after the cursor that no slot holds, if Belady's rule gives it a slot.
+    /// The span the prefetch thread loads next and the slot it takes: the first span after the
+    /// cursor that no slot holds, if Belady's rule gives it a slot.
     fn prefetch_target(&self, st: &State) -> Option<(usize, usize)> {
-        let n = self.units.len();
-        let c = st.cursor.map_or(n - 1, |c| c);
+        let n = self.spans.len();
+        let (c, _) = self.cursor_span(st);
         let next = (1..n)
             .map(|k| (c + k) % n)
-            .find(|&v| !self.plan.pinned[v] && st.slot_of[v].is_none())?;
+            .find(|&g| st.slot_of[g].is_none())?;
         self.victim(st, next, false).map(|s| (s, next))
     }
 
@@ -708,7 +754,7 @@ impl Shared {
         }
     }
 
-    /// The prefetch thread: loads the next streamed unit after the cursor whenever Belady's rule
+    /// The prefetch thread: loads the next span after the cursor whenever Belady's rule
     /// gives it a slot; sleeps otherwise.
     fn prefetch_loop(&self) {
         let mut st = self.state.lock();

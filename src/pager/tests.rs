@@ -146,12 +146,13 @@ fn one_slot_works_without_a_prefetch_thread() {
 }
 
 fn one_slot_works_without_a_prefetch_thread_with(loader: Loader) {
-    let fx = fixture(&format!("oneslot-{loader:?}"), 5, 1, 500);
+    // Units of one 4 KiB block each, so that a slot holds one (smaller ones would share it).
+    let fx = fixture(&format!("oneslot-{loader:?}"), 5, 1, 4000);
     let pg = pager(&fx, 1, 2, loader);
     assert_eq!(pg.plan().n_slots, 1);
     for _ in 0..3 {
         for u in 0..5 {
-            check(&pg.acquire(u).unwrap(), u, 500);
+            check(&pg.acquire(u).unwrap(), u, 4000);
         }
     }
     assert_eq!(pg.stats().sync_loads, 15);
@@ -285,8 +286,9 @@ fn pinned_units_held_elsewhere_are_read_when_asked() {
     .unwrap();
     let s = pg.stats();
     assert_eq!((s.bytes_read, s.bytes_pinned), (0, 0), "{s:?}");
-    // Two slots' buffers.
-    assert_eq!(s.bytes_resident, 2 * fx.units[0].starts().1 as u64);
+    // Two slots' buffers, of what the plan counted for each (a unit costs the 4 KiB its direct
+    // read would take; its read buffer is 2 KiB, so a read slot holds two consecutive units).
+    assert_eq!(s.bytes_resident, 2 * sizes[0] as u64);
     for u in 0..8 {
         check(&pg.acquire(u).unwrap(), u, 1000);
     }
