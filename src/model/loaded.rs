@@ -371,11 +371,11 @@ fn paging_budget(path: &Path, budget: u64) -> Result<Option<u64>> {
     }
 }
 
-/// Unmaps the pages of the file mapping that loading touched (metadata, the f32 norm vectors copied
-/// into owned memory), so that a paged model's resident memory is its budget: with large page-cache
-/// folios (2 MiB on ext4/xfs with recent kernels) reading one 8 KiB norm vector maps a whole 2 MiB
-/// page, and the norms of a 22-layer model then map ~90 MiB of the file. The mapping stays valid:
-/// a later access (metadata lookups) faults the page in again from the file.
+/// Unmaps the pages of the file mapping that loading touched (the metadata, which parsing walks),
+/// so that a paged model's resident memory is its budget: with large page-cache folios (2 MiB on
+/// ext4/xfs with recent kernels) a touch maps the whole folio around it. The norm vectors are not
+/// read through the map for that reason ([`GgufFile::read_tensor`]). The mapping stays valid: a
+/// later access (metadata lookups) faults the page in again from the file.
 fn release_mapped_pages(file: &GgufFile) {
     #[cfg(unix)]
     {
@@ -394,9 +394,9 @@ fn release_mapped_pages(file: &GgufFile) {
 }
 
 /// Turns off read-ahead on the model map of a paged model, whose weights the pager reads: what
-/// the map still serves (the f32 norm vectors, embedding rows) is a few pages here and there, and
-/// each fault with read-ahead on reads the device's whole read-ahead window around it (8 MiB on
-/// the virtual disks here: SmolLM2's 61 norm vectors read its whole file at load, into the page
+/// the map may still serve is a few pages here and there, and each fault with read-ahead on reads
+/// the device's whole read-ahead window around it (8 MiB on the virtual disks here: when the norm
+/// vectors were read through the map, SmolLM2's 61 read its whole file at load, into the page
 /// cache, in small folios that the pager's 2 MiB maps then cannot map whole). The metadata has
 /// been read by then (parsing it walks all of it).
 fn read_only_what_is_touched(file: &GgufFile) {
@@ -408,12 +408,11 @@ fn read_only_what_is_touched(file: &GgufFile) {
     let _ = file;
 }
 
-/// Drops from the page cache the pages of the model's vectors (norms, biases), which a paged
-/// model reads through the file map at load, a page or two in the middle of each layer: read in
-/// 4 KiB folios (the map reads without read-ahead), they would keep the 2 MiB blocks around them
-/// from entering the page cache in 2 MiB folios when the pager's maps read those layers, and a
-/// mapped slot then maps such a block in 512 entries instead of one. Called once this process no
-/// longer maps them ([`release_mapped_pages`]). Pages cached in larger folios (a warm file) are
+/// Drops from the page cache the pages of the model's vectors (norms, biases), which a model reads
+/// at load ([`GgufFile::read_tensor`]), a page or two in the middle of each layer: read in 4 KiB
+/// folios (without read-ahead), they would keep the 2 MiB blocks around them from entering the
+/// page cache in 2 MiB folios when the pager's maps read those layers, and a mapped slot then maps
+/// such a block in 512 entries instead of one. Pages cached in larger folios (a warm file) are
 /// left alone: `POSIX_FADV_DONTNEED` drops no folio it does not cover whole.
 fn forget_vector_pages(path: &Path, file: &GgufFile) {
     #[cfg(target_os = "linux")]

@@ -688,6 +688,6 @@ fn vector(file: &GgufFile, name: &str, len: usize) -> Result<Vec<f32>> {
         );
     }
     let mut out = vec![0f32; len];
-    quant::dequantize_row(t.ty, file.tensor_data(t), &mut out);
+    quant::dequantize_row(t.ty, &file.read_tensor(t)?, &mut out);
     Ok(out)
 }
