@@ -11,20 +11,24 @@
 //! 5 ms) and 0.013 ms in 2 MiB folios mapped whole. So a unit of at least 2 MiB is mapped widened
 //! to the whole 2 MiB blocks around it when its slot has room for them ([`whole_blocks_len`]; the
 //! plan counts them), and the map asks for 2 MiB folios (`MADV_HUGEPAGE`), so that what storage
-//! reads through it enters the page cache in them. Only the unit's own bytes are populated.
+//! reads through it enters the page cache in them. Only the unit's own bytes are populated. Blocks
+//! the page cache holds in small folios are brought back in 2 MiB ones the first time a slot maps
+//! them ([`super::folios`]).
 //!
 //! The map is watched by [`super::sigbus`], so a file truncated under it poisons the unit instead
 //! of killing the program.
 
+use super::folios::Folios;
 use super::sigbus::Watch;
 use super::UnitLayout;
 use crate::error::{Error, ErrorCode, Result};
 use memmap2::{Advice, Mmap, MmapOptions};
 use std::fs::File;
+use std::sync::Arc;
 
 /// A block of the page cache's largest folios and of one PMD entry (x86-64, and arm64 with 4 KiB
 /// pages).
-const BLOCK: u64 = 2 << 20;
+pub(super) const BLOCK: u64 = 2 << 20;
 
 /// First and last byte (exclusive) of `unit` in the file.
 fn bounds(unit: &UnitLayout) -> (u64, u64) {
@@ -53,12 +57,24 @@ pub(super) fn whole_blocks_len(unit: &UnitLayout) -> usize {
     whole_blocks(unit).map_or(0, |(lo, hi)| (hi - lo) as usize)
 }
 
+/// `n` mapped slots of `room` bytes over `file`, or `None` when the system refuses them (no SIGBUS
+/// watch entry or descriptor to be had).
+pub(super) fn slots(n: usize, room: usize, file: &File) -> Option<Vec<MapSlot>> {
+    let len = file.metadata().ok()?.len();
+    let folios = Arc::new(Folios::new(file.try_clone().ok()?, len));
+    (0..n)
+        .map(|_| MapSlot::reserve(room, folios.clone()))
+        .collect()
+}
+
 /// A slot's map; empty until [`MapSlot::load`].
 pub(super) struct MapSlot {
     watch: Watch,
     /// Bytes the slot may map (what the plan counted for it): units are widened to whole blocks
     /// only when those fit.
     room: usize,
+    /// What the pager's slots know of the file's folios, shared by them.
+    folios: Arc<Folios>,
     /// The map of the loaded unit's span and the file offset of the span's start.
     map: Option<(Mmap, u64)>,
 }
@@ -66,10 +82,11 @@ pub(super) struct MapSlot {
 impl MapSlot {
     /// A slot of `room` bytes with its SIGBUS watch entry; `None` when the guard cannot be had
     /// (see [`Watch::reserve`]).
-    pub fn reserve(room: usize) -> Option<MapSlot> {
+    fn reserve(room: usize, folios: Arc<Folios>) -> Option<MapSlot> {
         Watch::reserve().map(|watch| MapSlot {
             watch,
             room,
+            folios,
             map: None,
         })
     }
@@ -84,6 +101,8 @@ impl MapSlot {
         let io = |what: &str, e: std::io::Error| {
             Error::new(ErrorCode::Io, format!("{what} weights at offset {lo}: {e}"))
         };
+        // The populate below fails on pages past the end of the file, but not on bytes past it in
+        // its last page, which read zeros.
         let file_len = file.metadata().map_err(|e| io("checking", e))?.len();
         if file_len < hi {
             return Err(super::shorter_than_loaded((hi - lo) as usize, lo));
@@ -137,6 +156,16 @@ impl MapSlot {
                 return Err(io("reading", e));
             }
         }
+        let populate = |from: u64, to: u64| {
+            map.advise_range(
+                Advice::PopulateRead,
+                (from - at) as usize,
+                (to - from) as usize,
+            )
+            .is_ok()
+        };
+        self.folios
+            .check(map.as_ptr(), (at, end), (lo, hi), &populate);
         self.map = Some((map, at));
         Ok(())
     }
@@ -187,7 +216,9 @@ mod tests {
         let unit = UnitLayout { parts };
         assert_eq!(whole_blocks_len(&unit), 4 * MIB);
         for (room, mapped) in [(4 * MIB, 4 * MIB), (4 * MIB - 1, 5 * MIB / 2 + 100)] {
-            let mut slot = MapSlot::reserve(room).expect("a SIGBUS watch entry");
+            let mut slot = slots(1, room, &file)
+                .expect("a SIGBUS watch entry")
+                .remove(0);
             slot.load(&file, &unit).unwrap();
             assert_eq!(slot.map.as_ref().unwrap().0.len(), mapped, "room {room}");
             for &(off, len) in &unit.parts {
@@ -201,5 +232,64 @@ mod tests {
             parts: vec![(MIB as u64, MIB)],
         };
         assert_eq!(whole_blocks_len(&small), 0);
+    }
+}
+
+#[cfg(test)]
+mod folio_tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::unix::fs::FileExt;
+    use std::os::unix::io::AsRawFd;
+
+    /// Blocks the page cache holds in 4 KiB folios come back in 2 MiB ones after a mapped slot
+    /// loads them once (what a copy or a checksum may leave: [`super::super::folios`]).
+    #[test]
+    fn blocks_cached_in_small_folios_come_back_in_2_mib_ones() {
+        const MIB: usize = 1 << 20;
+        let path = std::env::temp_dir().join(format!("chord-map-folios-{}", std::process::id()));
+        let bytes: Vec<u8> = (0..8 * MIB).map(|i| (i % 251) as u8).collect();
+        let mut w = File::create(&path).unwrap();
+        w.write_all(&bytes).unwrap();
+        w.sync_all().unwrap();
+        drop(w);
+        let file = File::open(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        // Out of the page cache (written back above), then in again page by page, without
+        // read-ahead: 4 KiB folios.
+        let fd = file.as_raw_fd();
+        // SAFETY: hints on an open descriptor.
+        unsafe {
+            assert_eq!(libc::posix_fadvise(fd, 0, 0, libc::POSIX_FADV_DONTNEED), 0);
+            assert_eq!(libc::posix_fadvise(fd, 0, 0, libc::POSIX_FADV_RANDOM), 0);
+        }
+        let mut page = [0u8; 4096];
+        for off in (0..8 * MIB).step_by(4096) {
+            file.read_exact_at(&mut page, off as u64).unwrap();
+        }
+        let folios = Folios::new(file.try_clone().unwrap(), bytes.len() as u64);
+        let blocks = [0, 1, 2];
+        {
+            // SAFETY: a read-only map of a file this test owns.
+            let m = unsafe { MmapOptions::new().len(8 * MIB).map(&file) }.unwrap();
+            m.advise(Advice::PopulateRead).unwrap();
+            let small = folios.small(m.as_ptr(), 0, &blocks);
+            assert_eq!(small.as_deref(), Some(&blocks[..]), "cached page by page");
+        }
+        // 5 MiB from 1 MiB: blocks 0..3 (0..6 MiB) mapped whole.
+        let unit = UnitLayout {
+            parts: vec![(MIB as u64, 5 * MIB)],
+        };
+        let mut slot = slots(1, 6 * MIB, &file).unwrap().remove(0);
+        slot.load(&file, &unit).unwrap();
+        assert!(slot.part(MIB as u64, 5 * MIB) == &bytes[MIB..6 * MIB]);
+        let (map, at) = slot.map.as_ref().unwrap();
+        assert_eq!(
+            slot.folios.small(map.as_ptr(), *at, &blocks).as_deref(),
+            Some(&[][..]),
+            "after one load every block is mapped by one entry (this needs transparent huge \
+             pages for madvise or always, and a file system with large folios: ext4 or xfs on \
+             Linux 6.7+)"
+        );
     }
 }

@@ -33,6 +33,8 @@
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod direct;
 #[cfg(any(target_os = "linux", target_os = "android"))]
+mod folios;
+#[cfg(any(target_os = "linux", target_os = "android"))]
 mod map;
 mod plan;
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -53,10 +55,11 @@ mod map {
         0
     }
 
+    pub(super) fn slots(_: usize, _: usize, _: &File) -> Option<Vec<MapSlot>> {
+        None
+    }
+
     impl MapSlot {
-        pub fn reserve(_: usize) -> Option<MapSlot> {
-            None
-        }
         pub fn load(&mut self, _: &File, _: &UnitLayout) -> Result<()> {
             match *self {}
         }
@@ -259,6 +262,8 @@ struct Shared {
     spans: Vec<Span>,
     /// Per unit: its span and the index of its first part in the span's layout (`None` pinned).
     span_of: Vec<Option<(usize, usize)>>,
+    /// The end of the streamed units' last byte in the file.
+    file_end: u64,
     plan: Plan,
     pinned: Vec<Option<Arc<HugeBuf>>>,
     slot_mem: Vec<Arc<RwLock<SlotMem>>>,
@@ -407,9 +412,7 @@ impl Pager {
         // past the page cache, else buffers; buffers are touched now so that resident memory
         // reaches its steady state at load.
         let maps: Option<Vec<MapSlot>> = match loader {
-            Loader::Map => (0..n_slots)
-                .map(|_| MapSlot::reserve(plan.slot_bytes))
-                .collect(),
+            Loader::Map => map::slots(n_slots, plan.slot_bytes, &file),
             Loader::Read | Loader::Direct => None,
         };
         let direct = match loader {
@@ -462,6 +465,11 @@ impl Pager {
             })
             .sum();
         let n_spans = spans.len();
+        let file_end = spans
+            .iter()
+            .flat_map(|sp| sp.layout.parts.iter().map(|&(off, len)| off + len as u64))
+            .max()
+            .unwrap_or(0);
         let slot_mem = slot_mem
             .into_iter()
             .map(|m| Arc::new(RwLock::new(m)))
@@ -475,6 +483,7 @@ impl Pager {
             starts,
             spans,
             span_of,
+            file_end,
             plan,
             pinned,
             slot_mem,
@@ -527,9 +536,17 @@ impl Pager {
         self.shared.loader
     }
 
-    /// [`PagerStats::faults`], without copying the other counters.
+    /// [`PagerStats::faults`], without copying the other counters; counts one more when the file
+    /// is now shorter than the mapped units' bytes: a file cut inside the last page of a mapped
+    /// unit reads zeros past its new end without a fault for [`sigbus`] to catch (the forward pass
+    /// asks before and after each call, so a call fails while the file is short).
     pub fn faults(&self) -> u64 {
-        self.shared.state.lock().stats.faults
+        let sh = &self.shared;
+        let mut st = sh.state.lock();
+        if sh.loader == Loader::Map && sh.file.metadata().map_or(true, |m| m.len() < sh.file_end) {
+            st.stats.faults += 1;
+        }
+        st.stats.faults
     }
 
     /// Reads `buf.len()` bytes at `offset` of the file directly (for rows of a matrix that is not
