@@ -1,7 +1,7 @@
 //! The layer pager: owns where every unit of weight bytes (a transformer layer, the output head)
 //! lives when the model runs under a memory budget.
 //!
-//! Units chosen by [`plan`] are read once into owned buffers and stay resident ("pinned"; for a
+//! Units chosen by [`plan`] are read once into one owned buffer and stay resident ("pinned"; for a
 //! GPU model its device keeps them instead and the pager reads each once for the upload); the
 //! others are streamed through a few slots, consecutive ones that fit a slot together as one span
 //! ([`span`]: one load instead of several). How a slot holds its unit is the [`Loader`]'s choice:
@@ -265,7 +265,13 @@ struct Shared {
     /// The end of the streamed units' last byte in the file.
     file_end: u64,
     plan: Plan,
-    pinned: Vec<Option<Arc<HugeBuf>>>,
+    /// Where each pinned unit the pager holds starts in `arena`.
+    pinned: Vec<Option<usize>>,
+    /// The pinned units, one after another in one buffer, nearly all of it on 2 MiB pages, where a
+    /// buffer each left each unit's tail past its last 2 MiB boundary on 4 KiB pages, and the TLB
+    /// misses cost (SmolLM2 Q4_1 with 37 of 44 units pinned, one thread, Zen 4 VM: 147 tok/s with
+    /// a buffer each, 159 in one, as resident).
+    arena: HugeBuf,
     slot_mem: Vec<Arc<RwLock<SlotMem>>>,
     loader: Loader,
     state: Mutex<State>,
@@ -291,7 +297,10 @@ pub struct UnitGuard {
 }
 
 enum Bytes {
-    Pinned(Arc<HugeBuf>),
+    /// A pinned unit's start in the arena.
+    Pinned(usize),
+    /// A pinned unit read for this guard (the pager does not hold it).
+    Read(HugeBuf),
     Slot(ArcRwLockReadGuard<RawRwLock, SlotMem>),
 }
 
@@ -301,7 +310,11 @@ impl UnitGuard {
         let sh = &self.shared;
         let (off, len) = sh.units[self.unit].parts[i];
         match self.bytes.as_ref().expect("present until drop") {
-            Bytes::Pinned(b) => {
+            Bytes::Pinned(at) => {
+                let start = at + sh.starts[self.unit][i];
+                &sh.arena[start..start + len]
+            }
+            Bytes::Read(b) => {
                 let start = sh.starts[self.unit][i];
                 &b[start..start + len]
             }
@@ -385,20 +398,21 @@ impl Pager {
             .map(|u| sizes[u])
             .sum();
         let mut pinned = vec![None; n];
+        let mut arena = HugeBuf::zeroed(pinned_total);
         let mut done = 0usize;
         for u in 0..n {
             if !plan.pinned[u] || !plan.hold_pinned {
                 continue;
             }
-            let mut buf = HugeBuf::zeroed(sizes[u]);
-            read_unit(&file, &units[u], &starts[u], &mut buf)?;
+            let buf = &mut arena[done..done + sizes[u]];
+            read_unit(&file, &units[u], &starts[u], buf)?;
             for (i, (&start, &(_, len))) in starts[u].iter().zip(&units[u].parts).enumerate() {
                 prepare(u, i, &mut buf[start..start + len]);
             }
             stats.reads_per_unit[u] += 1;
             stats.bytes_read += units[u].parts.iter().map(|p| p.1 as u64).sum::<u64>();
+            pinned[u] = Some(done);
             done += sizes[u];
-            pinned[u] = Some(Arc::new(buf));
             if !progress(done as f32 / pinned_total.max(1) as f32) {
                 crate::bail!(Cancelled, "model load cancelled by the progress callback");
             }
@@ -486,6 +500,7 @@ impl Pager {
             file_end,
             plan,
             pinned,
+            arena,
             slot_mem,
             loader,
             state: Mutex::new(State {
@@ -562,12 +577,12 @@ impl Pager {
     pub fn acquire(&self, u: usize) -> Result<UnitGuard> {
         let sh = &self.shared;
         if sh.plan.pinned[u] {
-            let buf = match &sh.pinned[u] {
-                Some(buf) => buf.clone(),
-                None => Arc::new(sh.read_pinned(u)?),
+            let bytes = match sh.pinned[u] {
+                Some(at) => Bytes::Pinned(at),
+                None => Bytes::Read(sh.read_pinned(u)?),
             };
             return Ok(UnitGuard {
-                bytes: Some(Bytes::Pinned(buf)),
+                bytes: Some(bytes),
                 unit: u,
                 shared: sh.clone(),
                 slot: None,
