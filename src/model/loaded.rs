@@ -527,8 +527,12 @@ fn page_weights(
     let budget = usize::try_from(budget).unwrap_or(usize::MAX);
     let room = budget.saturating_sub(norms);
     // A budget too small for a mapped slot of whole 2 MiB blocks maps units exactly instead.
-    let mut plan = crate::pager::plan(&sizes, &slot_sizes, room, PAGER_SLOTS)
-        .or_else(|_| crate::pager::plan(&sizes, &sizes, room, PAGER_SLOTS))?;
+    let pins = match loader {
+        Loader::Map => crate::pager::Pins::Together,
+        Loader::Read | Loader::Direct => crate::pager::Pins::Spread,
+    };
+    let mut plan = crate::pager::plan(&sizes, &slot_sizes, room, PAGER_SLOTS, pins)
+        .or_else(|_| crate::pager::plan(&sizes, &sizes, room, PAGER_SLOTS, pins))?;
     plan.hold_pinned = on_host;
     if plan.n_slots < PAGER_SLOTS {
         crate::log!(

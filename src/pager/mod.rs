@@ -110,7 +110,7 @@ use direct::DirectSlot;
 use map::MapSlot;
 use span::Span;
 
-pub use plan::{plan, Plan};
+pub use plan::{plan, Pins, Plan};
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::huge::HugeBuf;

@@ -69,7 +69,7 @@ const LOADERS: [Loader; 3] = [Loader::Read, Loader::Map, Loader::Direct];
 /// A pager over `fx` (units of one size) with a budget of `budget_units` units.
 fn pager(fx: &Fixture, budget_units: usize, slots: usize, loader: Loader) -> Pager {
     let sizes: Vec<usize> = fx.units.iter().map(|u| u.loaded_bytes()).collect();
-    let plan = plan(&sizes, &sizes, budget_units * sizes[0], slots).unwrap();
+    let plan = plan(&sizes, &sizes, budget_units * sizes[0], slots, Pins::Spread).unwrap();
     let pg = Pager::new(
         File::open(&fx.path).unwrap(),
         fx.units.clone(),
@@ -239,7 +239,7 @@ fn a_file_truncated_after_load_is_an_io_error_not_a_hang_with(loader: Loader) {
 fn cancelled_progress_stops_the_load() {
     let fx = fixture("cancel", 4, 1, 100);
     let sizes = vec![100; 4];
-    let plan = plan(&sizes, &sizes, 10 * sizes[0], 2).unwrap();
+    let plan = plan(&sizes, &sizes, 10 * sizes[0], 2, Pins::Spread).unwrap();
     let err = Pager::new(
         File::open(&fx.path).unwrap(),
         fx.units.clone(),
@@ -296,7 +296,7 @@ fn a_mapped_unit_that_loses_its_file_reads_zeros_and_counts_a_fault() {
 fn pinned_units_held_elsewhere_are_read_when_asked() {
     let fx = fixture("elsewhere", 8, 2, 1000);
     let sizes: Vec<usize> = fx.units.iter().map(|u| u.loaded_bytes()).collect();
-    let mut plan = plan(&sizes, &sizes, 5 * sizes[0], 2).unwrap();
+    let mut plan = plan(&sizes, &sizes, 5 * sizes[0], 2, Pins::Spread).unwrap();
     plan.hold_pinned = false;
     let pinned: Vec<usize> = (0..8).filter(|&u| plan.pinned[u]).collect();
     assert_eq!(pinned.len(), 3);
@@ -339,7 +339,7 @@ fn pinned_units_held_elsewhere_are_read_when_asked() {
 fn prepare_rewrites_pinned_parts_only() {
     let fx = fixture("prepare", 6, 2, 500);
     let sizes: Vec<usize> = fx.units.iter().map(|u| u.loaded_bytes()).collect();
-    let plan = plan(&sizes, &sizes, 4 * sizes[0], 2).unwrap();
+    let plan = plan(&sizes, &sizes, 4 * sizes[0], 2, Pins::Spread).unwrap();
     let calls = Mutex::new(Vec::new());
     let pg = Pager::new(
         File::open(&fx.path).unwrap(),
