@@ -26,8 +26,9 @@ With `--fractions 15 40 70`, chord alone at budgets of those percentages of the 
 (no cgroup; before each warm run the file is read into the page cache again, through a 2 MiB-advised
 map as chord's mapped slots read it and, for a second set of rows, front to back as a copy may leave
 it (`--warm-fill`), the note saying how much of it the page cache holds in 2 MiB folios; B_io read
-from the page cache) and cold (a cgroup of the budget + KV + headroom, page cache
-dropped). In every cgroup, `--greedy N` tokens of `chord generate` under the budget are compared
+from the page cache; each run paired with a resident run right after it, the row showing the pair
+of the median ratio: the CPUs here drift by up to 25% from one minute to the next) and cold (a
+cgroup of the budget + KV + headroom, page cache dropped). In every cgroup, `--greedy N` tokens of `chord generate` under the budget are compared
 with the resident run's (token ids and log-probabilities). The "prefill MB" column is what the
 prefill of the `-p` prompt (one batch) read from storage: each streamed layer once is W - R.
 
@@ -349,12 +350,15 @@ def main():
 
     def row(label, name, cmd, b_io, cgroup=None, limit=None, fill="map"):
         # This machine's disk switches between about 1.3 and 2.3 GB/s by itself and its CPUs drift
-        # by 10% from one minute to the next: every row is the best of `--tries` runs (as B_io is
-        # the best of its passes); a warm chord row has a resident run beside each of its runs,
-        # whose best is that row's resident rate.
+        # by up to 25% from one minute to the next: every row is the best of `--tries` runs (as
+        # B_io is the best of its passes), except a warm chord row, whose bound is the resident
+        # rate: each of its runs has a resident run right after it, in the same state of the
+        # machine, and the row shows the pair of the median ratio (the best of each, taken apart,
+        # could pair a fast minute with a slow one).
         warm = cgroup is None and name.startswith("chord")
         res_rate = 0 if warm else resident
         best = None
+        pairs = []
         for _ in range(a.tries):
             if cgroup:
                 drop_caches()
@@ -364,11 +368,19 @@ def main():
                 huge = fill_cache(model, fill)
             got = run(cmd, cgroup)
             if warm:
-                res_rate = max(res_rate, resident_rate())
+                if got[0] != 0:
+                    best = got
+                    break
+                pairs.append((rate_of(name, got[1]) / resident_rate(), got))
+                continue
             if best is None or (got[0] == 0 and (best[0] != 0 or rate_of(name, got[1]) > rate_of(name, best[1]))):
                 best = got
             if got[0] != 0:
                 break  # killed or failed: so it stays
+        if warm and pairs:
+            pairs.sort(key=lambda p: p[0])
+            ratio, best = pairs[len(pairs) // 2]
+            res_rate = rate_of(name, best[1]) / ratio
         rc, out, err, total, rss = best
         peak = (cgroup.peak() or 0) / MIB if cgroup else 0
         if rc != 0:
@@ -392,7 +404,8 @@ def main():
             per_tok = total / n
             note = f"all {total / 1e6:.0f} MB read (load included) / tokens"
         if warm:
-            note += f"; resident {res_rate:.2f} tok/s alongside; page cache {100 * huge:.0f}% in 2 MiB folios"
+            note += (f"; resident {res_rate:.2f} tok/s right after (ratios of the {len(pairs)} pairs: "
+                     f"{' '.join(f'{r:.2f}' for r, _ in pairs)}); page cache {100 * huge:.0f}% in 2 MiB folios")
         bound = 1.0 / max((w - r_bytes) / b_io, 1.0 / res_rate)
         print(f"{label:>7} {name:<24} {tok_s:>6.2f} {per_tok / 1e6:>11.1f} {(w - r_bytes) / 1e6:>7.1f} "
               f"{bound:>6.2f} {tok_s / bound:>5.2f} {rss / MIB:>11.0f} {peak:>14.0f} {prefill:>10}  {note}")
