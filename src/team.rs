@@ -55,8 +55,14 @@ struct Shared {
     job: AtomicPtr<Job<'static>>,
     /// The next task to take.
     next: AtomicUsize,
-    /// Helpers that have not yet left the current job.
+    /// Helpers inside a job (entered, not yet left).
     active: AtomicUsize,
+    /// The generation of the last job its caller has finished: a helper that enters a job after
+    /// that leaves it without reading it.
+    closed: AtomicU64,
+    /// Work a polling helper does between jobs ([`Team::set_idle_work`]).
+    idle: Mutex<Option<IdleWork>>,
+    has_idle: AtomicBool,
     /// Helpers parked (or about to park) on `wake`.
     parked: AtomicUsize,
     lock: Mutex<()>,
@@ -65,6 +71,9 @@ struct Shared {
     /// Held by the thread whose job is running.
     busy: Mutex<()>,
 }
+
+/// Work for a helper between jobs: returns whether it did some.
+pub type IdleWork = Arc<dyn Fn() -> bool + Send + Sync>;
 
 /// A team of `threads - 1` helper threads; the caller of [`Team::run`] is the last member.
 pub struct Team {
@@ -80,6 +89,9 @@ impl Team {
             job: AtomicPtr::new(std::ptr::null_mut()),
             next: AtomicUsize::new(0),
             active: AtomicUsize::new(0),
+            closed: AtomicU64::new(0),
+            idle: Mutex::new(None),
+            has_idle: AtomicBool::new(false),
             parked: AtomicUsize::new(0),
             lock: Mutex::new(()),
             wake: Condvar::new(),
@@ -105,6 +117,19 @@ impl Team {
         self.helpers.len() + 1
     }
 
+    /// Gives the helpers `work` to do while they poll between jobs (a paged model's prefetch):
+    /// a helper busy with it joins the next job late, and the caller takes that job's tasks
+    /// meanwhile instead of waiting, where a thread of its own would take a computing thread's
+    /// core in the middle of a task. Returns false, doing nothing, for a team without helpers.
+    pub fn set_idle_work(&self, work: IdleWork) -> bool {
+        if self.helpers.is_empty() {
+            return false;
+        }
+        *self.shared.idle.lock() = Some(work);
+        self.shared.has_idle.store(true, SeqCst);
+        true
+    }
+
     /// Runs `f(0)..f(n)` on the team, the calling thread included, and returns when all are done.
     /// When another thread's job is running, runs them all on this thread. A panic in `f` is
     /// raised again here.
@@ -124,18 +149,21 @@ impl Team {
             panicked: AtomicBool::new(false),
         };
         s.next.store(0, Relaxed);
-        s.active.store(self.helpers.len(), Relaxed);
-        // The pointer outlives its use: this function does not return before `active` is zero,
-        // that is before every helper has stopped reading the job.
+        // The pointer outlives its use: a helper reads it only inside the job (`active`), while
+        // the job is not closed, and this function does not return before the job is closed and
+        // no helper is inside.
         s.job
             .store(&job as *const Job as *mut Job<'static>, Relaxed);
-        s.generation.fetch_add(1, SeqCst);
+        let g = s.generation.fetch_add(1, SeqCst) + 1;
         if s.parked.load(SeqCst) > 0 {
             let _g = s.lock.lock();
             s.wake.notify_all();
         }
         job.work(&s.next);
-        while s.active.load(Acquire) != 0 {
+        // Helpers that have not entered (busy elsewhere, or slow to see the job) are not waited
+        // for: the tasks are all taken.
+        s.closed.store(g, SeqCst);
+        while s.active.load(SeqCst) != 0 {
             std::thread::yield_now();
         }
         s.job.store(std::ptr::null_mut(), Relaxed);
@@ -149,12 +177,20 @@ impl Team {
 fn helper(s: &Shared) {
     // Generation 0 is the team's start: a job may be published before this thread first runs.
     let mut seen = 0;
+    let mut idle: Option<IdleWork> = None;
     loop {
-        let start = Instant::now();
+        let mut start = Instant::now();
         let mut spins = 0u32;
         while s.generation.load(SeqCst) == seen {
             if s.stop.load(Relaxed) {
                 return;
+            }
+            if s.has_idle.load(Relaxed) {
+                let work = idle.get_or_insert_with(|| s.idle.lock().clone().expect("set"));
+                if work() {
+                    start = Instant::now();
+                    continue;
+                }
             }
             spins = spins.wrapping_add(1);
             if !spins.is_multiple_of(64) || start.elapsed() < SPIN {
@@ -172,12 +208,19 @@ fn helper(s: &Shared) {
         if s.stop.load(SeqCst) {
             return;
         }
-        seen = s.generation.load(SeqCst);
-        // SAFETY: a new generation was published with a job that stays alive until this helper
-        // decrements `active` below (`Team::run` waits for that).
-        let job = unsafe { &*s.job.load(Acquire) };
-        job.work(&s.next);
-        s.active.fetch_sub(1, Release);
+        let g = s.generation.load(SeqCst);
+        seen = g;
+        // Enter, then check that the job is still the one seen and open: a caller that closed it
+        // before this entry may have returned (SeqCst orders the entry against its check of
+        // `active` after closing).
+        s.active.fetch_add(1, SeqCst);
+        if s.generation.load(SeqCst) == g && s.closed.load(SeqCst) < g {
+            // SAFETY: job g is published, not closed, and this helper is inside it: `Team::run`
+            // does not return (and the job stays alive) until `active` is zero after closing.
+            let job = unsafe { &*s.job.load(Acquire) };
+            job.work(&s.next);
+        }
+        s.active.fetch_sub(1, SeqCst);
     }
 }
 
@@ -275,6 +318,36 @@ mod tests {
     use std::sync::atomic::AtomicU32;
 
     /// Every task runs exactly once, on many jobs in a row, also after the helpers parked.
+    /// Jobs finish with every task done while helpers are away in idle work, which some jobs
+    /// find them in (their caller then takes the tasks itself).
+    #[test]
+    fn jobs_run_while_helpers_do_idle_work() {
+        let team = Team::new(3).unwrap();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c = Arc::clone(&calls);
+        assert!(team.set_idle_work(Arc::new(move || {
+            if c.fetch_add(1, Relaxed).is_multiple_of(3) {
+                std::thread::sleep(Duration::from_micros(100));
+                return true;
+            }
+            false
+        })));
+        for round in 0..3000 {
+            if round % 100 == 0 {
+                // A pause between jobs, for the helpers to poll in and take idle work.
+                std::thread::sleep(Duration::from_micros(300));
+            }
+            let sum = AtomicUsize::new(0);
+            team.run(16, &|i| {
+                sum.fetch_add(i + 1, Relaxed);
+            });
+            assert_eq!(sum.load(Relaxed), 136, "round {round}");
+        }
+        assert!(calls.load(Relaxed) > 0);
+        // A team without helpers has nobody to give it to.
+        assert!(!Team::new(1).unwrap().set_idle_work(Arc::new(|| false)));
+    }
+
     #[test]
     fn runs_every_task_once() {
         let team = Team::new(3).unwrap();

@@ -200,6 +200,13 @@ impl Model {
                 format!("cannot start worker threads: {e}"),
             )
         })?;
+        // A mapped pager's prefetch runs on the team's helpers between jobs, where the CPU computes
+        // (Pager::prefetch_by_team).
+        if team.threads() > 1 && backend == BackendKind::Cpu {
+            if let Some(step) = core.as_ref().and_then(|c| c.weights.prefetch_by_team()) {
+                team.set_idle_work(step);
+            }
+        }
         let model = Model {
             file,
             core,

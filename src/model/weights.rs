@@ -576,6 +576,12 @@ impl Weights {
         self.pager.as_ref().map(|p| p.stats())
     }
 
+    /// The pager's prefetch step for the model's worker team, where it prefetches better there
+    /// ([`Pager::prefetch_by_team`]).
+    pub fn prefetch_by_team(&self) -> Option<std::sync::Arc<dyn Fn() -> bool + Send + Sync>> {
+        self.pager.as_ref().and_then(|p| p.prefetch_by_team())
+    }
+
     /// Reads of paged weights that faulted so far (the file shrank under a mapped unit, which read
     /// zeros); a forward pass during which this grew computed garbage and fails.
     pub fn read_faults(&self) -> u64 {

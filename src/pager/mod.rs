@@ -14,13 +14,14 @@
 //! before it takes another unit; what a unit costs a slot is [`UnitLayout::slot_bytes`]), so the
 //! budget holds in VmRSS/VmHWM, not only in chord's own accounting.
 //!
-//! A background thread prefetches: whenever a change of the slot table gives it work (it is woken
-//! for nothing else: on two cores that both compute, every wake-up takes one from a computing
-//! thread), it loads the next span in the cyclic access order into a free slot, evicting only what
-//! Belady's rule allows (the span whose next use is furthest, never one in use or with units still
-//! to come, and never one prefetched and not yet used). The forward pass only ever sees a
-//! [`UnitGuard`] over a fully loaded unit, so its output is bit-identical to the fully resident
-//! run.
+//! A background thread prefetches (for mapped slots on the CPU, the model's worker team instead,
+//! between jobs: [`Pager::prefetch_by_team`]): whenever a change of the slot table gives it work
+//! (it is woken for nothing else: on two cores that both compute, every wake-up takes one from a
+//! computing thread), it loads the next span in the cyclic access order into a free slot,
+//! evicting only what Belady's rule allows (the span whose next use is furthest, never one in use
+//! or with units still to come, and never one prefetched and not yet used). The forward pass only
+//! ever sees a [`UnitGuard`] over a fully loaded unit, so its output is bit-identical to the fully
+//! resident run.
 //!
 //! Concurrency: one parking_lot mutex guards the slot table; each slot's bytes sit behind their own
 //! parking_lot `RwLock`, written only by the thread that loads it while no guard reads it. Errors of
@@ -250,6 +251,8 @@ struct State {
     /// The streamed unit most recently acquired: the position in the cyclic order.
     cursor: Option<usize>,
     shutdown: bool,
+    /// The model's worker team prefetches ([`Pager::prefetch_by_team`]): the thread has stopped.
+    by_team: bool,
     stats: PagerStats,
 }
 
@@ -516,6 +519,7 @@ impl Pager {
                 slot_of: vec![None; n_spans],
                 cursor: None,
                 shutdown: false,
+                by_team: false,
                 stats,
             }),
             cv: Condvar::new(),
@@ -549,6 +553,24 @@ impl Pager {
     /// How streamed units are held.
     pub fn loader(&self) -> Loader {
         self.shared.loader
+    }
+
+    /// Hands prefetching to the model's worker team when slots are maps: returns one prefetch
+    /// step (loads the next span if Belady's rule allows; false when there was nothing to do or
+    /// the slot table was busy) for its helpers to run between jobs, and stops the pager's own
+    /// thread. A mapped load is kernel work (about 35 us for a SmolLM2 span on Zen 4), and a
+    /// thread of its own takes a computing thread's core in the middle of a task, which the other
+    /// then waits for; a helper between jobs holds no task, and the next job's tasks go to the
+    /// others meanwhile. `None` for other loaders, whose loads wait on storage, and without slots.
+    pub fn prefetch_by_team(&self) -> Option<Arc<dyn Fn() -> bool + Send + Sync>> {
+        let sh = &self.shared;
+        if sh.loader != Loader::Map || self.thread.is_none() {
+            return None;
+        }
+        sh.state.lock().by_team = true;
+        sh.wake.notify_all();
+        let sh = sh.clone();
+        Some(Arc::new(move || sh.prefetch_step()))
     }
 
     /// [`PagerStats::faults`], without copying the other counters; counts one more when the file
@@ -786,11 +808,26 @@ impl Shared {
         }
     }
 
+    /// One prefetch from a thread with other work: loads the next span if there is one to load
+    /// and the slot table is free now.
+    fn prefetch_step(&self) -> bool {
+        let Some(mut st) = self.state.try_lock() else {
+            return false;
+        };
+        match self.prefetch_target(&st) {
+            Some((s, g)) if !st.shutdown => {
+                self.load_into(&mut st, s, g, true);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The prefetch thread: loads the next span after the cursor whenever Belady's rule
     /// gives it a slot; sleeps otherwise.
     fn prefetch_loop(&self) {
         let mut st = self.state.lock();
-        while !st.shutdown {
+        while !st.shutdown && !st.by_team {
             match self.prefetch_target(&st) {
                 Some((s, v)) => self.load_into(&mut st, s, v, true),
                 None => self.wake.wait(&mut st),
