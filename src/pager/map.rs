@@ -30,23 +30,11 @@ use std::sync::Arc;
 /// pages).
 pub(super) const BLOCK: u64 = 2 << 20;
 
-/// First and last byte (exclusive) of `unit` in the file.
-fn bounds(unit: &UnitLayout) -> (u64, u64) {
-    let lo = unit.parts.iter().map(|p| p.0).min().unwrap_or(0);
-    let hi = unit
-        .parts
-        .iter()
-        .map(|p| p.0 + p.1 as u64)
-        .max()
-        .unwrap_or(0);
-    (lo, hi.max(lo))
-}
-
 /// The span a slot maps for `unit` when it has room for whole blocks: the unit widened to the
 /// 2 MiB blocks around it, or `None` for a unit under 2 MiB, of which no block can lie inside a
 /// map of its own bytes either.
 fn whole_blocks(unit: &UnitLayout) -> Option<(u64, u64)> {
-    let (lo, hi) = bounds(unit);
+    let (lo, hi) = unit.bounds();
     (hi - lo >= BLOCK).then(|| (lo / BLOCK * BLOCK, hi.next_multiple_of(BLOCK)))
 }
 
@@ -94,7 +82,7 @@ impl MapSlot {
     /// Maps `unit` (dropping the previous map) and has its pages read and mapped.
     pub fn load(&mut self, file: &File, unit: &UnitLayout) -> Result<()> {
         self.clear();
-        let (lo, hi) = bounds(unit);
+        let (lo, hi) = unit.bounds();
         if hi <= lo {
             return Ok(());
         }
@@ -202,15 +190,27 @@ impl Drop for MapSlot {
 mod tests {
     use super::*;
     use std::io::Write;
+    use std::os::unix::fs::FileExt;
+    use std::os::unix::io::AsRawFd;
+
+    const MIB: usize = 1 << 20;
+
+    /// `bytes` written to a fresh temp file (on its disk, not only in the page cache), opened for
+    /// reading and already unlinked.
+    fn file_of(tag: &str, bytes: &[u8]) -> File {
+        let path = std::env::temp_dir().join(format!("chord-map-{tag}-{}", std::process::id()));
+        let mut w = File::create(&path).unwrap();
+        w.write_all(bytes).unwrap();
+        w.sync_all().unwrap();
+        let file = File::open(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        file
+    }
 
     #[test]
     fn a_unit_of_whole_blocks_maps_them_when_its_slot_has_room() {
-        const MIB: usize = 1 << 20;
-        let path = std::env::temp_dir().join(format!("chord-map-blocks-{}", std::process::id()));
         let bytes: Vec<u8> = (0..7 * MIB).map(|i| (i % 253) as u8).collect();
-        File::create(&path).unwrap().write_all(&bytes).unwrap();
-        let file = File::open(&path).unwrap();
-        let _ = std::fs::remove_file(&path);
+        let file = file_of("blocks", &bytes);
         // 2.5 MiB from just below the 3 MiB mark: the blocks around it are 2..6 MiB.
         let parts = vec![(3 * MIB as u64 - 100, MIB), (4 * MIB as u64, 3 * MIB / 2)];
         let unit = UnitLayout { parts };
@@ -233,28 +233,13 @@ mod tests {
         };
         assert_eq!(whole_blocks_len(&small), 0);
     }
-}
-
-#[cfg(test)]
-mod folio_tests {
-    use super::*;
-    use std::io::Write;
-    use std::os::unix::fs::FileExt;
-    use std::os::unix::io::AsRawFd;
 
     /// Blocks the page cache holds in 4 KiB folios come back in 2 MiB ones after a mapped slot
     /// loads them once (what a copy or a checksum may leave: [`super::super::folios`]).
     #[test]
     fn blocks_cached_in_small_folios_come_back_in_2_mib_ones() {
-        const MIB: usize = 1 << 20;
-        let path = std::env::temp_dir().join(format!("chord-map-folios-{}", std::process::id()));
         let bytes: Vec<u8> = (0..8 * MIB).map(|i| (i % 251) as u8).collect();
-        let mut w = File::create(&path).unwrap();
-        w.write_all(&bytes).unwrap();
-        w.sync_all().unwrap();
-        drop(w);
-        let file = File::open(&path).unwrap();
-        let _ = std::fs::remove_file(&path);
+        let file = file_of("folios", &bytes);
         // Out of the page cache (written back above), then in again page by page, without
         // read-ahead: 4 KiB folios.
         let fd = file.as_raw_fd();

@@ -149,6 +149,13 @@ impl UnitLayout {
         }
     }
 
+    /// First and last byte (exclusive) of the unit in the file.
+    fn bounds(&self) -> (u64, u64) {
+        let lo = self.parts.iter().map(|p| p.0).min().unwrap_or(0);
+        let hi = self.parts.iter().map(|p| p.0 + p.1 as u64).max();
+        (lo, hi.unwrap_or(lo))
+    }
+
     /// Start of each part inside the loaded buffer, and the buffer's total length.
     fn starts(&self) -> (Vec<usize>, usize) {
         let mut at = 0;
@@ -484,7 +491,7 @@ impl Pager {
         let n_spans = spans.len();
         let file_end = spans
             .iter()
-            .flat_map(|sp| sp.layout.parts.iter().map(|&(off, len)| off + len as u64))
+            .map(|sp| sp.layout.bounds().1)
             .max()
             .unwrap_or(0);
         let slot_mem = slot_mem
@@ -579,10 +586,10 @@ impl Pager {
     /// asks before and after each call, so a call fails while the file is short).
     pub fn faults(&self) -> u64 {
         let sh = &self.shared;
+        let short =
+            sh.loader == Loader::Map && sh.file.metadata().map_or(true, |m| m.len() < sh.file_end);
         let mut st = sh.state.lock();
-        if sh.loader == Loader::Map && sh.file.metadata().map_or(true, |m| m.len() < sh.file_end) {
-            st.stats.faults += 1;
-        }
+        st.stats.faults += short as u64;
         st.stats.faults
     }
 

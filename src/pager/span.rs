@@ -34,13 +34,6 @@ fn cost(layout: &UnitLayout, loader: Loader, room: usize) -> Option<usize> {
     }
 }
 
-/// First and last byte (exclusive) of `layout` in the file.
-fn bounds(layout: &UnitLayout) -> (u64, u64) {
-    let lo = layout.parts.iter().map(|p| p.0).min().unwrap_or(0);
-    let hi = layout.parts.iter().map(|p| p.0 + p.1 as u64).max();
-    (lo, hi.unwrap_or(lo))
-}
-
 /// Groups the units not `pinned` into spans for slots of `room` bytes held by `loader`: a span
 /// grows by the next unit while that unit is also streamed, lies after it in the file, and the
 /// whole still fits the room ([`cost`]). A unit that shares with none is a span of its own.
@@ -53,7 +46,7 @@ pub(super) fn spans(
     let mut spans: Vec<(Range<usize>, UnitLayout)> = Vec::new();
     for u in (0..units.len()).filter(|&u| !pinned[u]) {
         if let Some((range, layout)) = spans.last_mut() {
-            let after = bounds(&units[u]).0 >= bounds(layout).1;
+            let after = units[u].bounds().0 >= layout.bounds().1;
             if range.end == u && after {
                 let mut joined = layout.clone();
                 joined.parts.extend_from_slice(&units[u].parts);
