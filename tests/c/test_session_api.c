@@ -668,9 +668,29 @@ static float *alone_logits(chord_model *m, const char *prompt_text, chord_sessio
     return l;
 }
 
+/* Which sessions of a batch a CHORD_E_CANCELLED step left out, from its message: those it names
+ * ("session(s) 0, 2 of the batch..."), or every one when the pass stopped early. */
+static void left_out_of(const char *msg, int *out, int n) {
+    const char *p = strstr(msg, "session(s) ");
+    for (int i = 0; i < n; i++) out[i] = p == NULL;
+    if (!p) return;
+    p += strlen("session(s) ");
+    for (;;) {
+        char *end = NULL;
+        long i = strtol(p, &end, 10);
+        if (end == p) break;
+        if (i >= 0 && i < n) out[i] = 1;
+        p = end;
+        if (strncmp(p, ", ", 2)) break;
+        p += 2;
+    }
+}
+
 /* A cancel of one session of a batch, from another thread, leaves it out of the step (context and
  * tokens as before, no logits) while the others decode, with the logits of decoding alone; a cancel
- * of every session changes none. */
+ * of every session changes none. The canceller of "all" cancels the sessions one after another, so
+ * a step may see only some of its cancels (the thread preempted between them, as on a busy
+ * machine): the step then leaves out exactly the sessions its message names, and decodes the rest. */
 static void test_batch_cancel(chord_model *m) {
     const char *prompts[3] = {"The three primary colors are", "def fibonacci(n):", "Once upon a time"};
     chord_session *s[3] = {NULL, NULL, NULL};
@@ -687,6 +707,7 @@ static void test_batch_cancel(chord_model *m) {
         pthread_create(&th, NULL, cancel_loop, &c);
         chord_status st = CHORD_OK;
         size_t before[3], after[3];
+        int left_out[3] = {0, 0, 0};
         chord_token toks[3] = {28, 29, 30};
         for (int k = 0; k < 200 && st == CHORD_OK; k++) {
             for (int i = 0; i < 3; i++) chord_session_n_tokens(s[i], &before[i], NULL);
@@ -696,6 +717,7 @@ static void test_batch_cancel(chord_model *m) {
                 CHECK(st == CHORD_E_CANCELLED, "batch cancel: status %s", chord_status_name(st));
                 CHECK(e && (all || strstr(chord_error_message(e), "session(s) 1 of the batch")),
                       "batch cancel: message '%s'", e ? chord_error_message(e) : "(none)");
+                if (e) left_out_of(chord_error_message(e), left_out, 3);
             }
             chord_error_free(e);
             for (int i = 0; i < 3; i++) toks[i] = (chord_token)(toks[i] + 7);
@@ -707,7 +729,8 @@ static void test_batch_cancel(chord_model *m) {
         float *l = calloc((size_t)n_vocab, sizeof(float));
         for (int i = 0; i < 3; i++) {
             chord_session_n_tokens(s[i], &after[i], NULL);
-            int out = all || i == 1;
+            int out = left_out[i];
+            if (!all) CHECK(out == (i == 1), "batch cancel (one): session %d %s", i, out ? "left out" : "decoded");
             CHECK(after[i] == before[i] + (out ? 0 : 1), "batch cancel (%s): session %d has %zu tokens, had %zu",
                   all ? "all" : "one", i, after[i], before[i]);
             EXPECT(CHORD_OK, chord_session_logits(s[i], l, (size_t)n_vocab, &nl, &err_));
@@ -723,7 +746,7 @@ static void test_batch_cancel(chord_model *m) {
         /* The cancelled sessions decode again once given a token. */
         chord_token t = 31;
         for (int i = 0; i < 3; i++)
-            if (all || i == 1) EXPECT(CHORD_OK, chord_session_append_tokens(s[i], &t, 1, 0, &err_));
+            if (left_out[i]) EXPECT(CHORD_OK, chord_session_append_tokens(s[i], &t, 1, 0, &err_));
     }
     for (int i = 0; i < 3; i++) chord_session_free(s[i]);
 }
