@@ -10,8 +10,9 @@
 //! ```
 //!
 //! `prefill` times the products of a prompt of TOKENS tokens (default 64) on TinyLlama-shape
-//! matrices in five formats with each number of tokens to a cube (`Tiling::tokens_per_cube`):
-//! what the prefill tiling is chosen by.
+//! matrices in five formats with each number of tokens to a cube (`Tiling::tokens_per_cube`),
+//! and each register tile of the tiled kernels (`PromptTile`): what the prompt products are
+//! chosen by.
 //!
 //! `model` runs a GGUF model through chord's transformer on the GPU backend and on the CPU: the
 //! KL divergence between their logits over a prompt and decode steps, the most likely tokens'
@@ -27,7 +28,10 @@ mod blocks;
 #[path = "../tests/common/logits.rs"]
 mod logits;
 
-use chord::backend::cube::{self, launch_nop, plane_reduction, qmatvec_into, DeviceWeight, Tiling};
+use chord::backend::cube::{
+    self, launch_nop, plane_reduction, qmatmul_tiled_into, qmatvec_into, DeviceWeight, PromptTile,
+    Tiling,
+};
 use chord::backend::{ChordBackend, Cpu};
 use chord::gguf::GgufFile;
 use chord::model::{Config, ModelCore, Transformer, WantLogits, Weights};
@@ -314,6 +318,26 @@ fn prefill<R: Runtime>(client: &ComputeClient<R>, name: &str, m: usize) {
             let mac = (m * rows * cols) as f64;
             line += &format!(
                 " {tokens_per_cube}: {:.2} ({:.1})",
+                each * 1e3,
+                mac / each / 1e9
+            );
+        }
+        line += " | tiled, rows x tokens per unit:";
+        for (rows, tokens) in [(4, 4), (4, 8), (8, 8), (8, 16), (16, 8)] {
+            let tile = PromptTile { rows, tokens };
+            let run = || qmatmul_tiled_into(client, &w, &x, m, &y, tile).unwrap();
+            run();
+            sync(client);
+            let reps = 3;
+            let t = Instant::now();
+            for _ in 0..reps {
+                run();
+            }
+            sync(client);
+            let each = t.elapsed().as_secs_f64() / reps as f64;
+            let mac = (m * w.rows * cols) as f64;
+            line += &format!(
+                " {rows}x{tokens}: {:.2} ({:.1})",
                 each * 1e3,
                 mac / each / 1e9
             );

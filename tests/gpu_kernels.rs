@@ -2,7 +2,8 @@
 //! of every format with a kernel, on every runtime this build has (wgpu: Mesa's lavapipe in CI, a
 //! real GPU where there is one; CUDA where built with `--features cuda`), with each reduction
 //! path the device offers (shared memory always; planes where they are 32 wide) and several
-//! tilings of rows and tokens, which must all give the same bits.
+//! tilings of rows and tokens, which must all give the same bits; and the register-tiled
+//! kernels of a prompt's products, likewise over several tiles.
 //!
 //! A build with a GPU feature needs its device: without one these tests fail, they do not skip.
 //! Run: `cargo test --release --features wgpu --test gpu_kernels`.
@@ -11,7 +12,9 @@
 #[path = "common/blocks.rs"]
 mod blocks;
 
-use chord::backend::cube::{self, plane_reduction, qmatvec_into, Tiling};
+use chord::backend::cube::{
+    self, plane_reduction, qmatmul_tiled_into, qmatvec_into, PromptTile, Tiling,
+};
 use chord::quant::{dequantize, GgmlType};
 use cubecl::prelude::*;
 
@@ -95,23 +98,62 @@ fn check<R: Runtime>(client: &ComputeClient<R>, name: &str) {
                          the first tiling of this reduction"
                     ),
                 }
-                for t in 0..m {
-                    for r in 0..rows {
-                        let (mut exact, mut mag) = (0f64, 0f64);
-                        for k in 0..cols {
-                            let p = wf[r * cols + k] as f64 * x[t * cols + k] as f64;
-                            exact += p;
-                            mag += p.abs();
-                        }
-                        let got = y[t * rows + r] as f64;
-                        assert!(
-                            (got - exact).abs() <= 1e-5 * mag + 1e-9,
-                            "{name} {ty:?} {rows}x{cols} plane={plane} {tiling:?} token {t} row {r}: \
-                             {got} vs {exact} (sum of |products| {mag})"
-                        );
-                    }
-                }
+                near_reference(&y, &wf, &x, rows, cols, m, || {
+                    format!("{name} {ty:?} {rows}x{cols} plane={plane} {tiling:?}")
+                });
             }
+            // The tiled kernel: the default tile, one output per unit, odd tiles and the most rows;
+            // a unit's sums are the same in every tile, so all must give the same bits.
+            let mut first: Option<Vec<u32>> = None;
+            for (rows_per_unit, tokens) in [(8, 8), (1, 1), (3, 5), (16, 2)] {
+                let tile = PromptTile {
+                    rows: rows_per_unit,
+                    tokens,
+                };
+                let yh = client.empty(m * rows * 4);
+                qmatmul_tiled_into(client, &w, &xh, m, &yh, tile).unwrap();
+                let y = f32::from_bytes(&client.read_one(yh).unwrap()).to_vec();
+                let bits: Vec<u32> = y.iter().map(|v| v.to_bits()).collect();
+                match &first {
+                    None => first = Some(bits),
+                    Some(f) => assert!(
+                        *f == bits,
+                        "{name} {ty:?} {rows}x{cols} {tile:?}: other bits than the first tile"
+                    ),
+                }
+                near_reference(&y, &wf, &x, rows, cols, m, || {
+                    format!("{name} {ty:?} {rows}x{cols} {tile:?}")
+                });
+            }
+        }
+    }
+}
+
+/// Asserts that `y` (`m` tokens of `rows` values) is `x w^T` within f32 rounding: each output
+/// within 1e-5 of the sum of its products' magnitudes of the exact sum.
+fn near_reference(
+    y: &[f32],
+    wf: &[f32],
+    x: &[f32],
+    rows: usize,
+    cols: usize,
+    m: usize,
+    what: impl Fn() -> String,
+) {
+    for t in 0..m {
+        for r in 0..rows {
+            let (mut exact, mut mag) = (0f64, 0f64);
+            for k in 0..cols {
+                let p = wf[r * cols + k] as f64 * x[t * cols + k] as f64;
+                exact += p;
+                mag += p.abs();
+            }
+            let got = y[t * rows + r] as f64;
+            assert!(
+                (got - exact).abs() <= 1e-5 * mag + 1e-9,
+                "{} token {t} row {r}: {got} vs {exact} (sum of |products| {mag})",
+                what()
+            );
         }
     }
 }

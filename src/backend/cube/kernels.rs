@@ -38,7 +38,7 @@ pub(super) fn f16_bits(h: u32) -> f32 {
 /// The 6-bit scale (`min == false`) or minimum of sub-block `s` (0..8) of a Q4_K block whose 12
 /// scale bytes are the words `s0, s1, s2` (llama.cpp's `get_scale_min_k4`).
 #[cube]
-fn k4_scale_min(s0: u32, s1: u32, s2: u32, s: u32, #[comptime] min: bool) -> u32 {
+pub(super) fn k4_scale_min(s0: u32, s1: u32, s2: u32, s: u32, #[comptime] min: bool) -> u32 {
     let sh = 8 * (s % 4);
     let lo = if comptime!(min) { s1 } else { s0 };
     let mut v = (lo >> sh) & 63;
@@ -55,13 +55,13 @@ fn k4_scale_min(s0: u32, s1: u32, s2: u32, s: u32, #[comptime] min: bool) -> u32
 
 /// The f16 scale of block `blk` from the scales stored two to a word from word `d_base` on.
 #[cube]
-fn packed_f16(w: &Array<u32>, d_base: usize, blk: usize) -> f32 {
+pub(super) fn packed_f16(w: &Array<u32>, d_base: usize, blk: usize) -> f32 {
     f16_bits((w[d_base + blk / 2] >> (16 * (blk % 2) as u32)) & 65535)
 }
 
 /// A byte (0..256) read as i8, as f32.
 #[cube]
-fn i8_f32(b: u32) -> f32 {
+pub(super) fn i8_f32(b: u32) -> f32 {
     f32::cast_from(b) - f32::cast_from((b >> 7) * 256)
 }
 
@@ -88,7 +88,7 @@ fn acc_at(r: u32, tt: u32, #[comptime] tokens_per_cube: u32) -> usize {
 
 /// A fresh accumulator for each of the plane's rows and the cube's tokens.
 #[cube]
-fn zeros(#[comptime] n: u32) -> Array<f32> {
+pub(super) fn zeros(#[comptime] n: u32) -> Array<f32> {
     let mut acc = Array::<f32>::new(n as usize);
     #[unroll]
     for i in 0..n {

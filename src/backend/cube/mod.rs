@@ -1,6 +1,7 @@
 //! chord's own GPU kernels on CubeCL runtimes (wgpu, CUDA): weight matrices uploaded to the
 //! device in the layout the kernels read ([`DeviceWeight`], [`upload`]) and the quantized
-//! matrix-vector product over them ([`qmatvec`]); a layer's other operations and the f16 KV
+//! matrix-vector product over them ([`qmatvec`]), with register-tiled kernels for the products of
+//! a prompt ([`PromptTile`]); a layer's other operations and the f16 KV
 //! cache in device memory ([`layer`]).
 //!
 //! Formats and their device layouts (all 4-byte words, since WGSL has no byte loads, and no
@@ -24,6 +25,7 @@
 mod kernels;
 pub mod layer;
 mod layer_kernels;
+mod tiled;
 
 use crate::bail;
 use crate::error::{Error, ErrorCode, Result};
@@ -50,10 +52,11 @@ impl Default for Tiling {
     /// 2 planes (64 units) of 4 rows each: the best overall of `examples/gpu_bench.rs`'s sweep
     /// of decode products on an H200 (CUDA and Vulkan), 3% behind the best on a 2048 x 2048
     /// matrix, 7% behind on a Q4_K 11008 x 4096 one, and the best on a Q6_K 4096 x 11008 one.
-    /// One token to a cube, for prompts too: on lavapipe (`gpu_bench prefill wgpu`, 64 tokens)
-    /// more tokens to a cube made the quantized products slower (Q4_K 2048 x 2048: 1.5 GMAC/s
-    /// with one, 1.1 with 8), since there a product is bound by its instructions, not by loading
-    /// weights; no GPU has measured it yet (scripts/device-check.sh runs the sweep on CUDA).
+    /// One token to a cube, for the few tokens of a batch decode or a short prompt too (prompts of
+    /// [`PROMPT_TOKENS`] or more take the tiled kernels): on lavapipe (`gpu_bench prefill wgpu`,
+    /// 64 tokens) more tokens to a cube made the quantized products slower (Q4_K 2048 x 2048: 1.5
+    /// GMAC/s with one, 1.1 with 8); no GPU has measured it yet (scripts/device-check.sh runs the
+    /// sweep on CUDA).
     fn default() -> Self {
         Tiling {
             planes_per_cube: 2,
@@ -236,8 +239,32 @@ pub fn plane_reduction<R: Runtime>(client: &ComputeClient<R>) -> bool {
         && hw.plane_size_max == 32
 }
 
+/// The register tile of a prompt's product ([`tiled`]): each unit computes `rows` rows for
+/// `tokens` tokens, in cubes of 8 x 8 units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PromptTile {
+    /// Rows per unit (1..=16).
+    pub rows: u32,
+    /// Tokens per unit (1..=16).
+    pub tokens: u32,
+}
+
+impl Default for PromptTile {
+    /// 8 rows x 8 tokens: on lavapipe (two Zen 4 cores, `scripts/lavapipe-probe.py gemm`) 5.2 G
+    /// multiply-adds/s on a 128-token Q4_K product, against 3.4 with 4 x 8 and 5.3 with 8 x 16,
+    /// which wastes more of a short prompt.
+    fn default() -> Self {
+        PromptTile { rows: 8, tokens: 8 }
+    }
+}
+
+/// Prompts of at least this many tokens take the tiled kernels; shorter ones, and single tokens,
+/// the matrix-vector kernels.
+pub const PROMPT_TOKENS: usize = 8;
+
 /// `y [m, rows] = x [m, cols] w^T` on the device: `x` holds `m * cols` f32 values; returns the
-/// handle of `y` (`m * rows` f32 values).
+/// handle of `y` (`m * rows` f32 values). A prompt of [`PROMPT_TOKENS`] or more takes the tiled
+/// kernel of `w`'s format ([`qmatmul_tiled_into`]).
 pub fn qmatvec<R: Runtime>(
     client: &ComputeClient<R>,
     w: &DeviceWeight,
@@ -245,16 +272,163 @@ pub fn qmatvec<R: Runtime>(
     m: usize,
 ) -> Result<Handle> {
     let y = client.empty(m * w.rows * 4);
-    qmatvec_into(
-        client,
-        w,
-        x,
-        m,
-        &y,
-        plane_reduction(client),
-        Tiling::default(),
-    )?;
+    if m >= PROMPT_TOKENS {
+        qmatmul_tiled_into(client, w, x, m, &y, PromptTile::default())?;
+    } else {
+        qmatvec_into(
+            client,
+            w,
+            x,
+            m,
+            &y,
+            plane_reduction(client),
+            Tiling::default(),
+        )?;
+    }
     Ok(y)
+}
+
+/// [`qmatvec`] into a given `y` with the tiled kernel of `w`'s format (every format with a
+/// matrix-vector kernel has one) and the tile chosen by the caller.
+pub fn qmatmul_tiled_into<R: Runtime>(
+    client: &ComputeClient<R>,
+    w: &DeviceWeight,
+    x: &Handle,
+    m: usize,
+    y: &Handle,
+    tile: PromptTile,
+) -> Result<()> {
+    if !(1..=16).contains(&tile.rows) || !(1..=16).contains(&tile.tokens) || m == 0 {
+        bail!(
+            InvalidArgument,
+            "no tiled kernel for {tile:?} over {m} tokens"
+        );
+    }
+    if !supported(w.ty, w.cols) {
+        return Err(unsupported(w.ty, w.cols));
+    }
+    let units = tiled::CUBE_UNITS;
+    let count = CubeCount::Static(
+        (w.rows as u32).div_ceil(units * tile.rows),
+        (m as u32).div_ceil(units * tile.tokens),
+        1,
+    );
+    let dim = CubeDim::new_2d(units, units);
+    // SAFETY: the lengths are those of the buffers: `w.words` words, `m * cols / 4` vectors of 4
+    // f32 values (every supported row is a multiple of 8 values long) and `m *
+    // rows` f32 values. The kernels clamp rows below `rows` and tokens below `m`, loop over the
+    // blocks of a row, and store only rows below `rows` and tokens below `m`.
+    let (wa, xa, ya) = unsafe {
+        (
+            ArrayArg::from_raw_parts(w.handle.clone(), w.words),
+            ArrayArg::from_raw_parts(x.clone(), m * w.cols / 4),
+            ArrayArg::from_raw_parts(y.clone(), m * w.rows),
+        )
+    };
+    let (rows, cols) = (w.rows as u32, w.cols as u32);
+    // x is read as vectors of 4 values.
+    let vector = 4;
+    // SAFETY: as above, for each format's layout (`repack`).
+    unsafe {
+        match w.ty {
+            GgmlType::Q4_K | GgmlType::Q5_K => tiled::q45_k_tiled::launch_unchecked::<R>(
+                client,
+                count,
+                dim,
+                vector,
+                wa,
+                xa,
+                ya,
+                rows,
+                cols,
+                m as u32,
+                tile.rows,
+                tile.tokens,
+                w.ty == GgmlType::Q5_K,
+            ),
+            GgmlType::Q6_K => tiled::q6_k_tiled::launch_unchecked::<R>(
+                client,
+                count,
+                dim,
+                vector,
+                wa,
+                xa,
+                ya,
+                rows,
+                cols,
+                m as u32,
+                tile.rows,
+                tile.tokens,
+            ),
+            GgmlType::Q8_0 => tiled::q8_0_tiled::launch_unchecked::<R>(
+                client,
+                count,
+                dim,
+                vector,
+                wa,
+                xa,
+                ya,
+                rows,
+                cols,
+                m as u32,
+                tile.rows,
+                tile.tokens,
+            ),
+            GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q5_0 | GgmlType::Q5_1 => {
+                tiled::legacy_tiled::launch_unchecked::<R>(
+                    client,
+                    count,
+                    dim,
+                    vector,
+                    wa,
+                    xa,
+                    ya,
+                    rows,
+                    cols,
+                    m as u32,
+                    tile.rows,
+                    tile.tokens,
+                    matches!(w.ty, GgmlType::Q5_0 | GgmlType::Q5_1),
+                    matches!(w.ty, GgmlType::Q4_1 | GgmlType::Q5_1),
+                )
+            }
+            GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => {
+                tiled::float_tiled::launch_unchecked::<R>(
+                    client,
+                    count,
+                    dim,
+                    vector,
+                    wa,
+                    xa,
+                    ya,
+                    rows,
+                    cols,
+                    m as u32,
+                    tile.rows,
+                    tile.tokens,
+                    w.ty != GgmlType::F32,
+                    w.ty == GgmlType::BF16,
+                )
+            }
+            GgmlType::Q2_K | GgmlType::Q3_K => tiled::q23_k_tiled::launch_unchecked::<R>(
+                client,
+                count,
+                dim,
+                vector,
+                wa,
+                xa,
+                ya,
+                rows,
+                cols,
+                m as u32,
+                tile.rows,
+                tile.tokens,
+                w.ty == GgmlType::Q3_K,
+            ),
+        }
+    }
+    crate::backend::count_launch();
+    Ok(())
 }
 
 /// [`qmatvec`] into a given `y`, with the reduction (`plane` only where [`plane_reduction`] says
