@@ -250,9 +250,10 @@ pub struct PromptTile {
 }
 
 impl Default for PromptTile {
-    /// 8 rows x 8 tokens: on lavapipe (two Zen 4 cores, `scripts/lavapipe-probe.py gemm`) 5.2 G
-    /// multiply-adds/s on a 128-token Q4_K product, against 3.4 with 4 x 8 and 5.3 with 8 x 16,
-    /// which wastes more of a short prompt.
+    /// 8 rows x 8 tokens: on lavapipe (two Zen 4 cores, `gpu_bench prefill wgpu 64`) 7.9 G
+    /// multiply-adds/s on Q4_K 2048 x 2048 (4 x 8: 5.7, 8 x 16: 4.8, 16 x 8: 10.7) and 5.7 on Q6_K
+    /// 2048 x 5632 (16 x 8: 4.9); the same order in Q5_0, Q8_0 and F16. No GPU has measured the
+    /// tiles yet (`scripts/device-check.sh` runs the sweep on CUDA).
     fn default() -> Self {
         PromptTile { rows: 8, tokens: 8 }
     }
