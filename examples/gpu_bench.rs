@@ -300,22 +300,15 @@ fn prefill<R: Runtime>(client: &ComputeClient<R>, name: &str, m: usize) {
         let x = client.create_from_slice(f32::as_bytes(&vec![0.01f32; m * cols]));
         let y = client.empty(m * rows * 4);
         let mut line = format!("{} {rows}x{cols}:", ty.name());
+        let mac = (m * rows * cols) as f64;
         for tokens_per_cube in [1, 2, 4, 8, 16] {
             let tiling = Tiling {
                 tokens_per_cube,
                 ..Tiling::default()
             };
-            let run = || qmatvec_into(client, &w, &x, m, &y, plane, tiling).unwrap();
-            run();
-            sync(client);
-            let reps = 3;
-            let t = Instant::now();
-            for _ in 0..reps {
-                run();
-            }
-            sync(client);
-            let each = t.elapsed().as_secs_f64() / reps as f64;
-            let mac = (m * rows * cols) as f64;
+            let each = seconds_per_run(client, || {
+                qmatvec_into(client, &w, &x, m, &y, plane, tiling).unwrap()
+            });
             line += &format!(
                 " {tokens_per_cube}: {:.2} ({:.1})",
                 each * 1e3,
@@ -325,17 +318,9 @@ fn prefill<R: Runtime>(client: &ComputeClient<R>, name: &str, m: usize) {
         line += " | tiled, rows x tokens per unit:";
         for (rows, tokens) in [(4, 4), (4, 8), (8, 8), (8, 16), (16, 8)] {
             let tile = PromptTile { rows, tokens };
-            let run = || qmatmul_tiled_into(client, &w, &x, m, &y, tile).unwrap();
-            run();
-            sync(client);
-            let reps = 3;
-            let t = Instant::now();
-            for _ in 0..reps {
-                run();
-            }
-            sync(client);
-            let each = t.elapsed().as_secs_f64() / reps as f64;
-            let mac = (m * w.rows * cols) as f64;
+            let each = seconds_per_run(client, || {
+                qmatmul_tiled_into(client, &w, &x, m, &y, tile).unwrap()
+            });
             line += &format!(
                 " {rows}x{tokens}: {:.2} ({:.1})",
                 each * 1e3,
@@ -344,6 +329,19 @@ fn prefill<R: Runtime>(client: &ComputeClient<R>, name: &str, m: usize) {
         }
         println!("{line}");
     }
+}
+
+/// Seconds per call of `run` (a launch), the mean of 3 after one that compiles its kernel.
+fn seconds_per_run<R: Runtime>(client: &ComputeClient<R>, run: impl Fn()) -> f64 {
+    run();
+    sync(client);
+    let reps = 3;
+    let t = Instant::now();
+    for _ in 0..reps {
+        run();
+    }
+    sync(client);
+    t.elapsed().as_secs_f64() / reps as f64
 }
 
 /// The products of decoded tokens: every layer's matrices and a Q6_K output matrix (32000 rows),

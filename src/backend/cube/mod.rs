@@ -326,106 +326,43 @@ pub fn qmatmul_tiled_into<R: Runtime>(
             ArrayArg::from_raw_parts(y.clone(), m * w.rows),
         )
     };
-    let (rows, cols) = (w.rows as u32, w.cols as u32);
-    // x is read as vectors of 4 values.
-    let vector = 4;
+    // Every tiled kernel takes the same arguments (x as vectors of 4 values), then its format's
+    // compile-time flags.
     // SAFETY: as above, for each format's layout (`repack`).
-    unsafe {
-        match w.ty {
-            GgmlType::Q4_K | GgmlType::Q5_K => tiled::q45_k_tiled::launch_unchecked::<R>(
-                client,
-                count,
-                dim,
-                vector,
-                wa,
-                xa,
-                ya,
-                rows,
-                cols,
-                m as u32,
-                tile.rows,
-                tile.tokens,
-                w.ty == GgmlType::Q5_K,
-            ),
-            GgmlType::Q6_K => tiled::q6_k_tiled::launch_unchecked::<R>(
-                client,
-                count,
-                dim,
-                vector,
-                wa,
-                xa,
-                ya,
-                rows,
-                cols,
-                m as u32,
-                tile.rows,
-                tile.tokens,
-            ),
-            GgmlType::Q8_0 => tiled::q8_0_tiled::launch_unchecked::<R>(
-                client,
-                count,
-                dim,
-                vector,
-                wa,
-                xa,
-                ya,
-                rows,
-                cols,
-                m as u32,
-                tile.rows,
-                tile.tokens,
-            ),
-            GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q5_0 | GgmlType::Q5_1 => {
-                tiled::legacy_tiled::launch_unchecked::<R>(
+    macro_rules! launch {
+        ($kernel:ident $(, $flag:expr)*) => {
+            unsafe {
+                tiled::$kernel::launch_unchecked::<R>(
                     client,
                     count,
                     dim,
-                    vector,
+                    4,
                     wa,
                     xa,
                     ya,
-                    rows,
-                    cols,
+                    w.rows as u32,
+                    w.cols as u32,
                     m as u32,
                     tile.rows,
                     tile.tokens,
-                    matches!(w.ty, GgmlType::Q5_0 | GgmlType::Q5_1),
-                    matches!(w.ty, GgmlType::Q4_1 | GgmlType::Q5_1),
+                    $($flag),*
                 )
             }
-            GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => {
-                tiled::float_tiled::launch_unchecked::<R>(
-                    client,
-                    count,
-                    dim,
-                    vector,
-                    wa,
-                    xa,
-                    ya,
-                    rows,
-                    cols,
-                    m as u32,
-                    tile.rows,
-                    tile.tokens,
-                    w.ty != GgmlType::F32,
-                    w.ty == GgmlType::BF16,
-                )
-            }
-            GgmlType::Q2_K | GgmlType::Q3_K => tiled::q23_k_tiled::launch_unchecked::<R>(
-                client,
-                count,
-                dim,
-                vector,
-                wa,
-                xa,
-                ya,
-                rows,
-                cols,
-                m as u32,
-                tile.rows,
-                tile.tokens,
-                w.ty == GgmlType::Q3_K,
-            ),
+        };
+    }
+    let ty = w.ty;
+    match ty {
+        GgmlType::Q4_K | GgmlType::Q5_K => launch!(q45_k_tiled, ty == GgmlType::Q5_K),
+        GgmlType::Q2_K | GgmlType::Q3_K => launch!(q23_k_tiled, ty == GgmlType::Q3_K),
+        GgmlType::Q6_K => launch!(q6_k_tiled),
+        GgmlType::Q8_0 => launch!(q8_0_tiled),
+        GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q5_0 | GgmlType::Q5_1 => launch!(
+            legacy_tiled,
+            matches!(ty, GgmlType::Q5_0 | GgmlType::Q5_1),
+            matches!(ty, GgmlType::Q4_1 | GgmlType::Q5_1)
+        ),
+        GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => {
+            launch!(float_tiled, ty != GgmlType::F32, ty == GgmlType::BF16)
         }
     }
     crate::backend::count_launch();

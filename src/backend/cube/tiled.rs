@@ -21,12 +21,17 @@ use cubecl::prelude::*;
 /// Units per cube along the rows (x) and along the tokens (y).
 pub const CUBE_UNITS: u32 = 8;
 
-/// The first row or token of this unit's tile along `pos` (`ABSOLUTE_POS_X` or `_Y`), and the
-/// row (token) `i` of it clamped below `n`: units past the last compute a copy of it and store
-/// nothing.
+/// For each of the `n` rows (or tokens) of this unit's tile from `first`, its index clamped below
+/// `count` times `stride`: where its values start. Units past the last row (token) compute a copy
+/// of it and store nothing.
 #[cube]
-fn clamped(first: u32, i: u32, n: u32) -> u32 {
-    u32::min(first + i, n - 1)
+fn tile_bases(first: u32, count: u32, stride: u32, #[comptime] n: u32) -> Array<u32> {
+    let mut a = Array::<u32>::new(n as usize);
+    #[unroll]
+    for i in 0..n {
+        a[i as usize] = u32::min(first + i, count - 1) * stride;
+    }
+    a
 }
 
 /// Writes the tile's sums `acc` (row `i`, token `j` at `i * tile_tokens + j`) to `y[t, r]`, for
@@ -83,16 +88,8 @@ pub fn q45_k_tiled<N: Size>(
     let t0 = ABSOLUTE_POS_Y * tile_tokens;
     let mut acc = zeros(comptime!(tile_rows * tile_tokens));
     // Per row: its first word; per block: d, dmin and the scale words.
-    let mut row_base = Array::<u32>::new(tile_rows as usize);
-    #[unroll]
-    for i in 0..tile_rows {
-        row_base[i as usize] = clamped(r0, i, rows) * nb * block_words;
-    }
-    let mut x_base = Array::<u32>::new(tile_tokens as usize);
-    #[unroll]
-    for j in 0..tile_tokens {
-        x_base[j as usize] = clamped(t0, j, m) * (cols / 4);
-    }
+    let row_base = tile_bases(r0, rows, nb * block_words, tile_rows);
+    let x_base = tile_bases(t0, m, cols / 4, tile_tokens);
     let mut d = Array::<f32>::new(tile_rows as usize);
     let mut dmin = Array::<f32>::new(tile_rows as usize);
     let mut sc = Array::<u32>::new(comptime!(3 * tile_rows) as usize);
@@ -236,16 +233,8 @@ pub fn q6_k_tiled<N: Size>(
     let r0 = ABSOLUTE_POS_X * tile_rows;
     let t0 = ABSOLUTE_POS_Y * tile_tokens;
     let mut acc = zeros(comptime!(tile_rows * tile_tokens));
-    let mut row_blk = Array::<u32>::new(tile_rows as usize);
-    #[unroll]
-    for i in 0..tile_rows {
-        row_blk[i as usize] = clamped(r0, i, rows) * nb;
-    }
-    let mut x_base = Array::<u32>::new(tile_tokens as usize);
-    #[unroll]
-    for j in 0..tile_tokens {
-        x_base[j as usize] = clamped(t0, j, m) * (cols / 4);
-    }
+    let row_blk = tile_bases(r0, rows, nb, tile_rows);
+    let x_base = tile_bases(t0, m, cols / 4, tile_tokens);
     let mut d = Array::<f32>::new(tile_rows as usize);
     let mut sc = Array::<u32>::new(comptime!(4 * tile_rows) as usize);
     let mut sq = Array::<f32>::new(comptime!(4 * tile_rows * tile_tokens) as usize);
@@ -341,16 +330,8 @@ pub fn q8_0_tiled<N: Size>(
     let r0 = ABSOLUTE_POS_X * tile_rows;
     let t0 = ABSOLUTE_POS_Y * tile_tokens;
     let mut acc = zeros(comptime!(tile_rows * tile_tokens));
-    let mut row_blk = Array::<u32>::new(tile_rows as usize);
-    #[unroll]
-    for i in 0..tile_rows {
-        row_blk[i as usize] = clamped(r0, i, rows) * nb;
-    }
-    let mut x_base = Array::<u32>::new(tile_tokens as usize);
-    #[unroll]
-    for j in 0..tile_tokens {
-        x_base[j as usize] = clamped(t0, j, m) * (cols / 4);
-    }
+    let row_blk = tile_bases(r0, rows, nb, tile_rows);
+    let x_base = tile_bases(t0, m, cols / 4, tile_tokens);
     let mut sq = Array::<f32>::new(comptime!(tile_rows * tile_tokens) as usize);
     let mut xs = Array::<f32>::new(comptime!(4 * tile_tokens) as usize);
     let mut b = 0u32;
@@ -422,16 +403,8 @@ pub fn legacy_tiled<N: Size>(
     let r0 = ABSOLUTE_POS_X * tile_rows;
     let t0 = ABSOLUTE_POS_Y * tile_tokens;
     let mut acc = zeros(comptime!(tile_rows * tile_tokens));
-    let mut row_blk = Array::<u32>::new(tile_rows as usize);
-    #[unroll]
-    for i in 0..tile_rows {
-        row_blk[i as usize] = clamped(r0, i, rows) * nb;
-    }
-    let mut x_base = Array::<u32>::new(tile_tokens as usize);
-    #[unroll]
-    for j in 0..tile_tokens {
-        x_base[j as usize] = clamped(t0, j, m) * (cols / 4);
-    }
+    let row_blk = tile_bases(r0, rows, nb, tile_rows);
+    let x_base = tile_bases(t0, m, cols / 4, tile_tokens);
     let mut qh = Array::<u32>::new(tile_rows as usize);
     let mut sq = Array::<f32>::new(comptime!(tile_rows * tile_tokens) as usize);
     let mut sx = Array::<f32>::new(tile_tokens as usize);
@@ -526,16 +499,8 @@ pub fn float_tiled<N: Size>(
     let t0 = ABSOLUTE_POS_Y * tile_tokens;
     let mut acc = zeros(comptime!(tile_rows * tile_tokens));
     let row_words = if comptime!(half) { cols / 2 } else { cols };
-    let mut row_base = Array::<u32>::new(tile_rows as usize);
-    #[unroll]
-    for i in 0..tile_rows {
-        row_base[i as usize] = clamped(r0, i, rows) * row_words;
-    }
-    let mut x_base = Array::<u32>::new(tile_tokens as usize);
-    #[unroll]
-    for j in 0..tile_tokens {
-        x_base[j as usize] = clamped(t0, j, m) * (cols / 4);
-    }
+    let row_base = tile_bases(r0, rows, row_words, tile_rows);
+    let x_base = tile_bases(t0, m, cols / 4, tile_tokens);
     let mut xs = Array::<f32>::new(comptime!(4 * tile_tokens) as usize);
     let mut wv = Array::<f32>::new(4usize);
     let mut k = 0u32;
@@ -626,16 +591,8 @@ pub fn q23_k_tiled<N: Size>(
     let r0 = ABSOLUTE_POS_X * tile_rows;
     let t0 = ABSOLUTE_POS_Y * tile_tokens;
     let mut acc = zeros(comptime!(tile_rows * tile_tokens));
-    let mut row_blk = Array::<u32>::new(tile_rows as usize);
-    #[unroll]
-    for i in 0..tile_rows {
-        row_blk[i as usize] = clamped(r0, i, rows) * nb;
-    }
-    let mut x_base = Array::<u32>::new(tile_tokens as usize);
-    #[unroll]
-    for j in 0..tile_tokens {
-        x_base[j as usize] = clamped(t0, j, m) * (cols / 4);
-    }
+    let row_blk = tile_bases(r0, rows, nb, tile_rows);
+    let x_base = tile_bases(t0, m, cols / 4, tile_tokens);
     let mut d = Array::<f32>::new(tile_rows as usize);
     let mut dmin = Array::<f32>::new(tile_rows as usize);
     let mut sc = Array::<u32>::new(comptime!(4 * tile_rows) as usize);
