@@ -11,8 +11,9 @@
 #        rest);
 #     3. the transformer on CUDA against the CPU on the TinyLlama shape (examples/gpu_bench.rs
 #        `model`: KL divergence, top-1 agreement, prefill and decode tok/s, GB/s of weights per
-#        token), and the prompt products' speed with 1 to 16 tokens to a cube (`prefill`: which
-#        tiling prompts should take there);
+#        token), and the prompt products' speed with 1 to 16 tokens to a cube and with each
+#        register tile of the tiled kernels (`prefill`: which kernel and tile prompts should take
+#        there);
 #     4. `chord bench --backend cuda` on each shape (the C program: what a user runs), with its
 #        kernel launches and transfers per token, and the Llama-2-7B shape paged into 2 GiB of
 #        device memory (its streamed layers uploaded for each token);
