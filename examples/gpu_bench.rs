@@ -316,13 +316,16 @@ fn prefill<R: Runtime>(client: &ComputeClient<R>, name: &str, m: usize) {
             );
         }
         line += " | tiled, rows x tokens per unit:";
-        for (rows, tokens) in [(4, 4), (4, 8), (8, 8), (8, 16), (16, 8)] {
-            let tile = PromptTile { rows, tokens };
+        for (tile_rows, tile_tokens) in [(4, 4), (4, 8), (8, 8), (8, 16), (16, 8)] {
+            let tile = PromptTile {
+                rows: tile_rows,
+                tokens: tile_tokens,
+            };
             let each = seconds_per_run(client, || {
                 qmatmul_tiled_into(client, &w, &x, m, &y, tile).unwrap()
             });
             line += &format!(
-                " {rows}x{tokens}: {:.2} ({:.1})",
+                " {tile_rows}x{tile_tokens}: {:.2} ({:.1})",
                 each * 1e3,
                 mac / each / 1e9
             );

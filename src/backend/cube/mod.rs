@@ -316,9 +316,9 @@ pub fn qmatmul_tiled_into<R: Runtime>(
     );
     let dim = CubeDim::new_2d(units, units);
     // SAFETY: the lengths are those of the buffers: `w.words` words, `m * cols / 4` vectors of 4
-    // f32 values (every supported row is a multiple of 8 values long) and `m *
-    // rows` f32 values. The kernels clamp rows below `rows` and tokens below `m`, loop over the
-    // blocks of a row, and store only rows below `rows` and tokens below `m`.
+    // f32 values (every supported row is a multiple of 8 values long) and `m * rows` f32 values.
+    // The kernels clamp rows below `rows` and tokens below `m`, loop over the blocks of a row, and
+    // store only rows below `rows` and tokens below `m`.
     let (wa, xa, ya) = unsafe {
         (
             ArrayArg::from_raw_parts(w.handle.clone(), w.words),

@@ -550,7 +550,8 @@ pub fn float_tiled<N: Size>(
 }
 
 /// The 6-bit scale `s` (0..16) of a Q3_K block from its 12 scale bytes as the words `s0, s1, s2`
-/// (llama.cpp's packing: low 4 bits in bytes 0..8, high 2 bits in bytes 8..12), minus 32.
+/// (llama.cpp's packing: low 4 bits in bytes 0..8, high 2 bits in bytes 8..12), minus 32. From
+/// words a unit keeps per block, where `kernels::k3_scale` loads the two it needs per call.
 #[cube]
 fn k3_scale(s0: u32, s1: u32, s2: u32, s: u32) -> f32 {
     let g = s / 4;
